@@ -1,0 +1,1 @@
+Console.WriteLine("ReasoningServe.AppHost: not implemented yet (issue 5).");

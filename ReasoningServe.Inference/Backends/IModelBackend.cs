@@ -1,0 +1,44 @@
+using ReasoningServe.Inference.Model;
+
+namespace ReasoningServe.Inference.Backends;
+
+/// <summary>
+/// Runs the decoder over a batch of sequences with a paged KV cache. The scheduler decides what runs; a backend only
+/// turns a <see cref="ForwardBatch"/> into logits. CPU and CUDA implement this; nothing above it knows which one runs.
+/// </summary>
+internal interface IModelBackend : IDisposable
+{
+    ModelConfig Config { get; }
+
+    /// <summary>Allocates the KV cache: <paramref name="numBlocks"/> blocks of <paramref name="blockSize"/> token slots per layer.</summary>
+    void AllocateKvCache(int numBlocks, int blockSize);
+
+    /// <summary>Bytes one KV block takes across all layers (K and V), for sizing the cache from a memory budget.</summary>
+    long KvBlockBytes(int blockSize);
+
+    /// <summary>
+    /// Writes K/V of every token in the batch into its slot, then fills <paramref name="logits"/> [NumSeqs × VocabSize] with
+    /// the fp32 logits of the last token of each sequence.
+    /// </summary>
+    void Forward(ForwardBatch batch, Span<float> logits);
+}
+
+/// <summary>
+/// One step's input, flattened like vLLM's attention metadata. Sequence i owns tokens
+/// [QueryStart[i], QueryStart[i+1]) of <see cref="TokenIds"/>; its context after this step is ContextLens[i] tokens, the
+/// first ContextLens[i] - queryLen of which are already in the cache (computed earlier or prefix-cache hits).
+/// </summary>
+internal sealed class ForwardBatch
+{
+    public required int NumSeqs { get; init; }
+    public required int[] TokenIds { get; init; }
+    public required int[] Positions { get; init; }
+    /// <summary>Per token: blockId * blockSize + offset, where its K/V are written.</summary>
+    public required int[] SlotMapping { get; init; }
+    /// <summary>NumSeqs + 1 cumulative offsets into TokenIds.</summary>
+    public required int[] QueryStart { get; init; }
+    public required int[] ContextLens { get; init; }
+    /// <summary>Per sequence: the physical block ids holding its context, in order.</summary>
+    public required int[][] BlockTables { get; init; }
+    public int NumTokens => TokenIds.Length;
+}
