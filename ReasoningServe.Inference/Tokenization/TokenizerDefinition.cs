@@ -229,25 +229,25 @@ internal sealed class TokenizerDefinition
                 }
                 break;
             case "Split":
-            {
-                var pattern = element.GetProperty("pattern");
-                string regex = pattern.TryGetProperty("Regex", out var r) ? r.GetString()!
-                    : pattern.TryGetProperty("String", out var s) ? System.Text.RegularExpressions.Regex.Escape(s.GetString()!)
-                    : throw error("a Split pre-tokenizer has neither a Regex nor a String pattern");
-                if (IsTrue(element, "invert"))
                 {
-                    throw error("Split with invert=true is not supported");
+                    var pattern = element.GetProperty("pattern");
+                    string regex = pattern.TryGetProperty("Regex", out var r) ? r.GetString()!
+                        : pattern.TryGetProperty("String", out var s) ? System.Text.RegularExpressions.Regex.Escape(s.GetString()!)
+                        : throw error("a Split pre-tokenizer has neither a Regex nor a String pattern");
+                    if (IsTrue(element, "invert"))
+                    {
+                        throw error("Split with invert=true is not supported");
+                    }
+                    string behavior = element.GetProperty("behavior").GetString() ?? "";
+                    bool remove = behavior switch
+                    {
+                        "Isolated" => false,
+                        "Removed" => true,
+                        _ => throw error($"Split behavior \"{behavior}\" is not supported (Isolated, Removed)"),
+                    };
+                    splits.Add((regex, remove));
+                    break;
                 }
-                string behavior = element.GetProperty("behavior").GetString() ?? "";
-                bool remove = behavior switch
-                {
-                    "Isolated" => false,
-                    "Removed" => true,
-                    _ => throw error($"Split behavior \"{behavior}\" is not supported (Isolated, Removed)"),
-                };
-                splits.Add((regex, remove));
-                break;
-            }
             case "ByteLevel":
                 if (IsTrue(element, "add_prefix_space"))
                 {
@@ -304,31 +304,31 @@ internal sealed class TokenizerDefinition
             case "ByteLevel":
                 break; // only adjusts offsets
             case "TemplateProcessing":
-            {
-                var specialTokens = element.GetProperty("special_tokens");
-                bool seenSequence = false;
-                foreach (var piece in element.GetProperty("single").EnumerateArray())
                 {
-                    if (piece.TryGetProperty("Sequence", out _))
+                    var specialTokens = element.GetProperty("special_tokens");
+                    bool seenSequence = false;
+                    foreach (var piece in element.GetProperty("single").EnumerateArray())
                     {
-                        seenSequence = true;
-                    }
-                    else if (piece.TryGetProperty("SpecialToken", out var special))
-                    {
-                        string name = special.GetProperty("id").GetString()!;
-                        if (!specialTokens.TryGetProperty(name, out var entry))
+                        if (piece.TryGetProperty("Sequence", out _))
                         {
-                            throw error($"post_processor template names \"{name}\", which is not in its special_tokens");
+                            seenSequence = true;
                         }
-                        var target = seenSequence ? suffix : prefix;
-                        foreach (var id in entry.GetProperty("ids").EnumerateArray())
+                        else if (piece.TryGetProperty("SpecialToken", out var special))
                         {
-                            target.Add(id.GetInt32());
+                            string name = special.GetProperty("id").GetString()!;
+                            if (!specialTokens.TryGetProperty(name, out var entry))
+                            {
+                                throw error($"post_processor template names \"{name}\", which is not in its special_tokens");
+                            }
+                            var target = seenSequence ? suffix : prefix;
+                            foreach (var id in entry.GetProperty("ids").EnumerateArray())
+                            {
+                                target.Add(id.GetInt32());
+                            }
                         }
                     }
+                    break;
                 }
-                break;
-            }
             default:
                 throw error($"post_processor \"{type}\" is not supported");
         }
