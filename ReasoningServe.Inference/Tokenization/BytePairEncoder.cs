@@ -17,7 +17,7 @@ internal sealed class BytePairEncoder
     private const int CacheCapacity = 20_000;
 
     private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _vocab;
-    private readonly Dictionary<long, Merge> _merges;
+    private readonly Dictionary<(int Left, int Right), Merge> _merges;
     private readonly int[] _byteToId;
     private readonly bool _ignoreMerges;
     private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
@@ -44,7 +44,7 @@ internal sealed class BytePairEncoder
             _byteToId[b] = _vocab.TryGetValue(one, out int id) ? id : -1;
         }
 
-        _merges = new Dictionary<long, Merge>(merges.Count);
+        _merges = new Dictionary<(int Left, int Right), Merge>(merges.Count);
         for (int rank = 0; rank < merges.Count; rank++)
         {
             var (left, right) = merges[rank];
@@ -221,5 +221,5 @@ internal sealed class BytePairEncoder
         }
     }
 
-    private static long PairKey(int left, int right) => ((long)left << 32) | (uint)right;
+    private static (int Left, int Right) PairKey(int left, int right) => (left, right);
 }
