@@ -53,13 +53,19 @@ internal sealed class Sampler
         }
         else
         {
-            ApplyBiasAndMasks(seq, logits);
-            ApplyPenalties(seq, logits);
+            ProcessLogits(seq, logits);
             token = p.Temperature < GreedyEpsilon ? TensorPrimitives.IndexOfMax(logits) : SampleRandom(seq, logits);
         }
 
         logprob = p.Logprobs is int top ? ComputeLogprob(token, top) : null;
         return token;
+    }
+
+    /// <summary>Everything that changes logits before temperature: logit_bias, min_tokens masking, penalties.</summary>
+    public void ProcessLogits(Sequence seq, Span<float> logits)
+    {
+        ApplyBiasAndMasks(seq, logits);
+        ApplyPenalties(seq, logits);
     }
 
     private void ApplyBiasAndMasks(Sequence seq, Span<float> logits)
