@@ -128,8 +128,13 @@ public sealed class CpuBackendTests
         {
             var batch = new ForwardBatch
             {
-                NumSeqs = 1, TokenIds = [1, 2, 3], Positions = [6, 7, 8], SlotMapping = [6, 7, 8], QueryStart = [0, 3],
-                ContextLens = [9], BlockTables = [[0, 1]],
+                NumSeqs = 1,
+                TokenIds = [1, 2, 3],
+                Positions = [6, 7, 8],
+                SlotMapping = [6, 7, 8],
+                QueryStart = [0, 3],
+                ContextLens = [9],
+                BlockTables = [[0, 1]],
             };
             var e = Assert.Throws<ArgumentException>(() => Run(backend, batch));
             Assert.Contains("cannot hold 9 tokens", e.Message);

@@ -36,7 +36,7 @@ public sealed unsafe class CpuOpsTests
     public void Linear_group_matches_scalar_matmul_for_each_weight_dtype(string dtypeName)
     {
         var dtype = Enum.Parse<TensorDType>(dtypeName);
-        const int tokens = 3, inFeatures = 37;
+        const int tokens = Linear.TokenBlock + 3, inFeatures = 37;
         int[] outs = [10, 5, 33];
         using var dir = new TempDirectory();
         var written = new List<SafeTensorsWriter.Tensor>();
@@ -129,8 +129,15 @@ public sealed unsafe class CpuOpsTests
     {
         var config = new ModelConfig
         {
-            Architecture = "LlamaForCausalLM", VocabSize = 1, HiddenSize = 64, IntermediateSize = 1, NumLayers = 1, NumHeads = 2,
-            NumKvHeads = 2, HeadDim = 32, RopeTheta = 500000f,
+            Architecture = "LlamaForCausalLM",
+            VocabSize = 1,
+            HiddenSize = 64,
+            IntermediateSize = 1,
+            NumLayers = 1,
+            NumHeads = 2,
+            NumKvHeads = 2,
+            HeadDim = 32,
+            RopeTheta = 500000f,
             RopeScaling = llama3 ? new RopeScaling("llama3", 8f, 1f, 4f, 64) : null,
         };
         var rope = new RotaryEmbedding(config.HeadDim, config.RopeTheta, config.RopeScaling);

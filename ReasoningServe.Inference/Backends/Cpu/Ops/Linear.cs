@@ -15,6 +15,7 @@ namespace ReasoningServe.Inference.Backends.Cpu.Ops;
 internal sealed unsafe class Linear(TensorView weight, float[]? bias)
 {
     public const int TileRows = 4;
+    public const int TokenBlock = 32;
 
     public TensorView Weight { get; } = weight;
     public float[]? Bias { get; } = bias;
@@ -25,35 +26,43 @@ internal sealed unsafe class Linear(TensorView weight, float[]? bias)
     public int ScratchLength => Weight.DType == TensorDType.F32 ? 0 : TileRows * InFeatures;
 
     /// <summary>Computes output columns [rowBegin, rowEnd) for all <paramref name="tokens"/> rows of x; y has row stride ldy.</summary>
+    /// <remarks>
+    /// Tokens go in blocks of <see cref="TokenBlock"/> so a long prefill's inputs stay in L2 while a tile of rows is
+    /// dotted with them; widening is repeated per block, a few percent of the arithmetic. Decode is a single block.
+    /// </remarks>
     public void ComputeRows(float* x, int tokens, float* y, int ldy, int rowBegin, int rowEnd, float* scratch)
     {
         int n = InFeatures;
         float** rows = stackalloc float*[TileRows];
-        for (int r = rowBegin; r < rowEnd; r += TileRows)
+        for (int tokenStart = 0; tokenStart < tokens; tokenStart += TokenBlock)
         {
-            int count = Math.Min(TileRows, rowEnd - r);
-            for (int j = 0; j < count; j++)
+            int tokenEnd = Math.Min(tokens, tokenStart + TokenBlock);
+            for (int r = rowBegin; r < rowEnd; r += TileRows)
             {
-                rows[j] = WidenRow(r + j, scratch + j * n);
-            }
-            for (int j = count; j < TileRows; j++)
-            {
-                rows[j] = rows[0];
-            }
-            for (int t = 0; t < tokens; t++)
-            {
-                float* xt = x + (long)t * n;
-                float* yt = y + (long)t * ldy + r;
-                Dot4(xt, rows[0], rows[1], rows[2], rows[3], n, out float d0, out float d1, out float d2, out float d3);
-                yt[0] = d0;
-                if (count > 1) { yt[1] = d1; }
-                if (count > 2) { yt[2] = d2; }
-                if (count > 3) { yt[3] = d3; }
-                if (Bias is { } b)
+                int count = Math.Min(TileRows, rowEnd - r);
+                for (int j = 0; j < count; j++)
                 {
-                    for (int j = 0; j < count; j++)
+                    rows[j] = WidenRow(r + j, scratch + j * n);
+                }
+                for (int j = count; j < TileRows; j++)
+                {
+                    rows[j] = rows[0];
+                }
+                for (int t = tokenStart; t < tokenEnd; t++)
+                {
+                    float* xt = x + (long)t * n;
+                    float* yt = y + (long)t * ldy + r;
+                    Dot4(xt, rows[0], rows[1], rows[2], rows[3], n, out float d0, out float d1, out float d2, out float d3);
+                    yt[0] = d0;
+                    if (count > 1) { yt[1] = d1; }
+                    if (count > 2) { yt[2] = d2; }
+                    if (count > 3) { yt[3] = d3; }
+                    if (Bias is { } b)
                     {
-                        yt[j] += b[r + j];
+                        for (int j = 0; j < count; j++)
+                        {
+                            yt[j] += b[r + j];
+                        }
                     }
                 }
             }
