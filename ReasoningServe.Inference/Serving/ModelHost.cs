@@ -1,5 +1,6 @@
 using System.Text.Json;
 using ReasoningServe.Inference.Engine;
+using ReasoningServe.Inference.Model;
 using ReasoningServe.Inference.Serving.Reasoning;
 using ReasoningServe.Inference.Tokenization;
 using ReasoningServe.Inference.Tokenization.ChatTemplates;
@@ -30,7 +31,7 @@ internal static class ModelHost
             MaxModelLen = engine.MaxModelLen,
             Tokenizer = tokenizer,
             ChatTemplate = LoadChatTemplate(options.ChatTemplate, tokenizer),
-            Defaults = GenerationDefaults.FromFolder(folder),
+            Defaults = GenerationConfig.FromFolder(folder),
             ReasoningParser = parser,
             ReasoningField = options.ReasoningFieldMode,
             DefaultChatTemplateKwargs = JsonValues.ParseObject(options.DefaultChatTemplateKwargs, "--default-chat-template-kwargs"),

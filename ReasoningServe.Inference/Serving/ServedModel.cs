@@ -1,3 +1,4 @@
+using ReasoningServe.Inference.Model;
 using ReasoningServe.Inference.Serving.Reasoning;
 using ReasoningServe.Inference.Tokenization;
 using ReasoningServe.Inference.Tokenization.ChatTemplates;
@@ -14,7 +15,7 @@ internal sealed class ServedModel
     public required int MaxModelLen { get; init; }
     public required Tokenizer Tokenizer { get; init; }
     public ChatTemplate? ChatTemplate { get; init; }
-    public GenerationDefaults Defaults { get; init; } = new();
+    public GenerationConfig Defaults { get; init; } = GenerationConfig.Empty;
     public IReasoningParser? ReasoningParser { get; init; }
     public ReasoningFieldMode ReasoningField { get; init; } = ReasoningFieldMode.Both;
     public IReadOnlyDictionary<string, object?> DefaultChatTemplateKwargs { get; init; } = new Dictionary<string, object?>();
