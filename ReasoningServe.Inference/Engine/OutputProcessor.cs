@@ -3,8 +3,8 @@ namespace ReasoningServe.Inference.Engine;
 /// <summary>
 /// Turns a sampled token into the choice's delta: appends it, checks the stop conditions (max_model_len / max_tokens,
 /// EOS, stop_token_ids, stop strings) and detokenizes. Stop strings may span tokens, so text that could still be the
-/// start of one is held back (the longest text suffix that is a proper prefix of a stop string, so at most longest-stop-length - 1 chars) until it
-/// no longer can, or the choice ends.
+/// start of one is held back until it no longer can, or the choice ends: the longest suffix that is a proper prefix of a
+/// stop string, hence at most (longest stop length - 1) chars.
 /// </summary>
 internal sealed class OutputProcessor(EngineOptions options)
 {
