@@ -19,13 +19,16 @@ internal sealed class ChatTemplate
     /// <summary>The template text as given.</summary>
     public string Source { get; }
 
+    /// <summary>The clock strftime_now reads (local time, like Python's datetime.now()).</summary>
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
+
     /// <summary>Renders with the given variables; raise_exception, unknown filters and type errors throw <see cref="ChatTemplateException"/>.</summary>
     public string Render(IReadOnlyDictionary<string, object?> variables)
     {
         ArgumentNullException.ThrowIfNull(variables);
         try
         {
-            return new JinjaEvaluator(variables).Render(_body);
+            return new JinjaEvaluator(variables, Clock).Render(_body);
         }
         catch (Exception e) when (e is InvalidCastException or ArgumentException or OverflowException or IndexOutOfRangeException
             or InvalidOperationException or FormatException)

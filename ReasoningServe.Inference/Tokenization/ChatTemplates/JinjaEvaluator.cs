@@ -17,8 +17,13 @@ internal sealed class JinjaEvaluator
     }
 
     private readonly IReadOnlyDictionary<string, object?> _variables;
+    private readonly TimeProvider _clock;
 
-    public JinjaEvaluator(IReadOnlyDictionary<string, object?> variables) => _variables = variables;
+    public JinjaEvaluator(IReadOnlyDictionary<string, object?> variables, TimeProvider clock)
+    {
+        _variables = variables;
+        _clock = clock;
+    }
 
     public string Render(JinjaNode[] body)
     {
@@ -250,7 +255,7 @@ internal sealed class JinjaEvaluator
 
     private object? Lookup(string name, Scope scope)
     {
-        if (scope.TryGet(name, out object? value) || _variables.TryGetValue(name, out value) || JinjaGlobals.TryGet(name, out value))
+        if (scope.TryGet(name, out object? value) || _variables.TryGetValue(name, out value) || JinjaGlobals.TryGet(name, _clock, out value))
         {
             return value;
         }

@@ -15,11 +15,16 @@ internal static class JinjaGlobals
         ["namespace"] = new("namespace", Namespace),
         ["dict"] = new("dict", Dict),
         ["raise_exception"] = new("raise_exception", args => throw new ChatTemplateException(PyFormat.Str(args.Get(0, "message")))),
-        ["strftime_now"] = new("strftime_now", args => Strftime(DateTime.Now, PyFormat.Str(args.Get(0, "format")))),
     };
 
-    public static bool TryGet(string name, out object? value)
+    public static bool TryGet(string name, TimeProvider clock, out object? value)
     {
+        if (name == "strftime_now")
+        {
+            value = new JinjaFunction(name, args => Strftime(clock.GetLocalNow().DateTime, PyFormat.Str(args.Get(0, "format"))));
+            return true;
+        }
+
         bool found = Functions.TryGetValue(name, out JinjaFunction? f);
         value = f;
         return found;
