@@ -15,7 +15,16 @@ internal static partial class JinjaFilters
         "title", "tojson", "trim", "unique", "upper", "wordcount",
     ];
 
+    /// <summary>Jinja2 built-ins this interpreter does not implement; naming them gives a clearer error than "no filter".</summary>
+    private static readonly HashSet<string> Unsupported =
+    [
+        "filesizeformat", "format", "groupby", "pprint", "random", "slice", "striptags", "truncate", "urlencode", "urlize",
+        "wordwrap", "xmlattr",
+    ];
+
     public static bool Exists(string name) => Names.Contains(name);
+
+    public static bool IsUnsupportedBuiltin(string name) => Unsupported.Contains(name);
 
     public static object? Apply(JinjaEvaluator ev, string name, object? value, JinjaArgs a)
     {

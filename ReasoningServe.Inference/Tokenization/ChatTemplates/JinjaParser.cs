@@ -750,7 +750,9 @@ internal sealed class JinjaParser
 
             if (!JinjaFilters.Exists(filterName))
             {
-                throw new ChatTemplateException($"No filter named '{filterName}'.");
+                throw new ChatTemplateException(JinjaFilters.IsUnsupportedBuiltin(filterName)
+                    ? $"the Jinja filter '{filterName}' is not supported by this chat template engine"
+                    : $"No filter named '{filterName}'.");
             }
 
             JinjaExpr[] args = [];
