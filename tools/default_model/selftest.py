@@ -208,12 +208,13 @@ def test_heldout_is_deterministic_distinct_and_excluded_from_training() -> None:
     assert len(set(keys)) == len(keys) == 1500
     for task in tasks.TASKS:
         assert sum(e.task == task for e in h1) == 500
-    excl = frozenset(keys)
-    train = tasks.training_examples(11, 50000, excl)
-    assert not any(e.key in excl for e in train)
+    reserved = tasks.heldout_keys()
+    assert set(keys) <= reserved and len(reserved) == 3 * tasks.HELDOUT_RESERVED
+    train = tasks.training_examples(11, 50000, reserved)
+    assert not any(e.key in reserved for e in train)
     # The sampler would hit held-out problems often without the exclusion, so the exclusion is doing work.
     unfiltered = tasks.training_examples(11, 50000, frozenset())
-    assert sum(e.key in excl for e in unfiltered) > 0
+    assert sum(e.key in reserved for e in unfiltered) > 0
     counts = {t: sum(e.task == t for e in train) for t in tasks.TASKS}
     assert all(counts[t] > 0.1 * len(train) for t in tasks.TASKS), counts
     short = sum(1 for e in train if e.task == "add" and min(e.key[1], e.key[2]) < 100)

@@ -27,6 +27,7 @@ TASKS = ("add", "sub", "count")
 # Share of each task in training. Arithmetic is what the issue requires; counting is the cheap extra.
 TRAIN_WEIGHTS = {"add": 0.42, "sub": 0.42, "count": 0.16}
 HELDOUT_SEED = 20240917  # the held-out set is fixed forever; training never sees its (task, operands) keys
+HELDOUT_RESERVED = 1000  # held-out problems per task that training excludes; evaluation uses a prefix
 
 # Lowercase words for the counting task (3..12 letters). Spelling them teaches the model the letters of the BPE
 # pieces that make them up; "strawberry" is the classic question.
@@ -194,25 +195,25 @@ def sample_example(rng: random.Random, task: str) -> Example:
 
 
 def heldout_set(n_per_task: int, tasks: tuple[str, ...] = TASKS) -> list[Example]:
-    """The fixed evaluation problems: n distinct problems per task, from a seed training never uses."""
-    rng = random.Random(HELDOUT_SEED)
+    """The fixed evaluation problems: n distinct problems per task, from seeds training never uses. Each task has its
+    own stream, so heldout_set(n) is a prefix of heldout_set(m) for n <= m, task by task."""
+    if n_per_task > HELDOUT_RESERVED:
+        raise ValueError(f"at most {HELDOUT_RESERVED} held-out problems per task are kept out of training")
     out: list[Example] = []
     for task in tasks:
+        rng = random.Random(f"{HELDOUT_SEED}-{task}")
         seen: set[tuple] = set()
-        limit = n_per_task * 1000
         while len(seen) < n_per_task:
             ex = sample_example(rng, task)
-            limit -= 1
-            if limit < 0:
-                raise RuntimeError(f"cannot draw {n_per_task} distinct {task} problems")
             if ex.key not in seen:
                 seen.add(ex.key)
                 out.append(ex)
     return out
 
 
-def heldout_keys(n_per_task: int) -> frozenset:
-    return frozenset(ex.key for ex in heldout_set(n_per_task))
+def heldout_keys() -> frozenset:
+    """Keys of every problem that may ever be evaluated: training excludes all of them."""
+    return frozenset(ex.key for ex in heldout_set(HELDOUT_RESERVED))
 
 
 def training_examples(seed: int, count: int, exclude: frozenset) -> list[Example]:
