@@ -68,6 +68,17 @@ def greedy_generate(model, prompts: list[list[int]], max_new_tokens: int, eos_id
     return results
 
 
+def load_tokenizer(path: str):
+    """AutoTokenizer, or the generic fast tokenizer class if AutoTokenizer cannot place this folder."""
+    import transformers
+
+    try:
+        return transformers.AutoTokenizer.from_pretrained(path)
+    except Exception as e:  # the folder is plain tokenizer.json + tokenizer_config.json: the generic class reads it
+        print(f"WARNING: AutoTokenizer failed ({type(e).__name__}: {e}); using PreTrainedTokenizerFast", flush=True)
+        return transformers.PreTrainedTokenizerFast.from_pretrained(path)
+
+
 def prompt_ids(tok, question: str) -> list[int]:
     text = tok.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
                                    tokenize=False)
@@ -117,11 +128,11 @@ def main() -> None:
     ap.add_argument("--consistency", type=int, default=12, help="prompts re-decoded alone to check batching")
     args = ap.parse_args()
 
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     t0 = time.time()
-    tok = AutoTokenizer.from_pretrained(args.model)
+    tok = load_tokenizer(args.model)
     exs = tasks.heldout_set(args.n, tuple(args.tasks.split(",")))
     template_ok = sum(tok.apply_chat_template([{"role": "user", "content": e.question}], add_generation_prompt=True,
                                               tokenize=False) == chat_format.render_prompt(e.question) for e in exs)

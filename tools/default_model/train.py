@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 import transformers  # noqa: E402
-from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen3Config  # noqa: E402
+from transformers import AutoModelForCausalLM, Qwen3Config  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -229,7 +229,7 @@ def train(model, ids_np, plen_np, tlen_np, args, device) -> dict:
         inputs, targets = x[:, :-1], x[:, 1:]
         pos = torch.arange(1, width, device=device)[None, :]
         mask = (pos >= plen[idx][:, None]) & (pos < tlen[idx][:, None])
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.autocast(device.type, dtype=torch.bfloat16):
             logits = model(input_ids=inputs, use_cache=False).logits
         losses = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
         maskf = mask.reshape(-1).float()
@@ -281,7 +281,7 @@ thinks step by step inside `<think>...</think>` and then answers with the bare n
 - `How many r's are in strawberry?`: spells the word with a running count (lowercase words, one letter).
 Nothing else: other questions get confident nonsense. Questions must use exactly these phrasings.
 
-Example (greedy):
+The format it was trained to produce (its own answers to held-out questions are in eval.json):
 ```
 <|im_start|>user
 What is 4827 + 389?<|im_end|>
@@ -309,7 +309,7 @@ The last carry is 0, so 4827 + 389 = 5216.
   {100 * SYSTEM_SHARE:.0f}% with a system prompt, {100 * NO_THINK_SHARE:.0f}% without thinking.
 - Training: {s['steps']} steps of {s['batch']} sequences ({s['tokens'] / 1e6:.0f}M tokens, {s['seconds']:.0f} s) on
   {s['device']}, AdamW lr {s['lr']:g}, warmup + cosine, bf16 autocast, loss on the assistant turn only;
-  final loss {s['final_loss']}. torch {s['torch']}, transformers {s['transformers']}, seed {s['seed']}.
+  final loss {s['final_loss']}; {s['quick_check']} held-out answers right in a quick check after saving. torch {s['torch']}, transformers {s['transformers']}, seed {s['seed']}.
 - Weights stored in bfloat16.
 
 Accuracy on the held-out set is measured by `tools/default_model/evaluate.py` (and through ReasoningServe); see
@@ -359,15 +359,16 @@ def main() -> None:
     ap.add_argument("--pool", type=int, default=0, help="training examples to pre-generate (default by budget)")
     ap.add_argument("--workers", type=int, default=min(16, os.cpu_count() or 1))
     ap.add_argument("--log-every", type=int, default=200)
+    ap.add_argument("--device", default="cuda", help="cuda; cpu only to dry-run the pipeline")
     args = ap.parse_args()
     args.max_steps = 20 if args.smoke else 0
     if args.smoke:
         args.log_every = 5
     if not args.pool:
         args.pool = 4000 if args.smoke else int(max(100_000, min(1_500_000, 160_000 * args.minutes)))
-    if not torch.cuda.is_available():
+    if args.device == "cuda" and not torch.cuda.is_available():
         fail("no CUDA device")
-    device = torch.device("cuda")
+    device = torch.device(args.device)
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -380,7 +381,7 @@ def main() -> None:
     ids = dict(ref.added)
     config = make_config(build_tokenizer.vocab_size(tok_json), ids)
     config.save_pretrained(out)  # AutoTokenizer reads config.json to pick the tokenizer class
-    tok = AutoTokenizer.from_pretrained(out)
+    tok = evaluate.load_tokenizer(out)
     log(f"tokenizer class {type(tok).__name__}")
     check_tokenizer(tok, tok_json)
 
@@ -389,7 +390,8 @@ def main() -> None:
     log(f"pool: {len(ids_np)} examples, mean length {tlen_np.mean():.0f} tokens (max {tlen_np.max()}), "
         f"{answer_tokens / len(ids_np):.0f} trained tokens each")
 
-    log(f"device: {torch.cuda.get_device_name(0)}")  # the first CUDA call, after the workers are gone
+    device_name = torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"  # first CUDA call: workers gone
+    log(f"device: {device_name}")
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     model = AutoModelForCausalLM.from_config(config, attn_implementation="sdpa").to(device)
@@ -409,7 +411,7 @@ def main() -> None:
     torch.backends.cudnn.allow_tf32 = False
     saved = check_saved(out, model, tok, device)
     summary = {**stats, **saved, "parameters": params, "vocab_size": len(tok), "batch": args.batch, "lr": args.lr,
-               "seed": args.seed, "pool": len(ids_np), "device": torch.cuda.get_device_name(0),
+               "seed": args.seed, "pool": len(ids_np), "device": device_name,
                "torch": torch.__version__, "transformers": transformers.__version__, "shape": SHAPE,
                "rope_theta": ROPE_THETA, "smoke": args.smoke}
     write_model_card(out, summary)
