@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using ReasoningServe.Inference.Serving.Api;
 using ReasoningServe.Inference.Serving.Errors;
+using ReasoningServe.Inference.Tokenization.ChatTemplates;
 
 namespace ReasoningServe.Inference.Serving;
 
@@ -41,7 +42,7 @@ internal static class ChatPrompt
         {
             foreach (var (key, value) in requestKwargs)
             {
-                kwargs[key] = JsonValues.ToPlain(value);
+                kwargs[key] = ChatValueConverter.FromJson(value);
             }
         }
         if (reasoningEffort is not null)
@@ -51,22 +52,12 @@ internal static class ChatPrompt
             kwargs.TryAdd("enable_thinking", reasoningEffort != "none");
         }
 
-        var variables = new Dictionary<string, object?>(kwargs, StringComparer.Ordinal)
-        {
-            ["messages"] = Messages(messages),
-            ["add_generation_prompt"] = addGenerationPrompt,
-            ["bos_token"] = model.Tokenizer.BosToken ?? "",
-            ["eos_token"] = model.Tokenizer.EosToken ?? "",
-        };
-        if (tools is { ValueKind: JsonValueKind.Array } toolList)
-        {
-            variables["tools"] = JsonValues.ToPlain(toolList);
-        }
-        var text = template.Render(variables);
-        if (continueFinalMessage)
-        {
-            text = CutAfterFinalMessage(text, messages[^1]);
-        }
+        IReadOnlyList<object?>? toolList = tools is { ValueKind: JsonValueKind.Array } t
+            ? (IReadOnlyList<object?>?)ChatValueConverter.FromJson(t)
+            : null;
+        var text = new ChatTemplateRenderer(template).Render(
+            Messages(messages), toolList, addGenerationPrompt, continueFinalMessage, kwargs,
+            model.Tokenizer.BosToken, model.Tokenizer.EosToken);
         return new Rendered(text, model.Tokenizer.Encode(text, addSpecialTokens), kwargs);
     }
 
@@ -74,9 +65,9 @@ internal static class ChatPrompt
     public static bool ThinkingEnabled(IReadOnlyDictionary<string, object?> kwargs) =>
         !kwargs.TryGetValue("enable_thinking", out var value) || value is not false;
 
-    private static List<object?> Messages(List<ChatMessageInput> messages)
+    private static List<IReadOnlyDictionary<string, object?>> Messages(List<ChatMessageInput> messages)
     {
-        var list = new List<object?>(messages.Count);
+        var list = new List<IReadOnlyDictionary<string, object?>>(messages.Count);
         for (var i = 0; i < messages.Count; i++)
         {
             var m = messages[i];
@@ -95,7 +86,7 @@ internal static class ChatPrompt
             }
             if (m.ToolCalls is { ValueKind: JsonValueKind.Array } calls)
             {
-                message["tool_calls"] = JsonValues.ToPlain(calls);
+                message["tool_calls"] = ChatValueConverter.FromJson(calls);
             }
             if (m.ToolCallId is not null)
             {
@@ -145,23 +136,5 @@ internal static class ChatPrompt
                 $"messages[{index}].content: only text parts are supported by this model.", $"messages[{index}].content");
         }
         return text.ToString();
-    }
-
-    // HF's continue_final_message: keep the rendered text up to the end of the last message's content, so the model
-    // continues it instead of starting a new turn.
-    private static string CutAfterFinalMessage(string text, ChatMessageInput final)
-    {
-        var content = Content(final.Content, -1);
-        if (string.IsNullOrEmpty(content))
-        {
-            return text;
-        }
-        var at = text.LastIndexOf(content.Trim(), StringComparison.Ordinal);
-        if (at < 0)
-        {
-            throw OpenAIException.BadRequest(
-                "continue_final_message: the final message's content does not appear in the rendered chat template.");
-        }
-        return text[..(at + content.Trim().Length)];
     }
 }
