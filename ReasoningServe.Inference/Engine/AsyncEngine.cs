@@ -62,6 +62,8 @@ internal sealed class AsyncEngine : IEngineClient, IDisposable, IAsyncDisposable
                 {
                     yield break;
                 }
+                // Outputs already buffered would otherwise keep flowing after cancellation.
+                cancellationToken.ThrowIfCancellationRequested();
             }
         }
         finally
