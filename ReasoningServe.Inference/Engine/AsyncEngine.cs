@@ -21,10 +21,14 @@ internal sealed class AsyncEngine : IEngineClient, IDisposable, IAsyncDisposable
     private Exception? _closedBecause;
     private volatile bool _stopping;
     private EngineStats _stats;
+    private readonly IDisposable? _owned;
 
-    public AsyncEngine(LLMEngine engine)
+    /// <param name="engine">The engine the loop thread drives.</param>
+    /// <param name="owned">Disposed once the loop has stopped (the backend and its weights, when the host hands them over).</param>
+    public AsyncEngine(LLMEngine engine, IDisposable? owned = null)
     {
         _engine = engine;
+        _owned = owned;
         MaxModelLen = engine.MaxModelLen;
         _stats = engine.Stats;
         _loop = new Thread(RunLoop) { IsBackground = true, Name = "engine-loop" };
@@ -90,12 +94,15 @@ internal sealed class AsyncEngine : IEngineClient, IDisposable, IAsyncDisposable
         if (Thread.CurrentThread != _loop)
         {
             _loop.Join();
+            _owned?.Dispose();
         }
     }
 
     public async ValueTask DisposeAsync()
     {
         await StopAsync().ConfigureAwait(false);
+        _loop.Join();
+        _owned?.Dispose();
     }
 
     private void Submit(Command command)
