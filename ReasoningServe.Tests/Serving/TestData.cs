@@ -1,0 +1,44 @@
+using ReasoningServe.Inference.Tokenization;
+
+namespace ReasoningServe.Tests.Serving;
+
+/// <summary>Paths into the repository's testdata and the real tokenizers, loaded once per name.</summary>
+internal static class TestData
+{
+    public static string Root { get; } = FindRoot();
+
+    public static string TokenizerFolder(string name) => Path.Combine(Root, "testdata", "tokenizers", name);
+
+    private static readonly Dictionary<string, Lazy<Tokenizer>> Tokenizers = new()
+    {
+        ["qwen3"] = new(() => Tokenizer.FromFolder(TokenizerFolder("qwen3"))),
+        ["deepseek_v3"] = new(() => Tokenizer.FromFolder(TokenizerFolder("deepseek_v3"))),
+    };
+
+    /// <summary>The real tokenizer; skips the test (visibly) while tokenizer files or the implementation are missing.</summary>
+    public static Tokenizer RealTokenizer(string name)
+    {
+        Skip.IfNot(File.Exists(Path.Combine(TokenizerFolder(name), "tokenizer.json")),
+            $"testdata/tokenizers/{name} is missing: run tools/fetch-tokenizers.sh");
+        try
+        {
+            return Tokenizers[name].Value;
+        }
+        catch (NotImplementedException)
+        {
+            throw new SkipException("Tokenizer.FromFolder is not implemented on this branch yet (issue 2's tokenizer).");
+        }
+    }
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "ReasoningServe.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+        throw new InvalidOperationException("ReasoningServe.sln not found above " + AppContext.BaseDirectory);
+    }
+}
