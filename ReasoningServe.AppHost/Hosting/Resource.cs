@@ -19,8 +19,11 @@ internal abstract class Resource(string name)
     /// <summary>Path of the <c>http</c> endpoint polled until it answers 2xx (readiness); null: healthy once started.</summary>
     public string? HealthCheckPath { get; set; }
 
+    /// <summary>Ray Serve's autoscaling rule for a local run; null: a fixed replica count.</summary>
+    public LLM.AutoscalingConfig? Autoscaling { get; set; }
+
     /// <summary>Port slots to reserve locally: replicas that autoscaling may add get their endpoint up front.</summary>
-    public virtual int MaxReplicas => Replicas;
+    public int MaxReplicas => Math.Max(Replicas, Autoscaling?.MaxReplicas ?? 0);
 
     public EndpointAnnotation GetEndpointAnnotation(string endpointName) =>
         Endpoints.Find(e => e.Name == endpointName)

@@ -69,6 +69,13 @@ internal static class ResourceBuilderExtensions
         return builder;
     }
 
+    /// <summary>Local runs add and remove replicas between min and max by ongoing requests (see AutoscalingPolicy); not published.</summary>
+    public static IResourceBuilder<T> WithAutoscaling<T>(this IResourceBuilder<T> builder, LLM.AutoscalingConfig autoscaling) where T : Resource
+    {
+        builder.Resource.Autoscaling = autoscaling;
+        return builder;
+    }
+
     public static IResourceBuilder<T> WaitFor<T>(this IResourceBuilder<T> builder, IResourceBuilder<Resource> dependency) where T : Resource
     {
         if (!builder.Resource.WaitsFor.Contains(dependency.Resource))
@@ -86,11 +93,11 @@ internal static class ResourceBuilderExtensions
             context.Variables[$"ConnectionStrings__{source.Resource.Name}"] = new ConnectionStringReference(source.Resource));
 
     /// <summary>
-    /// <c>services__name__endpoint__i</c> for every endpoint of a project (service discovery's configuration shape).
+    /// <c>services__name__endpoint__i</c> for every endpoint of a project or executable (service discovery's configuration shape).
     /// Locally every replica slot is listed, started or not, so replicas added by autoscaling need no reconfiguration;
     /// the manifest lists slot 0 only, since the deployment's ingress balances over replicas.
     /// </summary>
-    public static IResourceBuilder<T> WithReference<T>(this IResourceBuilder<T> builder, IResourceBuilder<ProjectResource> service) where T : Resource =>
+    public static IResourceBuilder<T> WithReference<T>(this IResourceBuilder<T> builder, IResourceBuilder<Resource> service) where T : Resource =>
         builder.WithEnvironment(context =>
         {
             var slots = context.ExecutionContext.IsPublishMode ? 1 : service.Resource.MaxReplicas;

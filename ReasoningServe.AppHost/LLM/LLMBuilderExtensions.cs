@@ -23,6 +23,7 @@ internal static class LLMBuilderExtensions
         var llm = builder.AddProject(new LLMResource(name, config))
             .WithHttpEndpoint(targetPort: InferenceContainerPort)
             .WithReplicas(autoscaling.StartReplicas)
+            .WithAutoscaling(autoscaling)
             .WithHttpHealthCheck("/health");
         llm.WithArgs(context => context.Args.AddRange(InferenceArgs(llm.Resource, context.ExecutionContext)));
         foreach (var (variable, value) in config.EnvVars)

@@ -7,8 +7,6 @@ internal sealed class LLMResource(string name, LLMConfig config) : ProjectResour
 {
     public LLMConfig Config { get; } = config;
 
-    public override int MaxReplicas => Math.Max(Replicas, Config.DeploymentConfig.Autoscaling.MaxReplicas);
-
     public string Device => Config.EngineKwargs.Device
         ?? Config.AcceleratorType switch
         {

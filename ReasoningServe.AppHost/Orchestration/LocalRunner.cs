@@ -58,15 +58,7 @@ internal sealed class LocalRunner : ILocalEndpoints
     /// <summary>Starts everything and returns once every resource is healthy (or <paramref name="cancellationToken"/> fires).</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        AllocatePorts();
-        // Resolve every replica's command line now: a missing model or unset parameter stops the run before any child starts.
-        foreach (var runtime in _runtimes.OfType<ProcessRuntime>())
-        {
-            for (var slot = 0; slot < runtime.Resource.MaxReplicas; slot++)
-            {
-                runtime.BuildSpec(slot);
-            }
-        }
+        Prepare();
         var started = new Dictionary<Resource, Task>();
         foreach (var runtime in _runtimes)
         {
@@ -78,6 +70,38 @@ internal sealed class LocalRunner : ILocalEndpoints
         foreach (var line in SummaryTable())
         {
             Log.Info(line);
+        }
+    }
+
+    /// <summary>
+    /// Allocates ports and resolves every replica's command line: a missing model or an unset parameter stops the
+    /// run before any child starts.
+    /// </summary>
+    public void Prepare()
+    {
+        if (_ports.Count > 0)
+        {
+            return;
+        }
+        AllocatePorts();
+        // Masked wherever they appear: alone, inside a connection string, or echoed by a child.
+        foreach (var parameter in _order.OfType<ParameterResource>().Where(p => p.Secret))
+        {
+            try
+            {
+                Log.AddSecret(parameter.Value);
+            }
+            catch (AppHostConfigurationException)
+            {
+                // Unset: an error below if some resource uses it, nothing to mask otherwise.
+            }
+        }
+        foreach (var runtime in _runtimes.OfType<ProcessRuntime>())
+        {
+            for (var slot = 0; slot < runtime.Resource.MaxReplicas; slot++)
+            {
+                runtime.BuildSpec(slot);
+            }
         }
     }
 

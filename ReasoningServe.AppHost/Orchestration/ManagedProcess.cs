@@ -11,6 +11,7 @@ namespace ReasoningServe.AppHost.Orchestration;
 internal sealed class ManagedProcess
 {
     private static readonly TimeSpan ProbeInterval = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan ExitPollInterval = TimeSpan.FromMilliseconds(50);
 
     private readonly Func<ProcessSpec> _spec;
     private readonly Func<CancellationToken, Task<bool>>? _healthProbe;
@@ -65,13 +66,13 @@ internal sealed class ManagedProcess
             using var grace = new CancellationTokenSource(gracePeriod);
             try
             {
-                await process.WaitForExitAsync(grace.Token);
+                await WaitForExitAsync(process, grace.Token);
             }
             catch (OperationCanceledException)
             {
                 _log.Write(Name, $"did not exit within {gracePeriod.TotalSeconds:0.#}s of SIGTERM; killing it");
                 process.Kill(entireProcessTree: true);
-                await process.WaitForExitAsync();
+                await WaitForExitAsync(process, CancellationToken.None);
             }
             KillLeftovers(descendants);
         }
@@ -91,7 +92,7 @@ internal sealed class ManagedProcess
             {
                 using var exited = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
                 var probing = ProbeUntilHealthyAsync(exited.Token, () => healthySince = DateTimeOffset.UtcNow);
-                await process.WaitForExitAsync();
+                await WaitForExitAsync(process, CancellationToken.None);
                 await exited.CancelAsync();
                 await probing;
                 if (_stopping.IsCancellationRequested)
@@ -189,6 +190,18 @@ internal sealed class ManagedProcess
         if (line is not null)
         {
             _log.Write(Name, line);
+        }
+    }
+
+    /// <summary>
+    /// Process.WaitForExitAsync also waits for the end of redirected output, which never comes while a grandchild
+    /// holds the pipe open; the exit itself is what supervision needs.
+    /// </summary>
+    private static async Task WaitForExitAsync(Process process, CancellationToken cancellationToken)
+    {
+        while (!HasExited(process))
+        {
+            await Task.Delay(ExitPollInterval, cancellationToken);
         }
     }
 

@@ -101,10 +101,6 @@ internal sealed class ProcessRuntime : ResourceRuntime
             if (value.GetValue(context) is { } resolved)
             {
                 environment[name] = resolved;
-                if (value.IsSecret)
-                {
-                    _runner.Log.AddSecret(resolved);
-                }
             }
         }
         return new ProcessSpec(fileName, args, environment, WorkingDirectory: workingDirectory);
@@ -118,9 +114,9 @@ internal sealed class ProcessRuntime : ResourceRuntime
             healthy.Add(StartSlot(slot).WhenHealthy);
         }
         _initialReplicasHealthy = Task.WhenAll(healthy);
-        if (Resource is LLMResource llm && llm.MaxReplicas > llm.Replicas)
+        if (Resource.Autoscaling is { } autoscaling && Resource.MaxReplicas > Resource.Replicas)
         {
-            _autoscaling = Task.Run(() => AutoscaleAsync(llm.Config.DeploymentConfig.Autoscaling, _stopping.Token));
+            _autoscaling = Task.Run(() => AutoscaleAsync(autoscaling, _stopping.Token));
         }
     }
 
