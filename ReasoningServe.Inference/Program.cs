@@ -1,6 +1,12 @@
+using ReasoningServe.Inference.Serving;
+using ReasoningServe.Inference.Serving.Errors;
+
 var builder = WebApplication.CreateBuilder(args);
+builder.AddServerOptions(args);
+builder.AddInferenceEngine();
+
 var app = builder.Build();
-
-app.MapGet("/", () => "Hello World!");
-
+app.UseOpenAIErrors();
+app.UseApiKeys();
+app.MapOpenAIEndpoints();
 app.Run();
