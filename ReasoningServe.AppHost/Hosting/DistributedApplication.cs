@@ -34,6 +34,7 @@ internal sealed class DistributedApplication : IAsyncDisposable
             void OnSignal(PosixSignalContext context)
             {
                 context.Cancel = true;
+                _runner?.BeginShutdown();
                 stop.Cancel();
             }
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
@@ -49,8 +50,11 @@ internal sealed class DistributedApplication : IAsyncDisposable
             }
             finally
             {
-                _builder.Log.Info("stopping");
-                await StopAsync();
+                if (_runner is not null)
+                {
+                    _builder.Log.Info("stopping");
+                    await StopAsync();
+                }
             }
             return 0;
         }

@@ -11,6 +11,7 @@ internal sealed class LocalRunner : ILocalEndpoints
     private readonly List<ResourceRuntime> _runtimes = [];
     private readonly Dictionary<(Resource, string), int[]> _ports = [];
     private readonly List<Resource> _order;
+    private readonly CancellationTokenSource _shuttingDown = new();
 
     public LocalRunner(IReadOnlyList<Resource> resources, DistributedApplicationExecutionContext executionContext, ConsoleLog log, LocalRunOptions options)
     {
@@ -40,6 +41,11 @@ internal sealed class LocalRunner : ILocalEndpoints
     public LocalRunOptions Options { get; }
 
     public IReadOnlyList<ResourceRuntime> Runtimes => _runtimes;
+
+    /// <summary>Cancelled as soon as shutdown begins, before each resource is stopped in turn: nothing is restarted after it.</summary>
+    public CancellationToken ShuttingDown => _shuttingDown.Token;
+
+    public void BeginShutdown() => _shuttingDown.Cancel();
 
     public ResourceRuntime GetRuntime(string name) =>
         _runtimes.Find(r => r.Resource.Name == name) ?? throw new KeyNotFoundException($"No running resource named '{name}'.");
@@ -107,6 +113,7 @@ internal sealed class LocalRunner : ILocalEndpoints
 
     public async Task StopAsync()
     {
+        BeginShutdown();
         for (var i = _runtimes.Count - 1; i >= 0; i--)
         {
             await _runtimes[i].StopAsync(Options.StopGracePeriod);

@@ -17,15 +17,22 @@ internal sealed class ManagedProcess
     private readonly Func<CancellationToken, Task<bool>>? _healthProbe;
     private readonly ConsoleLog _log;
     private readonly RestartPolicy _restartPolicy;
-    private readonly CancellationTokenSource _stopping = new();
+    private readonly CancellationTokenSource _stopping;
+    private int _stopCalled;
     private readonly TaskCompletionSource _firstHealthy = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Process? _process;
     private Task? _supervision;
 
     /// <param name="spec">Evaluated at every (re)start.</param>
     /// <param name="healthProbe">Null: healthy as soon as started.</param>
-    public ManagedProcess(string name, Func<ProcessSpec> spec, Func<CancellationToken, Task<bool>>? healthProbe, ConsoleLog log, RestartPolicy restartPolicy)
+    /// <param name="shuttingDown">
+    /// The whole app is stopping: a Ctrl+C in a terminal reaches every child of the process group at once, so a child may
+    /// exit before its own <see cref="StopAsync"/> is called; it must not be restarted then.
+    /// </param>
+    public ManagedProcess(string name, Func<ProcessSpec> spec, Func<CancellationToken, Task<bool>>? healthProbe, ConsoleLog log, RestartPolicy restartPolicy,
+        CancellationToken shuttingDown = default)
     {
+        _stopping = CancellationTokenSource.CreateLinkedTokenSource(shuttingDown);
         Name = name;
         _spec = spec;
         _healthProbe = healthProbe;
@@ -49,7 +56,7 @@ internal sealed class ManagedProcess
 
     public async Task StopAsync(TimeSpan gracePeriod)
     {
-        if (_stopping.IsCancellationRequested)
+        if (Interlocked.Exchange(ref _stopCalled, 1) == 1)
         {
             await (_supervision ?? Task.CompletedTask);
             return;
@@ -95,11 +102,11 @@ internal sealed class ManagedProcess
                 await WaitForExitAsync(process, CancellationToken.None);
                 await exited.CancelAsync();
                 await probing;
+                _log.Write(Name, $"exited with code {process.ExitCode}");
                 if (_stopping.IsCancellationRequested)
                 {
                     break;
                 }
-                _log.Write(Name, $"exited with code {process.ExitCode}");
             }
             if (healthySince is { } since && DateTimeOffset.UtcNow - since >= _restartPolicy.ResetAfter)
             {

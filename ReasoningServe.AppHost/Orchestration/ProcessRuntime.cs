@@ -165,7 +165,7 @@ internal sealed class ProcessRuntime : ResourceRuntime
         var probe = Resource.HealthCheckPath is { } path && Resource.Endpoints.Exists(e => e.Name == "http")
             ? HealthProbes.Http200(new Uri(new Uri(Resource.GetEndpoint("http").Property(EndpointProperty.Url, slot).GetValue(ValueContextFor(slot))!), path))
             : null;
-        var replica = new ManagedProcess(name, () => BuildSpec(slot), probe, _runner.Log, _runner.Options.RestartPolicy);
+        var replica = new ManagedProcess(name, () => BuildSpec(slot), probe, _runner.Log, _runner.Options.RestartPolicy, _runner.ShuttingDown);
         lock (_lock)
         {
             _slots[slot] = replica;

@@ -71,7 +71,7 @@ internal sealed class RedisRuntime : ResourceRuntime
                 + "(ConnectionStrings__" + _redis.Name + " is not set: caches stay in-process). Install it with tools/setup.sh.");
             return;
         }
-        _process = new ManagedProcess(_redis.Name, () => spec, HealthProbes.RedisPing(Port, password), _runner.Log, _runner.Options.RestartPolicy);
+        _process = new ManagedProcess(_redis.Name, () => spec, HealthProbes.RedisPing(Port, password), _runner.Log, _runner.Options.RestartPolicy, _runner.ShuttingDown);
         _process.Start();
     }
 

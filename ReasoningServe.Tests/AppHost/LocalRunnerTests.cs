@@ -199,29 +199,33 @@ public sealed class LocalRunnerTests : IDisposable
         Assert.Contains("scaling inference from 2 to 1 replicas", _log.Text);
     }
 
-    [SkippableFact]
-    public async Task A_missing_default_model_stops_the_run_before_anything_starts()
+    [Fact]
+    public async Task A_missing_model_folder_stops_the_run_before_anything_starts()
     {
-        Skip.If(Directory.Exists(Path.Combine(AppHostTestSupport.RepositoryRoot, LLMConfig.DefaultModelSource)), "the default model exists");
         var builder = CreateBuilder();
-        builder.AddLLM(LLMConfig.Default);
+        builder.AddLLM(new LLMConfig { ModelId = "m", ModelSource = "./no-such-model-folder" });
         var app = builder.Build();
 
         var error = await Assert.ThrowsAsync<AppHostConfigurationException>(() => app.StartAsync());
 
-        Assert.Contains("models/default", error.Message);
-        Assert.Contains("issue 4", error.Message);
+        Assert.Contains("./no-such-model-folder", error.Message);
         Assert.DoesNotContain("starting", _log.Text);
     }
 
-    [SkippableFact]
-    public void AppHost_without_the_default_model_exits_non_zero_saying_why()
+    [Fact]
+    public void AppHost_exits_non_zero_saying_why_when_its_model_folder_is_missing()
     {
-        Skip.If(Directory.Exists(Path.Combine(AppHostTestSupport.RepositoryRoot, LLMConfig.DefaultModelSource)), "the default model exists");
+        var config = AppHostTestSupport.WriteTempFile(_directory, "missing.yaml", """
+            applications:
+            - import_path: ray.serve.llm:build_openai_app
+              args:
+                llm_configs:
+                - model_loading_config: {model_id: m, model_source: ./no-such-model-folder}
+            """);
 
-        var (exitCode, output) = AppHostTestSupport.RunAppHost(AppHostTestSupport.RepositoryRoot, "--AppHost:Redis", "none");
+        var (exitCode, output) = AppHostTestSupport.RunAppHost(AppHostTestSupport.RepositoryRoot, "--AppHost:Redis", "none", "--config", config);
 
         Assert.NotEqual(0, exitCode);
-        Assert.Contains("default model folder", output);
+        Assert.Contains("model_source './no-such-model-folder' is not an existing folder", output);
     }
 }
