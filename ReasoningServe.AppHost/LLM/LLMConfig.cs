@@ -30,7 +30,7 @@ internal sealed class LLMConfig
 
     public static LLMConfig Default => new()
     {
-        ModelId = "default",
+        ModelId = "reasoningserve-default",
         ModelSource = DefaultModelSource,
         EngineKwargs = { ReasoningParser = "deepseek_r1" },
     };

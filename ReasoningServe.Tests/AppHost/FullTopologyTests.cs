@@ -32,12 +32,12 @@ public sealed class FullTopologyTests
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromMinutes(5) };
 
         using var models = JsonDocument.Parse(await http.GetStringAsync("/v1/models"));
-        Assert.Equal("default", models.RootElement.GetProperty("data")[0].GetProperty("id").GetString());
+        Assert.Equal("reasoningserve-default", models.RootElement.GetProperty("data")[0].GetProperty("id").GetString());
 
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
         {
             Content = new StringContent("""
-                {"model": "default", "stream": true, "max_tokens": 256, "temperature": 0,
+                {"model": "reasoningserve-default", "stream": true, "max_tokens": 256, "temperature": 0,
                  "messages": [{"role": "user", "content": "What is 12 + 30?"}]}
                 """, Encoding.UTF8, "application/json"),
         };
@@ -158,7 +158,7 @@ public sealed class FullTopologyTests
     private static async Task<(string Reasoning, string Content)> AskAsync(HttpClient http, string question)
     {
         using var response = await http.PostAsync("/v1/chat/completions", new StringContent(
-            JsonSerializer.Serialize(new { model = "default", max_tokens = 400, temperature = 0, messages = new[] { new { role = "user", content = question } } }),
+            JsonSerializer.Serialize(new { model = "reasoningserve-default", max_tokens = 400, temperature = 0, messages = new[] { new { role = "user", content = question } } }),
             Encoding.UTF8, "application/json"));
         var body = await response.Content.ReadAsStringAsync();
         Assert.True(response.IsSuccessStatusCode, body);
