@@ -1,5 +1,7 @@
 using ReasoningServe.Inference.Backends;
 using ReasoningServe.Inference.Backends.Cpu;
+using ReasoningServe.Inference.Backends.Cuda;
+using ReasoningServe.Inference.Backends.Cuda.Native;
 using ReasoningServe.Inference.Engine;
 using ReasoningServe.Inference.Model;
 using ReasoningServe.Inference.Tokenization;
@@ -20,7 +22,9 @@ internal static class EngineHost
             MaxModelLen = maxModelLen,
             MaxNumSeqs = options.MaxNumSeqs ?? new EngineOptions().MaxNumSeqs,
             MaxNumBatchedTokens = options.MaxNumBatchedTokens ?? new EngineOptions().MaxNumBatchedTokens,
-            KvCacheBytes = (long)((options.KvCacheSpace ?? DefaultCpuKvCacheGiB) * (1L << 30)),
+            KvCacheBytes = backend is CudaBackend cuda
+                ? GpuKvBudget(cuda, options.GpuMemoryUtilization)
+                : (long)((options.KvCacheSpace ?? DefaultCpuKvCacheGiB) * (1L << 30)),
             EosTokenIds = EosTokenIds(model, tokenizer),
         };
         // Never allocate more blocks than max_num_seqs full-length sequences can use.
@@ -39,11 +43,48 @@ internal static class EngineHost
         }
     }
 
-    private static IModelBackend CreateBackend(string device, LoadedModel model) => device switch
+    private static IModelBackend CreateBackend(string device, LoadedModel model)
     {
-        "cpu" or "auto" => new CpuBackend(model.Config, model.Weights, ownsWeights: true),
-        _ => throw new ServerOptionsException($"--device {device} is not available in this build."),
-    };
+        if (device == "auto" && !CudaRuntime.IsAvailable(out string reason))
+        {
+            Console.Error.WriteLine($"warning: --device auto: no usable GPU ({reason}); serving on the CPU.");
+            device = "cpu";
+        }
+        if (device == "cpu")
+        {
+            return new CpuBackend(model.Config, model.Weights, ownsWeights: true);
+        }
+        try
+        {
+            CudaBackend cuda = CudaBackend.Create(model);
+            model.Weights.Dispose(); // now on the GPU; the memory-mapped files are no longer needed
+            return cuda;
+        }
+        catch (CudaException e)
+        {
+            throw new ServerOptionsException($"--device cuda: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// vLLM's rule: the engine may use gpu_memory_utilization of the GPU's memory; what the weights (and everything else
+    /// already allocated) leave of that, less room for activations, holds the KV cache.
+    /// </summary>
+    private static long GpuKvBudget(CudaBackend cuda, double utilization)
+    {
+        const long ActivationReserve = 1L << 30;
+        var (free, total) = cuda.Device.MemoryInfo();
+        long used = total - free;
+        long budget = (long)(total * utilization) - used - ActivationReserve;
+        if (budget <= 0)
+        {
+            throw new ServerOptionsException(
+                $"--device cuda: no room for a KV cache: the GPU has {total >> 20} MiB, {used >> 20} MiB are in use "
+                + $"(model weights {cuda.WeightBytes >> 20} MiB), --gpu-memory-utilization {utilization} allows "
+                + $"{(long)(total * utilization) >> 20} MiB, and {ActivationReserve >> 20} MiB are kept for activations.");
+        }
+        return budget;
+    }
 
     /// <summary>generation_config.json's eos ids (what HF generate stops on), else config.json's, else the tokenizer's.</summary>
     private static IReadOnlyList<int> EosTokenIds(LoadedModel model, Tokenizer tokenizer)
