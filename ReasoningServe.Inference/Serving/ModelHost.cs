@@ -1,4 +1,3 @@
-using System.Text.Json;
 using ReasoningServe.Inference.Engine;
 using ReasoningServe.Inference.Model;
 using ReasoningServe.Inference.Serving.Reasoning;
@@ -22,8 +21,9 @@ internal static class ModelHost
         }
         var tokenizer = Tokenizer.FromFolder(folder);
         var parser = options.ReasoningParser is { } name ? CreateParser(name, tokenizer) : null;
-        var maxModelLen = MaxModelLen(options, folder);
-        var engine = EngineHost.Start(options, folder, maxModelLen);
+        var loaded = Load(folder, options.LoadFormat);
+        var maxModelLen = MaxModelLen(options, loaded.Config, folder);
+        var engine = EngineHost.Start(options, loaded, tokenizer, maxModelLen);
         var model = new ServedModel
         {
             Names = options.ServedModelName.Count > 0 ? options.ServedModelName : [folder],
@@ -31,7 +31,7 @@ internal static class ModelHost
             MaxModelLen = engine.MaxModelLen,
             Tokenizer = tokenizer,
             ChatTemplate = LoadChatTemplate(options.ChatTemplate, tokenizer),
-            Defaults = GenerationConfig.FromFolder(folder),
+            Defaults = loaded.Generation,
             ReasoningParser = parser,
             ReasoningField = options.ReasoningFieldMode,
             DefaultChatTemplateKwargs = JsonValues.ParseObject(options.DefaultChatTemplateKwargs, "--default-chat-template-kwargs"),
@@ -52,25 +52,28 @@ internal static class ModelHost
         }
     }
 
-    /// <summary>--max-model-len, else config.json's max_position_embeddings; longer than the model was trained for is refused.</summary>
-    private static int MaxModelLen(ServerOptions options, string folder)
+    private static LoadedModel Load(string folder, string loadFormat)
     {
-        var path = Path.Combine(folder, "config.json");
-        int? trained = null;
-        if (File.Exists(path))
+        try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
-            if (doc.RootElement.TryGetProperty("max_position_embeddings", out var value) && value.TryGetInt32(out var n))
-            {
-                trained = n;
-            }
+            return ModelLoader.Load(folder, LoadFormatParser.Parse(loadFormat));
         }
-        if (options.MaxModelLen is int requested && trained is int limit && requested > limit)
+        catch (ModelLoadException e)
+        {
+            throw new ServerOptionsException(e.Message);
+        }
+    }
+
+    /// <summary>--max-model-len, else config.json's max_position_embeddings; longer than the model was trained for is refused.</summary>
+    private static int MaxModelLen(ServerOptions options, ModelConfig config, string folder)
+    {
+        if (options.MaxModelLen is int requested && requested > config.MaxPositionEmbeddings)
         {
             throw new ServerOptionsException(
-                $"--max-model-len {requested} is longer than the model's max_position_embeddings ({limit}) in {path}.");
+                $"--max-model-len {requested} is longer than the model's max_position_embeddings ({config.MaxPositionEmbeddings}) "
+                + $"in {Path.Combine(folder, ModelLoader.ConfigFileName)}.");
         }
-        return options.MaxModelLen ?? trained ?? 4096;
+        return options.MaxModelLen ?? config.MaxPositionEmbeddings;
     }
 
     private static ChatTemplate? LoadChatTemplate(string? option, Tokenizer tokenizer)

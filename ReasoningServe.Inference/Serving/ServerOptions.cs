@@ -14,7 +14,7 @@ internal sealed class ServerOptions
     public List<string> ServedModelName { get; set; } = [];
     public string Host { get; set; } = "127.0.0.1";
     public int Port { get; set; } = 8000;
-    /// <summary>cpu, cuda or auto (auto picks CPU until the CUDA backend exists).</summary>
+    /// <summary>cpu, cuda or auto (auto: CUDA when a GPU and its libraries are found, else CPU with a warning).</summary>
     public string Device { get; set; } = "auto";
     /// <summary>Context length; defaults to the model's max_position_embeddings.</summary>
     public int? MaxModelLen { get; set; }
@@ -56,8 +56,6 @@ internal sealed class ServerOptions
             throw new ServerOptionsException("--model is required: the path of a Hugging Face model folder.");
         }
         Check(Device is "cpu" or "cuda" or "auto", $"--device must be cpu, cuda or auto, not '{Device}'.");
-        Check(Device != "cuda",
-            "--device cuda is not implemented yet (the CUDA backend is issue 8); use --device cpu or auto.");
         Check(LoadFormat is "auto" or "dummy", $"--load-format must be auto or dummy, not '{LoadFormat}'.");
         Check(ReasoningField is "reasoning_content" or "reasoning" or "both",
             $"--reasoning-field must be reasoning_content, reasoning or both, not '{ReasoningField}'.");

@@ -33,7 +33,6 @@ public class EndToEndTests
     public async Task Chat_splits_reasoning_from_content_with_thinking_on(string parser)
     {
         await using var server = await InferenceServer.StartAsync("--reasoning-parser", parser);
-        server.SkipIfUnavailable();
         var body = await PostJsonAsync(server, "v1/chat/completions",
             $$"""{"model": "tiny", "messages": {{Hello}}, "temperature": 0, "max_tokens": 40}""");
         var message = body.GetProperty("choices")[0].GetProperty("message");
@@ -51,7 +50,6 @@ public class EndToEndTests
     public async Task Chat_with_thinking_off_is_all_content(string parser)
     {
         await using var server = await InferenceServer.StartAsync("--reasoning-parser", parser);
-        server.SkipIfUnavailable();
         var body = await PostJsonAsync(server, "v1/chat/completions",
             $$$"""{"messages": {{{Hello}}}, "temperature": 0, "chat_template_kwargs": {"enable_thinking": false}}""");
         var message = body.GetProperty("choices")[0].GetProperty("message");
@@ -67,7 +65,6 @@ public class EndToEndTests
     public async Task Streaming_sends_role_then_reasoning_then_content_then_usage_and_done(string parser, bool thinking)
     {
         await using var server = await InferenceServer.StartAsync("--reasoning-parser", parser);
-        server.SkipIfUnavailable();
         using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions")
         {
             Content = Json($$$"""
@@ -110,7 +107,6 @@ public class EndToEndTests
     public async Task OpenAI_sdk_chat_streams_and_completes()
     {
         await using var server = await InferenceServer.StartAsync("--reasoning-parser", "qwen3");
-        server.SkipIfUnavailable();
         var client = new ChatClient("tiny", new ApiKeyCredential("unused"), new OpenAIClientOptions { Endpoint = new Uri(server.BaseAddress, "v1") });
         var options = new ChatCompletionOptions { Temperature = 0, MaxOutputTokenCount = 40 };
         ChatCompletion completion = await client.CompleteChatAsync([new UserChatMessage("Is it?")], options);
@@ -131,7 +127,6 @@ public class EndToEndTests
     public async Task Completions_take_every_prompt_shape_and_number_choices_per_prompt()
     {
         await using var server = await InferenceServer.StartAsync();
-        server.SkipIfUnavailable();
         // 198 is "\n": the chain continues with <think>Let me think</think>...
         var body = await PostJsonAsync(server, "v1/completions",
             """{"prompt": [[198], [198]], "n": 2, "temperature": 0, "max_tokens": 3, "logprobs": 2, "skip_special_tokens": false}""");
@@ -148,7 +143,6 @@ public class EndToEndTests
     public async Task Stop_strings_cut_the_output()
     {
         await using var server = await InferenceServer.StartAsync("--reasoning-parser", "qwen3");
-        server.SkipIfUnavailable();
         var body = await PostJsonAsync(server, "v1/chat/completions",
             $$$"""{"messages": {{{Hello}}}, "temperature": 0, "stop": [" is"], "chat_template_kwargs": {"enable_thinking": false}}""");
         Assert.Equal("The answer", body.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
@@ -167,7 +161,6 @@ public class EndToEndTests
     public async Task Bad_requests_get_openai_error_objects(string body, int status)
     {
         await using var server = await InferenceServer.StartAsync();
-        server.SkipIfUnavailable();
         var error = (await PostJsonAsync(server, "v1/chat/completions", body, (HttpStatusCode)status)).GetProperty("error");
         Assert.False(string.IsNullOrEmpty(error.GetProperty("message").GetString()));
         Assert.Equal(status, error.GetProperty("code").GetInt32());
@@ -180,7 +173,6 @@ public class EndToEndTests
     public async Task Invalid_utf8_and_out_of_vocabulary_tokens_are_400()
     {
         await using var server = await InferenceServer.StartAsync();
-        server.SkipIfUnavailable();
         var bytes = Encoding.UTF8.GetBytes("""{"prompt": "ab", "max_tokens": 1}""");
         bytes[12] = 0xFF;
         using var response = await server.Http.PostAsync("v1/completions", new ByteArrayContent(bytes));
@@ -195,7 +187,6 @@ public class EndToEndTests
     public async Task Api_key_guards_the_api_but_not_health_metrics_or_version()
     {
         await using var server = await InferenceServer.StartAsync("--api-key", "k1", "k2");
-        server.SkipIfUnavailable();
         using (var denied = await server.Http.GetAsync("v1/models"))
         {
             Assert.Equal(HttpStatusCode.Unauthorized, denied.StatusCode);
@@ -217,7 +208,6 @@ public class EndToEndTests
     public async Task A_client_that_disconnects_frees_its_blocks()
     {
         await using var server = await InferenceServer.StartAsync();
-        server.SkipIfUnavailable();
         using (var request = new HttpRequestMessage(HttpMethod.Post, "v1/completions")
         {
             Content = Json("""{"prompt": [198], "max_tokens": 250, "ignore_eos": true, "stream": true}"""),
@@ -247,7 +237,6 @@ public class EndToEndTests
         await File.WriteAllTextAsync(template,
             "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}<|im_start|>assistant\n<think>");
         await using var server = await InferenceServer.StartAsync("--reasoning-parser", "deepseek_r1", "--chat-template", template);
-        server.SkipIfUnavailable();
         var body = await PostJsonAsync(server, "v1/chat/completions", $$"""{"messages": {{Hello}}, "temperature": 0}""");
         var message = body.GetProperty("choices")[0].GetProperty("message");
         Assert.Equal(ReasoningModelBuilder.Reasoning, message.GetProperty("reasoning_content").GetString());

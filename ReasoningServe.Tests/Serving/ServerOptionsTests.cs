@@ -80,12 +80,13 @@ public class ServerOptionsTests
         Assert.Contains("needs a value", Assert.Throws<ServerOptionsException>(() => CommandLine.Parse(["--model"])).Message);
     }
 
-    [Fact]
-    public void Cuda_is_refused_at_start_up_until_its_backend_exists_and_auto_means_cpu()
+    [SkippableFact]
+    public async Task Device_cuda_without_a_usable_gpu_stops_start_up_naming_what_is_missing()
     {
-        var error = Assert.Throws<ServerOptionsException>(() => new ServerOptions { Model = "m", Device = "cuda" }.Validate());
-        Assert.Contains("not implemented yet", error.Message);
-        new ServerOptions { Model = "m", Device = "auto" }.Validate();
+        Skip.If(ReasoningServe.Inference.Backends.Cuda.CudaRuntime.IsAvailable(out _), "this machine has a usable GPU");
+        var error = await Assert.ThrowsAsync<ServerOptionsException>(() => InferenceServer.StartAsync("--device", "cuda"));
+        Assert.StartsWith("--device cuda:", error.Message);
+        new ServerOptions { Model = "m", Device = "cuda" }.Validate();
     }
 
     [Theory]

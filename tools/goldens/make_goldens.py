@@ -15,6 +15,7 @@ import shutil
 import sys
 import traceback
 
+import tokenizers
 import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -65,11 +66,35 @@ def tokenizer_dir(name):
     return os.path.join(ROOT, "testdata", "tokenizers", name)
 
 
+class LibraryTokenizer:
+    """The `tokenizers` library on tokenizer.json: the reference for token ids and decoding.
+
+    Not transformers' AutoTokenizer: transformers 5 rebuilds DeepSeek-V3's tokenizer as LlamaTokenizerFast (its
+    tokenizer_config.json says so) with a Metaspace normalizer that turns spaces into U+2581, which this byte-level
+    vocabulary has no tokens for ("Hello world" -> H|ellow|orld, decoded "Helloworld")."""
+
+    def __init__(self, name):
+        self.tok = tokenizers.Tokenizer.from_file(os.path.join(tokenizer_dir(name), "tokenizer.json"))
+        self.special_ids = [i for i, t in self.tok.get_added_tokens_decoder().items() if t.special]
+
+    def encode(self, text, add_special_tokens):
+        return self.tok.encode(text, add_special_tokens=add_special_tokens).ids
+
+    def decode(self, ids, skip_special_tokens=False):
+        return self.tok.decode(ids, skip_special_tokens=skip_special_tokens)
+
+    def tokens(self, ids):
+        return [self.tok.id_to_token(i) for i in ids]
+
+    def __len__(self):
+        return self.tok.get_vocab_size(with_added_tokens=True)
+
+
 def make_tokenizer_goldens(out):
     os.makedirs(os.path.join(out, "tokenizers"), exist_ok=True)
     rng = random.Random(1234)
     for name in TOKENIZERS:
-        tok = AutoTokenizer.from_pretrained(tokenizer_dir(name))
+        tok = LibraryTokenizer(name)
         cases = []
         for text in TEXTS:
             ids = tok.encode(text, add_special_tokens=False)
@@ -80,12 +105,12 @@ def make_tokenizer_goldens(out):
                 "ids_with_special": ids_sp,
                 "decoded": tok.decode(ids_sp),
                 "decoded_skip_special": tok.decode(ids_sp, skip_special_tokens=True),
-                "tokens": tok.convert_ids_to_tokens(ids),
+                "tokens": tok.tokens(ids),
             })
         # Arbitrary id sequences (including special tokens and ids that split UTF-8 characters): decode semantics.
         n = len(tok)
         decode_cases = []
-        special = list(tok.all_special_ids)
+        special = tok.special_ids
         for i in range(40):
             length = rng.randint(1, 12)
             ids = [rng.randrange(n) for _ in range(length)]
@@ -101,7 +126,7 @@ def make_tokenizer_goldens(out):
         for k in range(1, len(emoji_ids) + 1):
             decode_cases.append({"ids": emoji_ids[:k], "decoded": tok.decode(emoji_ids[:k]),
                                  "decoded_skip_special": tok.decode(emoji_ids[:k], skip_special_tokens=True)})
-        doc = {"tokenizer": name, "transformers": transformers.__version__, "vocab_size": len(tok),
+        doc = {"tokenizer": name, "reference": f"tokenizers {tokenizers.__version__}", "vocab_size": len(tok),
                "cases": cases, "decode_cases": decode_cases}
         with open(os.path.join(out, "tokenizers", f"{name}.json"), "w", encoding="utf-8") as f:
             json.dump(doc, f, ensure_ascii=False, indent=1)
@@ -188,6 +213,7 @@ def make_chat_template_goldens(out):
     os.makedirs(os.path.join(out, "chat_templates"), exist_ok=True)
     for name, tok_name, template_file in TEMPLATE_SETS:
         tok = AutoTokenizer.from_pretrained(tokenizer_dir(tok_name))
+        ids_of = LibraryTokenizer(tok_name)
         if template_file is None:
             template = tok.chat_template
         else:
@@ -209,7 +235,7 @@ def make_chat_template_goldens(out):
                 text = tok.apply_chat_template(messages, tools=tools, add_generation_prompt=add_gen,
                                                continue_final_message=cont, tokenize=False, chat_template=template, **kw)
                 case["text"] = text
-                case["ids"] = tok.encode(text, add_special_tokens=False)
+                case["ids"] = ids_of.encode(text, add_special_tokens=False)
             except Exception as e:  # a template error is a golden too: our renderer must refuse the same input
                 case["error"] = f"{type(e).__name__}: {e}"
             cases.append(case)
