@@ -2,7 +2,7 @@ namespace ReasoningServe.Api.Options;
 
 /// <summary>
 /// Everything the front can be told, bound from the "Api" configuration section (appsettings, environment
-/// <c>Api__...</c>, or the flags in <see cref="FrontCommandLine"/>). Defaults are the documented ones in docs/api.md.
+/// <c>Api__...</c>, or the flags in <see cref="FrontCommandLine"/>). Defaults are documented in ReasoningServe.Api/README.md.
 /// </summary>
 internal sealed class FrontOptions
 {

@@ -61,6 +61,11 @@ internal sealed class StubReplica : IAsyncDisposable
 
     public List<string> Bodies { get; } = [];
 
+    /// <summary>Chunks a stream sends after the first one, each after <see cref="ChunkDelay"/> (a decode step).</summary>
+    public int StreamChunks { get; set; } = 3;
+
+    public TimeSpan ChunkDelay { get; set; } = TimeSpan.Zero;
+
     public static TaskCompletionSource Released()
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -140,8 +145,12 @@ internal sealed class StubReplica : IAsyncDisposable
                 context.Abort();
                 return;
             }
-            for (var i = 0; i < 3; i++)
+            for (var i = 0; i < StreamChunks; i++)
             {
+                if (ChunkDelay > TimeSpan.Zero)
+                {
+                    await Task.Delay(ChunkDelay, aborted);
+                }
                 await context.Response.WriteAsync(Chunk($"t{i}"), aborted);
                 await context.Response.Body.FlushAsync(aborted);
             }
