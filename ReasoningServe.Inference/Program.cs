@@ -2,6 +2,7 @@ using ReasoningServe.Inference.Serving;
 using ReasoningServe.Inference.Serving.Errors;
 
 var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
 builder.AddServerOptions(args);
 builder.AddInferenceEngine();
 
@@ -9,4 +10,5 @@ var app = builder.Build();
 app.UseOpenAIErrors();
 app.UseApiKeys();
 app.MapOpenAIEndpoints();
+app.MapDefaultEndpoints();
 app.Run();

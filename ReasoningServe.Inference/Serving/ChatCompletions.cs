@@ -13,7 +13,7 @@ internal sealed class ChatCompletions(ServedModel model, IEngineClient engine, P
 {
     public async Task HandleAsync(HttpContext context)
     {
-        var request = await RequestBody.ReadAsync(context, OpenAIJsonContext.Default.ChatCompletionRequest);
+        var request = await RequestBody.ReadAsync(context, OpenAIJsonContext.Wire.ChatCompletionRequest);
         model.EnsureServes(request.Model);
         var prompt = ChatPrompt.Render(model, request.Messages, request.ChatTemplateKwargs,
             request.AddGenerationPrompt ?? true, request.ContinueFinalMessage ?? false, request.Tools,
@@ -150,7 +150,7 @@ internal sealed class ChatCompletions(ServedModel model, IEngineClient engine, P
             Choices = choices,
             Usage = Usage(promptTokens, completionTokens, cachedTokens, reasoningTokens),
         };
-        await context.Response.WriteAsJsonAsync(response, OpenAIJsonContext.Default.ChatCompletionResponse, cancellationToken: context.RequestAborted);
+        await context.Response.WriteAsJsonAsync(response, OpenAIJsonContext.Wire.ChatCompletionResponse, cancellationToken: context.RequestAborted);
     }
 
     private async Task StreamAsync(
@@ -175,7 +175,7 @@ internal sealed class ChatCompletions(ServedModel model, IEngineClient engine, P
                 {
                     Index = i,
                     Delta = new ChatDelta { Role = "assistant", Content = "" },
-                }), OpenAIJsonContext.Default.ChatCompletionChunk, cancel);
+                }), OpenAIJsonContext.Wire.ChatCompletionChunk, cancel);
             }
             int promptTokens = request.PromptTokenIds.Length, cachedTokens = 0;
             string? lastFinish = null;
@@ -213,7 +213,7 @@ internal sealed class ChatCompletions(ServedModel model, IEngineClient engine, P
                         Logprobs = logprobs is null ? null : new ChatLogprobs { Content = logprobs },
                         FinishReason = delta.FinishReason,
                         StopReason = delta.StopReason,
-                    }), OpenAIJsonContext.Default.ChatCompletionChunk, cancel);
+                    }), OpenAIJsonContext.Wire.ChatCompletionChunk, cancel);
                 }
                 timer.OnTokens(produced);
             }
@@ -234,7 +234,7 @@ internal sealed class ChatCompletions(ServedModel model, IEngineClient engine, P
                     Choices = [],
                     Usage = Usage(promptTokens, completionTokens, cachedTokens, reasoningTokens),
                 };
-                await sse.WriteAsync(usageChunk, OpenAIJsonContext.Default.ChatCompletionChunk, cancel);
+                await sse.WriteAsync(usageChunk, OpenAIJsonContext.Wire.ChatCompletionChunk, cancel);
             }
             await sse.DoneAsync(cancel);
         }

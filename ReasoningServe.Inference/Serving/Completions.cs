@@ -21,7 +21,7 @@ internal sealed class Completions(ServedModel model, IEngineClient engine, Prome
 
     public async Task HandleAsync(HttpContext context)
     {
-        var request = await RequestBody.ReadAsync(context, OpenAIJsonContext.Default.CompletionRequest);
+        var request = await RequestBody.ReadAsync(context, OpenAIJsonContext.Wire.CompletionRequest);
         model.EnsureServes(request.Model);
         if (request.Suffix is not null)
         {
@@ -187,7 +187,7 @@ internal sealed class Completions(ServedModel model, IEngineClient engine, Prome
             Choices = list,
             Usage = ChatCompletions.Usage(promptTokens, completionTokens, cachedTokens, 0),
         };
-        await context.Response.WriteAsJsonAsync(response, OpenAIJsonContext.Default.CompletionResponse, cancellationToken: context.RequestAborted);
+        await context.Response.WriteAsJsonAsync(response, OpenAIJsonContext.Wire.CompletionResponse, cancellationToken: context.RequestAborted);
     }
 
     private async Task StreamAsync(
@@ -250,7 +250,7 @@ internal sealed class Completions(ServedModel model, IEngineClient engine, Prome
                         },
                     ],
                 };
-                await sse.WriteAsync(chunk, OpenAIJsonContext.Default.CompletionResponse, cancel);
+                await sse.WriteAsync(chunk, OpenAIJsonContext.Wire.CompletionResponse, cancel);
             }
         }
         if (includeUsage)
@@ -263,7 +263,7 @@ internal sealed class Completions(ServedModel model, IEngineClient engine, Prome
                 Choices = [],
                 Usage = ChatCompletions.Usage(promptTokens, completionTokens, cachedTokens, 0),
             };
-            await sse.WriteAsync(usageChunk, OpenAIJsonContext.Default.CompletionResponse, cancel);
+            await sse.WriteAsync(usageChunk, OpenAIJsonContext.Wire.CompletionResponse, cancel);
         }
         await sse.DoneAsync(cancel);
     }

@@ -69,11 +69,11 @@ internal static class ServingExtensions
     public static WebApplication MapOpenAIEndpoints(this WebApplication app)
     {
         app.MapGet("/v1/models", (ServedModel model) =>
-            Results.Json(new ModelList { Data = [Card(model, model.Name)] }, OpenAIJsonContext.Default.ModelList));
+            Results.Json(new ModelList { Data = [Card(model, model.Name)] }, OpenAIJsonContext.Wire.ModelList));
         app.MapGet("/v1/models/{id}", (string id, ServedModel model) =>
         {
             model.EnsureServes(id);
-            return Results.Json(Card(model, id), OpenAIJsonContext.Default.ModelCard);
+            return Results.Json(Card(model, id), OpenAIJsonContext.Wire.ModelCard);
         });
         app.MapPost("/v1/chat/completions", (HttpContext context) =>
             context.RequestServices.GetRequiredService<ChatCompletions>().HandleAsync(context));
@@ -87,7 +87,7 @@ internal static class ServingExtensions
             engine.IsHealthy ? Results.Ok() : Results.StatusCode(StatusCodes.Status503ServiceUnavailable));
         app.MapGet("/metrics", (PrometheusMetrics metrics) =>
             Results.Text(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8"));
-        app.MapGet("/version", () => Results.Json(new VersionResponse { Version = Version }, OpenAIJsonContext.Default.VersionResponse));
+        app.MapGet("/version", () => Results.Json(new VersionResponse { Version = Version }, OpenAIJsonContext.Wire.VersionResponse));
         app.MapFallback((HttpContext context) =>
             OpenAIErrorWriter.WriteAsync(context.Response, StatusCodes.Status404NotFound,
                 $"No route for {context.Request.Method} {context.Request.Path}."));

@@ -8,7 +8,7 @@ internal static class TokenizeEndpoints
 {
     public static async Task TokenizeAsync(HttpContext context, ServedModel model)
     {
-        var request = await RequestBody.ReadAsync(context, OpenAIJsonContext.Default.TokenizeRequest);
+        var request = await RequestBody.ReadAsync(context, OpenAIJsonContext.Wire.TokenizeRequest);
         model.EnsureServes(request.Model);
         int[] tokens;
         if (request.Messages is not null)
@@ -35,16 +35,16 @@ internal static class TokenizeEndpoints
             }
         }
         var response = new TokenizeResponse { Count = tokens.Length, MaxModelLen = model.MaxModelLen, Tokens = tokens, TokenStrs = strings };
-        await context.Response.WriteAsJsonAsync(response, OpenAIJsonContext.Default.TokenizeResponse, cancellationToken: context.RequestAborted);
+        await context.Response.WriteAsJsonAsync(response, OpenAIJsonContext.Wire.TokenizeResponse, cancellationToken: context.RequestAborted);
     }
 
     public static async Task DetokenizeAsync(HttpContext context, ServedModel model)
     {
-        var request = await RequestBody.ReadAsync(context, OpenAIJsonContext.Default.DetokenizeRequest);
+        var request = await RequestBody.ReadAsync(context, OpenAIJsonContext.Wire.DetokenizeRequest);
         model.EnsureServes(request.Model);
         var tokens = request.Tokens?.ToArray() ?? throw OpenAIException.BadRequest("'tokens' is required.", "tokens");
         SamplingParamsFactory.CheckTokenIds(tokens, model, "tokens");
         var response = new DetokenizeResponse { Prompt = model.Tokenizer.Decode(tokens) };
-        await context.Response.WriteAsJsonAsync(response, OpenAIJsonContext.Default.DetokenizeResponse, cancellationToken: context.RequestAborted);
+        await context.Response.WriteAsJsonAsync(response, OpenAIJsonContext.Wire.DetokenizeResponse, cancellationToken: context.RequestAborted);
     }
 }

@@ -1,3 +1,5 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
 using System.Text.Json.Serialization;
 using ReasoningServe.Inference.Serving.Errors;
 
@@ -24,4 +26,17 @@ namespace ReasoningServe.Inference.Serving.Api;
 [JsonSerializable(typeof(string))]
 [JsonSerializable(typeof(int))]
 [JsonSerializable(typeof(long))]
-internal sealed partial class OpenAIJsonContext : JsonSerializerContext;
+internal sealed partial class OpenAIJsonContext : JsonSerializerContext
+{
+    /// <summary>
+    /// The context every endpoint uses: the generated options plus a relaxed encoder, so text reaches clients as
+    /// written ("&lt;", "+", non-ASCII) rather than as \u escapes meant for HTML pages.
+    /// </summary>
+    public static OpenAIJsonContext Wire { get; } = new(new JsonSerializerOptions
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        AllowTrailingCommas = false,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+}

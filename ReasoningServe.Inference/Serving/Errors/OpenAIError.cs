@@ -49,6 +49,6 @@ internal static class OpenAIErrorWriter
         {
             Error = new ErrorBody { Message = message, Type = OpenAIException.TypeOf(status), Param = param, Code = status },
         };
-        return response.WriteAsJsonAsync(body, OpenAIJsonContext.Default.ErrorResponse, contentType: null);
+        return response.WriteAsJsonAsync(body, OpenAIJsonContext.Wire.ErrorResponse, contentType: null);
     }
 }
