@@ -15,13 +15,15 @@ public class ResilienceTests
         await front.Registry.RefreshAsync(CancellationToken.None);
         await dead.StopAsync(); // its port now refuses connections; the registry still lists it
 
-        for (var i = 0; i < 10; i++)
+        // Random choice decides who is tried first: send until the dead replica has been tried (and retried past).
+        var sent = 0;
+        while (front.Metrics.Get("reasoningserve_api_retries_total", "model=\"stub-model\",reason=\"connection\"") == 0)
         {
-            using var response = await front.PostAsync("v1/chat/completions", ApiFront.Chat("stub-model", $"q{i}"));
+            Assert.True(sent++ < 30, "the dead replica was never tried");
+            using var response = await front.PostAsync("v1/chat/completions", ApiFront.Chat("stub-model", $"q{sent}"));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
-        Assert.Equal(10, live.Received);
-        Assert.True(front.Metrics.Get("reasoningserve_api_retries_total", "model=\"stub-model\",reason=\"connection\"") >= 1);
+        Assert.Equal(sent, live.Received);
     }
 
     [Fact]
@@ -31,13 +33,14 @@ public class ResilienceTests
         await using var live = await StubReplica.StartAsync();
         busy.Mode = StubMode.Unavailable;
         await using var front = await ApiFront.StartAsync(ApiFront.Group("inference", busy, live));
-        for (var i = 0; i < 20; i++)
+        var sent = 0;
+        while (busy.Received == 0)
         {
-            using var response = await front.PostAsync("v1/chat/completions", ApiFront.Chat("stub-model", $"q{i}"));
+            Assert.True(sent++ < 30, "the 503 replica was never tried");
+            using var response = await front.PostAsync("v1/chat/completions", ApiFront.Chat("stub-model", $"q{sent}"));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
-        Assert.Equal(20, live.Received);
-        Assert.True(busy.Received >= 1, "the 503 replica was never tried, so the test proved nothing");
+        Assert.Equal(sent, live.Received);
         Assert.Equal(busy.Received, (int)front.Metrics.Get("reasoningserve_api_retries_total", "model=\"stub-model\",reason=\"503\""));
     }
 
@@ -64,14 +67,17 @@ public class ResilienceTests
         hung.Mode = StubMode.Hold;
         await using var front = await ApiFront.StartAsync(ApiFront.Group("inference", hung, live),
             new Dictionary<string, string?> { ["Api:Resilience:AttemptTimeout"] = "00:00:02" });
-        for (var i = 0; i < 4; i++)
+        // Random choice decides who is tried first: send until the hanging replica has been tried at least once.
+        var sent = 0;
+        while (hung.Received == 0)
         {
-            using var response = await front.PostAsync("v1/chat/completions", ApiFront.Chat("stub-model", $"q{i}", stream: true));
-            Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
-            Assert.EndsWith("data: [DONE]\n\n", await response.Content.ReadAsStringAsync());
+            Assert.True(sent++ < 30, "the hanging replica was never tried");
+            using var response = await front.PostAsync("v1/chat/completions", ApiFront.Chat("stub-model", $"q{sent}", stream: true));
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.OK, text);
+            Assert.EndsWith("data: [DONE]\n\n", text);
         }
-        Assert.Equal(4, live.Received);
-        Assert.True(hung.Received >= 1, "the hanging replica was never tried, so the test proved nothing");
+        Assert.Equal(sent, live.Received);
         Assert.True(front.Metrics.Get("reasoningserve_api_retries_total", "model=\"stub-model\",reason=\"timeout\"") >= 1);
     }
 
