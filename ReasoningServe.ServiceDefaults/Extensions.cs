@@ -43,11 +43,12 @@ public static class Extensions
 
         builder.Services.AddOpenTelemetry()
             .WithMetrics(metrics => metrics
+                .AddMeter("ReasoningServe.*")
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation())
             .WithTracing(tracing => tracing
-                .AddSource(builder.Environment.ApplicationName)
+                .AddSource(builder.Environment.ApplicationName, "ReasoningServe.*")
                 .AddAspNetCoreInstrumentation(aspNetCore =>
                     // Probes arrive every few hundred milliseconds from the orchestrator; tracing them buries real requests.
                     aspNetCore.Filter = context =>
