@@ -1,5 +1,11 @@
+using ReasoningServe.Inference.Benchmarks;
 using ReasoningServe.Inference.Serving;
 using ReasoningServe.Inference.Serving.Errors;
+
+if (args is ["bench", .. var benchArgs])
+{
+    return await BenchCommand.RunAsync(benchArgs, Console.Out, Console.Error);
+}
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
@@ -12,3 +18,4 @@ app.UseApiKeys();
 app.MapOpenAIEndpoints();
 app.MapDefaultEndpoints();
 app.Run();
+return 0;
