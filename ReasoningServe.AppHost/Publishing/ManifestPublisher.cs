@@ -1,12 +1,14 @@
 using System.Text;
 using System.Text.Json;
 using ReasoningServe.AppHost.Hosting;
+using ReasoningServe.AppHost.LLM;
 
 namespace ReasoningServe.AppHost.Publishing;
 
 /// <summary>
 /// Writes the app model as an Aspire manifest (schema aspire-8.0), the input of <c>azd up</c>: Redis as
-/// <c>container.v0</c>, projects as <c>project.v0</c>, secrets as <c>parameter.v0</c> inputs with no values.
+/// <c>container.v0</c>, inference deployments as <c>container.v1</c> built from the CUDA Dockerfile, other projects as
+/// <c>project.v0</c>, secrets as <c>parameter.v0</c> inputs with no values.
 /// Replica counts are not part of the format; they are set on the deployment target (see README).
 /// </summary>
 internal static class ManifestPublisher
@@ -36,6 +38,11 @@ internal static class ManifestPublisher
                     case RedisResource redis:
                         writer.WriteStartObject(resource.Name);
                         WriteRedis(writer, redis, executionContext);
+                        writer.WriteEndObject();
+                        break;
+                    case LLMResource llm:
+                        writer.WriteStartObject(resource.Name);
+                        WriteInferenceContainer(writer, llm, executionContext, manifestDirectory);
                         writer.WriteEndObject();
                         break;
                     case ProjectResource project:
@@ -75,10 +82,34 @@ internal static class ManifestPublisher
         WriteBindings(writer, redis);
     }
 
+    /// <summary>
+    /// An inference deployment is a container built from docker/inference.Dockerfile (CUDA runtime + .NET), not a plain
+    /// project: azd's .NET container build has no GPU libraries. The build context is the repository root.
+    /// </summary>
+    private static void WriteInferenceContainer(Utf8JsonWriter writer, LLMResource llm, DistributedApplicationExecutionContext executionContext, string manifestDirectory)
+    {
+        string repositoryRoot = Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(llm.Metadata.ProjectPath)))!;
+        writer.WriteString("type", "container.v1");
+        writer.WriteStartObject("build");
+        writer.WriteString("context", Relative(manifestDirectory, repositoryRoot));
+        writer.WriteString("dockerfile", Relative(manifestDirectory, Path.Combine(repositoryRoot, InferenceDockerfile)));
+        writer.WriteEndObject();
+        WriteArgsEnvironmentBindings(writer, llm, executionContext);
+    }
+
+    public const string InferenceDockerfile = "docker/inference.Dockerfile";
+
+    private static string Relative(string from, string to) => Path.GetRelativePath(from, to).Replace('\\', '/');
+
     private static void WriteProject(Utf8JsonWriter writer, ProjectResource project, DistributedApplicationExecutionContext executionContext, string manifestDirectory)
     {
         writer.WriteString("type", "project.v0");
-        writer.WriteString("path", Path.GetRelativePath(manifestDirectory, project.Metadata.ProjectPath).Replace('\\', '/'));
+        writer.WriteString("path", Relative(manifestDirectory, project.Metadata.ProjectPath));
+        WriteArgsEnvironmentBindings(writer, project, executionContext);
+    }
+
+    private static void WriteArgsEnvironmentBindings(Utf8JsonWriter writer, ProjectResource project, DistributedApplicationExecutionContext executionContext)
+    {
         var args = project.EvaluateArgs(executionContext);
         if (args.Count > 0)
         {

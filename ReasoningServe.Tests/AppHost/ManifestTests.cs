@@ -43,8 +43,13 @@ public sealed class ManifestTests
         Assert.Empty(ManifestValidator.Validate(manifest));
         var resources = manifest.RootElement.GetProperty("resources");
         Assert.Equal("container.v0", resources.GetProperty("cache").GetProperty("type").GetString());
-        Assert.Equal("project.v0", resources.GetProperty("inference").GetProperty("type").GetString());
+        Assert.Equal("container.v1", resources.GetProperty("inference").GetProperty("type").GetString());
         Assert.Equal("project.v0", resources.GetProperty("api").GetProperty("type").GetString());
+        // azd resolves build paths against the manifest's folder: they must name what is in the repository.
+        var build = resources.GetProperty("inference").GetProperty("build");
+        string folder = Path.GetDirectoryName(CommittedManifest)!;
+        Assert.True(Directory.Exists(Path.Combine(folder, build.GetProperty("context").GetString()!)));
+        Assert.True(File.Exists(Path.Combine(folder, build.GetProperty("dockerfile").GetString()!)));
         Assert.True(resources.GetProperty("api").GetProperty("bindings").GetProperty("http").GetProperty("external").GetBoolean());
         Assert.True(resources.GetProperty("cache-password").GetProperty("inputs").GetProperty("value").GetProperty("secret").GetBoolean());
     }

@@ -13,6 +13,7 @@ internal static partial class ManifestValidator
     private static readonly Dictionary<string, (string[] Required, string[] Allowed)> ResourceRules = new()
     {
         ["container.v0"] = (["type", "image"], ["type", "image", "entrypoint", "args", "connectionString", "env", "bindings", "volumes", "bindMounts"]),
+        ["container.v1"] = (["type", "build"], ["type", "build", "entrypoint", "args", "connectionString", "env", "bindings", "volumes", "bindMounts"]),
         ["project.v0"] = (["type", "path"], ["type", "path", "args", "env", "bindings"]),
         ["parameter.v0"] = (["type", "value", "inputs"], ["type", "value", "connectionString", "inputs"]),
         ["value.v0"] = (["type"], ["type", "value", "connectionString"]),
@@ -63,6 +64,24 @@ internal static partial class ManifestValidator
             if (!rules.Allowed.Contains(property.Name))
             {
                 errors.Add($"{name}: '{property.Name}' is not allowed in {type}");
+            }
+        }
+        if (type == "container.v1" && resource.TryGetProperty("build", out var build))
+        {
+            // aspire-8.0: build = {context, dockerfile} (both required), optionally args and secrets.
+            foreach (var field in new[] { "context", "dockerfile" })
+            {
+                if (!build.TryGetProperty(field, out var value) || value.ValueKind != JsonValueKind.String)
+                {
+                    errors.Add($"{name}: build.{field} must be a string");
+                }
+            }
+            foreach (var property in build.EnumerateObject())
+            {
+                if (property.Name is not ("context" or "dockerfile" or "args" or "secrets"))
+                {
+                    errors.Add($"{name}: 'build.{property.Name}' is not allowed in container.v1");
+                }
             }
         }
         if (resource.TryGetProperty("args", out var args))
