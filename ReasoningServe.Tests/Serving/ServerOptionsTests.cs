@@ -80,6 +80,14 @@ public class ServerOptionsTests
         Assert.Contains("needs a value", Assert.Throws<ServerOptionsException>(() => CommandLine.Parse(["--model"])).Message);
     }
 
+    [Fact]
+    public void Tensor_parallelism_above_one_is_refused_rather_than_silently_ignored()
+    {
+        var error = Assert.Throws<ServerOptionsException>(() => new ServerOptions { Model = "m", TensorParallelSize = 4 }.Validate());
+        Assert.Contains("--tensor-parallel-size 4", error.Message);
+        new ServerOptions { Model = "m", TensorParallelSize = 1 }.Validate();
+    }
+
     [SkippableFact]
     public async Task Device_cuda_without_a_usable_gpu_stops_start_up_naming_what_is_missing()
     {
