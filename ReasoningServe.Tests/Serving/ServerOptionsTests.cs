@@ -34,6 +34,7 @@ public class ServerOptionsTests
         Assert.Equal(512, options.MaxNumBatchedTokens);
         Assert.Equal("cpu", options.Device);
         Assert.Equal("127.0.0.1", options.Host);
+        options.TensorParallelSize = 1; // mapped above; a value above 1 is refused (see below)
         options.Validate();
     }
 
