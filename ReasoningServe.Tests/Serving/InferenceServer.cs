@@ -2,9 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using ReasoningServe.Inference.Serving;
-using ReasoningServe.Inference.Serving.Errors;
 using ReasoningServe.Tests.Serving.Fixtures;
 
 namespace ReasoningServe.Tests.Serving;
