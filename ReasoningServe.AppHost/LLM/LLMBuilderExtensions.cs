@@ -16,7 +16,7 @@ internal static class LLMBuilderExtensions
     public const int ContainerHttpPort = 8080;
 
     /// <summary>The inference image's Dockerfile, relative to its build context (the repository root).</summary>
-    public const string InferenceDockerfile = "ReasoningServe.Inference/Dockerfile";
+    public const string InferenceDockerfile = "docker/inference.Dockerfile";
 
     public static IResourceBuilder<LLMResource> AddLLM(this IDistributedApplicationBuilder builder, LLMConfig config, string name = "inference")
     {
@@ -32,7 +32,7 @@ internal static class LLMBuilderExtensions
             .WithAutoscaling(autoscaling)
             .WithHttpHealthCheck("/health")
             // Published as the CUDA image (a project would get the plain ASP.NET image, without CUDA). The context is
-            // the repository root: the build needs ServiceDefaults and the model folder beside the project.
+            // the repository root: the build needs ServiceDefaults and the model folder as well as the project.
             .PublishAsDockerFile("..", InferenceDockerfile);
         if (builder.ExecutionContext.IsPublishMode
             && llm.Resource.ResolveImageModel(RepositoryRoot).ModelDirectory is { } modelDirectory

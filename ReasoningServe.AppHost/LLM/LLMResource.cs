@@ -5,7 +5,7 @@ namespace ReasoningServe.AppHost.LLM;
 /// <summary>An LLM deployment: replicas of the Inference project serving one <see cref="LLMConfig"/>.</summary>
 internal sealed class LLMResource(string name, LLMConfig config) : ProjectResource(name, new Projects.ReasoningServe_Inference())
 {
-    /// <summary>Where the inference image holds the model it serves (ReasoningServe.Inference/Dockerfile copies it there).</summary>
+    /// <summary>Where the inference image holds the model it serves (docker/inference.Dockerfile copies it there).</summary>
     public const string ImageModelPath = "/app/model";
 
     /// <summary>The Dockerfile's build argument naming the model folder to copy in, relative to the build context.</summary>

@@ -20,6 +20,7 @@ internal sealed class LLMEngine
     private readonly List<RequestState> _progressed = [];
     private readonly int _vocabSize;
     private float[] _logits = [];
+    private int[] _greedyIds = [];
     private long _promptTokens;
     private long _generationTokens;
 
@@ -116,8 +117,14 @@ internal sealed class LLMEngine
             return [];
         }
         ForwardBatch batch = scheduled.ToForwardBatch(_options.BlockSize);
-        Span<float> logits = LogitsFor(scheduled.Count);
-        _backend.Forward(batch, logits);
+        // All-greedy steps pick their tokens on the backend; otherwise the fp32 logits come to the sampler.
+        Span<int> greedy = GreedyIdsFor(scheduled.Count);
+        bool sampledOnBackend = AllPlainGreedy(scheduled) && _backend.TryForwardGreedy(batch, greedy);
+        Span<float> logits = sampledOnBackend ? default : LogitsFor(scheduled.Count);
+        if (!sampledOnBackend)
+        {
+            _backend.Forward(batch, logits);
+        }
         _scheduler.CompleteStep(scheduled);
 
         for (int i = 0; i < scheduled.Count; i++)
@@ -127,7 +134,8 @@ internal sealed class LLMEngine
             {
                 continue;
             }
-            int token = _sampler.Sample(seq, logits.Slice(i * _vocabSize, _vocabSize), out TokenLogprob? logprob);
+            TokenLogprob? logprob = null;
+            int token = sampledOnBackend ? greedy[i] : _sampler.Sample(seq, logits.Slice(i * _vocabSize, _vocabSize), out logprob);
             CompletionDelta delta = _outputProcessor.Process(seq, token, logprob);
             _generationTokens++;
             if (seq.FinishReason is not null)
@@ -160,6 +168,28 @@ internal sealed class LLMEngine
         }
         _progressed.Clear();
         return outputs;
+    }
+
+    private static bool AllPlainGreedy(SchedulerOutput scheduled)
+    {
+        for (int i = 0; i < scheduled.Count; i++)
+        {
+            (Sequence seq, _, bool samples) = scheduled[i];
+            if (samples && !Sampler.IsPlainGreedy(seq))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private Span<int> GreedyIdsFor(int numSeqs)
+    {
+        if (_greedyIds.Length < numSeqs)
+        {
+            _greedyIds = new int[numSeqs];
+        }
+        return _greedyIds.AsSpan(0, numSeqs);
     }
 
     private Span<float> LogitsFor(int numSeqs)

@@ -61,6 +61,19 @@ internal sealed class Sampler
         return token;
     }
 
+    /// <summary>
+    /// True when this step's token is simply the argmax of the raw logits: greedy, no logprobs, and nothing that would
+    /// change the logits (bias, min_tokens masking, penalties, a forced end of thinking). Such tokens can be picked where
+    /// the logits are (<see cref="Backends.IModelBackend.TryForwardGreedy"/>).
+    /// </summary>
+    public static bool IsPlainGreedy(Sequence seq)
+    {
+        SamplingParams p = seq.Sampling;
+        return p.Temperature < GreedyEpsilon && p.Logprobs is null && (p.LogitBias is null || p.LogitBias.Count == 0)
+            && p.PresencePenalty == 0 && p.FrequencyPenalty == 0 && p.RepetitionPenalty == 1
+            && seq.OutputTokenIds.Count >= p.MinTokens && !seq.MustEndThinking;
+    }
+
     /// <summary>Everything that changes logits before temperature: logit_bias, min_tokens masking, penalties.</summary>
     public void ProcessLogits(Sequence seq, Span<float> logits)
     {

@@ -66,6 +66,8 @@ internal sealed class ServerOptions
         Check(MaxNumSeqs is null or > 0, "--max-num-seqs must be positive.");
         Check(MaxNumBatchedTokens is null or > 0, "--max-num-batched-tokens must be positive.");
         Check(TensorParallelSize > 0, "--tensor-parallel-size must be positive.");
+        Check(TensorParallelSize == 1,
+            $"--tensor-parallel-size {TensorParallelSize}: tensor parallelism is not implemented yet; each replica runs on one device.");
         Check(GpuMemoryUtilization is > 0 and <= 1, "--gpu-memory-utilization must be in (0, 1].");
         Check(ShutdownTimeout >= 0, "Inference:ShutdownTimeout must not be negative.");
     }

@@ -23,6 +23,7 @@ internal sealed partial class Tokenizer
     private readonly string?[] _idToToken;
     private readonly byte[]?[] _tokenBytes;
     private readonly bool[] _special;
+    private readonly bool[] _added;
     private readonly int[] _prefixIds;
     private readonly int[] _suffixIds;
 
@@ -67,6 +68,7 @@ internal sealed partial class Tokenizer
             int size = 1 + Math.Max(vocab.Values.DefaultIfEmpty(-1).Max(), added.Select(a => a.Id).DefaultIfEmpty(-1).Max());
             _idToToken = new string?[size];
             _special = new bool[size];
+            _added = new bool[size];
             _tokenToId = new Dictionary<string, int>(vocab, StringComparer.Ordinal);
             foreach (var (token, id) in vocab)
             {
@@ -76,6 +78,7 @@ internal sealed partial class Tokenizer
             {
                 _idToToken[a.Id] = a.Content;
                 _special[a.Id] = a.Special;
+                _added[a.Id] = true;
                 _tokenToId[a.Content] = a.Id;
             }
             _tokenBytes = new byte[size][];
@@ -162,6 +165,9 @@ internal sealed partial class Tokenizer
     public int? TokenToId(string token) => _tokenToId.TryGetValue(token, out int id) ? id : null;
 
     public bool IsSpecial(int id) => (uint)id < (uint)_special.Length && _special[id];
+
+    /// <summary>An added token (special or not, such as &lt;think&gt;): matched whole in text, never produced by BPE.</summary>
+    public bool IsAdded(int id) => (uint)id < (uint)_added.Length && _added[id];
 
     /// <summary>tokenizer_config.json's chat_template (the "default" one when it is a list), if any.</summary>
     public string? ChatTemplate { get; }

@@ -14,10 +14,10 @@ namespace ReasoningServe.Tests.AppHost;
 public sealed class DockerfileTests
 {
     private static readonly string Root = AppHostTestSupport.RepositoryRoot;
-    private static readonly string InferenceDockerfile = Path.Combine(Root, "ReasoningServe.Inference", "Dockerfile");
-    private static readonly string ApiDockerfile = Path.Combine(Root, "ReasoningServe.Api", "Dockerfile");
+    private static readonly string InferenceDockerfile = Path.Combine(Root, "docker", "inference.Dockerfile");
+    private static readonly string ApiDockerfile = Path.Combine(Root, "docker", "api.Dockerfile");
 
-    public static TheoryData<string> Dockerfiles => new() { "ReasoningServe.Inference/Dockerfile", "ReasoningServe.Api/Dockerfile" };
+    public static TheoryData<string> Dockerfiles => new() { "docker/inference.Dockerfile", "docker/api.Dockerfile" };
 
     private static JsonElement ManifestResource(string name)
     {
@@ -126,6 +126,15 @@ public sealed class DockerfileTests
         Assert.Equal("/usr/local/cuda", final.Environment()["CUDA_HOME"]);
         Assert.Equal(["dotnet", "ReasoningServe.Inference.dll"], final.ExecForm("ENTRYPOINT"));
         Assert.Contains(final.All("USER"), u => u.Arguments != "root");
+    }
+
+    [Fact]
+    public void Manifest_builds_the_inference_image_from_this_Dockerfile()
+    {
+        var build = ManifestResource("inference").GetProperty("build");
+
+        Assert.Equal(InferenceDockerfile, Path.GetFullPath(build.GetProperty("dockerfile").GetString()!, Root));
+        Assert.Equal(Root.TrimEnd('/'), Path.GetFullPath(build.GetProperty("context").GetString()!, Root).TrimEnd('/'));
     }
 
     [Fact]

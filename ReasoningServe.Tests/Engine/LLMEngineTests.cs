@@ -47,6 +47,26 @@ public class LLMEngineTests(TinyModel model) : IClassFixture<TinyModel>
     }
 
     [Fact]
+    public void Greedy_tokens_are_the_same_picked_by_the_backend_or_by_the_sampler()
+    {
+        int[] prompt = RandomPrompt(new Random(11), 21);
+        // Alone, every step is plain greedy: the backend picks the tokens (TryForwardGreedy).
+        LLMEngine alone = model.Engine(new EngineOptions { MaxModelLen = 256, NumKvBlocks = 32 });
+        alone.AddRequest(new EngineRequest("greedy", prompt, Greedy with { MaxTokens = 16 }));
+        List<int> byBackend = Tokens(RunOutputs(alone), 0);
+
+        // Beside a sampled request (and asking for logprobs), every step goes through the sampler instead.
+        LLMEngine mixed = model.Engine(new EngineOptions { MaxModelLen = 256, NumKvBlocks = 32 });
+        mixed.AddRequest(new EngineRequest("greedy", prompt, Greedy with { MaxTokens = 16, Logprobs = 1 }));
+        mixed.AddRequest(new EngineRequest("sampled", RandomPrompt(new Random(12), 9),
+            new SamplingParams { Temperature = 0.8f, Seed = 5, MaxTokens = 16, IgnoreEos = true }));
+        List<int> bySampler = Tokens(RunOutputs(mixed).Where(o => o.RequestId == "greedy"), 0);
+
+        Assert.Equal(16, byBackend.Count);
+        Assert.Equal(byBackend, bySampler);
+    }
+
+    [Fact]
     public void Second_request_with_the_same_48_token_prompt_hits_32_cached_tokens_and_decodes_the_same()
     {
         int[] prompt = RandomPrompt(new Random(3), 48);

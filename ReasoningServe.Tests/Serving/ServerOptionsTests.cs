@@ -34,6 +34,7 @@ public class ServerOptionsTests
         Assert.Equal(512, options.MaxNumBatchedTokens);
         Assert.Equal("cpu", options.Device);
         Assert.Equal("127.0.0.1", options.Host);
+        options.TensorParallelSize = 1; // mapped above; a value above 1 is refused (see below)
         options.Validate();
     }
 
@@ -78,6 +79,14 @@ public class ServerOptionsTests
     public void A_flag_without_its_value_is_refused()
     {
         Assert.Contains("needs a value", Assert.Throws<ServerOptionsException>(() => CommandLine.Parse(["--model"])).Message);
+    }
+
+    [Fact]
+    public void Tensor_parallelism_above_one_is_refused_rather_than_silently_ignored()
+    {
+        var error = Assert.Throws<ServerOptionsException>(() => new ServerOptions { Model = "m", TensorParallelSize = 4 }.Validate());
+        Assert.Contains("--tensor-parallel-size 4", error.Message);
+        new ServerOptions { Model = "m", TensorParallelSize = 1 }.Validate();
     }
 
     [SkippableFact]

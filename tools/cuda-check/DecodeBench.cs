@@ -16,16 +16,34 @@ internal static unsafe class DecodeBench
 
     public static ModelConfig Qwen05B => new()
     {
-        Architecture = "Qwen2ForCausalLM", VocabSize = 151936, HiddenSize = 896, IntermediateSize = 4864, NumLayers = 24,
-        NumHeads = 14, NumKvHeads = 2, HeadDim = 64, RopeTheta = 1000000f, QkvBias = true, TieWordEmbeddings = true,
+        Architecture = "Qwen2ForCausalLM",
+        VocabSize = 151936,
+        HiddenSize = 896,
+        IntermediateSize = 4864,
+        NumLayers = 24,
+        NumHeads = 14,
+        NumKvHeads = 2,
+        HeadDim = 64,
+        RopeTheta = 1000000f,
+        QkvBias = true,
+        TieWordEmbeddings = true,
     };
 
     public static ModelConfig Qwen15B => Qwen05B with { HiddenSize = 1536, IntermediateSize = 8960, NumLayers = 28, NumHeads = 12, HeadDim = 128 };
 
     public static ModelConfig Qwen7B => new()
     {
-        Architecture = "Qwen2ForCausalLM", VocabSize = 152064, HiddenSize = 3584, IntermediateSize = 18944, NumLayers = 28,
-        NumHeads = 28, NumKvHeads = 4, HeadDim = 128, RopeTheta = 1000000f, QkvBias = true, TieWordEmbeddings = false,
+        Architecture = "Qwen2ForCausalLM",
+        VocabSize = 152064,
+        HiddenSize = 3584,
+        IntermediateSize = 18944,
+        NumLayers = 28,
+        NumHeads = 28,
+        NumKvHeads = 4,
+        HeadDim = 128,
+        RopeTheta = 1000000f,
+        QkvBias = true,
+        TieWordEmbeddings = false,
     };
 
     public static void Run(int[] batches)
@@ -124,8 +142,13 @@ internal static unsafe class DecodeBench
         }
         return new ForwardBatch
         {
-            NumSeqs = parts.Length, TokenIds = [.. ids], Positions = [.. positions], SlotMapping = [.. slots],
-            QueryStart = [.. queryStart], ContextLens = [.. contexts], BlockTables = [.. tables],
+            NumSeqs = parts.Length,
+            TokenIds = [.. ids],
+            Positions = [.. positions],
+            SlotMapping = [.. slots],
+            QueryStart = [.. queryStart],
+            ContextLens = [.. contexts],
+            BlockTables = [.. tables],
         };
     }
 

@@ -27,6 +27,7 @@ internal sealed unsafe class CpuBackend : IModelBackend
     private readonly PagedAttention _attention;
     private readonly int _linearScratch;
     private CpuKvCache? _kvCache;
+    private float[] _greedyLogits = [];
 
     // Activations, [tokens, features] row-major.
     private readonly NativeBuffer _x = new(), _normed = new(), _q = new(), _k = new(), _v = new(), _attn = new(),
@@ -72,6 +73,23 @@ internal sealed unsafe class CpuBackend : IModelBackend
     }
 
     public long KvBlockBytes(int blockSize) => CpuKvCache.BlockBytes(Config.NumLayers, blockSize, Config.KvSize);
+
+    /// <summary>The argmax beside the logits, as the CUDA backend does on the GPU: lowest id on a tie, like the sampler.</summary>
+    public bool TryForwardGreedy(ForwardBatch batch, Span<int> tokens)
+    {
+        int vocab = Config.VocabSize;
+        int needed = batch.NumSeqs * vocab;
+        if (_greedyLogits.Length < needed)
+        {
+            _greedyLogits = new float[needed];
+        }
+        Forward(batch, _greedyLogits.AsSpan(0, needed));
+        for (int i = 0; i < batch.NumSeqs; i++)
+        {
+            tokens[i] = TensorPrimitives.IndexOfMax(_greedyLogits.AsSpan(i * vocab, vocab));
+        }
+        return true;
+    }
 
     public void Forward(ForwardBatch batch, Span<float> logits)
     {

@@ -111,6 +111,12 @@ internal sealed unsafe class CudaBackend : IModelBackend
         new ReadOnlySpan<float>(_hostLogits.Pointer, (int)floats).CopyTo(logits);
     }
 
+    public bool TryForwardGreedy(ForwardBatch batch, Span<int> tokens)
+    {
+        ForwardGreedy(batch, tokens);
+        return true;
+    }
+
     /// <summary>Like <see cref="Forward"/> but samples greedily on the GPU: only one id per sequence crosses to the host.</summary>
     public void ForwardGreedy(ForwardBatch batch, Span<int> tokens)
     {

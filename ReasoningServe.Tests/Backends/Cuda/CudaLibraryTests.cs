@@ -45,8 +45,14 @@ public sealed class CudaLibraryTests
             Assert.StartsWith("CUDA unavailable", reason);
             Assert.Throws<CudaException>(() => CudaBackend.CreateDummy(new ReasoningServe.Inference.Model.ModelConfig
             {
-                Architecture = "Qwen2ForCausalLM", VocabSize = 16, HiddenSize = 8, IntermediateSize = 16, NumLayers = 1,
-                NumHeads = 1, NumKvHeads = 1, HeadDim = 8,
+                Architecture = "Qwen2ForCausalLM",
+                VocabSize = 16,
+                HiddenSize = 8,
+                IntermediateSize = 16,
+                NumLayers = 1,
+                NumHeads = 1,
+                NumKvHeads = 1,
+                HeadDim = 8,
             }));
         }
         else

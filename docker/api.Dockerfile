@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# The OpenAI-compatible front: `docker build -f ReasoningServe.Api/Dockerfile .` from the repository root.
+# The OpenAI-compatible front: `docker build -f docker/api.Dockerfile .` from the repository root.
 #   docker run -p 8000:8080 -e services__inference__http__0=http://inference:8080 reasoningserve-api
 # azd does not use this file: the manifest publishes the Api as a project (project.v0), which azd containerises with
 # `dotnet publish /t:PublishContainer` onto the same mcr.microsoft.com/dotnet/aspnet:10.0 base and port.

@@ -1,11 +1,11 @@
 # syntax=docker/dockerfile:1
-# The inference server on CUDA: `docker build -f ReasoningServe.Inference/Dockerfile .` from the repository root
-# (the build context: the build needs ServiceDefaults and the model folder beside the project).
+# The inference server on CUDA: `docker build -f docker/inference.Dockerfile .` from the repository root (the build
+# context: the build needs ServiceDefaults and the model folder as well as the project).
 #   docker run --gpus all -p 8080:8080 reasoningserve-inference          # serves models/default on :8080
 #   docker build --build-arg MODEL_DIR=models/other ...                  # bakes another folder of the repository in
 # azd builds it from aspire-manifest.json (resource `inference`, container.v1), which passes the same flags as args.
 
-ARG CUDA_VERSION=13.0.1
+ARG CUDA_VERSION=13.0.0
 ARG UBUNTU_VERSION=24.04
 
 # Build: restore first (cached while only sources change), then publish framework-dependent.
