@@ -1,6 +1,9 @@
 namespace ReasoningServe.AppHost.Hosting;
 
-/// <summary>A .NET project of this solution, run locally from its built assembly and published as <c>project.v0</c>.</summary>
+/// <summary>
+/// A .NET project of this solution, run locally from its built assembly and published as <c>project.v0</c>, or as a
+/// <c>container.v1</c> built from its Dockerfile when <see cref="DockerfileBuild"/> is set (<c>PublishAsDockerFile</c>).
+/// </summary>
 internal class ProjectResource : Resource
 {
     public ProjectResource(string name, IProjectMetadata metadata) : base(name)
@@ -10,6 +13,9 @@ internal class ProjectResource : Resource
     }
 
     public IProjectMetadata Metadata { get; }
+
+    /// <summary>Null: azd containerises the project itself (<c>dotnet publish /t:PublishContainer</c>).</summary>
+    public DockerfileBuildAnnotation? DockerfileBuild { get; set; }
 }
 
 /// <summary>Any program on the PATH (Aspire's <c>AddExecutable</c>): run locally, not published.</summary>

@@ -17,6 +17,31 @@ internal static class ProjectResourceBuilderExtensions
     public static IResourceBuilder<T> AddProject<T>(this IDistributedApplicationBuilder builder, T project) where T : ProjectResource =>
         builder.AddResource(project).WithEnvironment(context => AddProjectDefaults(project, builder.Configuration, context));
 
+    /// <summary>
+    /// Publishes the project as an image built from a Dockerfile (Aspire's <c>PublishAsDockerFile</c>; Aspire spells the
+    /// paths as <c>c =&gt; c.WithDockerfile(contextPath, dockerfilePath)</c>). <paramref name="contextPath"/> is relative
+    /// to the AppHost folder, <paramref name="dockerfilePath"/> to the context; without them, the project's folder and
+    /// the <c>Dockerfile</c> in it. A local run still starts the project itself.
+    /// </summary>
+    public static IResourceBuilder<T> PublishAsDockerFile<T>(this IResourceBuilder<T> builder, string? contextPath = null, string? dockerfilePath = null)
+        where T : ProjectResource
+    {
+        var context = contextPath is null
+            ? Path.GetDirectoryName(builder.Resource.Metadata.ProjectPath)!
+            : Path.GetFullPath(contextPath, Projects.AppHostProject.Directory);
+        builder.Resource.DockerfileBuild = new DockerfileBuildAnnotation(context, Path.GetFullPath(dockerfilePath ?? "Dockerfile", context));
+        return builder;
+    }
+
+    /// <summary>Adds a build argument to the Dockerfile build that <see cref="PublishAsDockerFile"/> set up.</summary>
+    public static IResourceBuilder<T> WithBuildArg<T>(this IResourceBuilder<T> builder, string name, string value) where T : ProjectResource
+    {
+        var build = builder.Resource.DockerfileBuild
+            ?? throw new InvalidOperationException($"Resource '{builder.Resource.Name}' has no Dockerfile build: call PublishAsDockerFile first.");
+        build.BuildArgs[name] = value;
+        return builder;
+    }
+
     /// <summary>Runs <paramref name="command"/> with <paramref name="args"/> in <paramref name="workingDirectory"/>.</summary>
     public static IResourceBuilder<ExecutableResource> AddExecutable(this IDistributedApplicationBuilder builder, string name, string command,
         string workingDirectory, params string[] args)

@@ -6,11 +6,17 @@ namespace ReasoningServe.AppHost.LLM;
 /// <summary>Ray Serve LLM's two builders in app-model form: an LLM deployment, and the OpenAI app in front of them.</summary>
 internal static class LLMBuilderExtensions
 {
-    /// <summary>Port the Api listens on inside its container, and locally unless <c>--port</c> says otherwise.</summary>
+    /// <summary>The port the Api listens on locally unless <c>--port</c> says otherwise (Ray Serve's and vLLM's default).</summary>
     public const int DefaultApiPort = 8000;
 
-    /// <summary>The port Inference listens on inside its container (our Dockerfile's EXPOSE).</summary>
-    public const int InferenceContainerPort = 8000;
+    /// <summary>
+    /// The port both services listen on inside their containers: what the .NET images' ASPNETCORE_HTTP_PORTS says, what
+    /// azd's Container Apps template assumes, and what our Dockerfiles EXPOSE (a test checks they agree).
+    /// </summary>
+    public const int ContainerHttpPort = 8080;
+
+    /// <summary>The inference image's Dockerfile, relative to its build context (the repository root).</summary>
+    public const string InferenceDockerfile = "docker/inference.Dockerfile";
 
     public static IResourceBuilder<LLMResource> AddLLM(this IDistributedApplicationBuilder builder, LLMConfig config, string name = "inference")
     {
@@ -21,10 +27,19 @@ internal static class LLMBuilderExtensions
                 $"{name}: autoscaling_config needs 1 <= min_replicas <= max_replicas (got {autoscaling.MinReplicas} and {autoscaling.MaxReplicas}).");
         }
         var llm = builder.AddProject(new LLMResource(name, config))
-            .WithHttpEndpoint(targetPort: InferenceContainerPort)
+            .WithHttpEndpoint(targetPort: ContainerHttpPort)
             .WithReplicas(autoscaling.StartReplicas)
             .WithAutoscaling(autoscaling)
-            .WithHttpHealthCheck("/health");
+            .WithHttpHealthCheck("/health")
+            // Published as the CUDA image (a project would get the plain ASP.NET image, without CUDA). The context is
+            // the repository root: the build needs ServiceDefaults and the model folder as well as the project.
+            .PublishAsDockerFile("..", InferenceDockerfile);
+        if (builder.ExecutionContext.IsPublishMode
+            && llm.Resource.ResolveImageModel(RepositoryRoot).ModelDirectory is { } modelDirectory
+            && modelDirectory != LLMConfig.DefaultModelSource)
+        {
+            llm.WithBuildArg(LLMResource.ModelDirectoryBuildArg, modelDirectory);
+        }
         llm.WithArgs(context => context.Args.AddRange(InferenceArgs(llm.Resource, context.ExecutionContext)));
         foreach (var (variable, value) in config.EnvVars)
         {
@@ -50,8 +65,10 @@ internal static class LLMBuilderExtensions
     public static IResourceBuilder<ProjectResource> AddOpenAIApp(this IDistributedApplicationBuilder builder, string name,
         IEnumerable<IResourceBuilder<LLMResource>> llms, int port = DefaultApiPort)
     {
+        // The local port is not published: azd maps an external http binding to the Container App's main ingress,
+        // which only serves port 80 (it refuses a manifest whose binding names another port).
         var api = builder.AddProject<Projects.ReasoningServe_Api>(name)
-            .WithHttpEndpoint(port: port, targetPort: DefaultApiPort, isExternal: true)
+            .WithHttpEndpoint(port: builder.ExecutionContext.IsPublishMode ? null : port, targetPort: ContainerHttpPort, isExternal: true)
             .WithHttpHealthCheck("/health");
         api.WithArgs(context => context.Args.AddRange([new LiteralValue("--port"), api.Resource.GetEndpoint("http").Property(EndpointProperty.TargetPort)]));
         foreach (var llm in llms)
@@ -61,11 +78,12 @@ internal static class LLMBuilderExtensions
         return api;
     }
 
+    private static string RepositoryRoot => Path.GetDirectoryName(Projects.AppHostProject.Directory)!;
+
     private static List<IValueExpression> InferenceArgs(LLMResource llm, DistributedApplicationExecutionContext executionContext)
     {
         var config = llm.Config;
-        var repositoryRoot = Path.GetDirectoryName(Projects.AppHostProject.Directory)!;
-        var model = executionContext.IsPublishMode ? config.ModelSource ?? config.ModelId : llm.ResolveLocalModel(repositoryRoot);
+        var model = executionContext.IsPublishMode ? llm.ResolveImageModel(RepositoryRoot).ModelArgument : llm.ResolveLocalModel(RepositoryRoot);
         var args = new List<IValueExpression>();
         void Add(string flag, IValueExpression value)
         {

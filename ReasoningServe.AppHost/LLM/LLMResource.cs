@@ -5,6 +5,12 @@ namespace ReasoningServe.AppHost.LLM;
 /// <summary>An LLM deployment: replicas of the Inference project serving one <see cref="LLMConfig"/>.</summary>
 internal sealed class LLMResource(string name, LLMConfig config) : ProjectResource(name, new Projects.ReasoningServe_Inference())
 {
+    /// <summary>Where the inference image holds the model it serves (docker/inference.Dockerfile copies it there).</summary>
+    public const string ImageModelPath = "/app/model";
+
+    /// <summary>The Dockerfile's build argument naming the model folder to copy in, relative to the build context.</summary>
+    public const string ModelDirectoryBuildArg = "MODEL_DIR";
+
     public LLMConfig Config { get; } = config;
 
     public string Device => Config.EngineKwargs.Device
@@ -44,6 +50,27 @@ internal sealed class LLMResource(string name, LLMConfig config) : ProjectResour
             throw MissingFolder(source);
         }
         return source;
+    }
+
+    /// <summary>
+    /// The model as the published container sees it: a folder of the repository (the image's build context) is built
+    /// into the image and served from <see cref="ImageModelPath"/>; a hub id is passed through as it is.
+    /// </summary>
+    public (string ModelArgument, string? ModelDirectory) ResolveImageModel(string repositoryRoot)
+    {
+        var local = ResolveLocalModel(repositoryRoot);
+        if (!Path.IsPathRooted(local))
+        {
+            return (local, null);
+        }
+        var relative = Path.GetRelativePath(repositoryRoot, local);
+        if (relative == "." || relative.StartsWith("..", StringComparison.Ordinal) || Path.IsPathRooted(relative))
+        {
+            throw new AppHostConfigurationException(
+                $"{Name}: model folder '{local}' is outside the repository, the build context of the inference image; "
+                + "move or copy it under the repository (e.g. models/) to publish it.");
+        }
+        return (ImageModelPath, relative.Replace('\\', '/'));
     }
 
     private AppHostConfigurationException MissingFolder(string source) =>

@@ -1,14 +1,13 @@
 using System.Text;
 using System.Text.Json;
 using ReasoningServe.AppHost.Hosting;
-using ReasoningServe.AppHost.LLM;
 
 namespace ReasoningServe.AppHost.Publishing;
 
 /// <summary>
 /// Writes the app model as an Aspire manifest (schema aspire-8.0), the input of <c>azd up</c>: Redis as
-/// <c>container.v0</c>, inference deployments as <c>container.v1</c> built from the CUDA Dockerfile, other projects as
-/// <c>project.v0</c>, secrets as <c>parameter.v0</c> inputs with no values.
+/// <c>container.v0</c>, projects as <c>project.v0</c> (or <c>container.v1</c> built from their Dockerfile when they
+/// were published as one), secrets as <c>parameter.v0</c> inputs with no values.
 /// Replica counts are not part of the format; they are set on the deployment target (see README).
 /// </summary>
 internal static class ManifestPublisher
@@ -40,9 +39,9 @@ internal static class ManifestPublisher
                         WriteRedis(writer, redis, executionContext);
                         writer.WriteEndObject();
                         break;
-                    case LLMResource llm:
+                    case ProjectResource { DockerfileBuild: { } build } project:
                         writer.WriteStartObject(resource.Name);
-                        WriteInferenceContainer(writer, llm, executionContext, manifestDirectory);
+                        WriteDockerfileContainer(writer, project, build, executionContext, manifestDirectory);
                         writer.WriteEndObject();
                         break;
                     case ProjectResource project:
@@ -82,46 +81,54 @@ internal static class ManifestPublisher
         WriteBindings(writer, redis);
     }
 
-    /// <summary>
-    /// An inference deployment is a container built from docker/inference.Dockerfile (CUDA runtime + .NET), not a plain
-    /// project: azd's .NET container build has no GPU libraries. The build context is the repository root.
-    /// </summary>
-    private static void WriteInferenceContainer(Utf8JsonWriter writer, LLMResource llm, DistributedApplicationExecutionContext executionContext, string manifestDirectory)
-    {
-        string repositoryRoot = Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(llm.Metadata.ProjectPath)))!;
-        writer.WriteString("type", "container.v1");
-        writer.WriteStartObject("build");
-        writer.WriteString("context", Relative(manifestDirectory, repositoryRoot));
-        writer.WriteString("dockerfile", Relative(manifestDirectory, Path.Combine(repositoryRoot, InferenceDockerfile)));
-        writer.WriteEndObject();
-        WriteArgsEnvironmentBindings(writer, llm, executionContext);
-    }
-
-    public const string InferenceDockerfile = "docker/inference.Dockerfile";
-
-    private static string Relative(string from, string to) => Path.GetRelativePath(from, to).Replace('\\', '/');
-
     private static void WriteProject(Utf8JsonWriter writer, ProjectResource project, DistributedApplicationExecutionContext executionContext, string manifestDirectory)
     {
         writer.WriteString("type", "project.v0");
-        writer.WriteString("path", Relative(manifestDirectory, project.Metadata.ProjectPath));
-        WriteArgsEnvironmentBindings(writer, project, executionContext);
-    }
-
-    private static void WriteArgsEnvironmentBindings(Utf8JsonWriter writer, ProjectResource project, DistributedApplicationExecutionContext executionContext)
-    {
-        var args = project.EvaluateArgs(executionContext);
-        if (args.Count > 0)
-        {
-            writer.WriteStartArray("args");
-            foreach (var arg in args)
-            {
-                writer.WriteStringValue(ManifestValue(arg));
-            }
-            writer.WriteEndArray();
-        }
+        writer.WriteString("path", RelativePath(manifestDirectory, project.Metadata.ProjectPath));
+        WriteArgs(writer, project.EvaluateArgs(executionContext));
         WriteEnvironment(writer, project.EvaluateEnvironment(executionContext));
         WriteBindings(writer, project);
+    }
+
+    /// <summary>The field order is Aspire's for a built container: type, build, args, env, bindings.</summary>
+    private static void WriteDockerfileContainer(Utf8JsonWriter writer, ProjectResource project, DockerfileBuildAnnotation build,
+        DistributedApplicationExecutionContext executionContext, string manifestDirectory)
+    {
+        writer.WriteString("type", "container.v1");
+        writer.WriteStartObject("build");
+        writer.WriteString("context", RelativePath(manifestDirectory, build.ContextPath));
+        writer.WriteString("dockerfile", RelativePath(manifestDirectory, build.DockerfilePath));
+        if (build.BuildArgs.Count > 0)
+        {
+            writer.WriteStartObject("args");
+            foreach (var (name, value) in build.BuildArgs)
+            {
+                writer.WriteString(name, value);
+            }
+            writer.WriteEndObject();
+        }
+        writer.WriteEndObject();
+        WriteArgs(writer, project.EvaluateArgs(executionContext));
+        WriteEnvironment(writer, project.EvaluateEnvironment(executionContext));
+        WriteBindings(writer, project);
+    }
+
+    /// <summary>Relative to the manifest's folder with '/' separators, as azd resolves paths; the folder itself is ".".</summary>
+    private static string RelativePath(string manifestDirectory, string path) =>
+        Path.GetRelativePath(manifestDirectory, path).Replace('\\', '/');
+
+    private static void WriteArgs(Utf8JsonWriter writer, List<IValueExpression> args)
+    {
+        if (args.Count == 0)
+        {
+            return;
+        }
+        writer.WriteStartArray("args");
+        foreach (var arg in args)
+        {
+            writer.WriteStringValue(ManifestValue(arg));
+        }
+        writer.WriteEndArray();
     }
 
     private static void WriteParameter(Utf8JsonWriter writer, ParameterResource parameter)

@@ -45,13 +45,115 @@ public sealed class ManifestTests
         Assert.Equal("container.v0", resources.GetProperty("cache").GetProperty("type").GetString());
         Assert.Equal("container.v1", resources.GetProperty("inference").GetProperty("type").GetString());
         Assert.Equal("project.v0", resources.GetProperty("api").GetProperty("type").GetString());
-        // azd resolves build paths against the manifest's folder: they must name what is in the repository.
-        var build = resources.GetProperty("inference").GetProperty("build");
-        string folder = Path.GetDirectoryName(CommittedManifest)!;
-        Assert.True(Directory.Exists(Path.Combine(folder, build.GetProperty("context").GetString()!)));
-        Assert.True(File.Exists(Path.Combine(folder, build.GetProperty("dockerfile").GetString()!)));
-        Assert.True(resources.GetProperty("api").GetProperty("bindings").GetProperty("http").GetProperty("external").GetBoolean());
+        var apiHttp = resources.GetProperty("api").GetProperty("bindings").GetProperty("http");
+        Assert.True(apiHttp.GetProperty("external").GetBoolean());
+        Assert.False(apiHttp.TryGetProperty("port", out _));
         Assert.True(resources.GetProperty("cache-password").GetProperty("inputs").GetProperty("value").GetProperty("secret").GetBoolean());
+    }
+
+    [Fact]
+    public void Committed_manifest_paths_resolve_from_its_folder_as_azd_resolves_them()
+    {
+        using var manifest = JsonDocument.Parse(File.ReadAllText(CommittedManifest));
+        var resources = manifest.RootElement.GetProperty("resources");
+        var build = resources.GetProperty("inference").GetProperty("build");
+
+        var context = Path.GetFullPath(build.GetProperty("context").GetString()!, AppHostTestSupport.RepositoryRoot);
+        var dockerfile = Path.GetFullPath(build.GetProperty("dockerfile").GetString()!, AppHostTestSupport.RepositoryRoot);
+        Assert.True(File.Exists(Path.Combine(context, "ReasoningServe.sln")), $"build.context {context} is not the repository root");
+        Assert.True(File.Exists(dockerfile), $"build.dockerfile {dockerfile} does not exist");
+        Assert.True(File.Exists(Path.GetFullPath(resources.GetProperty("api").GetProperty("path").GetString()!, AppHostTestSupport.RepositoryRoot)));
+    }
+
+    [Fact]
+    public void Inference_container_listens_where_its_binding_says_and_uses_CUDA_for_a_GPU_accelerator()
+    {
+        var builder = DistributedApplication.CreateBuilder(["--publisher", "manifest"]);
+        var llm = builder.AddLLM(new LLMConfig { ModelId = "qwq", ModelSource = LLMConfig.DefaultModelSource, AcceleratorType = "H100" });
+        builder.AddOpenAIApp("api", [llm], port: 9000);
+
+        var json = ManifestPublisher.ToJson(builder.Resources, builder.ExecutionContext, AppHostTestSupport.RepositoryRoot);
+
+        using var manifest = JsonDocument.Parse(json);
+        Assert.Empty(ManifestValidator.Validate(manifest));
+        var inference = manifest.RootElement.GetProperty("resources").GetProperty("inference");
+        var args = inference.GetProperty("args").EnumerateArray().Select(a => a.GetString()).ToList();
+        string? Flag(string name) => args[args.IndexOf(name) + 1];
+        Assert.Equal("cuda", Flag("--device"));
+        Assert.Equal("0.0.0.0", Flag("--host"));
+        Assert.Equal("{inference.bindings.http.targetPort}", Flag("--port"));
+        Assert.Equal(LLMResource.ImageModelPath, Flag("--model"));
+        Assert.Equal("qwq", Flag("--served-model-name"));
+        Assert.Equal(8080, inference.GetProperty("bindings").GetProperty("http").GetProperty("targetPort").GetInt32());
+        Assert.False(inference.GetProperty("build").TryGetProperty("args", out _));
+        // --port is the local port only: the Container App's ingress serves 80 in front of targetPort.
+        Assert.False(manifest.RootElement.GetProperty("resources").GetProperty("api").GetProperty("bindings").GetProperty("http").TryGetProperty("port", out _));
+    }
+
+    [Fact]
+    public void A_model_folder_of_the_repository_is_built_into_the_image_through_MODEL_DIR()
+    {
+        var folder = Path.Combine(AppHostTestSupport.RepositoryRoot, "models", $"test-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(folder);
+        try
+        {
+            var builder = DistributedApplication.CreateBuilder(["--publisher", "manifest"]);
+            builder.AddLLM(new LLMConfig { ModelId = "other", ModelSource = folder });
+
+            var json = ManifestPublisher.ToJson(builder.Resources, builder.ExecutionContext, AppHostTestSupport.RepositoryRoot);
+
+            using var manifest = JsonDocument.Parse(json);
+            Assert.Empty(ManifestValidator.Validate(manifest));
+            var inference = manifest.RootElement.GetProperty("resources").GetProperty("inference");
+            Assert.Equal($"models/{Path.GetFileName(folder)}", inference.GetProperty("build").GetProperty("args").GetProperty(LLMResource.ModelDirectoryBuildArg).GetString());
+            Assert.Contains(LLMResource.ImageModelPath, inference.GetProperty("args").EnumerateArray().Select(a => a.GetString()));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void A_model_folder_outside_the_build_context_cannot_be_published()
+    {
+        var folder = Directory.CreateTempSubdirectory("rs-model-").FullName;
+        try
+        {
+            var builder = DistributedApplication.CreateBuilder(["--publisher", "manifest"]);
+
+            var error = Assert.Throws<AppHostConfigurationException>(() => builder.AddLLM(new LLMConfig { ModelId = "outside", ModelSource = folder }));
+
+            Assert.Contains("outside the repository", error.Message);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Validator_enforces_the_container_v1_rules_and_azds_ingress_port()
+    {
+        using var manifest = JsonDocument.Parse("""
+            {"$schema": "https://json.schemastore.org/aspire-8.0.json", "resources": {
+              "both": {"type": "container.v1", "image": "x:1", "build": {"context": ".", "dockerfile": "Dockerfile"}},
+              "neither": {"type": "container.v1", "args": ["a"]},
+              "partial": {"type": "container.v1", "build": {"context": ".", "stage": "final", "args": {"A": "{ghost.value}"}}},
+              "web": {"type": "container.v1", "image": "x:1", "workingDirectory": "/",
+                      "bindings": {"http": {"scheme": "http", "protocol": "tcp", "transport": "http", "port": 8000, "targetPort": 8080, "external": true}}}}}
+            """);
+
+        var errors = ManifestValidator.Validate(manifest);
+
+        Assert.Equal(7, errors.Count);
+        Assert.Contains(errors, e => e.StartsWith("both:", StringComparison.Ordinal) && e.Contains("exactly one"));
+        Assert.Contains(errors, e => e.StartsWith("neither:", StringComparison.Ordinal) && e.Contains("exactly one"));
+        Assert.Contains(errors, e => e.StartsWith("partial.build:", StringComparison.Ordinal) && e.Contains("'dockerfile'"));
+        Assert.Contains(errors, e => e.StartsWith("partial.build:", StringComparison.Ordinal) && e.Contains("'stage'"));
+        Assert.Contains(errors, e => e.Contains("{ghost.value}"));
+        Assert.Contains(errors, e => e.StartsWith("web.bindings.http.port", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("web:", StringComparison.Ordinal) && e.Contains("'workingDirectory'"));
     }
 
     [Fact]

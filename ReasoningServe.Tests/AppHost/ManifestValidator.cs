@@ -13,13 +13,17 @@ internal static partial class ManifestValidator
     private static readonly Dictionary<string, (string[] Required, string[] Allowed)> ResourceRules = new()
     {
         ["container.v0"] = (["type", "image"], ["type", "image", "entrypoint", "args", "connectionString", "env", "bindings", "volumes", "bindMounts"]),
-        ["container.v1"] = (["type", "build"], ["type", "build", "entrypoint", "args", "connectionString", "env", "bindings", "volumes", "bindMounts"]),
+        // Exactly one of image and build is required as well (the schema's oneOf): checked in ValidateContainerV1.
+        ["container.v1"] = (["type"], ["type", "image", "build", "entrypoint", "deployment", "args", "connectionString", "env", "bindings", "volumes", "bindMounts"]),
         ["project.v0"] = (["type", "path"], ["type", "path", "args", "env", "bindings"]),
+        ["project.v1"] = (["type", "path"], ["type", "path", "deployment", "args", "env", "bindings"]),
         ["parameter.v0"] = (["type", "value", "inputs"], ["type", "value", "connectionString", "inputs"]),
         ["value.v0"] = (["type"], ["type", "value", "connectionString"]),
     };
 
     private static readonly string[] BindingFields = ["scheme", "protocol", "transport", "port", "targetPort", "external"];
+
+    private static readonly string[] BuildFields = ["context", "dockerfile", "args", "secrets"];
 
     [GeneratedRegex(@"(?<!\{)\{([A-Za-z0-9_-]+)\.([A-Za-z0-9_.]+)\}(?!\})")]
     private static partial Regex Expression();
@@ -66,24 +70,6 @@ internal static partial class ManifestValidator
                 errors.Add($"{name}: '{property.Name}' is not allowed in {type}");
             }
         }
-        if (type == "container.v1" && resource.TryGetProperty("build", out var build))
-        {
-            // aspire-8.0: build = {context, dockerfile} (both required), optionally args and secrets.
-            foreach (var field in new[] { "context", "dockerfile" })
-            {
-                if (!build.TryGetProperty(field, out var value) || value.ValueKind != JsonValueKind.String)
-                {
-                    errors.Add($"{name}: build.{field} must be a string");
-                }
-            }
-            foreach (var property in build.EnumerateObject())
-            {
-                if (property.Name is not ("context" or "dockerfile" or "args" or "secrets"))
-                {
-                    errors.Add($"{name}: 'build.{property.Name}' is not allowed in container.v1");
-                }
-            }
-        }
         if (resource.TryGetProperty("args", out var args))
         {
             foreach (var arg in args.EnumerateArray())
@@ -112,6 +98,10 @@ internal static partial class ManifestValidator
                 ValidateBinding($"{name}.bindings.{binding.Name}", binding.Value, errors);
             }
         }
+        if (type == "container.v1")
+        {
+            ValidateContainerV1(name, resource, resources, errors);
+        }
         if (type == "parameter.v0")
         {
             var input = resource.GetProperty("inputs").GetProperty("value");
@@ -123,6 +113,46 @@ internal static partial class ManifestValidator
                 && input.TryGetProperty("secret", out var secret) && secret.GetBoolean())
             {
                 errors.Add($"{name}: a secret input must not carry a literal default value");
+            }
+        }
+    }
+
+    private static void ValidateContainerV1(string name, JsonElement resource, JsonElement resources, List<string> errors)
+    {
+        var hasImage = resource.TryGetProperty("image", out _);
+        var hasBuild = resource.TryGetProperty("build", out var build);
+        if (hasImage == hasBuild)
+        {
+            errors.Add($"{name}: a container.v1 needs exactly one of 'image' and 'build'");
+        }
+        if (!hasBuild)
+        {
+            return;
+        }
+        if (build.ValueKind != JsonValueKind.Object)
+        {
+            errors.Add($"{name}.build: must be an object");
+            return;
+        }
+        foreach (var property in build.EnumerateObject())
+        {
+            if (!BuildFields.Contains(property.Name))
+            {
+                errors.Add($"{name}.build: '{property.Name}' is not a build field");
+            }
+        }
+        foreach (var required in new[] { "context", "dockerfile" })
+        {
+            if (!build.TryGetProperty(required, out var value) || value.ValueKind != JsonValueKind.String || value.GetString()!.Length == 0)
+            {
+                errors.Add($"{name}.build: missing required '{required}'");
+            }
+        }
+        if (build.TryGetProperty("args", out var buildArgs))
+        {
+            foreach (var arg in buildArgs.EnumerateObject())
+            {
+                CheckString($"{name}.build.args.{arg.Name}", arg.Value, resources, errors);
             }
         }
     }
@@ -145,6 +175,13 @@ internal static partial class ManifestValidator
             {
                 errors.Add($"{path}.{port}: must be a port number");
             }
+        }
+        // azd puts an http(s) binding on the Container App's main ingress, which serves only 80 (https: 443), and
+        // fails the deployment for any other explicit port.
+        if (binding.TryGetProperty("port", out var exposed) && exposed.ValueKind == JsonValueKind.Number
+            && binding.TryGetProperty("scheme", out var scheme) && (scheme.GetString(), exposed.GetInt32()) is ("http", not 80) or ("https", not 443))
+        {
+            errors.Add($"{path}.port: azd maps {scheme.GetString()} bindings to the main ingress, which only serves port {(scheme.GetString() == "http" ? 80 : 443)}");
         }
         if (binding.TryGetProperty("external", out var external) && external.ValueKind != JsonValueKind.True)
         {
