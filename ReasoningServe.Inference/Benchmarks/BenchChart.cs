@@ -18,10 +18,13 @@ internal static class BenchChart
         {
             for (int p = 0; p < Percentiles.Length; p++)
             {
+                double ms = Value(result, $"{Percentiles[p].Prefix}_{Metrics[m].Key}_ms");
                 bars.Add(new Bar
                 {
                     Position = m * (Percentiles.Length + 1) + p,
-                    Value = Value(result, $"{Percentiles[p].Prefix}_{Metrics[m].Key}_ms"),
+                    Value = ms,
+                    // E2E dwarfs the per-token numbers: the labels keep small bars readable.
+                    Label = ms.ToString(ms < 10 ? "0.00" : "0", System.Globalization.CultureInfo.InvariantCulture),
                     FillColor = Palette.Default.GetColor(p),
                 });
             }
