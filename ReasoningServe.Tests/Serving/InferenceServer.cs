@@ -2,9 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using ReasoningServe.Inference.Serving;
-using ReasoningServe.Inference.Serving.Errors;
 using ReasoningServe.Tests.Serving.Fixtures;
 
 namespace ReasoningServe.Tests.Serving;
@@ -31,15 +29,7 @@ public sealed class InferenceServer : IAsyncDisposable
         {
             string[] args = ["--model", ModelFolder.Value, "--served-model-name", "tiny", "--host", "127.0.0.1", "--port", "0",
                 "--max-model-len", "256", "--shutdown-timeout", "2", .. extraArgs];
-            var builder = WebApplication.CreateBuilder(args);
-            builder.AddServiceDefaults();
-            builder.AddServerOptions(args);
-            builder.AddInferenceEngine();
-            var app = builder.Build();
-            app.UseOpenAIErrors();
-            app.UseApiKeys();
-            app.MapOpenAIEndpoints();
-            app.MapDefaultEndpoints();
+            var app = InferenceApplication.Build(args);
             await app.StartAsync();
             server._app = app;
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using ReasoningServe.Inference.Backends;
+using ReasoningServe.Inference.Backends.Cpu;
 using ReasoningServe.Inference.Backends.Cuda;
 using ReasoningServe.Inference.Backends.Cuda.Native;
 using ReasoningServe.Inference.Model;
@@ -14,20 +15,7 @@ internal static unsafe class DecodeBench
 {
     private const int Prompt = 128, Warmup = 3, Steps = 48, BlockSize = 16;
 
-    public static ModelConfig Qwen05B => new()
-    {
-        Architecture = "Qwen2ForCausalLM",
-        VocabSize = 151936,
-        HiddenSize = 896,
-        IntermediateSize = 4864,
-        NumLayers = 24,
-        NumHeads = 14,
-        NumKvHeads = 2,
-        HeadDim = 64,
-        RopeTheta = 1000000f,
-        QkvBias = true,
-        TieWordEmbeddings = true,
-    };
+    public static ModelConfig Qwen05B => CpuDecodeBenchmark.Qwen25HalfBillion;
 
     public static ModelConfig Qwen15B => Qwen05B with { HiddenSize = 1536, IntermediateSize = 8960, NumLayers = 28, NumHeads = 12, HeadDim = 128 };
 
@@ -118,39 +106,8 @@ internal static unsafe class DecodeBench
 
     private static ForwardBatch Single(int[] tokens, int seq, int blocks) => Batch([(seq, tokens, 0)], blocks);
 
-    private static ForwardBatch Batch((int Seq, int[] New, int Cached)[] parts, int blocksPerSeq)
-    {
-        var ids = new List<int>();
-        var positions = new List<int>();
-        var slots = new List<int>();
-        var queryStart = new List<int> { 0 };
-        var contexts = new List<int>();
-        var tables = new List<int[]>();
-        foreach ((int seq, int[] newTokens, int cached) in parts)
-        {
-            int[] table = Enumerable.Range(seq * blocksPerSeq, blocksPerSeq).ToArray();
-            for (int j = 0; j < newTokens.Length; j++)
-            {
-                int p = cached + j;
-                ids.Add(newTokens[j]);
-                positions.Add(p);
-                slots.Add(table[p / BlockSize] * BlockSize + p % BlockSize);
-            }
-            queryStart.Add(ids.Count);
-            contexts.Add(cached + newTokens.Length);
-            tables.Add(table);
-        }
-        return new ForwardBatch
-        {
-            NumSeqs = parts.Length,
-            TokenIds = [.. ids],
-            Positions = [.. positions],
-            SlotMapping = [.. slots],
-            QueryStart = [.. queryStart],
-            ContextLens = [.. contexts],
-            BlockTables = [.. tables],
-        };
-    }
+    private static ForwardBatch Batch((int Seq, int[] New, int Cached)[] parts, int blocksPerSeq) =>
+        Decoding.Build(parts, blocksPerSeq, BlockSize);
 
     /// <summary>Bytes read + written per second by a 1 GiB device-to-device copy, median of 10, timed with events.</summary>
     private static double CopyBandwidth(CudaDevice device)

@@ -75,7 +75,10 @@ internal sealed class Decoding(IModelBackend backend, int blockSize, int blocksP
         }
     }
 
-    private ForwardBatch Build(List<(int Seq, int[] New, int Cached)> parts)
+    private ForwardBatch Build(List<(int Seq, int[] New, int Cached)> parts) => Build(parts, blocksPerSeq, blockSize);
+
+    /// <summary>A batch over contiguous block tables: sequence s owns blocks [s·blocksPerSeq, (s+1)·blocksPerSeq).</summary>
+    public static ForwardBatch Build(IReadOnlyList<(int Seq, int[] New, int Cached)> parts, int blocksPerSeq, int blockSize)
     {
         var ids = new List<int>();
         var positions = new List<int>();

@@ -6,7 +6,8 @@ using ReasoningServe.Inference.Model;
 namespace ReasoningServe.Tools.CudaCheck;
 
 /// <summary>
-/// The golden tiny models through CudaBackend (bf16) with greedy decode against transformers' fp32 greedy tokens.
+/// The golden tiny models through CudaBackend (bf16) with greedy decode against transformers' fp32 greedy tokens, and
+/// against transformers' bf16 tokens on the same GPU (golden_bf16.json) where its fp32 and bf16 runs agree.
 /// bf16 may leave the fp32 path after a near-tie, so the report gives the first divergent step, the CPU backend's
 /// (fp32) agreement beside it, and a teacher-forced comparison (golden tokens fed to CUDA) that measures top-1
 /// agreement and top-5 logprob error at every step independent of earlier choices.
@@ -77,7 +78,49 @@ internal static class GoldenChecks
             Report.Check($"{arch}: teacher-forced top-1 agreement", forcedTop1 >= forcedSteps * 0.9,
                 $"{forcedTop1}/{forcedSteps} steps; worst top-5 logprob error {worstLogprob:E2}");
             Report.Check($"{arch}: chunked prefill (3-token chunks) = whole", chunkSame, chunkSame ? "same greedy tokens" : "tokens differ");
+            CompareWithBf16(arch, Path.Combine(folder, "golden_bf16.json"), free);
         }
+    }
+
+    /// <summary>
+    /// Issue 8's rule: CUDA's greedy tokens equal transformers run in bf16 on the same GPU wherever transformers' own
+    /// fp32 and bf16 runs agree, with top-5 logprobs within bf16 tolerance (compared while the contexts are identical).
+    /// </summary>
+    private static void CompareWithBf16(string arch, string path, Decoding.Result free)
+    {
+        if (!File.Exists(path))
+        {
+            Report.Line($"  {arch}: {path} missing (tools/goldens/make_goldens.py --only models_bf16), bf16 comparison skipped");
+            return;
+        }
+        using JsonDocument document = JsonDocument.Parse(File.ReadAllBytes(path));
+        int cases = 0, equal = 0, agreedSteps = 0;
+        double worst = 0;
+        var detail = new List<string>();
+        int i = 0;
+        foreach (JsonElement c in document.RootElement.GetProperty("cases").EnumerateArray())
+        {
+            int[] bf16 = [.. c.GetProperty("greedy").EnumerateArray().Select(e => e.GetInt32())];
+            int agree = c.GetProperty("agrees_with_fp32_for").GetInt32();
+            int diverge = FirstDifference(free.Tokens[i][..agree], bf16[..agree]);
+            cases++;
+            equal += diverge < 0 ? 1 : 0;
+            agreedSteps += agree;
+            detail.Add(diverge < 0 ? $"{agree} steps equal" : $"differs at step {diverge} of {agree}");
+            int same = FirstDifference(free.Tokens[i], bf16) is var d && d < 0 ? bf16.Length : d;
+            JsonElement top5 = c.GetProperty("top5");
+            for (int step = 0; step <= Math.Min(same, bf16.Length - 1); step++)
+            {
+                double[] lp = Decoding.LogSoftmax(free.Logits[i][step]);
+                foreach (JsonElement pair in top5[step].EnumerateArray())
+                {
+                    worst = Math.Max(worst, Math.Abs(lp[pair[0].GetInt32()] - pair[1].GetDouble()));
+                }
+            }
+            i++;
+        }
+        Report.Check($"{arch}: CUDA = transformers bf16 where bf16 and fp32 agree", equal == cases,
+            $"{equal}/{cases} cases ({string.Join("; ", detail)}); worst top-5 logprob difference {worst:E2}");
     }
 
     private static int FirstDifference(int[] a, int[] b)

@@ -325,16 +325,41 @@ def make_model_goldens(out, device):
         print(f"model {arch}: seed {seed}, min margin {worst:.3e}, files {files}")
 
 
+def make_bf16_goldens(models_dir, device):
+    """transformers in bf16 on the same GPU, for the CUDA backend's check: for each golden case, the bf16 greedy tokens,
+    their top-5 logprobs, and for how many leading steps bf16 and fp32 transformers agree (only there must CUDA agree)."""
+    for arch in ["qwen2", "qwen3", "llama"]:
+        folder = os.path.join(models_dir, arch)
+        with open(os.path.join(folder, "golden.json")) as f:
+            fp32 = json.load(f)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16, attn_implementation="eager").to(device)
+        model.eval()
+        cases = []
+        for c in fp32["cases"]:
+            greedy, top5, _ = greedy_with_logprobs(model, c["prompt"], len(c["greedy"]), device)
+            agree = next((i for i, (a, b) in enumerate(zip(greedy, c["greedy"])) if a != b), len(greedy))
+            cases.append({"greedy": greedy, "top5": top5, "agrees_with_fp32_for": agree})
+        with open(os.path.join(folder, "golden_bf16.json"), "w") as f:
+            json.dump({"arch": arch, "transformers": transformers.__version__, "torch": torch.__version__,
+                       "reference": "bf16 eager attention on the same GPU", "cases": cases}, f)
+        print(f"bf16 {arch}: fp32/bf16 agree for {[c['agrees_with_fp32_for'] for c in cases]} steps")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
-    ap.add_argument("--only", choices=["tokenizers", "chat_templates", "models"], default=None)
+    ap.add_argument("--only", choices=["tokenizers", "chat_templates", "models", "models_bf16"], default=None)
+    ap.add_argument("--models-dir", default=os.path.join(ROOT, "testdata", "goldens", "models"),
+                    help="with --only models_bf16: the golden model folders to add golden_bf16.json to")
     args = ap.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     print(f"transformers {transformers.__version__}, torch {torch.__version__}, device {device}")
     steps = [("tokenizers", lambda: make_tokenizer_goldens(args.out)),
              ("chat_templates", lambda: make_chat_template_goldens(args.out)),
              ("models", lambda: make_model_goldens(args.out, device))]
+    if args.only == "models_bf16":
+        make_bf16_goldens(args.models_dir, device)
+        return
     failed = False
     for name, step in steps:
         if args.only and args.only != name:
