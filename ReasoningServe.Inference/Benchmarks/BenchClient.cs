@@ -1,43 +1,78 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Net.Http.Headers;
-using System.Text;
+using System.Net.ServerSentEvents;
 using System.Text.Json;
-using System.Text.Json.Nodes;
+using ReasoningServe.Inference.Tokenization;
 
 namespace ReasoningServe.Inference.Benchmarks;
 
-/// <summary>What one streamed request measured. Times are seconds from sending the request.</summary>
-internal sealed class RequestMetrics
-{
-    public bool Success { get; set; }
-    public string? Error { get; set; }
-    public int PromptLen { get; set; }
-    public int OutputTokens { get; set; }
-    public int ReasoningTokens { get; set; }
-    public double Ttft { get; set; }
-    public double Latency { get; set; }
-    /// <summary>Gaps between consecutive chunks that carried tokens, after the first.</summary>
-    public List<double> Itl { get; } = [];
-    public string GeneratedText { get; set; } = "";
-}
-
 /// <summary>
-/// Sends one streaming request to an OpenAI-compatible endpoint and times it chunk by chunk: TTFT at the first chunk with
-/// text or reasoning, ITL between later ones, E2E at [DONE]. Token counts come from the usage chunk when the server sends
-/// one (stream_options.include_usage), else one token per chunk. Failures are recorded, never thrown.
+/// Sends one streaming request (stream_options.include_usage) to an OpenAI-compatible endpoint and times it chunk by
+/// chunk: TTFT at the first chunk with text or reasoning, ITL between later ones, E2E at [DONE]. Token counts come from
+/// the usage chunk (the tokenizer counts the text when a server sends none). Every failure, from a refused connection to
+/// a malformed chunk, is recorded on the request, never thrown.
 /// </summary>
-internal sealed class BenchClient(HttpClient http, BenchOptions options)
+internal sealed class BenchClient(HttpClient http, BenchOptions options, Tokenizer tokenizer)
 {
-    public async Task<RequestMetrics> SendAsync(BenchPrompt prompt, CancellationToken cancellationToken)
+    private static readonly MediaTypeHeaderValue Json = new("application/json");
+
+    private readonly Uri _url = new(options.BaseUrl.TrimEnd('/') + options.Endpoint);
+
+    /// <summary>The request body, serialized before the run so building it is not timed. Completions get token ids, so
+    /// the prompt length is exact whatever the server's tokenizer would make of the text.</summary>
+    public byte[] Body(BenchPrompt prompt)
+    {
+        var buffer = new ArrayBufferWriter<byte>(64 + 8 * prompt.TokenIds.Length + 2 * prompt.Text.Length);
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("model", options.RequestModel);
+            if (options.IsChat)
+            {
+                json.WriteStartArray("messages");
+                json.WriteStartObject();
+                json.WriteString("role", "user");
+                json.WriteString("content", prompt.Text);
+                json.WriteEndObject();
+                json.WriteEndArray();
+                if (options.DatasetName == "reasoning")
+                {
+                    json.WriteStartObject("chat_template_kwargs");
+                    json.WriteBoolean("enable_thinking", true);
+                    json.WriteEndObject();
+                }
+            }
+            else
+            {
+                json.WriteStartArray("prompt");
+                foreach (int id in prompt.TokenIds)
+                {
+                    json.WriteNumberValue(id);
+                }
+                json.WriteEndArray();
+            }
+            json.WriteNumber("max_tokens", prompt.OutputLen);
+            json.WriteNumber("temperature", options.Temperature);
+            json.WriteBoolean("ignore_eos", options.IgnoreEos);
+            json.WriteBoolean("stream", true);
+            json.WriteStartObject("stream_options");
+            json.WriteBoolean("include_usage", true);
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    public async Task<RequestMetrics> SendAsync(BenchPrompt prompt, byte[] body, CancellationToken cancellationToken)
     {
         var metrics = new RequestMetrics { PromptLen = prompt.TokenIds.Length };
-        var clock = Stopwatch.StartNew();
+        var stream = new StreamChunkReader();
+        long start = Stopwatch.GetTimestamp();
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, options.BaseUrl.TrimEnd('/') + options.Endpoint)
-            {
-                Content = new StringContent(Body(prompt).ToJsonString(), Encoding.UTF8, "application/json"),
-            };
+            using var request = new HttpRequestMessage(HttpMethod.Post, _url) { Content = new ByteArrayContent(body) };
+            request.Content.Headers.ContentType = Json;
             if (!string.IsNullOrEmpty(options.ApiKey))
             {
                 request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", options.ApiKey);
@@ -45,138 +80,74 @@ internal sealed class BenchClient(HttpClient http, BenchOptions options)
             using HttpResponseMessage response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
             if (!response.IsSuccessStatusCode)
             {
-                string body = await response.Content.ReadAsStringAsync(cancellationToken);
-                metrics.Error = $"HTTP {(int)response.StatusCode}: {body[..Math.Min(body.Length, 300)]}";
+                string text = await response.Content.ReadAsStringAsync(cancellationToken);
+                metrics.Error = $"HTTP {(int)response.StatusCode}: {text[..Math.Min(text.Length, 300)]}";
+                metrics.Latency = Stopwatch.GetElapsedTime(start).TotalSeconds;
                 return metrics;
             }
-            await ReadStreamAsync(response, metrics, clock, cancellationToken);
+            await using Stream events = await response.Content.ReadAsStreamAsync(cancellationToken);
+            await ReadAsync(events, stream, metrics, start, cancellationToken);
         }
-        catch (Exception e) when (e is HttpRequestException or IOException or JsonException or TaskCanceledException)
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
-            metrics.Error = $"{e.GetType().Name}: {e.Message}";
+            metrics.Error ??= $"{e.GetType().Name}: {e.Message}";
+            metrics.Success = false;
         }
-        metrics.Latency = clock.Elapsed.TotalSeconds;
+        if (metrics.Latency == 0)
+        {
+            metrics.Latency = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        }
+        metrics.GeneratedText = stream.Content.ToString();
+        metrics.ReasoningText = stream.Reasoning.ToString();
+        if (metrics.Success)
+        {
+            Count(metrics, stream);
+        }
         return metrics;
     }
 
-    private JsonObject Body(BenchPrompt prompt)
+    private static async Task ReadAsync(Stream body, StreamChunkReader stream, RequestMetrics metrics, long start, CancellationToken cancellationToken)
     {
-        var body = new JsonObject
+        long last = 0;
+        await foreach (SseItem<ChunkKind> item in SseParser.Create(body, stream.Read).EnumerateAsync(cancellationToken))
         {
-            ["model"] = options.Model,
-            ["max_tokens"] = prompt.OutputLen,
-            ["temperature"] = 0,
-            ["stream"] = true,
-            ["stream_options"] = new JsonObject { ["include_usage"] = true },
-            ["ignore_eos"] = options.IgnoreEos,
-        };
-        if (options.Endpoint == "/v1/chat/completions")
-        {
-            body["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = prompt.Text });
-            if (options.DatasetName == "reasoning")
+            switch (item.Data)
             {
-                body["chat_template_kwargs"] = new JsonObject { ["enable_thinking"] = true };
+                case ChunkKind.Tokens:
+                    long now = Stopwatch.GetTimestamp();
+                    if (last == 0)
+                    {
+                        metrics.Ttft = Stopwatch.GetElapsedTime(start, now).TotalSeconds;
+                    }
+                    else
+                    {
+                        metrics.Itl.Add(Stopwatch.GetElapsedTime(last, now).TotalSeconds);
+                    }
+                    last = now;
+                    break;
+                case ChunkKind.Error:
+                    metrics.Error = stream.Error;
+                    return;
+                case ChunkKind.Done:
+                    metrics.Latency = Stopwatch.GetElapsedTime(start).TotalSeconds;
+                    metrics.Success = last != 0 || stream.CompletionTokens is > 0;
+                    if (!metrics.Success)
+                    {
+                        metrics.Error = "the stream ended without any generated text";
+                    }
+                    return;
             }
         }
-        else
-        {
-            // Token ids keep the prompt length exact whatever the server's tokenizer makes of the decoded text.
-            body["prompt"] = new JsonArray([.. prompt.TokenIds.Select(id => JsonValue.Create(id))]);
-        }
-        return body;
+        metrics.Error = "the stream ended without [DONE]";
     }
 
-    private static async Task ReadStreamAsync(HttpResponseMessage response, RequestMetrics metrics, Stopwatch clock,
-        CancellationToken cancellationToken)
+    /// <summary>Token counts: the server's usage when it sent one, else the tokenizer's count of what was streamed.</summary>
+    private void Count(RequestMetrics metrics, StreamChunkReader stream)
     {
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken));
-        var text = new StringBuilder();
-        double last = 0;
-        int chunksWithTokens = 0;
-        int reasoningChunks = 0;
-        int? usageTokens = null;
-        int? usageReasoning = null;
-        while (await reader.ReadLineAsync(cancellationToken) is { } line)
-        {
-            if (!line.StartsWith("data:", StringComparison.Ordinal))
-            {
-                continue;
-            }
-            string data = line[5..].Trim();
-            if (data == "[DONE]")
-            {
-                metrics.Success = true;
-                break;
-            }
-            using JsonDocument chunk = JsonDocument.Parse(data);
-            JsonElement root = chunk.RootElement;
-            if (root.TryGetProperty("error", out JsonElement error))
-            {
-                metrics.Error = error.ToString();
-                return;
-            }
-            if (root.TryGetProperty("usage", out JsonElement usage) && usage.ValueKind == JsonValueKind.Object)
-            {
-                usageTokens = usage.GetProperty("completion_tokens").GetInt32();
-                if (usage.TryGetProperty("completion_tokens_details", out JsonElement details) && details.ValueKind == JsonValueKind.Object
-                    && details.TryGetProperty("reasoning_tokens", out JsonElement r) && r.ValueKind == JsonValueKind.Number)
-                {
-                    usageReasoning = r.GetInt32();
-                }
-            }
-            if (!root.TryGetProperty("choices", out JsonElement choices) || choices.GetArrayLength() == 0)
-            {
-                continue;
-            }
-            (string? piece, bool reasoning) = Piece(choices[0]);
-            if (string.IsNullOrEmpty(piece))
-            {
-                continue;
-            }
-            double now = clock.Elapsed.TotalSeconds;
-            if (chunksWithTokens == 0)
-            {
-                metrics.Ttft = now;
-            }
-            else
-            {
-                metrics.Itl.Add(now - last);
-            }
-            last = now;
-            chunksWithTokens++;
-            reasoningChunks += reasoning ? 1 : 0;
-            if (!reasoning)
-            {
-                text.Append(piece);
-            }
-        }
-        metrics.OutputTokens = usageTokens ?? chunksWithTokens;
-        metrics.ReasoningTokens = usageReasoning ?? reasoningChunks;
-        metrics.GeneratedText = text.ToString();
-        if (!metrics.Success && metrics.Error is null)
-        {
-            metrics.Error = "the stream ended without [DONE]";
-        }
-    }
-
-    /// <summary>The text a chunk carries: completions' text, or chat's content / reasoning delta.</summary>
-    private static (string? Text, bool Reasoning) Piece(JsonElement choice)
-    {
-        if (choice.TryGetProperty("text", out JsonElement t))
-        {
-            return (t.GetString(), false);
-        }
-        if (!choice.TryGetProperty("delta", out JsonElement delta))
-        {
-            return (null, false);
-        }
-        foreach (string field in new[] { "reasoning_content", "reasoning" })
-        {
-            if (delta.TryGetProperty(field, out JsonElement r) && r.ValueKind == JsonValueKind.String && r.GetString() is { Length: > 0 } s)
-            {
-                return (s, true);
-            }
-        }
-        return delta.TryGetProperty("content", out JsonElement c) && c.ValueKind == JsonValueKind.String ? (c.GetString(), false) : (null, false);
+        metrics.PromptLen = stream.PromptTokens ?? metrics.PromptLen;
+        int reasoning = stream.ReasoningTokens ?? (stream.Reasoning.Length == 0 ? 0 : tokenizer.Encode(metrics.ReasoningText).Length);
+        metrics.OutputTokens = stream.CompletionTokens
+            ?? reasoning + (stream.Content.Length == 0 ? 0 : tokenizer.Encode(metrics.GeneratedText).Length);
+        metrics.ReasoningTokens = Math.Min(reasoning, metrics.OutputTokens);
     }
 }
