@@ -9,7 +9,7 @@ dotnet test ReasoningServe.sln -c Release --logger "console;verbosity=normal" "$
 rc=${PIPESTATUS[0]}
 set -e
 # One plain summary line for CI readers: "N passed, N failed, N skipped".
-awk '/^(Passed|Failed)!/ { for (i = 1; i <= NF; i++) { gsub(",", "", $(i+1)); if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) } }
+awk '/^ *Passed: *[0-9]+ *$/ { p += $2 } /^ *Failed: *[0-9]+ *$/ { f += $2 } /^ *Skipped: *[0-9]+ *$/ { s += $2 }
      END { if (p + f > 0) printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
 rm -f "$log"
 exit "$rc"

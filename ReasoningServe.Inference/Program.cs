@@ -1,6 +1,10 @@
-var builder = WebApplication.CreateBuilder(args);
-var app = builder.Build();
+using ReasoningServe.Inference.Benchmarks;
+using ReasoningServe.Inference.Serving;
 
-app.MapGet("/", () => "Hello World!");
+if (args is ["bench", .. var benchArgs])
+{
+    return await BenchCommand.RunAsync(benchArgs, Console.Out, Console.Error);
+}
 
-app.Run();
+InferenceApplication.Build(args).Run();
+return 0;

@@ -21,6 +21,13 @@ internal interface IModelBackend : IDisposable
     /// the fp32 logits of the last token of each sequence.
     /// </summary>
     void Forward(ForwardBatch batch, Span<float> logits);
+
+    /// <summary>
+    /// Forward plus greedy sampling where the logits live: <paramref name="tokens"/>[i] = argmax of sequence i's last-token
+    /// logits (the lowest id on a tie), so only ids cross to the host. False when the backend has no such path; the caller
+    /// then uses <see cref="Forward"/>.
+    /// </summary>
+    bool TryForwardGreedy(ForwardBatch batch, Span<int> tokens) => false;
 }
 
 /// <summary>

@@ -26,6 +26,16 @@ internal sealed record ModelConfig
     public string TorchDtype { get; init; } = "bfloat16";
     public IReadOnlyList<int> EosTokenIds { get; init; } = [];
     public int? BosTokenId { get; init; }
+    /// <summary>o_proj carries a bias (Llama/Qwen3 attention_bias; Qwen2 has q/k/v bias only).</summary>
+    public bool OProjBias { get; init; }
+    /// <summary>Llama mlp_bias: gate/up/down projections carry a bias.</summary>
+    public bool MlpBias { get; init; }
+
+    public int QSize => NumHeads * HeadDim;
+    public int KvSize => NumKvHeads * HeadDim;
+
+    /// <summary>Reads config.json; throws <see cref="ModelLoadException"/> naming the file and the problem.</summary>
+    public static ModelConfig FromFile(string path) => ModelConfigReader.Read(path);
 }
 
 /// <summary>rope_scaling from config.json; Type "llama3" is the one DeepSeek-R1-Distill-Llama needs.</summary>

@@ -1,170 +1,108 @@
-using System.Buffers;
 using System.Collections.Concurrent;
-using System.Text;
 
 namespace ReasoningServe.Inference.Tokenization;
 
 /// <summary>
-/// Byte-level BPE over one pre-token: the word's UTF-8 bytes become byte-alphabet symbols, then the lowest-ranked
-/// adjacent pair is merged (leftmost first among equal ranks) until no pair has a merge — HF `tokenizers`' algorithm,
-/// including its `ignore_merges` shortcut (a word that is itself in the vocabulary is one token). Results are cached
+/// BPE over one pre-tokenized word (already in the byte-level alphabet): start from single characters and apply the
+/// lowest-ranked merge among adjacent pairs (leftmost first among equal ranks) until none applies. Results are cached
 /// per word.
 /// </summary>
+/// <remarks>
+/// The merge loop is HF's Word::merge_all: a priority queue of candidate merges ordered by (rank, position), with
+/// entries whose symbols have changed since they were queued skipped when popped. That is O(n log n) in the word's
+/// length; rescanning the word for the best pair after every merge is O(n²), which a single pre-token can make hurt —
+/// a 10,000-character Chinese run is one \p{L}+ word of 30,000 bytes (about a second that way, milliseconds this way).
+/// </remarks>
 internal sealed class BytePairEncoder
 {
-    /// <summary>Words longer than this are not cached (HF uses the same bound), so one huge word cannot pin memory.</summary>
-    private const int MaxCachedWordLength = 256;
-    private const int CacheCapacity = 20_000;
+    private const int MaxCacheEntries = 200_000;
 
-    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _vocab;
-    private readonly Dictionary<(int Left, int Right), Merge> _merges;
-    private readonly int[] _byteToId;
+    private readonly Dictionary<string, int> _vocab;
+    private readonly Dictionary<(int Left, int Right), (int Rank, int Merged)> _merges;
+    private readonly int[] _charToId;
     private readonly bool _ignoreMerges;
     private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheLookup;
 
-    [ThreadStatic] private static PriorityQueue<long, long>? t_queue;
+    [ThreadStatic] private static PriorityQueue<(int Position, int Merged), (int Rank, int Position)>? t_queue;
 
-    private readonly record struct Merge(int Rank, int NewId);
-
-    /// <param name="vocab">token string to id (byte-level strings).</param>
-    /// <param name="merges">merge pairs in rank order; a later duplicate of a pair replaces the earlier one, as in HF.</param>
-    public BytePairEncoder(Dictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> merges, bool ignoreMerges,
-        Func<string, Exception> error)
+    /// <param name="vocab">Token string → id.</param>
+    /// <param name="merges">Merge rules in rank order; a later duplicate of a pair replaces the earlier one, as in HF.</param>
+    /// <param name="ignoreMerges">Llama 3: a word that is itself in the vocabulary is one token, whatever the merges say.</param>
+    public BytePairEncoder(Dictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> merges, bool ignoreMerges)
     {
-        _vocab = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
+        _vocab = vocab;
         _ignoreMerges = ignoreMerges;
-        _cacheLookup = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
-
-        _byteToId = new int[256];
-        Span<char> one = stackalloc char[1];
-        for (int b = 0; b < 256; b++)
-        {
-            one[0] = ByteLevelAlphabet.ToChar((byte)b);
-            _byteToId[b] = _vocab.TryGetValue(one, out int id) ? id : -1;
-        }
-
-        _merges = new Dictionary<(int Left, int Right), Merge>(merges.Count);
+        _merges = new Dictionary<(int, int), (int, int)>(merges.Count);
         for (int rank = 0; rank < merges.Count; rank++)
         {
             var (left, right) = merges[rank];
-            if (!vocab.TryGetValue(left, out int a))
+            if (vocab.TryGetValue(left, out int l) && vocab.TryGetValue(right, out int r)
+                && vocab.TryGetValue(left + right, out int merged))
             {
-                throw error($"merge {rank} ('{left} {right}') uses '{left}', which is not in the vocabulary");
+                _merges[(l, r)] = (rank, merged);
             }
-            if (!vocab.TryGetValue(right, out int b))
+        }
+
+        // Byte-level words only hold the 256 alphabet characters, all below U+0144.
+        _charToId = new int[512];
+        Array.Fill(_charToId, -1);
+        foreach (char c in ByteLevel.ByteToChar)
+        {
+            if (vocab.TryGetValue(c.ToString(), out int id))
             {
-                throw error($"merge {rank} ('{left} {right}') uses '{right}', which is not in the vocabulary");
+                _charToId[c] = id;
             }
-            if (!vocab.TryGetValue(left + right, out int merged))
-            {
-                throw error($"merge {rank} ('{left} {right}') produces '{left + right}', which is not in the vocabulary");
-            }
-            _merges[PairKey(a, b)] = new Merge(rank, merged);
         }
     }
 
-    /// <summary>Appends the ids of one pre-token (original text, not yet byte-level mapped).</summary>
-    public void Encode(ReadOnlySpan<char> word, List<int> output)
+    public void Encode(string word, List<int> output)
     {
-        if (word.IsEmpty)
+        if (!_cache.TryGetValue(word, out int[]? ids))
         {
-            return;
-        }
-        if (_cacheLookup.TryGetValue(word, out int[]? cached))
-        {
-            output.AddRange(cached);
-            return;
-        }
-
-        int[] ids = EncodeUncached(word);
-        output.AddRange(ids);
-        if (word.Length <= MaxCachedWordLength)
-        {
-            if (_cache.Count >= CacheCapacity)
+            ids = Merge(word);
+            if (_cache.Count >= MaxCacheEntries)
             {
-                // Crude but bounded: text with endless distinct words starts the cache afresh instead of growing.
                 _cache.Clear();
             }
-            _cacheLookup.TryAdd(word, ids);
+            _cache[word] = ids;
         }
+        output.AddRange(ids);
     }
 
-    private int[] EncodeUncached(ReadOnlySpan<char> word)
+    private int[] Merge(string word)
     {
-        int maxBytes = Encoding.UTF8.GetMaxByteCount(word.Length);
-        byte[]? rented = null;
-        Span<byte> bytes = maxBytes <= 1024 ? stackalloc byte[1024] : (rented = ArrayPool<byte>.Shared.Rent(maxBytes));
-        try
+        if (_ignoreMerges && _vocab.TryGetValue(word, out int whole))
         {
-            int count = Encoding.UTF8.GetBytes(word, bytes);
-            bytes = bytes[..count];
-            if (_ignoreMerges && TryWholeWord(bytes, out int wholeId))
-            {
-                return [wholeId];
-            }
-            return MergeAll(bytes);
+            return [whole];
         }
-        finally
+        int n = word.Length;
+        var symbols = new int[n];
+        for (int i = 0; i < n; i++)
         {
-            if (rented is not null)
-            {
-                ArrayPool<byte>.Shared.Return(rented);
-            }
+            char c = word[i];
+            int id = c < _charToId.Length ? _charToId[c] : -1;
+            // Every byte-level character is in a byte-level vocabulary; anything else cannot be encoded.
+            symbols[i] = id >= 0 || _vocab.TryGetValue(c.ToString(), out id)
+                ? id
+                : throw new InvalidOperationException($"The vocabulary has no token for the character U+{(int)c:X4}.");
         }
-    }
-
-    private bool TryWholeWord(ReadOnlySpan<byte> bytes, out int id)
-    {
-        char[]? rented = null;
-        Span<char> chars = bytes.Length <= 512 ? stackalloc char[512] : (rented = ArrayPool<char>.Shared.Rent(bytes.Length));
-        try
+        if (n < 2)
         {
-            for (int i = 0; i < bytes.Length; i++)
-            {
-                chars[i] = ByteLevelAlphabet.ToChar(bytes[i]);
-            }
-            return _vocab.TryGetValue(chars[..bytes.Length], out id);
-        }
-        finally
-        {
-            if (rented is not null)
-            {
-                ArrayPool<char>.Shared.Return(rented);
-            }
-        }
-    }
-
-    /// <summary>HF's Word::merge_all: a queue of candidate merges ordered by (rank, position); stale entries (whose
-    /// symbols have since changed) are skipped when popped.</summary>
-    private int[] MergeAll(ReadOnlySpan<byte> bytes)
-    {
-        int n = 0;
-        var symbols = new int[bytes.Length];
-        foreach (byte b in bytes)
-        {
-            int id = _byteToId[b];
-            if (id >= 0)
-            {
-                symbols[n++] = id; // a byte missing from the vocabulary is dropped, as HF does without unk_token
-            }
-        }
-        if (n <= 1)
-        {
-            return n == 0 ? [] : [symbols[0]];
+            return symbols;
         }
 
-        var prev = new int[n];
+        // A doubly linked list over the symbols; a merge folds the right symbol into the left one.
         var next = new int[n];
+        var prev = new int[n];
         var alive = new bool[n];
         for (int i = 0; i < n; i++)
         {
-            prev[i] = i - 1;
             next[i] = i + 1 < n ? i + 1 : -1;
+            prev[i] = i - 1;
             alive[i] = true;
         }
 
-        var queue = t_queue ??= new PriorityQueue<long, long>();
+        var queue = t_queue ??= new();
         queue.Clear();
         for (int i = 0; i + 1 < n; i++)
         {
@@ -172,35 +110,29 @@ internal sealed class BytePairEncoder
         }
 
         int remaining = n;
-        while (queue.TryDequeue(out long entry, out _))
+        while (queue.TryDequeue(out var candidate, out _))
         {
-            int pos = (int)(entry >> 32);
-            int newId = (int)entry;
-            if (!alive[pos] || next[pos] < 0)
-            {
-                continue;
-            }
-            int right = next[pos];
-            if (!_merges.TryGetValue(PairKey(symbols[pos], symbols[right]), out Merge current) || current.NewId != newId)
+            int at = candidate.Position;
+            int right = next[at];
+            // Skip candidates made stale by an earlier merge of either symbol.
+            if (!alive[at] || right < 0
+                || !_merges.TryGetValue((symbols[at], symbols[right]), out var merge) || merge.Merged != candidate.Merged)
             {
                 continue;
             }
 
-            symbols[pos] = newId;
+            symbols[at] = merge.Merged;
             alive[right] = false;
             remaining--;
-            next[pos] = next[right];
-            if (next[right] >= 0)
+            next[at] = next[right];
+            if (next[at] >= 0)
             {
-                prev[next[right]] = pos;
+                prev[next[at]] = at;
+                Enqueue(queue, at, symbols[at], symbols[next[at]]);
             }
-            if (prev[pos] >= 0)
+            if (prev[at] >= 0)
             {
-                Enqueue(queue, prev[pos], symbols[prev[pos]], newId);
-            }
-            if (next[pos] >= 0)
-            {
-                Enqueue(queue, pos, newId, symbols[next[pos]]);
+                Enqueue(queue, prev[at], symbols[prev[at]], symbols[at]);
             }
         }
 
@@ -208,18 +140,16 @@ internal sealed class BytePairEncoder
         int k = 0;
         for (int i = 0; i >= 0; i = next[i])
         {
-            result[k++] = symbols[i];
+            result[k++] = symbols[i]; // symbol 0 is never folded away, so the list starts there
         }
         return result;
     }
 
-    private void Enqueue(PriorityQueue<long, long> queue, int pos, int left, int right)
+    private void Enqueue(PriorityQueue<(int Position, int Merged), (int Rank, int Position)> queue, int at, int left, int right)
     {
-        if (_merges.TryGetValue(PairKey(left, right), out Merge merge))
+        if (_merges.TryGetValue((left, right), out var merge))
         {
-            queue.Enqueue(((long)pos << 32) | (uint)merge.NewId, ((long)merge.Rank << 32) | (uint)pos);
+            queue.Enqueue((at, merge.Merged), (merge.Rank, at));
         }
     }
-
-    private static (int Left, int Right) PairKey(int left, int right) => (left, right);
 }

@@ -1,179 +1,138 @@
 using System.Buffers;
 using System.Text;
+using System.Text.Json;
+using ReasoningServe.Inference.Model;
 
 namespace ReasoningServe.Inference.Tokenization;
 
 /// <summary>
 /// A Hugging Face tokenizer loaded from tokenizer.json + tokenizer_config.json: byte-level BPE with added and special
-/// tokens, encoding and decoding exactly as HF `tokenizers` does.
+/// tokens, encoding and decoding exactly as HF `tokenizers` does. Pipeline: added tokens cut out → normalizer →
+/// pre-tokenizer splits → byte-level alphabet → BPE per word → post-processor (BOS for Llama 3).
 /// </summary>
-/// <remarks>
-/// The pipeline is HF's: added tokens that are not normalized are cut out of the raw text (leftmost-longest); the
-/// rest is normalized and searched for normalized added tokens; what remains is pre-tokenized by the regex splits and
-/// each piece is byte-level BPE-encoded; the post-processor (or, where tokenizer_config.json sets add_bos_token /
-/// add_eos_token, transformers' replacement template) adds BOS/EOS. Decoding concatenates each token's bytes and
-/// decodes them as UTF-8 with U+FFFD for invalid sequences, as the ByteLevel decoder does. Microsoft.ML.Tokenizers is
-/// not used: see docs in the branch report for where it differs from HF on these tokenizers.
-/// </remarks>
 internal sealed partial class Tokenizer
 {
-    private readonly Dictionary<string, int> _vocab;
-    private readonly Dictionary<string, int> _addedByContent;
-    private readonly string?[] _idToToken;
-    private readonly bool[] _isSpecial;
-    private readonly byte[] _tokenBytes;
-    private readonly int[] _tokenByteOffsets; // token i's bytes are _tokenBytes[_tokenByteOffsets[i].._tokenByteOffsets[i+1]]
-    private readonly AddedTokenSplitter _rawAddedTokens;
-    private readonly AddedTokenSplitter _normalizedAddedTokens;
-    private readonly bool _hasNormalizedAddedTokens;
-    private readonly NormalizationForm[] _normalizations;
-    private readonly RegexPreTokenizer _preTokenizer;
+    public const string FileName = "tokenizer.json";
+    public const string ConfigFileName = "tokenizer_config.json";
+
+    private readonly Normalizer _normalizer;
+    private readonly PreTokenizer _preTokenizer;
     private readonly BytePairEncoder _bpe;
+    private readonly AddedTokens _addedTokens;
+    private readonly Dictionary<string, int> _tokenToId;
+    private readonly string?[] _idToToken;
+    private readonly byte[]?[] _tokenBytes;
+    private readonly bool[] _special;
+    private readonly bool[] _added;
     private readonly int[] _prefixIds;
     private readonly int[] _suffixIds;
-    private readonly TokenizerConfig _config;
 
-    private Tokenizer(TokenizerDefinition definition, TokenizerConfig config, string? chatTemplate, string path)
+    private Tokenizer(string directory)
     {
-        _config = config;
-        ChatTemplate = chatTemplate;
-        _vocab = definition.Vocab;
-        _normalizations = [.. definition.Normalizations];
-        if (_normalizations.Length > 0)
+        string path = Path.Combine(directory, FileName);
+        using JsonDocument doc = ReadJson(path)
+            ?? throw new ModelLoadException($"{path}: missing; a Hugging Face model folder needs its tokenizer.json.");
+        JsonElement root = doc.RootElement;
+        try
         {
-            UnicodeNormalizer.EnsureAvailable();
-        }
-        _preTokenizer = new RegexPreTokenizer(definition.Splits);
-        _bpe = new BytePairEncoder(_vocab, definition.Merges, definition.IgnoreMerges,
-            problem => new TokenizerFormatException(path, problem));
-
-        _addedByContent = new Dictionary<string, int>(StringComparer.Ordinal);
-        var specialContents = new HashSet<string>(StringComparer.Ordinal);
-        int maxId = -1;
-        foreach (var (_, id) in _vocab)
-        {
-            maxId = Math.Max(maxId, id);
-        }
-        foreach (var token in definition.AddedTokens)
-        {
-            _addedByContent[token.Content] = token.Id;
-            maxId = Math.Max(maxId, token.Id);
-            if (token.Special)
+            JsonElement model = root.GetProperty("model");
+            string type = model.GetProperty("type").GetString() ?? "";
+            if (type != "BPE")
             {
-                specialContents.Add(token.Content);
+                throw new ModelLoadException($"{path}: model type {type} is not supported (ReasoningServe reads byte-level BPE).");
             }
-        }
-
-        _idToToken = new string?[maxId + 1];
-        foreach (var (token, id) in _vocab)
-        {
-            _idToToken[id] = token;
-        }
-        foreach (var token in definition.AddedTokens)
-        {
-            _idToToken[token.Id] = token.Content; // the added vocabulary wins, as in HF's id_to_token
-        }
-
-        int distinct = _vocab.Count;
-        foreach (var content in _addedByContent.Keys)
-        {
-            if (!_vocab.ContainsKey(content))
+            JsonElement decoder = root.TryGetProperty("decoder", out JsonElement d) ? d : default;
+            if (decoder.ValueKind != JsonValueKind.Object || decoder.GetProperty("type").GetString() != "ByteLevel")
             {
-                distinct++;
+                throw new ModelLoadException($"{path}: only the ByteLevel decoder is supported.");
             }
-        }
-        VocabSize = distinct;
 
-        _isSpecial = new bool[_idToToken.Length];
-        for (int id = 0; id < _idToToken.Length; id++)
+            var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (JsonProperty entry in model.GetProperty("vocab").EnumerateObject())
+            {
+                vocab[entry.Name] = entry.Value.GetInt32();
+            }
+            var added = new List<AddedToken>();
+            foreach (JsonElement t in root.GetProperty("added_tokens").EnumerateArray())
+            {
+                added.Add(new AddedToken(t.GetProperty("id").GetInt32(), t.GetProperty("content").GetString()!,
+                    Flag(t, "special"), Flag(t, "lstrip"), Flag(t, "rstrip")));
+            }
+
+            _normalizer = Normalizer.FromJson(Property(root, "normalizer"), path);
+            _preTokenizer = PreTokenizer.FromJson(Property(root, "pre_tokenizer"), path);
+            _bpe = new BytePairEncoder(vocab, Merges(model.GetProperty("merges")),
+                model.TryGetProperty("ignore_merges", out JsonElement im) && im.ValueKind == JsonValueKind.True);
+            _addedTokens = new AddedTokens(added);
+
+            int size = 1 + Math.Max(vocab.Values.DefaultIfEmpty(-1).Max(), added.Select(a => a.Id).DefaultIfEmpty(-1).Max());
+            _idToToken = new string?[size];
+            _special = new bool[size];
+            _added = new bool[size];
+            _tokenToId = new Dictionary<string, int>(vocab, StringComparer.Ordinal);
+            foreach (var (token, id) in vocab)
+            {
+                _idToToken[id] = token;
+            }
+            foreach (AddedToken a in added)
+            {
+                _idToToken[a.Id] = a.Content;
+                _special[a.Id] = a.Special;
+                _added[a.Id] = true;
+                _tokenToId[a.Content] = a.Id;
+            }
+            _tokenBytes = new byte[size][];
+            for (int id = 0; id < size; id++)
+            {
+                _tokenBytes[id] = _idToToken[id] is { } token ? ByteLevel.Decode(token) : null;
+            }
+            (_prefixIds, _suffixIds) = PostProcessor(Property(root, "post_processor"), path);
+        }
+        catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or InvalidDataException
+            or FormatException or ArgumentException)
         {
-            _isSpecial[id] = _idToToken[id] is { } t && specialContents.Contains(t);
+            throw new ModelLoadException($"{path}: malformed ({e.Message}).", e);
         }
 
-        (_tokenBytes, _tokenByteOffsets) = BuildTokenBytes(_idToToken);
-
-        _rawAddedTokens = new AddedTokenSplitter(definition.AddedTokens.Where(t => !t.Normalized));
-        var normalizedTokens = definition.AddedTokens.Where(t => t.Normalized).Select(t => t with { Content = Normalize(t.Content) }).ToList();
-        _normalizedAddedTokens = new AddedTokenSplitter(normalizedTokens);
-        _hasNormalizedAddedTokens = normalizedTokens.Count > 0;
-
-        if (config.AddBosToken is not null || config.AddEosToken is not null)
+        string configPath = Path.Combine(directory, ConfigFileName);
+        using JsonDocument? config = ReadJson(configPath);
+        if (config is not null)
         {
-            // transformers replaces tokenizer.json's post-processor with a BOS/EOS template when the config says.
-            int? bos = config.AddBosToken == true && config.BosToken is { } b ? TokenToId(b) : null;
-            int? eos = config.AddEosToken == true && config.EosToken is { } e ? TokenToId(e) : null;
-            _prefixIds = bos is { } bosId ? [bosId] : [];
-            _suffixIds = eos is { } eosId ? [eosId] : [];
+            JsonElement c = config.RootElement;
+            ChatTemplate = ChatTemplateSource(c);
+            BosToken = TokenContent(c, "bos_token");
+            EosToken = TokenContent(c, "eos_token");
         }
-        else
-        {
-            _prefixIds = definition.PrefixIds;
-            _suffixIds = definition.SuffixIds;
-        }
+        EosTokenId = EosToken is null ? null : TokenToId(EosToken);
     }
 
     /// <summary>Loads tokenizer.json (required) and tokenizer_config.json (optional) from a model folder.</summary>
-    public static Tokenizer FromFolder(string directory)
-    {
-        string path = Path.Combine(directory, "tokenizer.json");
-        var definition = TokenizerDefinition.Load(path);
-        var config = TokenizerConfig.Load(Path.Combine(directory, "tokenizer_config.json"));
-        // transformers prefers a separate chat_template.jinja when the folder has one.
-        string jinjaPath = Path.Combine(directory, "chat_template.jinja");
-        string? chatTemplate = File.Exists(jinjaPath) ? File.ReadAllText(jinjaPath) : config.ChatTemplate;
-        return new Tokenizer(definition, config, chatTemplate, path);
-    }
+    public static Tokenizer FromFolder(string directory) => new(directory);
 
-    /// <summary>The number of distinct tokens, added tokens included (HF's len(tokenizer)); for these tokenizers
-    /// one past the largest token id.</summary>
-    public int VocabSize { get; }
+    /// <summary>One past the largest token id, added tokens included.</summary>
+    public int VocabSize => _idToToken.Length;
 
-    /// <summary>Encodes text; special tokens written in the text are recognised. addSpecialTokens adds BOS where the
-    /// tokenizer's post-processor does (Llama, DeepSeek), as HF's encode(add_special_tokens=True).</summary>
+    /// <summary>Encodes text; special tokens written in the text are recognised. addSpecialTokens adds what the
+    /// tokenizer's post-processor adds (Llama 3's BOS), as HF's encode(add_special_tokens=True).</summary>
     public int[] Encode(string text, bool addSpecialTokens = false)
     {
-        ArgumentNullException.ThrowIfNull(text);
-        text = ReplaceLoneSurrogates(text);
         var ids = new List<int>(text.Length / 3 + 4);
         if (addSpecialTokens)
         {
             ids.AddRange(_prefixIds);
         }
-
-        var segments = new List<TextSegment>();
-        _rawAddedTokens.Split(text, 0, text.Length, segments);
-        List<TextSegment>? inner = null;
-        foreach (var segment in segments)
+        foreach (var (segment, token) in _addedTokens.Split(text))
         {
-            if (segment.Id >= 0)
+            if (token is not null)
             {
-                ids.Add(segment.Id);
+                ids.Add(token.Id);
                 continue;
             }
-            string piece = _normalizations.Length == 0 ? text : Normalize(text.Substring(segment.Start, segment.Length));
-            int start = _normalizations.Length == 0 ? segment.Start : 0;
-            int length = _normalizations.Length == 0 ? segment.Length : piece.Length;
-            if (!_hasNormalizedAddedTokens)
+            foreach (string piece in _preTokenizer.Split(_normalizer.Apply(segment)))
             {
-                EncodePlain(piece.AsSpan(start, length), ids);
-                continue;
-            }
-            inner ??= [];
-            inner.Clear();
-            _normalizedAddedTokens.Split(piece, start, length, inner);
-            foreach (var sub in inner)
-            {
-                if (sub.Id >= 0)
-                {
-                    ids.Add(sub.Id);
-                }
-                else
-                {
-                    EncodePlain(piece.AsSpan(sub.Start, sub.Length), ids);
-                }
+                _bpe.Encode(ByteLevel.Encode(Encoding.UTF8.GetBytes(piece)), ids);
             }
         }
-
         if (addSpecialTokens)
         {
             ids.AddRange(_suffixIds);
@@ -181,142 +140,170 @@ internal sealed partial class Tokenizer
         return [.. ids];
     }
 
-    private void EncodePlain(ReadOnlySpan<char> text, List<int> ids) =>
-        _preTokenizer.Split(text, (_bpe, ids), static (piece, state) => state._bpe.Encode(piece, state.ids));
-
+    /// <summary>HF decode: the tokens' bytes concatenated and read as UTF-8, invalid bytes becoming U+FFFD; unknown ids
+    /// are skipped.</summary>
     public string Decode(ReadOnlySpan<int> ids, bool skipSpecialTokens = false)
     {
-        int total = 0;
+        var bytes = new ArrayBufferWriter<byte>(ids.Length * 4 + 16);
         foreach (int id in ids)
         {
-            if (TryGetTokenBytes(id, skipSpecialTokens, out var bytes))
+            if (TokenBytes(id, skipSpecialTokens) is { } b)
             {
-                total += bytes.Length;
+                bytes.Write(b);
             }
         }
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(Math.Max(total, 1));
-        try
-        {
-            int n = 0;
-            foreach (int id in ids)
-            {
-                if (TryGetTokenBytes(id, skipSpecialTokens, out var bytes))
-                {
-                    bytes.CopyTo(buffer.AsSpan(n));
-                    n += bytes.Length;
-                }
-            }
-            // .NET's decoder substitutes U+FFFD per maximal invalid subsequence, like Rust's from_utf8_lossy.
-            return Encoding.UTF8.GetString(buffer, 0, n);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+        return Encoding.UTF8.GetString(bytes.WrittenSpan);
     }
 
-    /// <summary>The raw bytes a token stands for in decoded text; false for unknown ids and, when asked, special
-    /// tokens (both of which decode to nothing).</summary>
-    internal bool TryGetTokenBytes(int id, bool skipSpecialTokens, out ReadOnlySpan<byte> bytes)
-    {
-        if ((uint)id >= (uint)_idToToken.Length || _idToToken[id] is null || (skipSpecialTokens && _isSpecial[id]))
-        {
-            bytes = default;
-            return false;
-        }
-        bytes = _tokenBytes.AsSpan(_tokenByteOffsets[id], _tokenByteOffsets[id + 1] - _tokenByteOffsets[id]);
-        return true;
-    }
+    /// <summary>The bytes a token stands for, or null when it is unknown or a skipped special token.</summary>
+    public byte[]? TokenBytes(int id, bool skipSpecialTokens) =>
+        (uint)id < (uint)_tokenBytes.Length && !(skipSpecialTokens && _special[id]) ? _tokenBytes[id] : null;
 
     /// <summary>The raw vocabulary string of a token (e.g. "Ġhello"), as HF's convert_ids_to_tokens.</summary>
     public string? IdToToken(int id) => (uint)id < (uint)_idToToken.Length ? _idToToken[id] : null;
 
-    public int? TokenToId(string token) =>
-        _addedByContent.TryGetValue(token, out int added) ? added
-        : _vocab.TryGetValue(token, out int id) ? id
-        : null;
+    public int? TokenToId(string token) => _tokenToId.TryGetValue(token, out int id) ? id : null;
 
-    public bool IsSpecial(int id) => (uint)id < (uint)_isSpecial.Length && _isSpecial[id];
+    public bool IsSpecial(int id) => (uint)id < (uint)_special.Length && _special[id];
+
+    /// <summary>An added token (special or not, such as &lt;think&gt;): matched whole in text, never produced by BPE.</summary>
+    public bool IsAdded(int id) => (uint)id < (uint)_added.Length && _added[id];
 
     /// <summary>tokenizer_config.json's chat_template (the "default" one when it is a list), if any.</summary>
     public string? ChatTemplate { get; }
 
-    public string? BosToken => _config.BosToken;
+    public string? BosToken { get; }
 
-    public string? EosToken => _config.EosToken;
+    public string? EosToken { get; }
 
-    public int? EosTokenId => EosToken is { } eos ? TokenToId(eos) : null;
+    public int? EosTokenId { get; }
 
-    private string Normalize(string text)
+    private static JsonDocument? ReadJson(string path)
     {
-        foreach (var form in _normalizations)
+        if (!File.Exists(path))
         {
-            text = UnicodeNormalizer.Normalize(text, form);
+            return null;
         }
-        return text;
+        try
+        {
+            return JsonDocument.Parse(File.ReadAllBytes(path));
+        }
+        catch (JsonException e)
+        {
+            throw new ModelLoadException($"{path}: not valid JSON ({e.Message}).", e);
+        }
     }
 
-    /// <summary>HF receives UTF-8, which cannot hold an unpaired surrogate; .NET's UTF-8 encoder turns one into
-    /// U+FFFD, so we do that up front and every later step sees well-formed text.</summary>
-    private static string ReplaceLoneSurrogates(string text)
-    {
-        int first = text.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF');
-        if (first < 0)
-        {
-            return text;
-        }
-        char[]? copy = null;
-        for (int i = first; i < text.Length; i++)
-        {
-            char c = text[i];
-            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
-            {
-                i++;
-            }
-            else if (char.IsSurrogate(c))
-            {
-                copy ??= text.ToCharArray();
-                copy[i] = '\uFFFD';
-            }
-        }
-        return copy is null ? text : new string(copy);
-    }
+    private static bool Flag(JsonElement element, string name) =>
+        element.TryGetProperty(name, out JsonElement value) && value.ValueKind == JsonValueKind.True;
 
-    /// <summary>Each token's bytes per the ByteLevel decoder: a token made only of byte-alphabet characters stands for
-    /// those bytes; any other token (e.g. "&lt;｜end▁of▁sentence｜&gt;") for its own UTF-8.</summary>
-    private static (byte[] Bytes, int[] Offsets) BuildTokenBytes(string?[] idToToken)
+    private static JsonElement Property(JsonElement element, string name) =>
+        element.TryGetProperty(name, out JsonElement value) ? value : default;
+
+    /// <summary>Merges are "left right" strings (older files) or [left, right] pairs (newer ones).</summary>
+    private static List<(string, string)> Merges(JsonElement merges)
     {
-        var offsets = new int[idToToken.Length + 1];
-        var bytes = new List<byte>(idToToken.Length * 8);
-        for (int id = 0; id < idToToken.Length; id++)
+        var list = new List<(string, string)>(merges.GetArrayLength());
+        foreach (JsonElement merge in merges.EnumerateArray())
         {
-            offsets[id] = bytes.Count;
-            if (idToToken[id] is not { } token)
+            if (merge.ValueKind == JsonValueKind.Array)
             {
+                list.Add((merge[0].GetString()!, merge[1].GetString()!));
                 continue;
             }
-            bool byteLevel = true;
-            foreach (char c in token)
+            string text = merge.GetString()!;
+            int space = text.IndexOf(' ', 1);
+            if (space < 0)
             {
-                if (ByteLevelAlphabet.ToByte(c) < 0)
-                {
-                    byteLevel = false;
+                throw new FormatException($"merge '{text}' has no space between its two parts");
+            }
+            list.Add((text[..space], text[(space + 1)..]));
+        }
+        return list;
+    }
+
+    /// <summary>Token ids the post-processor puts before and after the text when special tokens are added.</summary>
+    private static (int[] Prefix, int[] Suffix) PostProcessor(JsonElement element, string path)
+    {
+        var prefix = new List<int>();
+        var suffix = new List<int>();
+        Collect(element);
+        return ([.. prefix], [.. suffix]);
+
+        void Collect(JsonElement e)
+        {
+            if (e.ValueKind != JsonValueKind.Object)
+            {
+                return;
+            }
+            switch (e.GetProperty("type").GetString())
+            {
+                case "ByteLevel":
                     break;
-                }
-            }
-            if (byteLevel)
-            {
-                foreach (char c in token)
-                {
-                    bytes.Add((byte)ByteLevelAlphabet.ToByte(c));
-                }
-            }
-            else
-            {
-                bytes.AddRange(Encoding.UTF8.GetBytes(token));
+                case "Sequence":
+                    foreach (JsonElement child in e.GetProperty("processors").EnumerateArray())
+                    {
+                        Collect(child);
+                    }
+                    break;
+                case "TemplateProcessing":
+                    JsonElement specials = e.GetProperty("special_tokens");
+                    bool afterText = false;
+                    foreach (JsonElement piece in e.GetProperty("single").EnumerateArray())
+                    {
+                        if (piece.TryGetProperty("Sequence", out _))
+                        {
+                            afterText = true;
+                            continue;
+                        }
+                        string name = piece.GetProperty("SpecialToken").GetProperty("id").GetString()!;
+                        foreach (JsonElement id in specials.GetProperty(name).GetProperty("ids").EnumerateArray())
+                        {
+                            (afterText ? suffix : prefix).Add(id.GetInt32());
+                        }
+                    }
+                    break;
+                case var other:
+                    throw new ModelLoadException($"{path}: post_processor type {other} is not supported.");
             }
         }
-        offsets[idToToken.Length] = bytes.Count;
-        return ([.. bytes], offsets);
+    }
+
+    private static string? ChatTemplateSource(JsonElement config)
+    {
+        if (!config.TryGetProperty("chat_template", out JsonElement template))
+        {
+            return null;
+        }
+        if (template.ValueKind == JsonValueKind.String)
+        {
+            return template.GetString();
+        }
+        if (template.ValueKind == JsonValueKind.Array)
+        {
+            foreach (JsonElement named in template.EnumerateArray())
+            {
+                if (named.TryGetProperty("name", out JsonElement n) && n.GetString() == "default")
+                {
+                    return named.GetProperty("template").GetString();
+                }
+            }
+        }
+        return null;
+    }
+
+    /// <summary>bos_token / eos_token are a string or an AddedToken object {"content": ...}.</summary>
+    private static string? TokenContent(JsonElement config, string name)
+    {
+        if (!config.TryGetProperty(name, out JsonElement value))
+        {
+            return null;
+        }
+        return value.ValueKind switch
+        {
+            JsonValueKind.String => value.GetString(),
+            JsonValueKind.Object when value.TryGetProperty("content", out JsonElement c) => c.GetString(),
+            _ => null,
+        };
     }
 }

@@ -1,0 +1,70 @@
+using System.Runtime.InteropServices;
+using ReasoningServe.Inference.Backends.Cuda.Native;
+
+namespace ReasoningServe.Inference.Backends.Cuda;
+
+/// <summary>One GPU: its primary context and the stream all our work is queued on, in order.</summary>
+internal sealed unsafe class CudaDevice : IDisposable
+{
+    private readonly int _device;
+    private readonly nint _context;
+    private bool _disposed;
+
+    public CudaDevice(int ordinal = 0)
+    {
+        CudaLibraries.Register();
+        CudaDriver.Check(CudaDriver.cuInit(0), "cuInit");
+        int device;
+        CudaDriver.Check(CudaDriver.cuDeviceGet(&device, ordinal), "cuDeviceGet");
+        _device = device;
+        nint context;
+        CudaDriver.Check(CudaDriver.cuDevicePrimaryCtxRetain(&context, device), "cuDevicePrimaryCtxRetain");
+        _context = context;
+        MakeCurrent();
+        nint stream;
+        CudaDriver.Check(CudaDriver.cuStreamCreate(&stream, CudaDriver.StreamNonBlocking), "cuStreamCreate");
+        Stream = stream;
+        ComputeCapability = Attribute(CudaDriver.DeviceAttributeComputeCapabilityMajor) * 10 + Attribute(CudaDriver.DeviceAttributeComputeCapabilityMinor);
+        MultiprocessorCount = Attribute(CudaDriver.DeviceAttributeMultiprocessorCount);
+        byte* name = stackalloc byte[256];
+        CudaDriver.Check(CudaDriver.cuDeviceGetName(name, 256, device), "cuDeviceGetName");
+        Name = Marshal.PtrToStringUTF8((nint)name) ?? "";
+    }
+
+    public nint Stream { get; }
+    /// <summary>major * 10 + minor, e.g. 90 for Hopper: NVRTC's sm_XY.</summary>
+    public int ComputeCapability { get; }
+    public int MultiprocessorCount { get; }
+    public string Name { get; }
+
+    /// <summary>The driver's current context is per thread; every entry point that may run on a new thread calls this.</summary>
+    public void MakeCurrent() => CudaDriver.Check(CudaDriver.cuCtxSetCurrent(_context), "cuCtxSetCurrent");
+
+    public void Synchronize() => CudaDriver.Check(CudaDriver.cuStreamSynchronize(Stream), "cuStreamSynchronize");
+
+    public (long Free, long Total) MemoryInfo()
+    {
+        nuint free, total;
+        CudaDriver.Check(CudaDriver.cuMemGetInfo(&free, &total), "cuMemGetInfo");
+        return ((long)free, (long)total);
+    }
+
+    private int Attribute(int attribute)
+    {
+        int value;
+        CudaDriver.Check(CudaDriver.cuDeviceGetAttribute(&value, attribute, _device), "cuDeviceGetAttribute");
+        return value;
+    }
+
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
+        CudaDriver.cuStreamSynchronize(Stream);
+        CudaDriver.cuStreamDestroy(Stream);
+        CudaDriver.cuDevicePrimaryCtxRelease(_device);
+    }
+}

@@ -1,0 +1,214 @@
+using ReasoningServe.Inference.Backends;
+using ReasoningServe.Inference.Tokenization;
+
+namespace ReasoningServe.Inference.Engine;
+
+/// <summary>
+/// The synchronous engine: requests in, one <see cref="Step"/> at a time out. Single-threaded by design;
+/// <see cref="AsyncEngine"/> owns the thread that drives it.
+/// </summary>
+internal sealed class LLMEngine
+{
+    private readonly IModelBackend _backend;
+    private readonly Tokenizer? _tokenizer;
+    private readonly EngineOptions _options;
+    private readonly BlockManager _blocks;
+    private readonly Scheduler _scheduler;
+    private readonly Sampler _sampler;
+    private readonly OutputProcessor _outputProcessor;
+    private readonly Dictionary<string, RequestState> _requests = [];
+    private readonly List<RequestState> _progressed = [];
+    private readonly int _vocabSize;
+    private float[] _logits = [];
+    private int[] _greedyIds = [];
+    private long _promptTokens;
+    private long _generationTokens;
+
+    public LLMEngine(IModelBackend backend, Tokenizer? tokenizer, EngineOptions options)
+    {
+        _backend = backend;
+        _tokenizer = tokenizer;
+        _options = options;
+        _vocabSize = backend.Config.VocabSize;
+        int numBlocks = options.NumKvBlocks
+            ?? (int)Math.Min(int.MaxValue, options.KvCacheBytes / backend.KvBlockBytes(options.BlockSize));
+        if ((long)numBlocks * options.BlockSize < options.MaxModelLen)
+        {
+            throw new InvalidOperationException(
+                $"The KV cache holds {(long)numBlocks * options.BlockSize} tokens ({numBlocks} blocks), fewer than " +
+                $"max_model_len ({options.MaxModelLen}); lower max_model_len or give the cache more memory.");
+        }
+        backend.AllocateKvCache(numBlocks, options.BlockSize);
+        _blocks = new BlockManager(numBlocks, options.BlockSize, options.EnablePrefixCaching);
+        _scheduler = new Scheduler(options, _blocks);
+        _sampler = new Sampler(_vocabSize, options.EosTokenIds);
+        _outputProcessor = new OutputProcessor(options);
+    }
+
+    public bool HasUnfinished => _requests.Count > 0;
+
+    public int MaxModelLen => _options.MaxModelLen;
+
+    public EngineStats Stats => new(
+        _scheduler.NumRunning, _scheduler.NumWaiting, _blocks.NumFreeBlocks, _blocks.NumTotalBlocks,
+        _blocks.PrefixCacheQueries, _blocks.PrefixCacheHits, _promptTokens, _generationTokens, _scheduler.NumPreemptions);
+
+    public void AddRequest(EngineRequest request)
+    {
+        int[] prompt = request.PromptTokenIds;
+        SamplingParams p = request.Params;
+        if (_requests.ContainsKey(request.RequestId))
+        {
+            throw new ArgumentException($"Request id '{request.RequestId}' is already in the engine.", nameof(request));
+        }
+        if (prompt.Length == 0 || prompt.Length > _options.MaxModelLen)
+        {
+            throw new ArgumentException(
+                $"The prompt has {prompt.Length} tokens; it must have 1 to max_model_len ({_options.MaxModelLen}).", nameof(request));
+        }
+        foreach (int id in prompt)
+        {
+            if ((uint)id >= (uint)_vocabSize)
+            {
+                throw new ArgumentException($"Token id {id} is outside the vocabulary (size {_vocabSize}).", nameof(request));
+            }
+        }
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(p.N);
+
+        var sequences = new Sequence[p.N];
+        for (int i = 0; i < p.N; i++)
+        {
+            Random? rng = p.Seed is long seed ? new Random(FoldSeed(seed + i)) : null;
+            IncrementalDetokenizer? detokenizer = _tokenizer is null ? null : new IncrementalDetokenizer(_tokenizer, p.SkipSpecialTokens);
+            sequences[i] = new Sequence(request.RequestId, i, prompt, p, rng, detokenizer);
+        }
+        _requests.Add(request.RequestId, new RequestState(request, sequences));
+        foreach (Sequence seq in sequences)
+        {
+            _scheduler.Add(seq);
+        }
+        _promptTokens += prompt.Length;
+    }
+
+    /// <summary>Stops a request wherever it is and frees its blocks. False if the engine does not know it (anymore).</summary>
+    public bool Abort(string requestId)
+    {
+        if (!_requests.Remove(requestId, out RequestState? state))
+        {
+            return false;
+        }
+        foreach (Sequence seq in state.Sequences)
+        {
+            if (!seq.IsFinished)
+            {
+                seq.FinishReason = OutputProcessor.Abort;
+                _scheduler.Finish(seq);
+            }
+        }
+        return true;
+    }
+
+    /// <summary>Schedules, runs the model once, samples and returns the requests that made progress.</summary>
+    public IReadOnlyList<RequestOutput> Step()
+    {
+        SchedulerOutput scheduled = _scheduler.Schedule();
+        if (scheduled.Count == 0)
+        {
+            return [];
+        }
+        ForwardBatch batch = scheduled.ToForwardBatch(_options.BlockSize);
+        // All-greedy steps pick their tokens on the backend; otherwise the fp32 logits come to the sampler.
+        Span<int> greedy = GreedyIdsFor(scheduled.Count);
+        bool sampledOnBackend = AllPlainGreedy(scheduled) && _backend.TryForwardGreedy(batch, greedy);
+        Span<float> logits = sampledOnBackend ? default : LogitsFor(scheduled.Count);
+        if (!sampledOnBackend)
+        {
+            _backend.Forward(batch, logits);
+        }
+        _scheduler.CompleteStep(scheduled);
+
+        for (int i = 0; i < scheduled.Count; i++)
+        {
+            (Sequence seq, _, bool samples) = scheduled[i];
+            if (!samples)
+            {
+                continue;
+            }
+            TokenLogprob? logprob = null;
+            int token = sampledOnBackend ? greedy[i] : _sampler.Sample(seq, logits.Slice(i * _vocabSize, _vocabSize), out logprob);
+            CompletionDelta delta = _outputProcessor.Process(seq, token, logprob);
+            _generationTokens++;
+            if (seq.FinishReason is not null)
+            {
+                _scheduler.Finish(seq);
+            }
+            RequestState state = _requests[seq.RequestId];
+            if (state.StepDeltas.Count == 0)
+            {
+                _progressed.Add(state);
+            }
+            state.StepDeltas.Add(delta);
+        }
+        return CollectOutputs();
+    }
+
+    private List<RequestOutput> CollectOutputs()
+    {
+        var outputs = new List<RequestOutput>(_progressed.Count);
+        foreach (RequestState state in _progressed)
+        {
+            bool finished = Array.TrueForAll(state.Sequences, s => s.IsFinished);
+            outputs.Add(new RequestOutput(state.Request.RequestId, state.Request.PromptTokenIds.Length,
+                state.Sequences[0].NumCachedPromptTokens, [.. state.StepDeltas], finished));
+            state.StepDeltas.Clear();
+            if (finished)
+            {
+                _requests.Remove(state.Request.RequestId);
+            }
+        }
+        _progressed.Clear();
+        return outputs;
+    }
+
+    private static bool AllPlainGreedy(SchedulerOutput scheduled)
+    {
+        for (int i = 0; i < scheduled.Count; i++)
+        {
+            (Sequence seq, _, bool samples) = scheduled[i];
+            if (samples && !Sampler.IsPlainGreedy(seq))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private Span<int> GreedyIdsFor(int numSeqs)
+    {
+        if (_greedyIds.Length < numSeqs)
+        {
+            _greedyIds = new int[numSeqs];
+        }
+        return _greedyIds.AsSpan(0, numSeqs);
+    }
+
+    private Span<float> LogitsFor(int numSeqs)
+    {
+        int needed = numSeqs * _vocabSize;
+        if (_logits.Length < needed)
+        {
+            _logits = new float[needed];
+        }
+        return _logits.AsSpan(0, needed);
+    }
+
+    /// <summary>System.Random takes an int seed; fold all 64 bits so seeds differing only in high bits still differ.</summary>
+    private static int FoldSeed(long seed) => unchecked((int)seed ^ (int)(seed >>> 32));
+
+    private sealed class RequestState(EngineRequest request, Sequence[] sequences)
+    {
+        public EngineRequest Request { get; } = request;
+        public Sequence[] Sequences { get; } = sequences;
+        public List<CompletionDelta> StepDeltas { get; } = [];
+    }
+}

@@ -1,0 +1,340 @@
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+
+namespace ReasoningServe.Inference.Engine;
+
+/// <summary>
+/// Picks each sequence's next token from its fp32 logits row, in vLLM's order: logit_bias and min_tokens masking,
+/// repetition / frequency / presence penalties, temperature (0 = greedy), then min-p, top-k, top-p, then a draw from the
+/// sequence's own RNG (seeded requests) or the shared one. Logprobs are of the raw logits, before any of that. All
+/// scratch space is allocated once per sampler.
+/// </summary>
+internal sealed class Sampler
+{
+    /// <summary>Temperatures below this are greedy, as in vLLM (dividing by them would overflow).</summary>
+    private const float GreedyEpsilon = 1e-5f;
+
+    private readonly int _vocabSize;
+    private readonly IReadOnlyList<int> _eosTokenIds;
+    private readonly Random _sharedRng;
+    private readonly float[] _raw;
+    private readonly float[] _probs;
+    private readonly int[] _indices;
+    private readonly int[] _counts;
+    private readonly int[] _stamps;
+    private int _stamp;
+
+    public Sampler(int vocabSize, IReadOnlyList<int> eosTokenIds, Random? sharedRng = null)
+    {
+        _vocabSize = vocabSize;
+        _eosTokenIds = eosTokenIds;
+        _sharedRng = sharedRng ?? new Random();
+        _raw = new float[vocabSize];
+        _probs = new float[vocabSize];
+        _indices = new int[vocabSize];
+        _counts = new int[vocabSize];
+        _stamps = new int[vocabSize];
+    }
+
+    /// <summary>Returns the next token of <paramref name="seq"/>; <paramref name="logits"/> is used as scratch.</summary>
+    public int Sample(Sequence seq, Span<float> logits, out TokenLogprob? logprob)
+    {
+        SamplingParams p = seq.Sampling;
+        logits = logits[.._vocabSize];
+        if (p.Logprobs is not null)
+        {
+            logits.CopyTo(_raw);
+        }
+
+        int token;
+        if (seq.MustEndThinking)
+        {
+            token = p.ThinkEndTokenId!.Value;
+        }
+        else
+        {
+            ProcessLogits(seq, logits);
+            token = p.Temperature < GreedyEpsilon ? TensorPrimitives.IndexOfMax(logits) : SampleRandom(seq, logits);
+        }
+
+        logprob = p.Logprobs is int top ? ComputeLogprob(token, top) : null;
+        return token;
+    }
+
+    /// <summary>
+    /// True when this step's token is simply the argmax of the raw logits: greedy, no logprobs, and nothing that would
+    /// change the logits (bias, min_tokens masking, penalties, a forced end of thinking). Such tokens can be picked where
+    /// the logits are (<see cref="Backends.IModelBackend.TryForwardGreedy"/>).
+    /// </summary>
+    public static bool IsPlainGreedy(Sequence seq)
+    {
+        SamplingParams p = seq.Sampling;
+        return p.Temperature < GreedyEpsilon && p.Logprobs is null && (p.LogitBias is null || p.LogitBias.Count == 0)
+            && p.PresencePenalty == 0 && p.FrequencyPenalty == 0 && p.RepetitionPenalty == 1
+            && seq.OutputTokenIds.Count >= p.MinTokens && !seq.MustEndThinking;
+    }
+
+    /// <summary>Everything that changes logits before temperature: logit_bias, min_tokens masking, penalties.</summary>
+    public void ProcessLogits(Sequence seq, Span<float> logits)
+    {
+        ApplyBiasAndMasks(seq, logits);
+        ApplyPenalties(seq, logits);
+    }
+
+    private void ApplyBiasAndMasks(Sequence seq, Span<float> logits)
+    {
+        SamplingParams p = seq.Sampling;
+        if (p.LogitBias is Dictionary<int, float> bias)
+        {
+            foreach (KeyValuePair<int, float> kv in bias)
+            {
+                AddIfInVocab(logits, kv.Key, kv.Value);
+            }
+        }
+        else if (p.LogitBias is not null)
+        {
+            foreach (KeyValuePair<int, float> kv in p.LogitBias)
+            {
+                AddIfInVocab(logits, kv.Key, kv.Value);
+            }
+        }
+
+        if (seq.OutputTokenIds.Count < p.MinTokens)
+        {
+            if (!p.IgnoreEos)
+            {
+                Mask(logits, _eosTokenIds);
+            }
+            Mask(logits, p.StopTokenIds);
+        }
+    }
+
+    /// <summary>
+    /// Repetition penalty (HF / vLLM): over every token of prompt and output, positive logits are divided by it and
+    /// negative ones multiplied. Frequency and presence penalties (OpenAI): over output tokens only,
+    /// logit -= count * frequency + presence.
+    /// </summary>
+    private void ApplyPenalties(Sequence seq, Span<float> logits)
+    {
+        SamplingParams p = seq.Sampling;
+        ReadOnlySpan<int> output = CollectionsMarshal.AsSpan(seq.OutputTokenIds);
+        if (p.RepetitionPenalty != 1.0f)
+        {
+            int seen = NextStamp();
+            float r = p.RepetitionPenalty;
+            PenalizeRepeats(logits, seq.PromptTokenIds, seen, r);
+            PenalizeRepeats(logits, output, seen, r);
+        }
+
+        if (p.FrequencyPenalty != 0f || p.PresencePenalty != 0f)
+        {
+            int counting = NextStamp();
+            foreach (int t in output)
+            {
+                if (_stamps[t] != counting)
+                {
+                    _stamps[t] = counting;
+                    _counts[t] = 0;
+                }
+                _counts[t]++;
+            }
+            int applied = NextStamp();
+            foreach (int t in output)
+            {
+                if (_stamps[t] == counting)
+                {
+                    _stamps[t] = applied;
+                    logits[t] -= _counts[t] * p.FrequencyPenalty + p.PresencePenalty;
+                }
+            }
+        }
+    }
+
+    private void PenalizeRepeats(Span<float> logits, ReadOnlySpan<int> tokens, int seen, float penalty)
+    {
+        foreach (int t in tokens)
+        {
+            if (_stamps[t] != seen)
+            {
+                _stamps[t] = seen;
+                float l = logits[t];
+                logits[t] = l > 0 ? l / penalty : l * penalty;
+            }
+        }
+    }
+
+    private int SampleRandom(Sequence seq, Span<float> logits)
+    {
+        SamplingParams p = seq.Sampling;
+        TensorPrimitives.Multiply(logits, 1f / p.Temperature, logits);
+
+        // Unnormalised probabilities with the largest at exactly 1: min-p's threshold is then min_p itself.
+        Span<float> probs = _probs;
+        TensorPrimitives.Subtract(logits, TensorPrimitives.Max(logits), probs);
+        TensorPrimitives.Exp(probs, probs);
+
+        if (p.MinP > 0f)
+        {
+            ZeroBelow(probs, p.MinP);
+        }
+        if (p.TopK > 0 && p.TopK < _vocabSize)
+        {
+            Span<int> all = FillIndices(_vocabSize);
+            TopSelection.SelectLargest(all, _probs, p.TopK);
+            ZeroBelow(probs, _probs[all[p.TopK - 1]]);
+        }
+
+        double u = (seq.Rng ?? _sharedRng).NextDouble();
+        return p.TopP < 1.0f ? SampleTopP(p.TopP, u) : SampleFromCdf(u);
+    }
+
+    private int SampleFromCdf(double u)
+    {
+        ReadOnlySpan<float> probs = _probs;
+        double target = u * TensorPrimitives.Sum(probs);
+        double cumulative = 0;
+        int last = 0;
+        for (int i = 0; i < probs.Length; i++)
+        {
+            if (probs[i] > 0f)
+            {
+                cumulative += probs[i];
+                last = i;
+                if (cumulative > target)
+                {
+                    return i;
+                }
+            }
+        }
+        return last;
+    }
+
+    /// <summary>
+    /// Nucleus sampling: the most likely tokens whose cumulative probability before each of them is below top_p. Only
+    /// as many candidates as needed are ordered (64, then 4x more while the nucleus is not complete).
+    /// </summary>
+    private int SampleTopP(float topP, double u)
+    {
+        int count = 0;
+        for (int i = 0; i < _vocabSize; i++)
+        {
+            if (_probs[i] > 0f)
+            {
+                _indices[count++] = i;
+            }
+        }
+        Span<int> candidates = _indices.AsSpan(0, count);
+        double nucleusMass = topP * (double)TensorPrimitives.Sum((ReadOnlySpan<float>)_probs);
+        int ordered = Math.Min(64, count);
+        while (true)
+        {
+            TopSelection.SelectLargest(candidates, _probs, ordered);
+            TopSelection.SortDescending(candidates[..ordered], _probs);
+            double cumulative = 0;
+            int kept = 0;
+            while (kept < ordered && cumulative < nucleusMass)
+            {
+                cumulative += _probs[candidates[kept++]];
+            }
+            if (cumulative >= nucleusMass || ordered == count)
+            {
+                double target = u * cumulative;
+                double running = 0;
+                for (int j = 0; j < kept; j++)
+                {
+                    running += _probs[candidates[j]];
+                    if (running > target)
+                    {
+                        return candidates[j];
+                    }
+                }
+                return candidates[kept - 1];
+            }
+            ordered = Math.Min(count, ordered * 4);
+        }
+    }
+
+    private TokenLogprob ComputeLogprob(int token, int numTop)
+    {
+        ReadOnlySpan<float> raw = _raw;
+        float max = TensorPrimitives.Max(raw);
+        TensorPrimitives.Subtract(raw, max, _probs);
+        TensorPrimitives.Exp(_probs, _probs);
+        float logSumExp = max + MathF.Log(TensorPrimitives.Sum((ReadOnlySpan<float>)_probs));
+
+        float chosen = raw[token];
+        int rank = 1;
+        for (int i = 0; i < raw.Length; i++)
+        {
+            if (raw[i] > chosen)
+            {
+                rank++;
+            }
+        }
+
+        numTop = Math.Min(numTop, _vocabSize);
+        var top = new TopLogprob[numTop];
+        if (numTop > 0)
+        {
+            Span<int> all = FillIndices(_vocabSize);
+            TopSelection.SelectLargest(all, _raw, numTop);
+            TopSelection.SortDescending(all[..numTop], _raw);
+            for (int i = 0; i < numTop; i++)
+            {
+                top[i] = new TopLogprob(all[i], raw[all[i]] - logSumExp);
+            }
+        }
+        return new TokenLogprob(token, chosen - logSumExp, rank, top);
+    }
+
+    private Span<int> FillIndices(int count)
+    {
+        Span<int> indices = _indices.AsSpan(0, count);
+        for (int i = 0; i < count; i++)
+        {
+            indices[i] = i;
+        }
+        return indices;
+    }
+
+    private void AddIfInVocab(Span<float> logits, int token, float bias)
+    {
+        if ((uint)token < (uint)_vocabSize)
+        {
+            logits[token] += bias;
+        }
+    }
+
+    private void Mask(Span<float> logits, IReadOnlyList<int> tokens)
+    {
+        for (int i = 0; i < tokens.Count; i++)
+        {
+            if ((uint)tokens[i] < (uint)_vocabSize)
+            {
+                logits[tokens[i]] = float.NegativeInfinity;
+            }
+        }
+    }
+
+    private static void ZeroBelow(Span<float> probs, float threshold)
+    {
+        for (int i = 0; i < probs.Length; i++)
+        {
+            if (probs[i] < threshold)
+            {
+                probs[i] = 0f;
+            }
+        }
+    }
+
+    /// <summary>A fresh marker for the <c>_stamps</c> array, so "seen this step" needs no clearing.</summary>
+    private int NextStamp()
+    {
+        if (_stamp == int.MaxValue)
+        {
+            Array.Clear(_stamps);
+            _stamp = 0;
+        }
+        return ++_stamp;
+    }
+}

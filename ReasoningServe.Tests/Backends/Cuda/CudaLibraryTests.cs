@@ -1,0 +1,119 @@
+using ReasoningServe.Inference.Backends.Cuda;
+using ReasoningServe.Inference.Backends.Cuda.Native;
+
+namespace ReasoningServe.Tests.Backends.Cuda;
+
+/// <summary>What the CUDA backend does on any machine: find (or clearly fail to find) libraries, embed its kernels, key its cubin cache.</summary>
+public sealed class CudaLibraryTests
+{
+    [Fact]
+    public void Search_covers_ld_library_path_then_cuda_home_then_versioned_roots()
+    {
+        List<string> dirs = CudaLibraries.SearchDirectories("/opt/a:/opt/b", "/opt/cuda-home", ["/usr/local/cuda-13.0"]);
+        Assert.Equal("/opt/a", dirs[0]);
+        Assert.Equal("/opt/b", dirs[1]);
+        Assert.True(dirs.IndexOf("/opt/cuda-home/targets/x86_64-linux/lib") > 1);
+        Assert.True(dirs.IndexOf("/usr/local/cuda-13.0/targets/x86_64-linux/lib") > dirs.IndexOf("/opt/cuda-home/lib64"));
+        Assert.Equal(dirs.Count, dirs.Distinct().Count());
+    }
+
+    [Fact]
+    public void Missing_library_message_names_files_and_folders_tried()
+    {
+        string message = CudaLibraries.MissingMessage(CudaLibraries.Cublas, ["libcublas.so.13", "libcublas.so.12"], ["/opt/x/lib"]);
+        Assert.Contains("libcublas.so.13", message);
+        Assert.Contains("libcublas.so.12", message);
+        Assert.Contains("/opt/x/lib", message);
+        Assert.Contains("CUDA_HOME", message);
+        Assert.StartsWith("CUDA unavailable", message);
+    }
+
+    [Fact]
+    public void Driver_is_only_ever_the_versioned_libcuda()
+    {
+        string message = CudaLibraries.MissingMessage(CudaLibraries.Driver, ["libcuda.so.1"], []);
+        Assert.Contains("libcuda.so.1", message);
+        Assert.Contains("stub", message);
+    }
+
+    [Fact]
+    public void Availability_gives_a_reason_whenever_cuda_is_missing()
+    {
+        bool available = CudaRuntime.IsAvailable(out string reason);
+        if (!available)
+        {
+            Assert.StartsWith("CUDA unavailable", reason);
+            Assert.Throws<CudaException>(() => CudaBackend.CreateDummy(new ReasoningServe.Inference.Model.ModelConfig
+            {
+                Architecture = "Qwen2ForCausalLM",
+                VocabSize = 16,
+                HiddenSize = 8,
+                IntermediateSize = 16,
+                NumLayers = 1,
+                NumHeads = 1,
+                NumKvHeads = 1,
+                HeadDim = 8,
+            }));
+        }
+        else
+        {
+            Assert.Equal("", reason);
+        }
+    }
+
+    [Fact]
+    public void Every_op_kernel_is_embedded_with_its_entry_point()
+    {
+        string[] expected = ["argmax", "bias_add", "embedding", "fill_uniform", "kv_write", "paged_attention", "qk_norm", "rmsnorm", "rope", "silu_mul"];
+        Assert.Equal(expected.Select(e => e + ".cu"), KernelSources.KernelFiles);
+        foreach (string name in expected)
+        {
+            string source = KernelSources.Read(name + ".cu");
+            Assert.Contains($"extern \"C\" __global__ void", source);
+            Assert.Contains(name == "rmsnorm" ? "rmsnorm(" : name + "(", source);
+            Assert.Contains("#include \"common.cuh\"", source);
+        }
+        Assert.Contains("block_sum", KernelSources.Read(KernelSources.CommonHeader));
+    }
+
+    [Fact]
+    public void Cubin_cache_key_changes_with_source_arch_compiler_and_options()
+    {
+        string key = KernelCompiler.CacheKey("rope.cu", "src", "hdr", ["--gpu-architecture=sm_90"], 90, (13, 0));
+        Assert.StartsWith("rope-sm_90-nvrtc13.0-", key);
+        Assert.EndsWith(".cubin", key);
+        Assert.Equal(key, KernelCompiler.CacheKey("rope.cu", "src", "hdr", ["--gpu-architecture=sm_90"], 90, (13, 0)));
+        Assert.NotEqual(key, KernelCompiler.CacheKey("rope.cu", "src2", "hdr", ["--gpu-architecture=sm_90"], 90, (13, 0)));
+        Assert.NotEqual(key, KernelCompiler.CacheKey("rope.cu", "src", "hdr2", ["--gpu-architecture=sm_90"], 90, (13, 0)));
+        Assert.NotEqual(key, KernelCompiler.CacheKey("rope.cu", "src", "hdr", ["--gpu-architecture=sm_80"], 80, (13, 0)));
+        Assert.NotEqual(key, KernelCompiler.CacheKey("rope.cu", "src", "hdr", ["--gpu-architecture=sm_90"], 90, (12, 8)));
+    }
+
+    [SkippableFact]
+    public void Every_kernel_compiles_to_cubin_with_nvrtc_and_is_then_served_from_the_cache()
+    {
+        Skip.IfNot(CudaLibraries.TryLoad(CudaLibraries.Nvrtc, out _, out string error), error);
+        Skip.If(CudaLibraries.FindIncludeDirectory() is null, "cuda_bf16.h not found (set CUDA_HOME)");
+        CudaLibraries.Register();
+        string cache = Path.Combine(Path.GetTempPath(), "rs-cubin-test-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var compiler = new KernelCompiler(90, cache);
+            foreach (string file in KernelSources.KernelFiles)
+            {
+                byte[] cubin = compiler.Compile(file);
+                Assert.True(cubin.Length > 4 && cubin[0] == 0x7F && cubin[1] == (byte)'E', $"{file}: not an ELF cubin");
+            }
+            string[] cached = Directory.GetFiles(cache, "*.cubin");
+            Assert.Equal(KernelSources.KernelFiles.Count, cached.Length);
+            byte[] marker = [0x7F, (byte)'E', (byte)'L', (byte)'F', 42];
+            string rope = cached.Single(f => Path.GetFileName(f).StartsWith("rope-sm_90-", StringComparison.Ordinal));
+            File.WriteAllBytes(rope, marker);
+            Assert.Equal(marker, compiler.Compile("rope.cu"));
+        }
+        finally
+        {
+            Directory.Delete(cache, recursive: true);
+        }
+    }
+}

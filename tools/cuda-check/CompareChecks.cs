@@ -1,0 +1,75 @@
+using ReasoningServe.Inference.Backends.Cpu;
+using ReasoningServe.Inference.Backends.Cuda;
+using ReasoningServe.Inference.Model;
+using ReasoningServe.Inference.Model.SafeTensors;
+
+namespace ReasoningServe.Tools.CudaCheck;
+
+/// <summary>
+/// CPU (fp32) vs CUDA (bf16) on a realistic shape: head_dim 128, GQA 8:1, q/k/v bias, 4 layers, prompts of
+/// 513/200/64/37 tokens batched, then 8 teacher-forced decode steps (the CPU's greedy tokens fed to both). CUDA also
+/// runs with 128-token prefill chunks and must agree with its own unchunked run.
+/// </summary>
+internal static class CompareChecks
+{
+    public static void Run()
+    {
+        Report.Section("3. CPU fp32 vs CUDA bf16, dummy model (hidden 1024, 8 q / 1 kv heads of 128, 4 layers, vocab 8192)");
+        foreach (bool qkNorm in new[] { false, true })
+        {
+            var config = new ModelConfig
+            {
+                Architecture = qkNorm ? "Qwen3ForCausalLM" : "Qwen2ForCausalLM",
+                VocabSize = 8192,
+                HiddenSize = 1024,
+                IntermediateSize = 2816,
+                NumLayers = 4,
+                NumHeads = 8,
+                NumKvHeads = 1,
+                HeadDim = 128,
+                RopeTheta = 1000000f,
+                QkvBias = !qkNorm,
+                QkNorm = qkNorm,
+            };
+            using ModelWeights weights = DummyWeights.Create(config, TensorDType.BF16, seed: 7, scale: 0.05f);
+            var random = new Random(99);
+            int[][] prompts = new[] { 513, 200, 64, 37 }.Select(n => Enumerable.Range(0, n).Select(_ => random.Next(config.VocabSize)).ToArray()).ToArray();
+            const int steps = 8, blockSize = 16;
+            int blocksPerSeq = (prompts.Max(p => p.Length) + steps + blockSize) / blockSize;
+
+            using var cpu = new CpuBackend(config, weights, ownsWeights: false);
+            cpu.AllocateKvCache(prompts.Length * blocksPerSeq, blockSize);
+            Decoding.Result reference = new Decoding(cpu, blockSize, blocksPerSeq).Run(prompts, steps);
+
+            using var cuda = CudaBackend.Create(config, weights);
+            cuda.AllocateKvCache(prompts.Length * blocksPerSeq, blockSize);
+            var decode = new Decoding(cuda, blockSize, blocksPerSeq);
+            Decoding.Result whole = decode.Run(prompts, steps, forced: reference.Tokens);
+            Decoding.Result chunked = decode.Run(prompts, steps, forced: reference.Tokens, chunk: 128);
+
+            string name = qkNorm ? "qwen3-like (qk norm)" : "qwen2-like (qkv bias)";
+            (int agree, int total, double worstRelative) = Compare(whole, reference);
+            Report.Check($"{name}: top-1 CPU vs CUDA", agree >= total * 0.9, $"{agree}/{total} steps; worst per-step logits rel err {worstRelative:E2}");
+            Report.Check($"{name}: logits rel err", worstRelative < 5e-2, $"{worstRelative:E2} (bf16 activations through 4 layers)");
+            (int agreeChunk, _, double chunkRelative) = Compare(chunked, whole);
+            Report.Check($"{name}: 128-token chunked prefill vs whole", agreeChunk == total && chunkRelative < 1e-2,
+                $"top-1 {agreeChunk}/{total}; rel err {chunkRelative:E2}");
+        }
+    }
+
+    private static (int Agree, int Total, double WorstRelative) Compare(Decoding.Result a, Decoding.Result b)
+    {
+        int agree = 0, total = 0;
+        double worst = 0;
+        for (int i = 0; i < a.Logits.Length; i++)
+        {
+            for (int step = 0; step < a.Logits[i].Length; step++)
+            {
+                total++;
+                agree += a.Tokens[i][step] == b.Tokens[i][step] ? 1 : 0;
+                worst = Math.Max(worst, DeviceArrays.Errors(a.Logits[i][step], b.Logits[i][step]).Relative);
+            }
+        }
+        return (agree, total, worst);
+    }
+}

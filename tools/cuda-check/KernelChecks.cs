@@ -1,0 +1,277 @@
+using ReasoningServe.Inference.Backends.Cpu;
+using ReasoningServe.Inference.Backends.Cuda;
+using ReasoningServe.Inference.Model;
+using ReasoningServe.Inference.Model.SafeTensors;
+using Cpu = ReasoningServe.Inference.Backends.Cpu.Ops;
+using Gpu = ReasoningServe.Inference.Backends.Cuda.Ops;
+using static ReasoningServe.Tools.CudaCheck.DeviceArrays;
+
+namespace ReasoningServe.Tools.CudaCheck;
+
+/// <summary>Each kernel against the CPU backend's op (fp32 on the same bf16-rounded inputs), fresh random inputs.</summary>
+internal static unsafe class KernelChecks
+{
+    private const double Bf16Tolerance = 1e-2;
+
+    public static void Run(CudaDevice device, CudaKernels k)
+    {
+        Report.Section($"1. kernels vs CPU ops ({device.Name}, sm_{device.ComputeCapability})");
+        var random = new Random(1234);
+        nint s = device.Stream;
+
+        // embedding: exact gather
+        {
+            int vocab = 1000, h = 1024, t = 7;
+            float[] table = Random(random, vocab * h);
+            int[] ids = Enumerable.Range(0, t).Select(_ => random.Next(vocab)).ToArray();
+            using DeviceBuffer dt = UploadBf16(table), di = Upload(ids), dout = new(2L * t * h);
+            Gpu.Embedding.Launch(k, s, dt.Pointer, di.Pointer, dout.Pointer, t, h);
+            float[] expected = new float[t * h];
+            for (int i = 0; i < t; i++)
+            {
+                Array.Copy(table, ids[i] * h, expected, i * h, h);
+            }
+            Report.ErrorCheck("embedding (exact)", Errors(DownloadBf16(dout.Pointer, t * h), expected), 0);
+        }
+
+        // rmsnorm and the fused residual add
+        {
+            int rows = 9, n = 3584;
+            float[] x = Random(random, rows * n, 3f), w = Random(random, n), delta = Random(random, rows * n, 3f);
+            using DeviceBuffer dx = UploadBf16(x), dw = UploadBf16(w), dd = UploadBf16(delta), dout = new(2L * rows * n);
+            Gpu.RmsNorm.Launch(k, s, dx.Pointer, dw.Pointer, dout.Pointer, rows, n, 1e-6f);
+            float[] expected = new float[rows * n];
+            Cpu.RmsNorm.Forward(x, w, 1e-6f, expected);
+            Report.ErrorCheck("rmsnorm [9 x 3584]", Errors(DownloadBf16(dout.Pointer, rows * n), expected), Bf16Tolerance);
+
+            Gpu.RmsNorm.LaunchAdd(k, s, dx.Pointer, dd.Pointer, dw.Pointer, dout.Pointer, rows, n, 1e-6f);
+            float[] sum = new float[rows * n];
+            for (int i = 0; i < sum.Length; i++)
+            {
+                sum[i] = RoundBf16(x[i] + delta[i]);
+            }
+            Cpu.RmsNorm.Forward(sum, w, 1e-6f, expected);
+            Report.ErrorCheck("add_rmsnorm: residual (exact)", Errors(DownloadBf16(dx.Pointer, rows * n), sum), 0);
+            Report.ErrorCheck("add_rmsnorm: normed", Errors(DownloadBf16(dout.Pointer, rows * n), expected), Bf16Tolerance);
+        }
+
+        // fused qkv rows: q/k norm, rope, kv write
+        int heads = 8, kvHeads = 1, d = 128, tokens = 11;
+        int qSize = heads * d, kvSize = kvHeads * d, stride = qSize + 2 * kvSize;
+        {
+            float[] qkv = Random(random, tokens * stride, 2f), qw = Random(random, d), kw = Random(random, d);
+            using DeviceBuffer dq = UploadBf16(qkv), dqw = UploadBf16(qw), dkw = UploadBf16(kw);
+            Gpu.QkNorm.Launch(k, s, dq.Pointer, stride, dqw.Pointer, dkw.Pointer, tokens, heads, kvHeads, d, 1e-6f);
+            float[] expected = (float[])qkv.Clone();
+            for (int t = 0; t < tokens; t++)
+            {
+                for (int head = 0; head < heads + kvHeads; head++)
+                {
+                    Span<float> slice = expected.AsSpan(t * stride + head * d, d);
+                    Cpu.RmsNorm.Forward(slice, head < heads ? qw : kw, 1e-6f, slice);
+                }
+            }
+            Report.ErrorCheck("qk_norm (8 q + 1 k heads of 128)", Errors(DownloadBf16(dq.Pointer, tokens * stride), expected), Bf16Tolerance);
+        }
+        foreach (RopeScaling? scaling in new RopeScaling?[] { null, new RopeScaling("llama3", 8f, 1f, 4f, 8192) })
+        {
+            float[] qkv = Random(random, tokens * stride, 2f);
+            int[] positions = Enumerable.Range(0, tokens).Select(_ => random.Next(0, 32000)).ToArray();
+            var rope = new Cpu.RotaryEmbedding(d, 500000f, scaling);
+            using DeviceBuffer dq = UploadBf16(qkv), dp = Upload(positions), df = Upload(rope.InverseFrequencies.ToArray());
+            Gpu.Rope.Launch(k, s, dq.Pointer, stride, dp.Pointer, df.Pointer, tokens, heads + kvHeads, d);
+            float[] cos = new float[tokens * d / 2], sin = new float[tokens * d / 2];
+            rope.ComputeCosSin(positions, cos, sin);
+            float[] q = new float[tokens * qSize], kk = new float[tokens * kvSize];
+            for (int t = 0; t < tokens; t++)
+            {
+                Array.Copy(qkv, t * stride, q, t * qSize, qSize);
+                Array.Copy(qkv, t * stride + qSize, kk, t * kvSize, kvSize);
+            }
+            rope.Apply(q, heads, cos, sin);
+            rope.Apply(kk, kvHeads, cos, sin);
+            float[] got = DownloadBf16(dq.Pointer, tokens * stride);
+            float[] gotQ = new float[tokens * qSize], gotK = new float[tokens * kvSize];
+            for (int t = 0; t < tokens; t++)
+            {
+                Array.Copy(got, t * stride, gotQ, t * qSize, qSize);
+                Array.Copy(got, t * stride + qSize, gotK, t * kvSize, kvSize);
+            }
+            string name = scaling is null ? "rope (theta 5e5, pos < 32000)" : "rope llama3 scaling";
+            Report.ErrorCheck(name + ": q", Errors(gotQ, q), Bf16Tolerance);
+            Report.ErrorCheck(name + ": k", Errors(gotK, kk), Bf16Tolerance);
+        }
+
+        // silu * mul, bias add
+        {
+            int n = 4864, t = 5;
+            float[] gateUp = Random(random, t * 2 * n, 4f);
+            using DeviceBuffer dg = UploadBf16(gateUp), dout = new(2L * t * n);
+            Gpu.SiluAndMul.Launch(k, s, dg.Pointer, dout.Pointer, n, t);
+            float[] expected = new float[t * n], gate = new float[t * n], up = new float[t * n];
+            for (int i = 0; i < t; i++)
+            {
+                Array.Copy(gateUp, i * 2 * n, gate, i * n, n);
+                Array.Copy(gateUp, i * 2 * n + n, up, i * n, n);
+            }
+            Cpu.SiluAndMul.Forward(gate, up, expected);
+            Report.ErrorCheck("silu_mul [5 x 4864]", Errors(DownloadBf16(dout.Pointer, t * n), expected), Bf16Tolerance);
+
+        }
+        {
+            int n = 1000, t = 4, strideB = 1200;
+            float[] y = Random(random, t * strideB), bias = Random(random, n);
+            using DeviceBuffer dy = UploadBf16(y), db = UploadBf16(bias);
+            Gpu.BiasAdd.Launch(k, s, dy.Pointer, strideB, db.Pointer, n, t);
+            float[] expected = (float[])y.Clone();
+            for (int i = 0; i < t; i++)
+            {
+                for (int j = 0; j < n; j++)
+                {
+                    expected[i * strideB + j] = y[i * strideB + j] + bias[j];
+                }
+            }
+            Report.ErrorCheck("bias_add (strided rows)", Errors(DownloadBf16(dy.Pointer, t * strideB), expected), Bf16Tolerance);
+        }
+
+        // GEMM (cuBLAS) vs CPU Linear, bf16 and fp32 outputs
+        {
+            int t = 5, kIn = 1024, nOut = 3000;
+            float[] x = Random(random, t * kIn), w = Random(random, nOut * kIn, 0.05f);
+            ushort[] wBits = ToBf16(w);
+            fixed (ushort* wp = wBits)
+            {
+                var view = new TensorView("w", TensorDType.BF16, [nOut, kIn], (nint)wp);
+                var linear = new Cpu.Linear(view, null);
+                float[] expected = new float[t * nOut];
+                var scratchBuffer = new float[Cpu.Linear.TileRows * kIn];
+                fixed (float* xp = x, yp = expected, sp = scratchBuffer)
+                {
+                    linear.ComputeRows(xp, t, yp, nOut, 0, nOut, sp);
+                }
+                using var gemm = new Gpu.Gemm(s);
+                using DeviceBuffer dx = UploadBf16(x), dw = UploadBf16(w), dy = new(4L * t * nOut);
+                gemm.Run(dx.Pointer, t, dw.Pointer, nOut, kIn, dy.Pointer, nOut);
+                Report.ErrorCheck("gemm bf16 out [5x1024]x[3000x1024]^T", Errors(DownloadBf16(dy.Pointer, t * nOut), expected), Bf16Tolerance);
+                gemm.Run(dx.Pointer, t, dw.Pointer, nOut, kIn, dy.Pointer, nOut, floatOutput: true);
+                Report.ErrorCheck("gemm fp32 out", Errors(Download<float>(dy.Pointer, t * nOut), expected), 1e-4);
+
+                // argmax over the fp32 rows just produced
+                using DeviceBuffer ids = new(4L * t);
+                Gpu.ArgMax.Launch(k, s, dy.Pointer, nOut, ids.Pointer, t);
+                float[] logits = Download<float>(dy.Pointer, t * nOut);
+                int[] got = Download<int>(ids.Pointer, t);
+                bool same = true;
+                for (int i = 0; i < t; i++)
+                {
+                    int best = 0;
+                    for (int j = 1; j < nOut; j++)
+                    {
+                        if (logits[i * nOut + j] > logits[i * nOut + best])
+                        {
+                            best = j;
+                        }
+                    }
+                    same &= best == got[i];
+                }
+                Report.Check("argmax (5 rows of 3000)", same, same ? "equal to host argmax" : "differs from host argmax");
+            }
+        }
+
+        AttentionCheck(device, k, random);
+    }
+
+    /// <summary>
+    /// kv_write then paged attention for three sequences at once: a decode token over 300 cached positions, a prefill
+    /// chunk of 20 after a 50-token cached prefix, and a fresh 33-token prefill; block tables shuffled, block size 16.
+    /// </summary>
+    private static void AttentionCheck(CudaDevice device, CudaKernels k, Random random)
+    {
+        int heads = 8, kvHeads = 1, d = 128, blockSize = 16, numBlocks = 64;
+        int qSize = heads * d, kvSize = kvHeads * d, stride = qSize + 2 * kvSize;
+        (int Cached, int New)[] seqs = [(299, 1), (50, 20), (0, 33)];
+        int[] blocks = Enumerable.Range(0, numBlocks).OrderBy(_ => random.Next()).ToArray();
+        int nextBlock = 0;
+        var tables = new int[seqs.Length][];
+        for (int i = 0; i < seqs.Length; i++)
+        {
+            int need = (seqs[i].Cached + seqs[i].New + blockSize - 1) / blockSize;
+            tables[i] = blocks[nextBlock..(nextBlock + need)];
+            nextBlock += need;
+        }
+        // Every context position gets K/V through kv_write (the cached ones as an earlier step would have).
+        var allSlots = new List<int>();
+        var newTokenSeq = new List<int>();
+        var newTokenLast = new List<int>();
+        var newTokenIndex = new List<int>();
+        for (int i = 0; i < seqs.Length; i++)
+        {
+            int context = seqs[i].Cached + seqs[i].New;
+            for (int p = 0; p < context; p++)
+            {
+                if (p >= seqs[i].Cached)
+                {
+                    newTokenSeq.Add(i);
+                    newTokenLast.Add(p);
+                    newTokenIndex.Add(allSlots.Count);
+                }
+                allSlots.Add(tables[i][p / blockSize] * blockSize + p % blockSize);
+            }
+        }
+        int total = allSlots.Count, tokens = newTokenSeq.Count;
+        float[] qkv = Random(random, total * stride, 2f);
+        long slots = (long)numBlocks * blockSize;
+        using DeviceBuffer dqkv = UploadBf16(qkv), dslots = Upload(allSlots.ToArray()), kCache = new(2 * slots * kvSize), vCache = new(2 * slots * kvSize);
+        nint s = device.Stream;
+        Gpu.KvCacheWrite.Launch(k, s, dqkv.Pointer, stride, qSize, kvSize, dslots.Pointer, kCache.Pointer, vCache.Pointer, total);
+
+        float[] cpuK = new float[slots * kvSize], cpuV = new float[slots * kvSize];
+        for (int t = 0; t < total; t++)
+        {
+            Array.Copy(qkv, t * stride + qSize, cpuK, allSlots[t] * kvSize, kvSize);
+            Array.Copy(qkv, t * stride + qSize + kvSize, cpuV, allSlots[t] * kvSize, kvSize);
+        }
+        float[] gotK = DownloadBf16(kCache.Pointer, (int)(slots * kvSize));
+        bool kvSame = true;
+        foreach (int slot in allSlots)
+        {
+            kvSame &= gotK.AsSpan(slot * kvSize, kvSize).SequenceEqual(cpuK.AsSpan(slot * kvSize, kvSize));
+        }
+        Report.Check("kv_write (shuffled blocks, 419 slots)", kvSame, kvSame ? "K bit-exact in every written slot" : "K differs");
+
+        float[] q = new float[tokens * qSize];
+        for (int t = 0; t < tokens; t++)
+        {
+            Array.Copy(qkv, newTokenIndex[t] * stride, q, t * qSize, qSize);
+        }
+        int maxBlocks = tables.Max(tb => tb.Length);
+        int[] flatTables = new int[seqs.Length * maxBlocks];
+        for (int i = 0; i < seqs.Length; i++)
+        {
+            tables[i].CopyTo(flatTables, i * maxBlocks);
+        }
+        int[] tokenContext = newTokenLast.Select(p => p + 1).ToArray();
+        using DeviceBuffer dq = UploadBf16(q), dout = new(2L * tokens * qSize), dtables = Upload(flatTables),
+            dseq = Upload(newTokenSeq.ToArray()), dctx = Upload(tokenContext);
+        Gpu.PagedAttention.Launch(k, s, dq.Pointer, qSize, dout.Pointer, kCache.Pointer, vCache.Pointer, dtables.Pointer, maxBlocks,
+            dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, blockSize);
+
+        float[] expected = new float[tokens * qSize];
+        using var pool = new CpuWorkerPool(Math.Min(8, Environment.ProcessorCount));
+        var scratch = new NativeBuffer[pool.WorkerCount];
+        for (int i = 0; i < scratch.Length; i++)
+        {
+            scratch[i] = new NativeBuffer(Cpu.PagedAttention.ScratchLength(400));
+        }
+        var attention = new Cpu.PagedAttention(pool, scratch, heads, kvHeads, d);
+        fixed (float* qp = q, op = expected, kp = cpuK, vp = cpuV)
+        {
+            attention.Forward(qp, op, tokens, newTokenSeq.ToArray(), newTokenLast.ToArray(), tables, kp, vp, blockSize);
+        }
+        foreach (NativeBuffer b in scratch)
+        {
+            b.Dispose();
+        }
+        Report.ErrorCheck($"paged_attention (decode + prefix chunk + prefill, {tokens} tok)", Errors(DownloadBf16(dout.Pointer, tokens * qSize), expected), Bf16Tolerance);
+    }
+}

@@ -1,0 +1,55 @@
+using ReasoningServe.Inference.Backends.Cuda;
+using ReasoningServe.Tools.CudaCheck;
+
+// CudaCheck: runs on the GPU machine (no SDK there, so no `dotnet test`): kernels vs CPU ops, golden models, CPU vs
+// CUDA on a realistic shape, decode throughput. usage: CudaCheck [--goldens DIR] [--only kernels,goldens,compare,bench]
+string goldens = "testdata/goldens/models";
+string only = "kernels,goldens,compare,bench";
+int[] batches = [1, 8, 32];
+for (int i = 0; i + 1 < args.Length; i += 2)
+{
+    switch (args[i])
+    {
+        case "--goldens": goldens = args[i + 1]; break;
+        case "--only": only = args[i + 1]; break;
+        case "--batches": batches = args[i + 1].Split(',').Select(int.Parse).ToArray(); break;
+        default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
+    }
+}
+if (!CudaRuntime.IsAvailable(out string reason))
+{
+    Console.WriteLine(reason);
+    return 1;
+}
+
+void Guard(string section, Action action)
+{
+    if (!only.Contains(section, StringComparison.Ordinal))
+    {
+        return;
+    }
+    try
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        action();
+        Report.Line($"  ({section}: {clock.Elapsed.TotalSeconds:F1} s)");
+    }
+    catch (Exception e)
+    {
+        Report.Check(section, false, $"threw {e}");
+    }
+}
+
+Guard("kernels", () =>
+{
+    var start = System.Diagnostics.Stopwatch.StartNew();
+    using var device = new CudaDevice();
+    using var kernels = new CudaKernels(device, KernelCompiler.DefaultCacheDirectory());
+    Report.Line($"  kernels compiled/loaded in {start.Elapsed.TotalSeconds:F2} s");
+    KernelChecks.Run(device, kernels);
+});
+Guard("goldens", () => GoldenChecks.Run(goldens));
+Guard("compare", CompareChecks.Run);
+Guard("bench", () => DecodeBench.Run(batches));
+Report.Line($"\n{Report.Passes} passed, {Report.Failures} failed");
+return Report.Failures == 0 ? 0 : 1;

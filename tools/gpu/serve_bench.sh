@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# On the GPU machine: the inference server on the CUDA backend with dummy weights in the Qwen2.5 shapes of issue 8,
+# measured with `bench serve`. Expects the published server (../shared/tools/gpu-prep.sh) in .gpu/ and the Qwen3
+# tokenizer packed as .gpu/qwen3-tokenizer.tar.xz; writes results to $OUT.
+#   tools/gpu/serve_bench.sh
+set -uo pipefail
+out=${OUT:?set OUT}
+# The published app may travel compressed (the device's transfer limit is 64 MiB).
+[ -d .gpu/app ] || { mkdir -p /tmp/app && tar -C /tmp/app -xJf .gpu/app.tar.xz; }
+dll=$( [ -d .gpu/app ] && echo .gpu/app || echo /tmp/app/app )/ReasoningServe.Inference/ReasoningServe.Inference.dll
+mkdir -p /tmp/tok && tar -C /tmp/tok -xJf .gpu/qwen3-tokenizer.tar.xz
+serve() { # shape port
+  local dir=/tmp/$1
+  mkdir -p "$dir" && cp "examples/dummy-shapes/$1.json" "$dir/config.json" && cp /tmp/tok/* "$dir/"
+  dotnet "$dll" --model "$dir" --served-model-name "$1" --load-format dummy --device cuda --max-model-len 4096 \
+    --max-num-seqs 64 --port "$2" > "$out/server-$1.log" 2>&1 &
+  for _ in $(seq 240); do curl -sf "localhost:$2/health" >/dev/null && return 0; sleep 1; done
+  echo "server for $1 did not come up"; tail -20 "$out/server-$1.log"; return 1
+}
+bench() { # port shape name args...
+  local port=$1 shape=$2 name=$3; shift 3
+  dotnet "$dll" bench serve --base-url "http://127.0.0.1:$port" --tokenizer "/tmp/$shape" --ignore-eos --disable-tqdm \
+    --result-dir "$out" --result-filename "$name.json" "$@" 2>&1 | grep -vE "^(saved|error)" | head -40
+}
+for shape in qwen2.5-1.5b qwen2.5-7b; do
+  port=$((9100 + ${#shape}))
+  echo "=== $shape"; start=$(date +%s)
+  serve "$shape" "$port" || continue
+  echo "server up after $(( $(date +%s) - start )) s"
+  bench "$port" "$shape" "$shape-single" --num-prompts 4 --num-warmups 1 --random-input-len 128 --random-output-len 256 --max-concurrency 1
+  if [ "$shape" = qwen2.5-7b ]; then
+    bench "$port" "$shape" "$shape-64x1024-512" --num-prompts 64 --num-warmups 2 --random-input-len 1024 --random-output-len 512 --max-concurrency 64
+  fi
+  kill %1 2>/dev/null; wait 2>/dev/null
+done
