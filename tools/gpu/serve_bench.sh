@@ -20,7 +20,7 @@ serve() { # shape port
 bench() { # port shape name args...
   local port=$1 shape=$2 name=$3; shift 3
   dotnet "$dll" bench serve --base-url "http://127.0.0.1:$port" --tokenizer "/tmp/$shape" --ignore-eos --disable-tqdm \
-    --result-dir "$out" --result-filename "$name.json" "$@" 2>&1 | grep -vE "^(saved|error)" | head -40
+    --result-dir "$out" --result-filename "$name.json" "$@" 2>&1
 }
 for shape in qwen2.5-1.5b qwen2.5-7b; do
   port=$((9100 + ${#shape}))
