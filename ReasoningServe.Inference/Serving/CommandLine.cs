@@ -2,12 +2,12 @@ namespace ReasoningServe.Inference.Serving;
 
 /// <summary>
 /// vLLM-style flags → configuration keys under "Inference". The table is the whole grammar: a flag takes one value,
-/// or several for list settings (vLLM's nargs="+"); "--flag=value", underscores for dashes and a leading positional
-/// model path (as in `vllm serve MODEL`) are accepted. Anything else is refused with the list of known flags.
+/// or several for list settings (vLLM's nargs="+"), or none for switches ("--enforce-eager" means true);
+/// "--flag=value", underscores for dashes and a leading positional model path (as in `vllm serve MODEL`) are accepted. Anything else is refused with the list of known flags.
 /// </summary>
 internal static class CommandLine
 {
-    private sealed record Flag(string Key, bool IsList = false);
+    private sealed record Flag(string Key, bool IsList = false, bool IsSwitch = false);
 
     private static readonly Dictionary<string, Flag> Flags = new(StringComparer.Ordinal)
     {
@@ -30,6 +30,7 @@ internal static class CommandLine
         ["--seed"] = new(nameof(ServerOptions.Seed)),
         ["--kv-cache-space"] = new(nameof(ServerOptions.KvCacheSpace)),
         ["--shutdown-timeout"] = new(nameof(ServerOptions.ShutdownTimeout)),
+        ["--enforce-eager"] = new(nameof(ServerOptions.EnforceEager), IsSwitch: true),
     };
 
     public static IEnumerable<string> KnownFlags => Flags.Keys;
@@ -58,6 +59,10 @@ internal static class CommandLine
             if (inlineValue is not null)
             {
                 taken.Add(inlineValue);
+            }
+            else if (flag.IsSwitch)
+            {
+                taken.Add("true");
             }
             while (i < args.Count && !IsFlag(args[i]) && (taken.Count == 0 || flag.IsList))
             {

@@ -16,7 +16,7 @@ internal static class EngineHost
 
     public static IEngineClient Start(ServerOptions options, LoadedModel model, Tokenizer tokenizer, int maxModelLen)
     {
-        IModelBackend backend = CreateBackend(options.Device, model);
+        IModelBackend backend = CreateBackend(options.Device, model, options.EnforceEager);
         var engineOptions = new EngineOptions
         {
             MaxModelLen = maxModelLen,
@@ -43,7 +43,7 @@ internal static class EngineHost
         }
     }
 
-    private static IModelBackend CreateBackend(string device, LoadedModel model)
+    private static IModelBackend CreateBackend(string device, LoadedModel model, bool enforceEager)
     {
         if (device == "auto" && !CudaRuntime.IsAvailable(out string reason))
         {
@@ -57,6 +57,7 @@ internal static class EngineHost
         try
         {
             CudaBackend cuda = CudaBackend.Create(model);
+            cuda.UseGraphs &= !enforceEager;
             model.Weights.Dispose(); // now on the GPU; the memory-mapped files are no longer needed
             return cuda;
         }

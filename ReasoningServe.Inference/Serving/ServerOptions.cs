@@ -38,6 +38,8 @@ internal sealed class ServerOptions
     public double? KvCacheSpace { get; set; }
     /// <summary>How long SIGTERM waits for in-flight requests before aborting them.</summary>
     public double ShutdownTimeout { get; set; } = 30;
+    /// <summary>CUDA: launch every kernel from the host instead of replaying decode steps from CUDA graphs (vLLM's flag).</summary>
+    public bool EnforceEager { get; set; }
 
     public string PrimaryModelName => ServedModelName.Count > 0 ? ServedModelName[0] : Model ?? "";
 

@@ -76,6 +76,17 @@ public class ServerOptionsTests
     }
 
     [Fact]
+    public void Enforce_eager_is_a_switch_and_takes_no_value_from_the_next_argument()
+    {
+        Assert.False(Bind(new Dictionary<string, string?>(), "--model", "m").EnforceEager);
+        var options = Bind(new Dictionary<string, string?>(), "--enforce-eager", "--model", "m");
+        Assert.True(options.EnforceEager);
+        Assert.Equal("m", options.Model);
+        Assert.False(Bind(new Dictionary<string, string?>(), "--enforce-eager=false", "--model", "m").EnforceEager);
+        Assert.Throws<ServerOptionsException>(() => CommandLine.Parse(["--enforce-eager", "m2"]));
+    }
+
+    [Fact]
     public void A_flag_without_its_value_is_refused()
     {
         Assert.Contains("needs a value", Assert.Throws<ServerOptionsException>(() => CommandLine.Parse(["--model"])).Message);

@@ -8,7 +8,7 @@ namespace ReasoningServe.Tools.CudaCheck;
 /// <summary>
 /// CPU (fp32) vs CUDA (bf16) on a realistic shape: head_dim 128, GQA 8:1, q/k/v bias, 4 layers, prompts of
 /// 513/200/64/37 tokens batched, then 8 teacher-forced decode steps (the CPU's greedy tokens fed to both). CUDA also
-/// runs with 128-token prefill chunks and must agree with its own unchunked run.
+/// runs with 128-token prefill chunks and with eager decode steps (no CUDA graphs) and must agree with its own run.
 /// </summary>
 internal static class CompareChecks
 {
@@ -46,15 +46,51 @@ internal static class CompareChecks
             var decode = new Decoding(cuda, blockSize, blocksPerSeq);
             Decoding.Result whole = decode.Run(prompts, steps, forced: reference.Tokens);
             Decoding.Result chunked = decode.Run(prompts, steps, forced: reference.Tokens, chunk: 128);
+            cuda.UseGraphs = false;
+            Decoding.Result eager = decode.Run(prompts, steps, forced: reference.Tokens);
 
             string name = qkNorm ? "qwen3-like (qk norm)" : "qwen2-like (qkv bias)";
             (int agree, int total, double worstRelative) = Compare(whole, reference);
             Report.Check($"{name}: top-1 CPU vs CUDA", agree >= total * 0.9, $"{agree}/{total} steps; worst per-step logits rel err {worstRelative:E2}");
             Report.Check($"{name}: logits rel err", worstRelative < 5e-2, $"{worstRelative:E2} (bf16 activations through 4 layers)");
+            // Chunks change the GEMM shapes (cuBLAS picks other kernels, other bf16 roundings): the top-1 must agree wherever
+            // the whole run's winner leads by more than that noise.
             (int agreeChunk, _, double chunkRelative) = Compare(chunked, whole);
-            Report.Check($"{name}: 128-token chunked prefill vs whole", agreeChunk == total && chunkRelative < 1e-2,
-                $"top-1 {agreeChunk}/{total}; rel err {chunkRelative:E2}");
+            (int clear, int clearAgree) = ClearWinners(chunked, whole, margin: 0.05f);
+            Report.Check($"{name}: 128-token chunked prefill vs whole", clearAgree == clear && chunkRelative < 1e-2,
+                $"top-1 {agreeChunk}/{total} ({clearAgree}/{clear} where the lead is > 0.05); rel err {chunkRelative:E2}");
+            (int agreeEager, _, double eagerRelative) = Compare(eager, whole);
+            Report.Check($"{name}: eager decode vs CUDA-graph replay", agreeEager == total && eagerRelative < 1e-2,
+                $"top-1 {agreeEager}/{total}; rel err {eagerRelative:E2} (graphs pad the batch; splits may differ)");
         }
+    }
+
+    /// <summary>Steps where <paramref name="b"/>'s top logit leads the runner-up by more than <paramref name="margin"/>, and how many of them <paramref name="a"/> agrees on.</summary>
+    private static (int Clear, int Agree) ClearWinners(Decoding.Result a, Decoding.Result b, float margin)
+    {
+        int clear = 0, agree = 0;
+        for (int i = 0; i < b.Logits.Length; i++)
+        {
+            for (int step = 0; step < b.Logits[i].Length; step++)
+            {
+                float[] logits = b.Logits[i][step];
+                int best = b.Tokens[i][step];
+                float runnerUp = float.NegativeInfinity;
+                for (int j = 0; j < logits.Length; j++)
+                {
+                    if (j != best)
+                    {
+                        runnerUp = Math.Max(runnerUp, logits[j]);
+                    }
+                }
+                if (logits[best] - runnerUp > margin)
+                {
+                    clear++;
+                    agree += a.Tokens[i][step] == best ? 1 : 0;
+                }
+            }
+        }
+        return (clear, agree);
     }
 
     private static (int Agree, int Total, double WorstRelative) Compare(Decoding.Result a, Decoding.Result b)

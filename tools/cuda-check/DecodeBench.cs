@@ -36,7 +36,7 @@ internal static unsafe class DecodeBench
 
     public static void Run(int[] batches)
     {
-        Report.Section($"4. decode throughput (dummy weights, bf16, prompt {Prompt}, {Steps} timed steps after {Warmup} warm-up)");
+        Report.Section($"4. decode throughput (dummy weights, bf16, {Steps} timed steps after {Warmup} warm-up; CUDA graphs vs eager launches)");
         double bandwidth = 0;
         foreach ((string name, ModelConfig config) in new[] { ("Qwen2.5-0.5B", Qwen05B), ("Qwen2.5-1.5B", Qwen15B), ("Qwen2.5-7B", Qwen7B) })
         {
@@ -48,18 +48,35 @@ internal static unsafe class DecodeBench
             }
             // Per decode step every weight is read once except the embedding table (one row per token).
             long streamed = backend.WeightBytes - (config.TieWordEmbeddings ? 0 : 2L * config.VocabSize * config.HiddenSize);
-            int maxBatch = batches.Max();
-            int blocksPerSeq = (Prompt + Warmup + Steps + BlockSize) / BlockSize + 1;
-            backend.AllocateKvCache(maxBatch * blocksPerSeq, BlockSize);
-            foreach (int batch in batches)
+            var runs = batches.Select(b => (Batch: b, Prompt)).ToList();
+            if (name == "Qwen2.5-7B")
             {
-                var (seconds, context) = TimeDecode(backend, batch, blocksPerSeq);
-                double tokensPerSecond = batch * Steps / seconds;
-                long kvBytes = backend.KvBlockBytes(1) * context * batch;
-                double roofline = bandwidth / (streamed + kvBytes);
-                Report.Line($"  {name,-13} batch {batch,3}: {tokensPerSecond,9:F0} tok/s  {seconds / Steps * 1e3,7:F2} ms/step  "
-                    + $"roofline {roofline:F0} steps/s ({streamed / 1e9:F2} GB weights + {kvBytes / 1e6:F0} MB KV per step): {Steps / seconds / roofline:P0}");
+                runs.Add((64, 1024));
             }
+            foreach ((int batch, int prompt) in runs)
+            {
+                int blocksPerSeq = (prompt + Warmup + Steps + BlockSize) / BlockSize + 1;
+                backend.AllocateKvCache(batch * blocksPerSeq, BlockSize);
+                string line = $"  {name,-13} batch {batch,3} prompt {prompt,4}:";
+                foreach (bool graphs in new[] { true, false })
+                {
+                    backend.UseGraphs = graphs;
+                    var (seconds, context) = TimeDecode(backend, batch, blocksPerSeq, prompt);
+                    double tokensPerSecond = batch * Steps / seconds;
+                    long kvBytes = backend.KvBlockBytes(1) * context * batch;
+                    double roofline = bandwidth / (streamed + kvBytes);
+                    line += graphs
+                        ? $" graphs {tokensPerSecond,7:F0} tok/s {seconds / Steps * 1e3,6:F2} ms/step ({Steps / seconds / roofline:P0} of {1e3 / roofline:F2} ms roofline:"
+                            + $" {streamed / 1e9:F2} GB weights + {kvBytes / 1e6:F0} MB KV);"
+                        : $" eager {tokensPerSecond,7:F0} tok/s {seconds / Steps * 1e3,6:F2} ms/step";
+                }
+                Report.Line(line);
+                if (batch == 1 || batch == 64)
+                {
+                    Profile(backend, $"{name} decode batch {batch} prompt {prompt}", batch, blocksPerSeq, prompt);
+                }
+            }
+            backend.UseGraphs = true;
             if (name == "Qwen2.5-7B")
             {
                 backend.AllocateKvCache(2048 / BlockSize + 2, BlockSize);
@@ -67,25 +84,148 @@ internal static unsafe class DecodeBench
                 int[] prompt = Enumerable.Range(0, 2048).Select(i => i * 7 % config.VocabSize).ToArray();
                 ForwardBatch one = Single(prompt, 0, 2048 / BlockSize + 2);
                 backend.ForwardGreedy(one, buffer);
-                var ttft = Stopwatch.StartNew();
-                backend.ForwardGreedy(one, buffer);
-                Report.Line($"  {name}: prefill of 2048 tokens (TTFT, warm) {ttft.Elapsed.TotalMilliseconds:F1} ms");
+                var times = new List<double>();
+                for (int i = 0; i < 5; i++)
+                {
+                    var ttft = Stopwatch.StartNew();
+                    backend.ForwardGreedy(one, buffer);
+                    times.Add(ttft.Elapsed.TotalMilliseconds);
+                }
+                times.Sort();
+                Report.Line($"  {name}: prefill of 2048 tokens (TTFT, warm, median of 5) {times[2]:F1} ms");
+                using (var profiler = new CudaStepProfiler())
+                {
+                    backend.UseGraphs = false;
+                    backend.Profiler = profiler;
+                    for (int i = 0; i < 3; i++)
+                    {
+                        backend.ForwardGreedy(one, buffer);
+                    }
+                    backend.Profiler = null;
+                    backend.UseGraphs = true;
+                    double attentionFlops = 4.0 * config.NumHeads * config.HeadDim * (2048.0 * 2049 / 2) * config.NumLayers;
+                    double gemmFlops = 2.0 * 2048 * ((double)config.HiddenSize * (config.QSize + 2 * config.KvSize) + (double)config.QSize * config.HiddenSize
+                        + 3.0 * config.HiddenSize * config.IntermediateSize) * config.NumLayers;
+                    PrintProfile(profiler, config, 2048);
+                    double attentionMs = profiler.Milliseconds["attention"] / profiler.Steps;
+                    double gemmMs = profiler.Milliseconds.Where(kv => kv.Key.StartsWith("gemm", StringComparison.Ordinal) && kv.Key != "gemm lm_head").Sum(kv => kv.Value) / profiler.Steps;
+                    Report.Line($"    prefill 2048: attention {attentionFlops / (attentionMs / 1e3) / 1e12:F1} TFLOP/s ({attentionMs:F2} ms), "
+                        + $"layer GEMMs {gemmFlops / (gemmMs / 1e3) / 1e12:F0} TFLOP/s ({gemmMs:F2} ms)");
+                }
+                GemmThroughput(backend, config, 2048);
             }
         }
     }
 
-    private static (double Seconds, int Context) TimeDecode(CudaBackend backend, int batch, int blocksPerSeq)
+    /// <summary>Eager decode steps with the step profiler attached: per op, milliseconds per step and (GEMMs) the weight-read bandwidth.</summary>
+    private static void Profile(CudaBackend backend, string title, int batch, int blocksPerSeq, int prompt)
+    {
+        using var profiler = new CudaStepProfiler();
+        bool graphs = backend.UseGraphs;
+        backend.UseGraphs = false;
+        backend.AllocateKvCache(batch * blocksPerSeq, BlockSize);
+        backend.Profiler = profiler;
+        TimeDecode(backend, batch, blocksPerSeq, prompt, profileFrom: 0);
+        backend.Profiler = null;
+        backend.UseGraphs = graphs;
+        Report.Line($"    profile of {title} (eager, {profiler.Steps} steps incl. prefill chunks skipped):");
+        PrintProfile(profiler, backend.Config, batch);
+    }
+
+    private static void PrintProfile(CudaStepProfiler profiler, ModelConfig c, int tokens)
+    {
+        long layers = c.NumLayers;
+        var bytes = new Dictionary<string, double>
+        {
+            ["gemm qkv"] = 2.0 * c.HiddenSize * (c.QSize + 2 * c.KvSize) * layers,
+            ["gemm o"] = 2.0 * c.QSize * c.HiddenSize * layers,
+            ["gemm gate_up"] = 2.0 * c.HiddenSize * 2 * c.IntermediateSize * layers,
+            ["gemm down"] = 2.0 * c.IntermediateSize * c.HiddenSize * layers,
+            ["gemm lm_head"] = 2.0 * c.HiddenSize * c.VocabSize,
+        };
+        double total = profiler.Milliseconds.Values.Sum() / profiler.Steps;
+        string line = $"      total {total:F3} ms:";
+        foreach ((string label, double ms) in profiler.Milliseconds.OrderByDescending(kv => kv.Value))
+        {
+            double perStep = ms / profiler.Steps;
+            line += $" {label} {perStep:F3}";
+            if (bytes.TryGetValue(label, out double b) && tokens <= 64)
+            {
+                line += $" ({b / (perStep / 1e3) / 1e12:F2} TB/s)";
+            }
+            line += ";";
+        }
+        Report.Line(line);
+    }
+
+    /// <summary>cuBLAS alone on the 7B layer's four GEMMs for a prefill of <paramref name="tokens"/> tokens: TFLOP/s (2·T·N·K per GEMM).</summary>
+    private static void GemmThroughput(CudaBackend backend, ModelConfig c, int tokens)
+    {
+        int qkv = c.QSize + 2 * c.KvSize;
+        (string Name, int N, int K)[] shapes = [("qkv", qkv, c.HiddenSize), ("o", c.HiddenSize, c.QSize), ("gate_up", 2 * c.IntermediateSize, c.HiddenSize), ("down", c.HiddenSize, c.IntermediateSize)];
+        using var gemm = new Inference.Backends.Cuda.Ops.Gemm(backend.Device.Stream);
+        int maxN = shapes.Max(x => x.N), maxK = shapes.Max(x => x.K);
+        using var x = new DeviceBuffer(2L * tokens * maxK);
+        using var w = new DeviceBuffer(2L * maxN * maxK);
+        using var y = new DeviceBuffer(2L * tokens * maxN);
+        CudaDriver.Check(CudaDriver.cuMemsetD8Async(x.Pointer, 0, (nuint)(2L * tokens * maxK), backend.Device.Stream), "memset");
+        CudaDriver.Check(CudaDriver.cuMemsetD8Async(w.Pointer, 0, (nuint)(2L * maxN * maxK), backend.Device.Stream), "memset");
+        string line = $"  cuBLAS bf16 GEMMs at {tokens} tokens:";
+        double flops = 0, ms = 0;
+        foreach ((string name, int n, int k) in shapes)
+        {
+            float t = TimeOnStream(backend.Device, () => gemm.Run(x.Pointer, tokens, w.Pointer, n, k, y.Pointer, n), 10);
+            double f = 2.0 * tokens * n * k;
+            flops += f;
+            ms += t;
+            line += $" {name} {f / (t / 1e3) / 1e12:F0}";
+        }
+        Report.Line($"{line} TFLOP/s; whole layer {flops / (ms / 1e3) / 1e12:F0} TFLOP/s ({ms * c.NumLayers:F1} ms for {c.NumLayers} layers)");
+    }
+
+    /// <summary>Median milliseconds of <paramref name="repeats"/> runs of <paramref name="work"/> on the device's stream, timed with events.</summary>
+    private static float TimeOnStream(CudaDevice device, Action work, int repeats)
+    {
+        nint start, end;
+        CudaDriver.Check(CudaDriver.cuEventCreate(&start, 0), "cuEventCreate");
+        CudaDriver.Check(CudaDriver.cuEventCreate(&end, 0), "cuEventCreate");
+        work();
+        var times = new List<float>();
+        for (int i = 0; i < repeats; i++)
+        {
+            CudaDriver.Check(CudaDriver.cuEventRecord(start, device.Stream), "cuEventRecord");
+            work();
+            CudaDriver.Check(CudaDriver.cuEventRecord(end, device.Stream), "cuEventRecord");
+            CudaDriver.Check(CudaDriver.cuEventSynchronize(end), "cuEventSynchronize");
+            float ms;
+            CudaDriver.Check(CudaDriver.cuEventElapsedTime(&ms, start, end), "cuEventElapsedTime");
+            times.Add(ms);
+        }
+        CudaDriver.cuEventDestroy(start);
+        CudaDriver.cuEventDestroy(end);
+        times.Sort();
+        return times[times.Count / 2];
+    }
+
+    private static (double Seconds, int Context) TimeDecode(CudaBackend backend, int batch, int blocksPerSeq, int prompt, int profileFrom = -1)
     {
         var random = new Random(5);
         int vocab = backend.Config.VocabSize;
         var prompts = new int[batch][];
         for (int i = 0; i < batch; i++)
         {
-            prompts[i] = Enumerable.Range(0, Prompt).Select(_ => random.Next(vocab)).ToArray();
+            prompts[i] = Enumerable.Range(0, prompt).Select(_ => random.Next(vocab)).ToArray();
         }
         var ids = new int[batch];
-        backend.ForwardGreedy(Batch(prompts.Select((p, i) => (i, p, 0)).ToArray(), blocksPerSeq), ids);
-        int position = Prompt;
+        CudaStepProfiler? profiler = backend.Profiler;
+        backend.Profiler = null;
+        // Prefill in chunks of at most 2048 tokens, as the scheduler would.
+        int perChunk = Math.Max(1, 2048 / prompt);
+        for (int first = 0; first < batch; first += perChunk)
+        {
+            backend.ForwardGreedy(Batch(Enumerable.Range(first, Math.Min(perChunk, batch - first)).Select(i => (i, prompts[i], 0)).ToArray(), blocksPerSeq), ids);
+        }
+        int position = prompt;
         // Step batches are built ahead so the timed loop measures the backend, not this harness.
         var steps = new ForwardBatch[Warmup + Steps];
         for (int s = 0; s < steps.Length; s++)
@@ -96,12 +236,13 @@ internal static unsafe class DecodeBench
         {
             backend.ForwardGreedy(steps[s], ids);
         }
+        backend.Profiler = profiler;
         var clock = Stopwatch.StartNew();
         for (int s = Warmup; s < steps.Length; s++)
         {
             backend.ForwardGreedy(steps[s], ids);
         }
-        return (clock.Elapsed.TotalSeconds, Prompt + Warmup + Steps / 2);
+        return (clock.Elapsed.TotalSeconds, prompt + Warmup + Steps / 2);
     }
 
     private static ForwardBatch Single(int[] tokens, int seq, int blocks) => Batch([(seq, tokens, 0)], blocks);

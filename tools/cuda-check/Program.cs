@@ -5,7 +5,7 @@ using ReasoningServe.Tools.CudaCheck;
 // CUDA on a realistic shape, decode throughput. usage: CudaCheck [--goldens DIR] [--only kernels,goldens,compare,bench]
 string goldens = "testdata/goldens/models";
 string only = "kernels,goldens,compare,bench";
-int[] batches = [1, 8, 32];
+int[] batches = [1, 8, 32, 64];
 for (int i = 0; i + 1 < args.Length; i += 2)
 {
     switch (args[i])
@@ -47,6 +47,7 @@ Guard("kernels", () =>
     using var kernels = new CudaKernels(device, KernelCompiler.DefaultCacheDirectory());
     Report.Line($"  kernels compiled/loaded in {start.Elapsed.TotalSeconds:F2} s");
     KernelChecks.Run(device, kernels);
+    FusedKernelChecks.Run(device, kernels);
 });
 Guard("goldens", () => GoldenChecks.Run(goldens));
 Guard("compare", CompareChecks.Run);

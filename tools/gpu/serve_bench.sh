@@ -5,9 +5,12 @@
 #   tools/gpu/serve_bench.sh
 set -uo pipefail
 out=${OUT:?set OUT}
-# The published app may travel compressed (the device's transfer limit is 64 MiB).
-[ -d .gpu/app ] || { mkdir -p /tmp/app && tar -C /tmp/app -xJf .gpu/app.tar.xz; }
-dll=$( [ -d .gpu/app ] && echo .gpu/app || echo /tmp/app/app )/ReasoningServe.Inference/ReasoningServe.Inference.dll
+# The published app may travel compressed (the device's transfer limit is 64 MiB); GPU_APP names an unpacked one.
+if [ -z "${GPU_APP:-}" ]; then
+  [ -d .gpu/app ] || { mkdir -p /tmp/app && tar -C /tmp/app -xJf .gpu/app.tar.xz; }
+  GPU_APP=$( [ -d .gpu/app ] && echo .gpu/app || echo /tmp/app/app )
+fi
+dll=$GPU_APP/ReasoningServe.Inference/ReasoningServe.Inference.dll
 mkdir -p /tmp/tok && tar -C /tmp/tok -xJf .gpu/qwen3-tokenizer.tar.xz
 serve() { # shape port
   local dir=/tmp/$1

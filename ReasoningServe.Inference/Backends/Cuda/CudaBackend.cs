@@ -1,3 +1,4 @@
+using System.Numerics;
 using ReasoningServe.Inference.Backends.Cpu.Ops;
 using ReasoningServe.Inference.Backends.Cuda.Native;
 using ReasoningServe.Inference.Model;
@@ -27,7 +28,8 @@ internal sealed unsafe class CudaBackend : IModelBackend
     private CudaKvCache? _kvCache;
 
     private readonly DeviceBuffer _x = new(), _normed = new(), _delta = new(), _qkv = new(), _attn = new(), _gateUp = new(), _act = new(),
-        _last = new(), _logits = new(), _ids = new();
+        _last = new(), _logits = new(), _ids = new(), _partials = new();
+    private readonly Dictionary<(int Seqs, int Width), DecodeGraph> _graphs = [];
     private readonly PinnedBuffer _hostLogits = new(), _hostIds = new();
     private int _tokenCapacity, _seqCapacity;
 
@@ -37,7 +39,7 @@ internal sealed unsafe class CudaBackend : IModelBackend
         _device = device;
         _kernels = kernels;
         _qkvStride = config.QSize + 2 * config.KvSize;
-        _gemm = new CudaOps.Gemm(device.Stream);
+        _gemm = new CudaOps.Gemm(device.Stream, kernels);
         _weights = weights();
         var rope = new RotaryEmbedding(config.HeadDim, config.RopeTheta, config.RopeScaling);
         _invFreq = new DeviceBuffer(config.HeadDim / 2 * 4);
@@ -82,6 +84,12 @@ internal sealed unsafe class CudaBackend : IModelBackend
     }
 
     public ModelConfig Config { get; }
+
+    /// <summary>Largest decode batch replayed from a CUDA graph; larger ones launch eagerly.</summary>
+    public const int MaxGraphSeqs = 256;
+
+    /// <summary>Replay decode steps from CUDA graphs (vLLM's default; <c>--enforce-eager</c> or RS_CUDA_GRAPHS=0 turns it off).</summary>
+    public bool UseGraphs { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_GRAPHS") != "0";
     internal CudaDevice Device => _device;
     internal CudaKernels Kernels => _kernels;
     internal long WeightBytes => _weights.Bytes;
@@ -90,6 +98,7 @@ internal sealed unsafe class CudaBackend : IModelBackend
     {
         _device.MakeCurrent();
         _device.Synchronize();
+        DropGraphs();
         _kvCache?.Dispose();
         _kvCache = null;
         _kvCache = new CudaKvCache(_device, Config.NumLayers, numBlocks, blockSize, Config.KvSize);
@@ -104,7 +113,10 @@ internal sealed unsafe class CudaBackend : IModelBackend
         {
             throw new ArgumentException($"logits holds {logits.Length} floats; {seqs} sequences need {seqs * (long)vocab}.", nameof(logits));
         }
-        RunToLogits(batch);
+        if (!TryReplayGraph(batch))
+        {
+            RunToLogits(batch);
+        }
         long floats = (long)seqs * vocab;
         CudaDriver.Check(CudaDriver.cuMemcpyDtoHAsync(_hostLogits.Pointer, _logits.Pointer, (nuint)(floats * 4), _device.Stream), "cuMemcpyDtoHAsync(logits)");
         _device.Synchronize();
@@ -120,27 +132,147 @@ internal sealed unsafe class CudaBackend : IModelBackend
     /// <summary>Like <see cref="Forward"/> but samples greedily on the GPU: only one id per sequence crosses to the host.</summary>
     public void ForwardGreedy(ForwardBatch batch, Span<int> tokens)
     {
-        RunToLogits(batch);
         int seqs = batch.NumSeqs;
-        CudaOps.ArgMax.Launch(_kernels, _device.Stream, _logits.Pointer, Config.VocabSize, _ids.Pointer, seqs);
-        CudaDriver.Check(CudaDriver.cuMemcpyDtoHAsync(_hostIds.Pointer, _ids.Pointer, (nuint)(seqs * 4), _device.Stream), "cuMemcpyDtoHAsync(ids)");
+        if (!TryReplayGraph(batch))
+        {
+            RunToLogits(batch);
+            EnqueueGreedyIds(seqs);
+        }
         _device.Synchronize();
+        if (Profiler is { } profiler && !UseGraphs)
+        {
+            profiler.End();
+        }
         new ReadOnlySpan<int>(_hostIds.Pointer, seqs).CopyTo(tokens);
     }
 
+    private void EnqueueGreedyIds(int seqs)
+    {
+        CudaOps.ArgMax.Launch(_kernels, _device.Stream, _logits.Pointer, Config.VocabSize, _ids.Pointer, seqs);
+        Mark("argmax");
+        CudaDriver.Check(CudaDriver.cuMemcpyDtoHAsync(_hostIds.Pointer, _ids.Pointer, (nuint)(seqs * 4), _device.Stream), "cuMemcpyDtoHAsync(ids)");
+    }
+
+    /// <summary>Eager: every kernel launched from the host for this batch's exact shape.</summary>
     private void RunToLogits(ForwardBatch batch)
     {
         CudaKvCache cache = _kvCache ?? throw new InvalidOperationException("AllocateKvCache must be called before Forward.");
         _device.MakeCurrent();
         int tokens = batch.NumTokens, seqs = batch.NumSeqs;
-        EnsureCapacity(tokens, seqs);
+        int maxContext = 0;
+        foreach (int context in batch.ContextLens)
+        {
+            maxContext = Math.Max(maxContext, context);
+        }
+        int splits = AttentionSplits(tokens, maxContext);
+        EnsureCapacity(tokens, seqs, splits);
         _inputs.Upload(batch, cache, _device);
+        Enqueue(_inputs, cache, splits);
+    }
 
+    /// <summary>
+    /// Decode steps (one new token per sequence) replay a CUDA graph captured for the batch padded to a size bucket and
+    /// its block tables padded to a width bucket: the inputs are packed into the graph's own pinned block and one
+    /// cuGraphLaunch runs the copy in, every layer, the argmax and the copy of the ids out.
+    /// </summary>
+    private bool TryReplayGraph(ForwardBatch batch)
+    {
+        int seqs = batch.NumSeqs;
+        if (!UseGraphs || batch.NumTokens != seqs || seqs > MaxGraphSeqs)
+        {
+            return false;
+        }
+        CudaKvCache cache = _kvCache ?? throw new InvalidOperationException("AllocateKvCache must be called before Forward.");
+        _device.MakeCurrent();
+        int bucket = GraphBatchBucket(seqs), width = 8;
+        foreach (int[] table in batch.BlockTables)
+        {
+            while (width < table.Length)
+            {
+                width *= 2;
+            }
+        }
+        int splits = AttentionSplits(bucket, width * cache.BlockSize);
+        EnsureCapacity(bucket, bucket, splits);
+        if (_graphs.TryGetValue((bucket, width), out DecodeGraph? graph))
+        {
+            graph.Inputs.Pack(batch, cache, _device, bucket, width);
+            CudaDriver.Check(CudaDriver.cuGraphLaunch(graph.Exec, _device.Stream), "cuGraphLaunch");
+            return true;
+        }
+        // A new shape runs eagerly first (this step's result, and cuBLAS and lazily loaded modules warmed up outside
+        // the capture), then the same launches are captured for the steps after it.
+        var inputs = new CudaStepInputs();
+        inputs.Pack(batch, cache, _device, bucket, width);
+        inputs.CopyToDevice(_device.Stream);
+        Enqueue(inputs, cache, splits);
+        EnqueueGreedyIds(bucket);
+        _device.Synchronize();
+        try
+        {
+            _graphs[(bucket, width)] = Capture(inputs, cache, bucket, splits);
+        }
+        catch (CudaException e)
+        {
+            inputs.Dispose();
+            Console.Error.WriteLine($"warning: CUDA graph capture failed, decoding eagerly from now on: {e.Message}");
+            UseGraphs = false;
+        }
+        return true;
+    }
+
+    private DecodeGraph Capture(CudaStepInputs inputs, CudaKvCache cache, int bucket, int splits)
+    {
+        nint stream = _device.Stream, graph = 0, exec = 0;
+        CudaDriver.Check(CudaDriver.cuStreamBeginCapture(stream, CudaDriver.StreamCaptureModeRelaxed), "cuStreamBeginCapture");
+        try
+        {
+            try
+            {
+                inputs.CopyToDevice(stream);
+                Enqueue(inputs, cache, splits);
+                EnqueueGreedyIds(bucket);
+            }
+            finally
+            {
+                CudaDriver.Check(CudaDriver.cuStreamEndCapture(stream, &graph), "cuStreamEndCapture");
+            }
+            CudaDriver.Check(CudaDriver.cuGraphInstantiateWithFlags(&exec, graph, 0), "cuGraphInstantiateWithFlags");
+            return new DecodeGraph(inputs, exec);
+        }
+        finally
+        {
+            if (graph != 0)
+            {
+                CudaDriver.cuGraphDestroy(graph);
+            }
+        }
+    }
+
+    /// <summary>Attached by benchmarks: eager steps then record where their GPU time goes.</summary>
+    internal CudaStepProfiler? Profiler { get; set; }
+
+    private void Mark(string label) => Profiler?.Mark(label, _device.Stream);
+
+    /// <summary>Batch sizes graphs are captured for: 1, 2, 4, then multiples of 8 (vLLM's buckets).</summary>
+    internal static int GraphBatchBucket(int seqs) => seqs <= 4 ? (int)BitOperations.RoundUpToPowerOf2((uint)seqs) : (seqs + 7) / 8 * 8;
+
+    private int AttentionSplits(int tokens, int maxContext) =>
+        CudaOps.GqaAttention.IsSupported(Config.HeadDim)
+            ? CudaOps.GqaAttention.Splits(tokens, Config.NumHeads, Config.NumKvHeads, maxContext, _device.MultiprocessorCount)
+            : 1;
+
+    /// <summary>Queues one forward pass up to the fp32 logits of each sequence's last token, reading every input from <paramref name="inputs"/>.</summary>
+    private void Enqueue(CudaStepInputs inputs, CudaKvCache cache, int splits)
+    {
         ModelConfig c = Config;
         nint stream = _device.Stream;
+        int tokens = inputs.Tokens, seqs = inputs.Seqs;
         int h = c.HiddenSize, inter = c.IntermediateSize;
         float eps = c.RmsNormEps;
-        CudaOps.Embedding.Launch(_kernels, stream, _weights.Embed.Pointer, _inputs.TokenIds, _x.Pointer, tokens, h);
+        Profiler?.Begin(stream);
+        CudaOps.Embedding.Launch(_kernels, stream, _weights.Embed.Pointer, inputs.TokenIds, _x.Pointer, tokens, h);
+        Mark("embedding");
         for (int l = 0; l < _weights.Layers.Length; l++)
         {
             CudaLayer layer = _weights.Layers[l];
@@ -152,33 +284,44 @@ internal sealed unsafe class CudaBackend : IModelBackend
             {
                 CudaOps.RmsNorm.LaunchAdd(_kernels, stream, _x.Pointer, _delta.Pointer, layer.InputNorm.Pointer, _normed.Pointer, tokens, h, eps);
             }
+            Mark("rmsnorm");
             _gemm.Run(_normed.Pointer, tokens, layer.Qkv.Pointer, _qkvStride, h, _qkv.Pointer, _qkvStride);
-            if (layer.QkvBias is { } qkvBias)
+            Mark("gemm qkv");
+            CudaOps.QkvFinish.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, layer.QkvBias?.Pointer ?? 0, layer.QNorm?.Pointer ?? 0,
+                layer.KNorm?.Pointer ?? 0, eps, inputs.Positions, _invFreq.Pointer, inputs.Slots, cache.K(l), cache.V(l),
+                tokens, c.NumHeads, c.NumKvHeads, c.HeadDim);
+            Mark("qkv_finish");
+            if (CudaOps.GqaAttention.IsSupported(c.HeadDim))
             {
-                CudaOps.BiasAdd.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, qkvBias.Pointer, _qkvStride, tokens);
+                CudaOps.GqaAttention.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, _attn.Pointer, _partials.Pointer, cache.K(l), cache.V(l),
+                    inputs.BlockTables, inputs.MaxBlocks, inputs.TokenSeq, inputs.TokenContext, tokens, c.NumHeads, c.NumKvHeads, c.HeadDim,
+                    cache.BlockSize, splits);
             }
-            if (layer.QNorm is { } qNorm && layer.KNorm is { } kNorm)
+            else
             {
-                CudaOps.QkNorm.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, qNorm.Pointer, kNorm.Pointer, tokens, c.NumHeads, c.NumKvHeads, c.HeadDim, eps);
+                CudaOps.PagedAttention.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, _attn.Pointer, cache.K(l), cache.V(l), inputs.BlockTables,
+                    inputs.MaxBlocks, inputs.TokenSeq, inputs.TokenContext, tokens, c.NumHeads, c.NumKvHeads, c.HeadDim, cache.BlockSize);
             }
-            CudaOps.Rope.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, _inputs.Positions, _invFreq.Pointer, tokens, c.NumHeads + c.NumKvHeads, c.HeadDim);
-            CudaOps.KvCacheWrite.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, c.QSize, c.KvSize, _inputs.Slots, cache.K(l), cache.V(l), tokens);
-            CudaOps.PagedAttention.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, _attn.Pointer, cache.K(l), cache.V(l), _inputs.BlockTables,
-                _inputs.MaxBlocks, _inputs.TokenSeq, _inputs.TokenContext, tokens, c.NumHeads, c.NumKvHeads, c.HeadDim, cache.BlockSize);
+            Mark("attention");
             _gemm.Run(_attn.Pointer, tokens, layer.O.Pointer, h, c.QSize, _delta.Pointer, h);
+            Mark("gemm o");
             if (layer.OBias is { } oBias)
             {
                 CudaOps.BiasAdd.Launch(_kernels, stream, _delta.Pointer, h, oBias.Pointer, h, tokens);
             }
 
             CudaOps.RmsNorm.LaunchAdd(_kernels, stream, _x.Pointer, _delta.Pointer, layer.PostAttentionNorm.Pointer, _normed.Pointer, tokens, h, eps);
+            Mark("rmsnorm");
             _gemm.Run(_normed.Pointer, tokens, layer.GateUp.Pointer, 2 * inter, h, _gateUp.Pointer, 2 * inter);
+            Mark("gemm gate_up");
             if (layer.GateUpBias is { } gateUpBias)
             {
                 CudaOps.BiasAdd.Launch(_kernels, stream, _gateUp.Pointer, 2 * inter, gateUpBias.Pointer, 2 * inter, tokens);
             }
             CudaOps.SiluAndMul.Launch(_kernels, stream, _gateUp.Pointer, _act.Pointer, inter, tokens);
+            Mark("silu_mul");
             _gemm.Run(_act.Pointer, tokens, layer.Down.Pointer, h, inter, _delta.Pointer, h);
+            Mark("gemm down");
             if (layer.DownBias is { } downBias)
             {
                 CudaOps.BiasAdd.Launch(_kernels, stream, _delta.Pointer, h, downBias.Pointer, h, tokens);
@@ -187,20 +330,29 @@ internal sealed unsafe class CudaBackend : IModelBackend
         // The final norm runs over every token (cheap) so the fused add stays one kernel; then only each sequence's last
         // row goes through the vocabulary projection, the largest matmul of a decode step.
         CudaOps.RmsNorm.LaunchAdd(_kernels, stream, _x.Pointer, _delta.Pointer, _weights.FinalNorm.Pointer, _normed.Pointer, tokens, h, eps);
-        CudaOps.Embedding.Launch(_kernels, stream, _normed.Pointer, _inputs.LastTokens, _last.Pointer, seqs, h);
+        CudaOps.Embedding.Launch(_kernels, stream, _normed.Pointer, inputs.LastTokens, _last.Pointer, seqs, h);
+        Mark("rmsnorm");
         _gemm.Run(_last.Pointer, seqs, _weights.LmHead, c.VocabSize, h, _logits.Pointer, c.VocabSize, floatOutput: true);
+        Mark("gemm lm_head");
     }
 
-    private void EnsureCapacity(int tokens, int seqs)
+    /// <summary>
+    /// Grows the activation buffers (to powers of two, so a server settles after a few steps). Growing frees buffers that
+    /// captured graphs point at, so it drops them; they are captured again on the next decode step of their shape.
+    /// </summary>
+    private void EnsureCapacity(int tokens, int seqs, int splits)
     {
-        if (tokens <= _tokenCapacity && seqs <= _seqCapacity)
+        ModelConfig c = Config;
+        long partialBytes = 4 * CudaOps.GqaAttention.PartialFloats(tokens, c.NumHeads, c.HeadDim, splits);
+        if (tokens <= _tokenCapacity && seqs <= _seqCapacity && partialBytes <= _partials.Bytes)
         {
             return;
         }
         _device.Synchronize();
-        ModelConfig c = Config;
+        DropGraphs();
         if (tokens > _tokenCapacity)
         {
+            tokens = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(tokens, 64));
             _x.EnsureCapacity(2L * tokens * c.HiddenSize);
             _normed.EnsureCapacity(2L * tokens * c.HiddenSize);
             _delta.EnsureCapacity(2L * tokens * c.HiddenSize);
@@ -212,6 +364,7 @@ internal sealed unsafe class CudaBackend : IModelBackend
         }
         if (seqs > _seqCapacity)
         {
+            seqs = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(seqs, 8));
             _last.EnsureCapacity(2L * seqs * c.HiddenSize);
             _logits.EnsureCapacity(4L * seqs * c.VocabSize);
             _ids.EnsureCapacity(4L * seqs);
@@ -219,14 +372,38 @@ internal sealed unsafe class CudaBackend : IModelBackend
             _hostIds.EnsureCapacity(4L * seqs);
             _seqCapacity = seqs;
         }
+        _partials.EnsureCapacity(Math.Max(partialBytes, 2 * _partials.Bytes));
+    }
+
+    private void DropGraphs()
+    {
+        foreach (DecodeGraph graph in _graphs.Values)
+        {
+            graph.Dispose();
+        }
+        _graphs.Clear();
+    }
+
+    /// <summary>An instantiated decode graph and the pinned/device block its first node copies the step's inputs from.</summary>
+    private sealed class DecodeGraph(CudaStepInputs inputs, nint exec) : IDisposable
+    {
+        public CudaStepInputs Inputs { get; } = inputs;
+        public nint Exec { get; } = exec;
+
+        public void Dispose()
+        {
+            CudaDriver.cuGraphExecDestroy(Exec);
+            Inputs.Dispose();
+        }
     }
 
     public void Dispose()
     {
         _device.MakeCurrent();
         _device.Synchronize();
+        DropGraphs();
         _kvCache?.Dispose();
-        foreach (DeviceBuffer buffer in new[] { _x, _normed, _delta, _qkv, _attn, _gateUp, _act, _last, _logits, _ids, _invFreq })
+        foreach (DeviceBuffer buffer in new[] { _x, _normed, _delta, _qkv, _attn, _gateUp, _act, _last, _logits, _ids, _invFreq, _partials })
         {
             buffer.Dispose();
         }

@@ -8,12 +8,12 @@ internal readonly unsafe struct CudaKernel(nint function, string name)
 {
     public string Name { get; } = name;
 
-    public void Launch(nint stream, uint gridX, uint gridY, uint blockX, void** arguments, uint sharedBytes = 0)
+    public void Launch(nint stream, uint gridX, uint gridY, uint blockX, void** arguments, uint sharedBytes = 0, uint gridZ = 1)
     {
-        int result = CudaDriver.cuLaunchKernel(function, gridX, gridY, 1, blockX, 1, 1, sharedBytes, stream, arguments, null);
+        int result = CudaDriver.cuLaunchKernel(function, gridX, gridY, gridZ, blockX, 1, 1, sharedBytes, stream, arguments, null);
         if (result != CudaDriver.Success)
         {
-            throw new CudaException($"launch of {Name} <<<({gridX}, {gridY}), {blockX}>>> failed: {CudaDriver.Describe(result)}");
+            throw new CudaException($"launch of {Name} <<<({gridX}, {gridY}, {gridZ}), {blockX}>>> failed: {CudaDriver.Describe(result)}");
         }
     }
 }
@@ -49,6 +49,10 @@ internal sealed unsafe class CudaKernels : IDisposable
         BiasAdd = Get(functions, "bias_add.cu", "bias_add");
         SiluMul = Get(functions, "silu_mul.cu", "silu_mul");
         PagedAttention = Get(functions, "paged_attention.cu", "paged_attention");
+        GqaAttention = Get(functions, "gqa_attention.cu", "gqa_attention");
+        AttentionCombine = Get(functions, "attention_combine.cu", "attention_combine");
+        QkvFinish = Get(functions, "qkv_finish.cu", "qkv_finish");
+        Gemv = Get(functions, "gemv.cu", "gemv");
         ArgMax = Get(functions, "argmax.cu", "argmax");
         FillUniform = Get(functions, "fill_uniform.cu", "fill_uniform");
     }
@@ -62,6 +66,10 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel BiasAdd { get; }
     public CudaKernel SiluMul { get; }
     public CudaKernel PagedAttention { get; }
+    public CudaKernel GqaAttention { get; }
+    public CudaKernel AttentionCombine { get; }
+    public CudaKernel QkvFinish { get; }
+    public CudaKernel Gemv { get; }
     public CudaKernel ArgMax { get; }
     public CudaKernel FillUniform { get; }
 

@@ -4,13 +4,17 @@ namespace ReasoningServe.Inference.Backends.Cuda;
 
 /// <summary>
 /// A step's integer inputs packed into one pinned block and sent in one copy: token ids, positions, slots, per token
-/// its sequence and visible context length, per sequence the index of its last token, and the block tables padded to
-/// the longest ([seqs, MaxBlocks]).
+/// its sequence and visible context length, per sequence the index of its last token, and the block tables
+/// ([seqs, MaxBlocks], padded with block 0).
+/// A decode batch may be padded to more sequences and a wider table than it has, so that a CUDA graph captured for
+/// that shape can replay it: a padding sequence decodes token 0 at position 0 into slot -1 (never written) and sees
+/// one position of block 0 (read, never used).
 /// </summary>
 internal sealed unsafe class CudaStepInputs : IDisposable
 {
     private readonly PinnedBuffer _host = new();
     private readonly DeviceBuffer _device = new();
+    private long _ints;
 
     public int Tokens { get; private set; }
     public int Seqs { get; private set; }
@@ -25,8 +29,23 @@ internal sealed unsafe class CudaStepInputs : IDisposable
     public ulong LastTokens => _device.At(20L * Tokens);
     public ulong BlockTables => _device.At(20L * Tokens + 4L * Seqs);
 
-    /// <summary>Validates the batch like the CPU backend, packs it and queues the copy on <paramref name="stream"/>.</summary>
+    /// <summary>Validates the batch like the CPU backend, packs it and queues the copy on the device's stream.</summary>
     public void Upload(ForwardBatch batch, CudaKvCache cache, CudaDevice device)
+    {
+        Pack(batch, cache, device, batch.NumSeqs, 0);
+        CopyToDevice(device.Stream);
+    }
+
+    /// <summary>Queues the copy of the packed inputs (inside a graph capture it becomes the graph's first node).</summary>
+    public void CopyToDevice(nint stream) =>
+        CudaDriver.Check(CudaDriver.cuMemcpyHtoDAsync(_device.Pointer, _host.Pointer, (nuint)(_ints * 4), stream), "cuMemcpyHtoDAsync(step inputs)");
+
+    /// <summary>
+    /// Validates and packs the batch into the pinned block. <paramref name="paddedSeqs"/> above the batch's own count
+    /// (decode batches only) adds padding sequences; <paramref name="width"/> fixes the block-table row length (0: the
+    /// longest table). The buffers grow when needed, after waiting for the device.
+    /// </summary>
+    public void Pack(ForwardBatch batch, CudaKvCache cache, CudaDevice device, int paddedSeqs, int width)
     {
         int tokens = batch.NumTokens, seqs = batch.NumSeqs;
         if (batch.Positions.Length != tokens || batch.SlotMapping.Length != tokens || batch.QueryStart.Length != seqs + 1
@@ -34,27 +53,42 @@ internal sealed unsafe class CudaStepInputs : IDisposable
         {
             throw new ArgumentException("ForwardBatch arrays disagree on the number of tokens or sequences.", nameof(batch));
         }
+        if (paddedSeqs < seqs || (paddedSeqs > seqs && tokens != seqs))
+        {
+            throw new ArgumentException($"only a decode batch can be padded ({tokens} tokens, {seqs} sequences to {paddedSeqs}).", nameof(paddedSeqs));
+        }
         int maxBlocks = 1, maxContext = 0;
         for (int s = 0; s < seqs; s++)
         {
             maxBlocks = Math.Max(maxBlocks, batch.BlockTables[s].Length);
         }
-        long ints = 5L * tokens + seqs + (long)seqs * maxBlocks;
+        if (width > 0)
+        {
+            if (width < maxBlocks)
+            {
+                throw new ArgumentException($"block tables of {maxBlocks} blocks do not fit rows of {width}.", nameof(width));
+            }
+            maxBlocks = width;
+        }
+        int paddedTokens = tokens + paddedSeqs - seqs;
+        long ints = 5L * paddedTokens + paddedSeqs + (long)paddedSeqs * maxBlocks;
         if (ints * 4 > _host.Bytes)
         {
             device.Synchronize();
             _host.EnsureCapacity(ints * 4 * 2);
             _device.EnsureCapacity(ints * 4 * 2);
         }
-        Tokens = tokens;
-        Seqs = seqs;
+        _ints = ints;
+        Tokens = paddedTokens;
+        Seqs = paddedSeqs;
         MaxBlocks = maxBlocks;
         var all = new Span<int>(_host.Pointer, (int)ints);
-        batch.TokenIds.CopyTo(all);
-        batch.Positions.CopyTo(all[tokens..]);
-        batch.SlotMapping.CopyTo(all[(2 * tokens)..]);
-        Span<int> tokenSeq = all.Slice(3 * tokens, tokens), tokenContext = all.Slice(4 * tokens, tokens);
-        Span<int> last = all.Slice(5 * tokens, seqs), tables = all[(5 * tokens + seqs)..];
+        Span<int> ids = all[..paddedTokens], positions = all.Slice(paddedTokens, paddedTokens), slots = all.Slice(2 * paddedTokens, paddedTokens);
+        Span<int> tokenSeq = all.Slice(3 * paddedTokens, paddedTokens), tokenContext = all.Slice(4 * paddedTokens, paddedTokens);
+        Span<int> last = all.Slice(5 * paddedTokens, paddedSeqs), tables = all[(5 * paddedTokens + paddedSeqs)..];
+        batch.TokenIds.CopyTo(ids);
+        batch.Positions.CopyTo(positions);
+        batch.SlotMapping.CopyTo(slots);
         for (int t = 0; t < tokens; t++)
         {
             if ((uint)batch.SlotMapping[t] >= cache.TotalSlots)
@@ -93,8 +127,17 @@ internal sealed unsafe class CudaStepInputs : IDisposable
             row[table.Length..].Clear();
             maxContext = Math.Max(maxContext, context);
         }
+        for (int s = seqs; s < paddedSeqs; s++)
+        {
+            ids[s] = 0;
+            positions[s] = 0;
+            slots[s] = -1;
+            tokenSeq[s] = s;
+            tokenContext[s] = 1;
+            last[s] = s;
+            tables.Slice(s * maxBlocks, maxBlocks).Clear();
+        }
         MaxContext = maxContext;
-        CudaDriver.Check(CudaDriver.cuMemcpyHtoDAsync(_device.Pointer, _host.Pointer, (nuint)(ints * 4), device.Stream), "cuMemcpyHtoDAsync(step inputs)");
     }
 
     public void Dispose()

@@ -12,6 +12,8 @@ internal static unsafe partial class CudaDriver
     public const int FuncAttributeMaxDynamicSharedSizeBytes = 8;
     public const uint StreamNonBlocking = 1;
     public const uint EventDefault = 0;
+    /// <summary>Capture tolerates calls like cuMemAlloc from the capturing thread (a library's lazy setup runs for real).</summary>
+    public const int StreamCaptureModeRelaxed = 2;
 
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuInit(uint flags);
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuDriverGetVersion(int* version);
@@ -53,6 +55,13 @@ internal static unsafe partial class CudaDriver
     [LibraryImport(CudaLibraries.Driver)]
     public static partial int cuLaunchKernel(nint function, uint gridX, uint gridY, uint gridZ, uint blockX, uint blockY, uint blockZ,
         uint sharedBytes, nint stream, void** parameters, void** extra);
+
+    [LibraryImport(CudaLibraries.Driver, EntryPoint = "cuStreamBeginCapture_v2")] public static partial int cuStreamBeginCapture(nint stream, int mode);
+    [LibraryImport(CudaLibraries.Driver)] public static partial int cuStreamEndCapture(nint stream, nint* graph);
+    [LibraryImport(CudaLibraries.Driver)] public static partial int cuGraphInstantiateWithFlags(nint* graphExec, nint graph, ulong flags);
+    [LibraryImport(CudaLibraries.Driver)] public static partial int cuGraphLaunch(nint graphExec, nint stream);
+    [LibraryImport(CudaLibraries.Driver)] public static partial int cuGraphExecDestroy(nint graphExec);
+    [LibraryImport(CudaLibraries.Driver)] public static partial int cuGraphDestroy(nint graph);
 
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuGetErrorName(int error, byte** name);
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuGetErrorString(int error, byte** text);

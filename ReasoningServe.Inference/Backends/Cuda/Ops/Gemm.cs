@@ -5,15 +5,23 @@ namespace ReasoningServe.Inference.Backends.Cuda.Ops;
 /// <summary>
 /// y[t, o] = sum_i x[t, i] W[o, i] through cuBLAS (bf16 in, fp32 accumulate, bf16 or fp32 out). Row-major x [T, K] and
 /// W [N, K] (HF's [out, in]) are column-major x^T and W^T, so y^T = W x^T is gemm(op(W)=T, op(x)=N, m=N, n=T, k=K).
+/// Up to <see cref="MaxGemvTokens"/> tokens (decode) go to our gemv.cu instead, given the kernels: it streams the weights
+/// closer to the copy bandwidth than cuBLAS does at those shapes.
 /// </summary>
 internal sealed unsafe class Gemm : IDisposable
 {
     public const long WorkspaceBytes = 32L << 20;
+    public const int MaxGemvTokens = 8;
+    private const int GemvRowsPerBlock = 2 * 8; // gemv.cu: ROWS per warp, 8 warps
     private readonly nint _handle;
+    private readonly nint _stream;
+    private readonly CudaKernels? _kernels;
     private readonly DeviceBuffer _workspace = new(WorkspaceBytes);
 
-    public Gemm(nint stream)
+    public Gemm(nint stream, CudaKernels? kernels = null)
     {
+        _stream = stream;
+        _kernels = kernels;
         nint handle;
         Cublas.Check(Cublas.cublasCreate(&handle), "cublasCreate");
         _handle = handle;
@@ -24,12 +32,22 @@ internal sealed unsafe class Gemm : IDisposable
     /// <param name="ldy">Row stride of y in elements (>= outFeatures).</param>
     public void Run(ulong x, int tokens, ulong weight, int outFeatures, int inFeatures, ulong y, int ldy, bool floatOutput = false)
     {
+        if (_kernels is { } kernels && UseGemv && tokens <= MaxGemvTokens && inFeatures % 8 == 0)
+        {
+            int asFloat = floatOutput ? 1 : 0;
+            void** args = stackalloc void*[] { &x, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat };
+            kernels.Gemv.Launch(_stream, (uint)((outFeatures + GemvRowsPerBlock - 1) / GemvRowsPerBlock), 1, 256, args);
+            return;
+        }
         float alpha = 1f, beta = 0f;
         int result = Cublas.cublasGemmEx(_handle, Cublas.OpT, Cublas.OpN, outFeatures, tokens, inFeatures, &alpha,
             weight, Cublas.DataTypeBF16, inFeatures, x, Cublas.DataTypeBF16, inFeatures, &beta,
             y, floatOutput ? Cublas.DataTypeF32 : Cublas.DataTypeBF16, ldy, Cublas.ComputeF32, Cublas.GemmDefault);
         Cublas.Check(result, $"cublasGemmEx({tokens}x{inFeatures} by {outFeatures}x{inFeatures})");
     }
+
+    /// <summary>Whether small-token GEMMs use gemv.cu (RS_CUDA_GEMV=0 keeps cuBLAS for every shape, for comparison).</summary>
+    public bool UseGemv { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_GEMV") != "0";
 
     public void Dispose()
     {

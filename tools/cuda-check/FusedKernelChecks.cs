@@ -1,0 +1,142 @@
+using ReasoningServe.Inference.Backends.Cpu;
+using ReasoningServe.Inference.Backends.Cuda;
+using Cpu = ReasoningServe.Inference.Backends.Cpu.Ops;
+using Gpu = ReasoningServe.Inference.Backends.Cuda.Ops;
+using static ReasoningServe.Tools.CudaCheck.DeviceArrays;
+
+namespace ReasoningServe.Tools.CudaCheck;
+
+/// <summary>
+/// The kernels the backend runs per layer that fuse or replace simpler ones: qkv_finish against the chain it replaces
+/// (bias_add, qk_norm, rope, kv_write: bit-equal), and gqa_attention (with and without context splits, GQA groups
+/// above one block's eight heads, MHA, small head dims) against the CPU backend's attention.
+/// </summary>
+internal static unsafe class FusedKernelChecks
+{
+    private const double Bf16Tolerance = 1e-2;
+
+    public static void Run(CudaDevice device, CudaKernels k)
+    {
+        Report.Section("1b. fused kernels: qkv_finish vs the separate kernels, gqa_attention vs CPU");
+        var random = new Random(4321);
+        QkvFinishCheck(device, k, random, "qwen2-like (bias) 28/4 heads of 128", 28, 4, 128, bias: true, norm: false);
+        QkvFinishCheck(device, k, random, "qwen3-like (qk norm) 32/8 heads of 128", 32, 8, 128, bias: false, norm: true);
+        QkvFinishCheck(device, k, random, "qwen2-like (bias) 14/2 heads of 64", 14, 2, 64, bias: true, norm: false);
+        QkvFinishCheck(device, k, random, "qwen3 golden shape 4/2 heads of 32 + norm", 4, 2, 32, bias: false, norm: true);
+
+        (int Cached, int New)[] mixed = [(1499, 1), (50, 20), (0, 33), (300, 1)];
+        foreach (int splits in new[] { 1, 4, 64 })
+        {
+            AttentionCheck(device, k, random, $"7B shape 28/4 heads of 128, {splits} split(s)", 28, 4, 128, mixed, splits);
+        }
+        AttentionCheck(device, k, random, "group of 16 (two blocks) 16/1 heads of 64, 3 splits", 16, 1, 64, mixed, 3);
+        AttentionCheck(device, k, random, "MHA 8/8 heads of 128, 2 splits", 8, 8, 128, mixed, 2);
+        AttentionCheck(device, k, random, "llama golden shape 4/2 heads of 16", 4, 2, 16, mixed, 5);
+        AttentionCheck(device, k, random, "64 decode tokens over 1024-1087, 28/4 of 128", 28, 4, 128,
+            Enumerable.Range(0, 64).Select(i => (1023 + i, 1)).ToArray(), 1);
+    }
+
+    private static void QkvFinishCheck(CudaDevice device, CudaKernels k, Random random, string name, int heads, int kvHeads, int d, bool bias, bool norm)
+    {
+        int tokens = 13, qSize = heads * d, kvSize = kvHeads * d, stride = qSize + 2 * kvSize, slotsTotal = 64;
+        float[] qkv = Random(random, tokens * stride, 2f), b = Random(random, stride), qw = Random(random, d), kw = Random(random, d);
+        int[] positions = Enumerable.Range(0, tokens).Select(_ => random.Next(0, 30000)).ToArray();
+        int[] slots = Enumerable.Range(0, slotsTotal).OrderBy(_ => random.Next()).Take(tokens).ToArray();
+        slots[5] = -1; // padding: computed, never written to the cache
+        var rope = new Cpu.RotaryEmbedding(d, 1000000f, null);
+        nint s = device.Stream;
+        long cacheBytes = 2L * slotsTotal * kvSize;
+        using DeviceBuffer q1 = UploadBf16(qkv), q2 = UploadBf16(qkv), db = UploadBf16(b), dqw = UploadBf16(qw), dkw = UploadBf16(kw),
+            dp = Upload(positions), ds = Upload(slots), df = Upload(rope.InverseFrequencies.ToArray()),
+            k1 = new(cacheBytes), v1 = new(cacheBytes), k2 = new(cacheBytes), v2 = new(cacheBytes);
+        foreach (DeviceBuffer cache in new[] { k1, v1, k2, v2 })
+        {
+            Inference.Backends.Cuda.Native.CudaDriver.Check(
+                Inference.Backends.Cuda.Native.CudaDriver.cuMemsetD8Async(cache.Pointer, 0, (nuint)cacheBytes, s), "cuMemsetD8Async");
+        }
+
+        if (bias)
+        {
+            Gpu.BiasAdd.Launch(k, s, q1.Pointer, stride, db.Pointer, stride, tokens);
+        }
+        if (norm)
+        {
+            Gpu.QkNorm.Launch(k, s, q1.Pointer, stride, dqw.Pointer, dkw.Pointer, tokens, heads, kvHeads, d, 1e-6f);
+        }
+        Gpu.Rope.Launch(k, s, q1.Pointer, stride, dp.Pointer, df.Pointer, tokens, heads + kvHeads, d);
+        Gpu.KvCacheWrite.Launch(k, s, q1.Pointer, stride, qSize, kvSize, ds.Pointer, k1.Pointer, v1.Pointer, tokens);
+
+        Gpu.QkvFinish.Launch(k, s, q2.Pointer, stride, bias ? db.Pointer : 0, norm ? dqw.Pointer : 0, norm ? dkw.Pointer : 0, 1e-6f,
+            dp.Pointer, df.Pointer, ds.Pointer, k2.Pointer, v2.Pointer, tokens, heads, kvHeads, d);
+
+        // The same math, but the compiler may fuse a different multiply-add (and qk-norm sums pairs in another order), so a
+        // value may land one bf16 step away; beyond that the two paths must agree.
+        int rows = tokens * stride, cacheElements = slotsTotal * kvSize;
+        float[] r1 = DownloadBf16(q1.Pointer, rows), r2 = DownloadBf16(q2.Pointer, rows);
+        float[] c1 = [.. DownloadBf16(k1.Pointer, cacheElements), .. DownloadBf16(v1.Pointer, cacheElements)];
+        float[] c2 = [.. DownloadBf16(k2.Pointer, cacheElements), .. DownloadBf16(v2.Pointer, cacheElements)];
+        int differing = 0;
+        for (int i = 0; i < rows; i++)
+        {
+            differing += r1[i] != r2[i] ? 1 : 0;
+        }
+        (double MaxAbs, double Relative) rowError = Errors(r2, r1), cacheError = Errors(c2, c1);
+        Report.Check($"qkv_finish {name}", rowError.Relative < 2e-3 && cacheError.Relative < 2e-3,
+            $"vs bias_add+qk_norm+rope+kv_write: rows rel {rowError.Relative:E1} ({differing} of {rows} values differ), cache rel {cacheError.Relative:E1}");
+    }
+
+    private static void AttentionCheck(CudaDevice device, CudaKernels k, Random random, string name, int heads, int kvHeads, int d,
+        (int Cached, int New)[] seqs, int splits)
+    {
+        const int blockSize = 16;
+        int qSize = heads * d, kvSize = kvHeads * d;
+        int numBlocks = seqs.Sum(x => (x.Cached + x.New + blockSize - 1) / blockSize) + 3;
+        int[] blocks = Enumerable.Range(0, numBlocks).OrderBy(_ => random.Next()).ToArray();
+        int nextBlock = 0;
+        var tables = new int[seqs.Length][];
+        var tokenSeq = new List<int>();
+        var tokenLast = new List<int>();
+        for (int i = 0; i < seqs.Length; i++)
+        {
+            int context = seqs[i].Cached + seqs[i].New, need = (context + blockSize - 1) / blockSize;
+            tables[i] = blocks[nextBlock..(nextBlock + need)];
+            nextBlock += need;
+            for (int p = seqs[i].Cached; p < context; p++)
+            {
+                tokenSeq.Add(i);
+                tokenLast.Add(p);
+            }
+        }
+        int tokens = tokenSeq.Count, slots = numBlocks * blockSize, maxBlocks = tables.Max(t => t.Length);
+        float[] q = Random(random, tokens * qSize, 2f), kc = Random(random, slots * kvSize, 2f), vc = Random(random, slots * kvSize);
+        int[] flatTables = new int[seqs.Length * maxBlocks];
+        for (int i = 0; i < seqs.Length; i++)
+        {
+            tables[i].CopyTo(flatTables, i * maxBlocks);
+        }
+        int[] tokenContext = tokenLast.Select(p => p + 1).ToArray();
+        long partialFloats = Gpu.GqaAttention.PartialFloats(tokens, heads, d, splits);
+        using DeviceBuffer dq = UploadBf16(q), dk = UploadBf16(kc), dv = UploadBf16(vc), dout = new(2L * tokens * qSize),
+            dtables = Upload(flatTables), dseq = Upload(tokenSeq.ToArray()), dctx = Upload(tokenContext), partials = new(Math.Max(4, 4 * partialFloats));
+        Gpu.GqaAttention.Launch(k, device.Stream, dq.Pointer, qSize, dout.Pointer, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer,
+            maxBlocks, dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, blockSize, splits);
+
+        float[] expected = new float[tokens * qSize];
+        using var pool = new CpuWorkerPool(Math.Min(8, Environment.ProcessorCount));
+        var scratch = new NativeBuffer[pool.WorkerCount];
+        for (int i = 0; i < scratch.Length; i++)
+        {
+            scratch[i] = new NativeBuffer(Cpu.PagedAttention.ScratchLength(seqs.Max(x => x.Cached + x.New)));
+        }
+        var attention = new Cpu.PagedAttention(pool, scratch, heads, kvHeads, d);
+        fixed (float* qp = q, op = expected, kp = kc, vp = vc)
+        {
+            attention.Forward(qp, op, tokens, tokenSeq.ToArray(), tokenLast.ToArray(), tables, kp, vp, blockSize);
+        }
+        foreach (NativeBuffer b in scratch)
+        {
+            b.Dispose();
+        }
+        Report.ErrorCheck($"gqa_attention {name} ({tokens} tok)", Errors(DownloadBf16(dout.Pointer, tokens * qSize), expected), Bf16Tolerance);
+    }
+}

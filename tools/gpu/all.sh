@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# One device call for issue 8's numbers (the device machine is released after ~30 s idle, so one call does it all).
+# Here: tools/gpu/all.sh prepare  — publishes the server and CudaCheck, packs them with the .NET runtime, the golden
+# models and the Qwen3 tokenizer into .gpu/ (git-excluded; the device tool carries 64 MiB at most).
+# There (carry [".gpu"]): tools/gpu/all.sh run [check,serve,hf]  — writes logs and results to $OUT.
+set -uo pipefail
+case "${1:-}" in
+prepare)
+  set -e
+  root=$(git rev-parse --show-toplevel); cd "$root"
+  mkdir -p .gpu .git/info
+  grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
+  dn=$(dirname "$(readlink -f "$(command -v dotnet)")")
+  [ -f .gpu/dotnet-rt.tar.xz ] || tar -C "$dn" -cJf .gpu/dotnet-rt.tar.xz dotnet host shared/Microsoft.NETCore.App shared/Microsoft.AspNetCore.App
+  rm -rf /tmp/gpu-app && mkdir -p /tmp/gpu-app
+  dotnet publish ReasoningServe.Inference/ReasoningServe.Inference.csproj -c Release -o /tmp/gpu-app/app/ReasoningServe.Inference -p:UseAppHost=false >/dev/null
+  dotnet publish tools/cuda-check/CudaCheck.csproj -c Release -o /tmp/gpu-app/app/CudaCheck -p:UseAppHost=false >/dev/null
+  # Only linux-x64 native assets (SkiaSharp ships every platform's).
+  find /tmp/gpu-app/app/*/runtimes -mindepth 1 -maxdepth 1 ! -name linux-x64 -exec rm -rf {} +
+  tar -C /tmp/gpu-app -cJf .gpu/app.tar.xz app
+  tar -C testdata/tokenizers/qwen3 -cJf .gpu/qwen3-tokenizer.tar.xz .
+  rm -rf .gpu/goldens && mkdir -p .gpu/goldens && cp -r testdata/goldens/models/* .gpu/goldens/
+  du -sh .gpu
+  ;;
+run)
+  parts=${2:-check,serve,hf}
+  out=${OUT:?set OUT}
+  mkdir -p /tmp/dn /tmp/app && tar -C /tmp/dn -xJf .gpu/dotnet-rt.tar.xz && tar -C /tmp/app -xJf .gpu/app.tar.xz
+  export PATH=/tmp/dn:$PATH DOTNET_ROOT=/tmp/dn RS_CUBIN_CACHE=/tmp/cubin
+  export LD_LIBRARY_PATH=/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+  nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem --format=csv | tee "$out/gpu.txt"
+  if [[ $parts == *check* ]]; then
+    echo "=== cuda-check"; timeout 240 dotnet /tmp/app/app/CudaCheck/CudaCheck.dll --goldens .gpu/goldens 2>&1 | tee "$out/cuda-check.log"
+  fi
+  if [[ $parts == *serve* ]]; then
+    echo "=== serve_bench"; GPU_APP=/tmp/app/app timeout 300 tools/gpu/serve_bench.sh 2>&1 | tee "$out/serve_bench.log"
+  fi
+  if [[ $parts == *hf* ]]; then
+    echo "=== hf_bench"; timeout 200 python3 tools/gpu/hf_bench.py --out "$out/hf_bench.json" --shapes 1.5b,7b 2>&1 | grep -v Warning | tee "$out/hf_bench.log"
+  fi
+  ;;
+*) echo "usage: tools/gpu/all.sh prepare | run [check,serve,hf]" >&2; exit 2 ;;
+esac
