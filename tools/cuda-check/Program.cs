@@ -47,6 +47,7 @@ Guard("kernels", () =>
     using var kernels = new CudaKernels(device, KernelCompiler.DefaultCacheDirectory());
     Report.Line($"  kernels compiled/loaded in {start.Elapsed.TotalSeconds:F2} s");
     KernelChecks.Run(device, kernels);
+    PrefillAttentionChecks.Run(device, kernels);
 });
 Guard("goldens", () => GoldenChecks.Run(goldens));
 Guard("compare", CompareChecks.Run);

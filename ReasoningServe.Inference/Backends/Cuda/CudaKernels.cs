@@ -49,6 +49,7 @@ internal sealed unsafe class CudaKernels : IDisposable
         BiasAdd = Get(functions, "bias_add.cu", "bias_add");
         SiluMul = Get(functions, "silu_mul.cu", "silu_mul");
         PagedAttention = Get(functions, "paged_attention.cu", "paged_attention");
+        PrefillAttention = Get(functions, "prefill_attention.cu", "prefill_attention");
         ArgMax = Get(functions, "argmax.cu", "argmax");
         FillUniform = Get(functions, "fill_uniform.cu", "fill_uniform");
     }
@@ -62,6 +63,7 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel BiasAdd { get; }
     public CudaKernel SiluMul { get; }
     public CudaKernel PagedAttention { get; }
+    public CudaKernel PrefillAttention { get; }
     public CudaKernel ArgMax { get; }
     public CudaKernel FillUniform { get; }
 
