@@ -125,7 +125,7 @@ internal static unsafe class DecodeBench
         backend.UseGraphs = false;
         backend.AllocateKvCache(batch * blocksPerSeq, BlockSize);
         backend.Profiler = profiler;
-        TimeDecode(backend, batch, blocksPerSeq, prompt, profileFrom: 0);
+        TimeDecode(backend, batch, blocksPerSeq, prompt);
         backend.Profiler = null;
         backend.UseGraphs = graphs;
         Report.Line($"    profile of {title} (eager, {profiler.Steps} steps incl. prefill chunks skipped):");
@@ -207,7 +207,7 @@ internal static unsafe class DecodeBench
         return times[times.Count / 2];
     }
 
-    private static (double Seconds, int Context) TimeDecode(CudaBackend backend, int batch, int blocksPerSeq, int prompt, int profileFrom = -1)
+    private static (double Seconds, int Context) TimeDecode(CudaBackend backend, int batch, int blocksPerSeq, int prompt)
     {
         var random = new Random(5);
         int vocab = backend.Config.VocabSize;

@@ -34,7 +34,13 @@ internal static unsafe class FusedKernelChecks
         AttentionCheck(device, k, random, "llama golden shape 4/2 heads of 16", 4, 2, 16, mixed, 5);
         AttentionCheck(device, k, random, "64 decode tokens over 1024-1087, 28/4 of 128", 28, 4, 128,
             Enumerable.Range(0, 64).Select(i => (1023 + i, 1)).ToArray(), 1);
+        // The backend's mixed step: prefill chunks through prefill_attention's tiles, decode tokens through gqa_attention's list.
+        AttentionCheck(device, k, random, "mixed step: prefill tiles + listed decode tokens, 28/4 of 128, 2 splits", 28, 4, 128, mixed, 2, split: true);
+        AttentionCheck(device, k, random, "mixed step, 14/2 heads of 64, 3 splits", 14, 2, 64, [(0, 130), (700, 1), (64, 64), (5, 1)], 3, split: true);
     }
+
+    private static void CudaDriverSync() =>
+        Inference.Backends.Cuda.Native.CudaDriver.Check(Inference.Backends.Cuda.Native.CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
 
     private static void QkvFinishCheck(CudaDevice device, CudaKernels k, Random random, string name, int heads, int kvHeads, int d, bool bias, bool norm)
     {
@@ -86,7 +92,7 @@ internal static unsafe class FusedKernelChecks
     }
 
     private static void AttentionCheck(CudaDevice device, CudaKernels k, Random random, string name, int heads, int kvHeads, int d,
-        (int Cached, int New)[] seqs, int splits)
+        (int Cached, int New)[] seqs, int splits, bool split = false)
     {
         const int blockSize = 16;
         int qSize = heads * d, kvSize = kvHeads * d;
@@ -118,8 +124,36 @@ internal static unsafe class FusedKernelChecks
         long partialFloats = Gpu.GqaAttention.PartialFloats(tokens, heads, d, splits);
         using DeviceBuffer dq = UploadBf16(q), dk = UploadBf16(kc), dv = UploadBf16(vc), dout = new(2L * tokens * qSize),
             dtables = Upload(flatTables), dseq = Upload(tokenSeq.ToArray()), dctx = Upload(tokenContext), partials = new(Math.Max(4, 4 * partialFloats));
-        Gpu.GqaAttention.Launch(k, device.Stream, dq.Pointer, qSize, dout.Pointer, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer,
-            maxBlocks, dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, blockSize, splits);
+        if (split)
+        {
+            var tileFirst = new List<int>();
+            var tileCount = new List<int>();
+            var decode = new List<int>();
+            for (int i = 0, first = 0; i < seqs.Length; first += seqs[i].New, i++)
+            {
+                if (seqs[i].New == 1)
+                {
+                    decode.Add(first);
+                    continue;
+                }
+                for (int t = first; t < first + seqs[i].New; t += Gpu.PrefillAttention.TileTokens)
+                {
+                    tileFirst.Add(t);
+                    tileCount.Add(Math.Min(Gpu.PrefillAttention.TileTokens, first + seqs[i].New - t));
+                }
+            }
+            using DeviceBuffer dFirst = Upload(tileFirst.ToArray()), dCount = Upload(tileCount.ToArray()), dDecode = Upload(decode.ToArray());
+            Gpu.PrefillAttention.Launch(k, device.Stream, dq.Pointer, qSize, dout.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer, maxBlocks,
+                dseq.Pointer, dctx.Pointer, dFirst.Pointer, dCount.Pointer, tileFirst.Count, heads, kvHeads, d, blockSize);
+            Gpu.GqaAttention.Launch(k, device.Stream, dq.Pointer, qSize, dout.Pointer, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer,
+                maxBlocks, dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, blockSize, splits, dDecode.Pointer, decode.Count);
+            CudaDriverSync();
+        }
+        else
+        {
+            Gpu.GqaAttention.Launch(k, device.Stream, dq.Pointer, qSize, dout.Pointer, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer,
+                maxBlocks, dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, blockSize, splits);
+        }
 
         float[] expected = new float[tokens * qSize];
         using var pool = new CpuWorkerPool(Math.Min(8, Environment.ProcessorCount));
@@ -137,6 +171,6 @@ internal static unsafe class FusedKernelChecks
         {
             b.Dispose();
         }
-        Report.ErrorCheck($"gqa_attention {name} ({tokens} tok)", Errors(DownloadBf16(dout.Pointer, tokens * qSize), expected), Bf16Tolerance);
+        Report.ErrorCheck($"{(split ? "prefill+gqa" : "gqa_attention")} {name} ({tokens} tok)", Errors(DownloadBf16(dout.Pointer, tokens * qSize), expected), Bf16Tolerance);
     }
 }

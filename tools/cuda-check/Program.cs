@@ -48,6 +48,7 @@ Guard("kernels", () =>
     Report.Line($"  kernels compiled/loaded in {start.Elapsed.TotalSeconds:F2} s");
     KernelChecks.Run(device, kernels);
     FusedKernelChecks.Run(device, kernels);
+    PrefillAttentionChecks.Run(device, kernels);
 });
 Guard("goldens", () => GoldenChecks.Run(goldens));
 Guard("compare", CompareChecks.Run);

@@ -159,16 +159,21 @@ internal sealed unsafe class CudaBackend : IModelBackend
         CudaKvCache cache = _kvCache ?? throw new InvalidOperationException("AllocateKvCache must be called before Forward.");
         _device.MakeCurrent();
         int tokens = batch.NumTokens, seqs = batch.NumSeqs;
-        int maxContext = 0;
-        foreach (int context in batch.ContextLens)
+        // Prefill chunks go to the tensor-core kernel in query tiles; decode tokens (one new token) to gqa_attention.
+        bool tile = tokens > seqs && UsesPrefillAttention;
+        int maxContext = 0, decodeTokens = 0;
+        for (int s = 0; s < seqs; s++)
         {
-            maxContext = Math.Max(maxContext, context);
+            maxContext = Math.Max(maxContext, batch.ContextLens[s]);
+            decodeTokens += batch.QueryStart[s + 1] - batch.QueryStart[s] == 1 ? 1 : 0;
         }
-        int splits = AttentionSplits(tokens, maxContext);
+        int splits = AttentionSplits(tile ? Math.Max(1, decodeTokens) : tokens, maxContext);
         EnsureCapacity(tokens, seqs, splits);
-        _inputs.Upload(batch, cache, _device);
+        _inputs.Upload(batch, cache, _device, tile);
         Enqueue(_inputs, cache, splits);
     }
+
+    private bool UsesPrefillAttention => CudaOps.PrefillAttention.IsSupported(Config.HeadDim) && CudaOps.GqaAttention.IsSupported(Config.HeadDim);
 
     /// <summary>
     /// Decode steps (one new token per sequence) replay a CUDA graph captured for the batch padded to a size bucket and
@@ -291,7 +296,16 @@ internal sealed unsafe class CudaBackend : IModelBackend
                 layer.KNorm?.Pointer ?? 0, eps, inputs.Positions, _invFreq.Pointer, inputs.Slots, cache.K(l), cache.V(l),
                 tokens, c.NumHeads, c.NumKvHeads, c.HeadDim);
             Mark("qkv_finish");
-            if (CudaOps.GqaAttention.IsSupported(c.HeadDim))
+            if (inputs.Tiles > 0)
+            {
+                CudaOps.PrefillAttention.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, _attn.Pointer, cache.K(l), cache.V(l), inputs.BlockTables,
+                    inputs.MaxBlocks, inputs.TokenSeq, inputs.TokenContext, inputs.TileFirst, inputs.TileCount, inputs.Tiles,
+                    c.NumHeads, c.NumKvHeads, c.HeadDim, cache.BlockSize);
+                CudaOps.GqaAttention.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, _attn.Pointer, _partials.Pointer, cache.K(l), cache.V(l),
+                    inputs.BlockTables, inputs.MaxBlocks, inputs.TokenSeq, inputs.TokenContext, tokens, c.NumHeads, c.NumKvHeads, c.HeadDim,
+                    cache.BlockSize, splits, inputs.DecodeTokens, inputs.DecodeTokenCount);
+            }
+            else if (CudaOps.GqaAttention.IsSupported(c.HeadDim))
             {
                 CudaOps.GqaAttention.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, _attn.Pointer, _partials.Pointer, cache.K(l), cache.V(l),
                     inputs.BlockTables, inputs.MaxBlocks, inputs.TokenSeq, inputs.TokenContext, tokens, c.NumHeads, c.NumKvHeads, c.HeadDim,

@@ -53,6 +53,7 @@ internal sealed unsafe class CudaKernels : IDisposable
         AttentionCombine = Get(functions, "attention_combine.cu", "attention_combine");
         QkvFinish = Get(functions, "qkv_finish.cu", "qkv_finish");
         Gemv = Get(functions, "gemv.cu", "gemv");
+        PrefillAttention = Get(functions, "prefill_attention.cu", "prefill_attention");
         ArgMax = Get(functions, "argmax.cu", "argmax");
         FillUniform = Get(functions, "fill_uniform.cu", "fill_uniform");
     }
@@ -70,6 +71,7 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel AttentionCombine { get; }
     public CudaKernel QkvFinish { get; }
     public CudaKernel Gemv { get; }
+    public CudaKernel PrefillAttention { get; }
     public CudaKernel ArgMax { get; }
     public CudaKernel FillUniform { get; }
 

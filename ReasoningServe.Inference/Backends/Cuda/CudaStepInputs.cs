@@ -5,7 +5,8 @@ namespace ReasoningServe.Inference.Backends.Cuda;
 /// <summary>
 /// A step's integer inputs packed into one pinned block and sent in one copy: token ids, positions, slots, per token
 /// its sequence and visible context length, per sequence the index of its last token, and the block tables
-/// ([seqs, MaxBlocks], padded with block 0).
+/// ([seqs, MaxBlocks], padded with block 0); optionally the prefill query tiles for prefill_attention (sequences with more
+/// than one new token, cut in tiles of 64) and the list of the remaining (decode) tokens for gqa_attention.
 /// A decode batch may be padded to more sequences and a wider table than it has, so that a CUDA graph captured for
 /// that shape can replay it: a padding sequence decodes token 0 at position 0 into slot -1 (never written) and sees
 /// one position of block 0 (read, never used).
@@ -29,10 +30,20 @@ internal sealed unsafe class CudaStepInputs : IDisposable
     public ulong LastTokens => _device.At(20L * Tokens);
     public ulong BlockTables => _device.At(20L * Tokens + 4L * Seqs);
 
+    /// <summary>Prefill query tiles packed by <see cref="Pack"/> with tiling on (0 otherwise).</summary>
+    public int Tiles { get; private set; }
+    public int DecodeTokenCount { get; private set; }
+    public ulong TileFirst => _device.At(TilesOffset);
+    public ulong TileCount => _device.At(TilesOffset + 4L * _maxTiles);
+    public ulong DecodeTokens => _device.At(TilesOffset + 8L * _maxTiles);
+
+    private long TilesOffset => 20L * Tokens + 4L * Seqs + 4L * Seqs * MaxBlocks;
+    private int _maxTiles;
+
     /// <summary>Validates the batch like the CPU backend, packs it and queues the copy on the device's stream.</summary>
-    public void Upload(ForwardBatch batch, CudaKvCache cache, CudaDevice device)
+    public void Upload(ForwardBatch batch, CudaKvCache cache, CudaDevice device, bool tilePrefill = false)
     {
-        Pack(batch, cache, device, batch.NumSeqs, 0);
+        Pack(batch, cache, device, batch.NumSeqs, 0, tilePrefill);
         CopyToDevice(device.Stream);
     }
 
@@ -43,9 +54,10 @@ internal sealed unsafe class CudaStepInputs : IDisposable
     /// <summary>
     /// Validates and packs the batch into the pinned block. <paramref name="paddedSeqs"/> above the batch's own count
     /// (decode batches only) adds padding sequences; <paramref name="width"/> fixes the block-table row length (0: the
-    /// longest table). The buffers grow when needed, after waiting for the device.
+    /// longest table). With <paramref name="tilePrefill"/> it also packs the prefill tiles and the decode-token list.
+    /// The buffers grow when needed, after waiting for the device.
     /// </summary>
-    public void Pack(ForwardBatch batch, CudaKvCache cache, CudaDevice device, int paddedSeqs, int width)
+    public void Pack(ForwardBatch batch, CudaKvCache cache, CudaDevice device, int paddedSeqs, int width, bool tilePrefill = false)
     {
         int tokens = batch.NumTokens, seqs = batch.NumSeqs;
         if (batch.Positions.Length != tokens || batch.SlotMapping.Length != tokens || batch.QueryStart.Length != seqs + 1
@@ -71,7 +83,8 @@ internal sealed unsafe class CudaStepInputs : IDisposable
             maxBlocks = width;
         }
         int paddedTokens = tokens + paddedSeqs - seqs;
-        long ints = 5L * paddedTokens + paddedSeqs + (long)paddedSeqs * maxBlocks;
+        int maxTiles = tilePrefill ? Ops.PrefillAttention.MaxTiles(tokens, seqs) : 0;
+        long ints = 5L * paddedTokens + paddedSeqs + (long)paddedSeqs * maxBlocks + (tilePrefill ? 2L * maxTiles + seqs : 0);
         if (ints * 4 > _host.Bytes)
         {
             device.Synchronize();
@@ -82,10 +95,15 @@ internal sealed unsafe class CudaStepInputs : IDisposable
         Tokens = paddedTokens;
         Seqs = paddedSeqs;
         MaxBlocks = maxBlocks;
+        _maxTiles = maxTiles;
+        Tiles = 0;
+        DecodeTokenCount = 0;
         var all = new Span<int>(_host.Pointer, (int)ints);
         Span<int> ids = all[..paddedTokens], positions = all.Slice(paddedTokens, paddedTokens), slots = all.Slice(2 * paddedTokens, paddedTokens);
         Span<int> tokenSeq = all.Slice(3 * paddedTokens, paddedTokens), tokenContext = all.Slice(4 * paddedTokens, paddedTokens);
-        Span<int> last = all.Slice(5 * paddedTokens, paddedSeqs), tables = all[(5 * paddedTokens + paddedSeqs)..];
+        Span<int> last = all.Slice(5 * paddedTokens, paddedSeqs), tables = all.Slice(5 * paddedTokens + paddedSeqs, paddedSeqs * maxBlocks);
+        Span<int> tileFirst = all.Slice((int)(TilesOffset / 4), maxTiles), tileCount = all.Slice((int)(TilesOffset / 4) + maxTiles, maxTiles);
+        Span<int> decodeTokens = all.Slice((int)(TilesOffset / 4) + 2 * maxTiles, tilePrefill ? seqs : 0);
         batch.TokenIds.CopyTo(ids);
         batch.Positions.CopyTo(positions);
         batch.SlotMapping.CopyTo(slots);
@@ -115,6 +133,21 @@ internal sealed unsafe class CudaStepInputs : IDisposable
                 tokenContext[t] = context - queryLength + (t - start) + 1;
             }
             last[s] = end - 1;
+            if (tilePrefill)
+            {
+                if (queryLength == 1)
+                {
+                    decodeTokens[DecodeTokenCount++] = start;
+                }
+                else
+                {
+                    for (int first = start; first < end; first += Ops.PrefillAttention.TileTokens)
+                    {
+                        tileFirst[Tiles] = first;
+                        tileCount[Tiles++] = Math.Min(Ops.PrefillAttention.TileTokens, end - first);
+                    }
+                }
+            }
             Span<int> row = tables.Slice(s * maxBlocks, maxBlocks);
             for (int b = 0; b < table.Length; b++)
             {

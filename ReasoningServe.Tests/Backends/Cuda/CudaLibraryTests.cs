@@ -1,5 +1,6 @@
 using ReasoningServe.Inference.Backends.Cuda;
 using ReasoningServe.Inference.Backends.Cuda.Native;
+using ReasoningServe.Inference.Backends.Cuda.Ops;
 
 namespace ReasoningServe.Tests.Backends.Cuda;
 
@@ -64,7 +65,7 @@ public sealed class CudaLibraryTests
     [Fact]
     public void Every_op_kernel_is_embedded_with_its_entry_point()
     {
-        string[] expected = ["argmax", "attention_combine", "bias_add", "embedding", "fill_uniform", "gqa_attention", "kv_write", "paged_attention", "qk_norm", "qkv_finish", "rmsnorm", "rope", "silu_mul"];
+        string[] expected = ["argmax", "attention_combine", "bias_add", "embedding", "fill_uniform", "gemv", "gqa_attention", "kv_write", "paged_attention", "prefill_attention", "qk_norm", "qkv_finish", "rmsnorm", "rope", "silu_mul"];
         Assert.Equal(expected.Select(e => e + ".cu"), KernelSources.KernelFiles);
         foreach (string name in expected)
         {
@@ -74,6 +75,17 @@ public sealed class CudaLibraryTests
             Assert.Contains("#include \"common.cuh\"", source);
         }
         Assert.Contains("block_sum", KernelSources.Read(KernelSources.CommonHeader));
+    }
+
+    [Fact]
+    public void Prefill_tiles_hold_at_most_64_tokens_of_one_sequence()
+    {
+        int[] queryStart = [0, 300, 400, 401, 465];
+        int[] first = new int[PrefillAttention.MaxTiles(465, 4)], count = new int[first.Length];
+        int tiles = PrefillAttention.BuildTiles(queryStart, first, count);
+        Assert.Equal([0, 64, 128, 192, 256, 300, 364, 400, 401], first[..tiles]);
+        Assert.Equal([64, 64, 64, 64, 44, 64, 36, 1, 64], count[..tiles]);
+        Assert.True(PrefillAttention.IsSupported(128) && PrefillAttention.IsSupported(64) && !PrefillAttention.IsSupported(96));
     }
 
     [Fact]

@@ -1,17 +1,17 @@
 // Merges gqa_attention's context splits of one (token, head): each split s left an unnormalized accumulator a_s with
 // its running max m_s and sum l_s, so with M = max m_s and w_s = e^(m_s - M):
 //   o = sum_s w_s a_s / sum_s w_s l_s          (a split without keys has m_s = -inf: weight 0)
-// grid: (tokens, heads), block: 128.
+// tokenList (optional): the tokens gqa_attention processed, as there. grid: (tokens, heads), block: 128.
 #include "common.cuh"
 
 #define MAX_SPLITS 128
 
 extern "C" __global__ void attention_combine(const float* __restrict__ partialOut, const float* __restrict__ partialMax,
-    const float* __restrict__ partialSum, bf16* __restrict__ out, int heads, int headDim, int splits)
+    const float* __restrict__ partialSum, bf16* __restrict__ out, const int* __restrict__ tokenList, int heads, int headDim, int splits)
 {
     __shared__ float weight[MAX_SPLITS];
     __shared__ float total;
-    long long row = (long long)blockIdx.x * heads + blockIdx.y;
+    long long row = (long long)(tokenList == nullptr ? blockIdx.x : tokenList[blockIdx.x]) * heads + blockIdx.y;
     const float* m = partialMax + row * splits;
     if (threadIdx.x < 32)
     {

@@ -9,6 +9,8 @@
 // Split-K (flash-decoding): gridDim.z splits share the context in whole tiles. With one split the block writes the
 // normalized bf16 output; otherwise it writes its unnormalized fp32 accumulator with its m and l, and
 // attention_combine.cu merges the splits. A split left without keys writes m = -inf, l = 0.
+// tokenList (optional) names the tokens to process, e.g. the decode tokens of a batch whose prefill chunks go to
+// prefill_attention.cu; without it block x is token x.
 // grid: (tokens, kvHeads * ceil(group / MAXG), splits), block: NT. head_dim: a power of two from 16 to 256.
 #include "common.cuh"
 
@@ -20,7 +22,7 @@
 extern "C" __global__ void __launch_bounds__(NT) gqa_attention(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
     float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
-    const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, int heads, int kvHeads, int headDim, int blockSize, float scale)
+    const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
 {
     __shared__ __align__(16) float qs[MAXG][MAXD];
     __shared__ float probs[MAXG][TILE];
@@ -28,7 +30,7 @@ extern "C" __global__ void __launch_bounds__(NT) gqa_attention(const bf16* __res
     __shared__ float runMax[MAXG], runSum[MAXG], correction[MAXG];
     __shared__ float2 folded[MAXG][NT];
 
-    const int tid = threadIdx.x, t = blockIdx.x;
+    const int tid = threadIdx.x, t = tokenList == nullptr ? blockIdx.x : tokenList[blockIdx.x];
     const int group = heads / kvHeads, chunks = (group + MAXG - 1) / MAXG;
     const int g = blockIdx.y / chunks, chunk = blockIdx.y - g * chunks;
     const int h0 = g * group + chunk * MAXG, G = min(MAXG, group - chunk * MAXG);

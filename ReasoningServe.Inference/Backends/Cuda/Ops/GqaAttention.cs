@@ -27,23 +27,31 @@ internal static unsafe class GqaAttention
     public static long PartialFloats(int tokens, int heads, int headDim, int splits) =>
         splits == 1 ? 0 : (long)tokens * heads * splits * (headDim + 2);
 
+    /// <param name="tokens">Tokens in the batch (rows of q and output).</param>
+    /// <param name="tokenList">Device ints naming the <paramref name="listed"/> tokens to attend for, or 0 for all <paramref name="tokens"/>.</param>
     public static void Launch(CudaKernels kernels, nint stream, ulong q, int qRowStride, ulong output, ulong partials, ulong kCache, ulong vCache,
-        ulong blockTables, int maxBlocks, ulong tokenSeq, ulong tokenContext, int tokens, int heads, int kvHeads, int headDim, int blockSize, int splits)
+        ulong blockTables, int maxBlocks, ulong tokenSeq, ulong tokenContext, int tokens, int heads, int kvHeads, int headDim, int blockSize, int splits,
+        ulong tokenList = 0, int listed = 0)
     {
+        int launched = tokenList == 0 ? tokens : listed;
+        if (launched == 0)
+        {
+            return;
+        }
         float scale = 1f / MathF.Sqrt(headDim);
         long parts = (long)tokens * heads * splits;
         ulong partialOut = partials, partialMax = partials + (ulong)(4 * parts * headDim), partialSum = partialMax + (ulong)(4 * parts);
         void** args = stackalloc void*[]
         {
             &q, &qRowStride, &output, &partialOut, &partialMax, &partialSum, &kCache, &vCache, &blockTables, &maxBlocks, &tokenSeq, &tokenContext,
-            &heads, &kvHeads, &headDim, &blockSize, &scale,
+            &tokenList, &heads, &kvHeads, &headDim, &blockSize, &scale,
         };
         int chunks = (heads / kvHeads + MaxGroupPerBlock - 1) / MaxGroupPerBlock;
-        kernels.GqaAttention.Launch(stream, (uint)tokens, (uint)(kvHeads * chunks), 128, args, gridZ: (uint)splits);
+        kernels.GqaAttention.Launch(stream, (uint)launched, (uint)(kvHeads * chunks), 128, args, gridZ: (uint)splits);
         if (splits > 1)
         {
-            void** combine = stackalloc void*[] { &partialOut, &partialMax, &partialSum, &output, &heads, &headDim, &splits };
-            kernels.AttentionCombine.Launch(stream, (uint)tokens, (uint)heads, 128, combine);
+            void** combine = stackalloc void*[] { &partialOut, &partialMax, &partialSum, &output, &tokenList, &heads, &headDim, &splits };
+            kernels.AttentionCombine.Launch(stream, (uint)launched, (uint)heads, 128, combine);
         }
     }
 }

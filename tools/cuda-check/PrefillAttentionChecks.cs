@@ -1,0 +1,179 @@
+using ReasoningServe.Inference.Backends.Cpu;
+using ReasoningServe.Inference.Backends.Cuda;
+using ReasoningServe.Inference.Backends.Cuda.Native;
+using Cpu = ReasoningServe.Inference.Backends.Cpu.Ops;
+using Gpu = ReasoningServe.Inference.Backends.Cuda.Ops;
+using static ReasoningServe.Tools.CudaCheck.DeviceArrays;
+
+namespace ReasoningServe.Tools.CudaCheck;
+
+/// <summary>
+/// The tensor-core prefill attention against the CPU op (like KernelChecks' paged_attention check), then its speed on
+/// a 7B-shaped 2048-token prefill next to paged_attention.
+/// </summary>
+internal static unsafe class PrefillAttentionChecks
+{
+    private const double Bf16Tolerance = 1e-2;
+    private const int BlockSize = 16;
+
+    public static void Run(CudaDevice device, CudaKernels k)
+    {
+        Report.Section("1b. prefill_attention (tensor cores) vs CPU PagedAttention");
+        var random = new Random(4321);
+        Check(device, k, random, heads: 28, kvHeads: 4, d: 128);
+        Check(device, k, random, heads: 14, kvHeads: 2, d: 64);
+        Bench(device, k, random);
+    }
+
+    /// <summary>
+    /// One batch: a fresh 300-token prefill (tiles crossing blocks, a partial last tile), a 100-token chunk after 250
+    /// cached, a decode token over 77 cached, an exact 64-token tile. Shuffled block tables; q rows strided like the
+    /// fused qkv buffer; the output starts as NaN with 64 spare rows, so an unwritten row or a stray write shows.
+    /// </summary>
+    private static void Check(CudaDevice device, CudaKernels k, Random random, int heads, int kvHeads, int d)
+    {
+        (int Cached, int New)[] seqs = [(0, 300), (250, 100), (77, 1), (0, 64)];
+        int qSize = heads * d, kvSize = kvHeads * d, qStride = qSize + 2 * kvSize;
+        int[][] tables = ShuffledTables(random, seqs.Select(x => x.Cached + x.New).ToArray(), out int numBlocks);
+        long slots = (long)numBlocks * BlockSize;
+        float[] cpuK = Random(random, (int)(slots * kvSize)), cpuV = Random(random, (int)(slots * kvSize));
+
+        var tokenSeq = new List<int>();
+        var tokenContext = new List<int>();
+        int[] queryStart = new int[seqs.Length + 1];
+        for (int s = 0; s < seqs.Length; s++)
+        {
+            for (int i = 0; i < seqs[s].New; i++)
+            {
+                tokenSeq.Add(s);
+                tokenContext.Add(seqs[s].Cached + i + 1);
+            }
+            queryStart[s + 1] = tokenSeq.Count;
+        }
+        int tokens = tokenSeq.Count;
+        float[] qkv = Random(random, tokens * qStride, 2f);
+        float[] q = new float[tokens * qSize];
+        for (int t = 0; t < tokens; t++)
+        {
+            Array.Copy(qkv, t * qStride, q, t * qSize, qSize);
+        }
+
+        int[] tileFirst = new int[Gpu.PrefillAttention.MaxTiles(tokens, seqs.Length)], tileCount = new int[tileFirst.Length];
+        int tiles = Gpu.PrefillAttention.BuildTiles(queryStart, tileFirst, tileCount);
+        bool tilesOk = tiles == 5 + 2 + 1 + 1 && tileCount[4] == 300 - 4 * 64 && tileFirst[5] == 300 && tileCount[6] == 36 && tileCount[8] == 64;
+        Report.Check($"prefill tiles ({tokens} tokens, 4 seqs)", tilesOk, $"{tiles} tiles");
+
+        int maxBlocks = tables.Max(tb => tb.Length);
+        int[] flatTables = new int[seqs.Length * maxBlocks];
+        for (int s = 0; s < seqs.Length; s++)
+        {
+            tables[s].CopyTo(flatTables, s * maxBlocks);
+        }
+        const int SpareRows = 64;
+        using DeviceBuffer dq = UploadBf16(qkv), dk = UploadBf16(cpuK), dv = UploadBf16(cpuV), dtables = Upload(flatTables),
+            dseq = Upload(tokenSeq.ToArray()), dctx = Upload(tokenContext.ToArray()), dfirst = Upload(tileFirst), dcount = Upload(tileCount),
+            dout = new(2L * (tokens + SpareRows) * qSize);
+        nint s0 = device.Stream;
+        CudaDriver.Check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
+        CudaDriver.Check(CudaDriver.cuMemsetD8Async(dout.Pointer, 0xFF, (nuint)dout.Bytes, s0), "cuMemsetD8Async");
+        Gpu.PrefillAttention.Launch(k, s0, dq.Pointer, qStride, dout.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer, maxBlocks,
+            dseq.Pointer, dctx.Pointer, dfirst.Pointer, dcount.Pointer, tiles, heads, kvHeads, d, BlockSize);
+        float[] got = DownloadBf16(dout.Pointer, (tokens + SpareRows) * qSize);
+
+        float[] expected = new float[tokens * qSize];
+        using var pool = new CpuWorkerPool(Math.Min(8, Environment.ProcessorCount));
+        var scratch = new NativeBuffer[pool.WorkerCount];
+        for (int i = 0; i < scratch.Length; i++)
+        {
+            scratch[i] = new NativeBuffer(Cpu.PagedAttention.ScratchLength(tokenContext.Max()));
+        }
+        var attention = new Cpu.PagedAttention(pool, scratch, heads, kvHeads, d);
+        fixed (float* qp = q, op = expected, kp = cpuK, vp = cpuV)
+        {
+            attention.Forward(qp, op, tokens, tokenSeq.ToArray(), tokenContext.Select(c => c - 1).ToArray(), tables, kp, vp, BlockSize);
+        }
+        foreach (NativeBuffer b in scratch)
+        {
+            b.Dispose();
+        }
+        string shape = $"d {d}, {heads}/{kvHeads} heads";
+        Report.ErrorCheck($"prefill_attention ({shape}, {tokens} tok)", Errors(got.AsSpan(0, tokens * qSize), expected), Bf16Tolerance);
+        bool untouched = got.AsSpan(tokens * qSize).ToArray().All(float.IsNaN);
+        Report.Check($"prefill_attention ({shape}): no stray rows", untouched, untouched ? "rows past the last token untouched" : "wrote past the last token");
+    }
+
+    /// <summary>
+    /// 1 sequence of 2048 new tokens, 28/4 heads of 128 (7B-shaped): mean of 10 launches after a warm-up, for both
+    /// kernels; causal flops = 4 * heads * headDim * sum over tokens of the context seen. Outputs compared too.
+    /// </summary>
+    private static void Bench(CudaDevice device, CudaKernels k, Random random)
+    {
+        const int Tokens = 2048, Heads = 28, KvHeads = 4, D = 128, Runs = 10;
+        int qSize = Heads * D, kvSize = KvHeads * D;
+        int[][] tables = ShuffledTables(random, [Tokens], out int numBlocks);
+        long slots = (long)numBlocks * BlockSize;
+        int[] tokenSeq = new int[Tokens], tokenContext = Enumerable.Range(1, Tokens).ToArray();
+        int[] tileFirst = new int[Gpu.PrefillAttention.MaxTiles(Tokens, 1)], tileCount = new int[tileFirst.Length];
+        int tiles = Gpu.PrefillAttention.BuildTiles([0, Tokens], tileFirst, tileCount);
+        using DeviceBuffer dq = UploadBf16(Random(random, Tokens * qSize, 2f)), dk = UploadBf16(Random(random, (int)(slots * kvSize))),
+            dv = UploadBf16(Random(random, (int)(slots * kvSize))), dtables = Upload(tables[0]), dseq = Upload(tokenSeq),
+            dctx = Upload(tokenContext), dfirst = Upload(tileFirst), dcount = Upload(tileCount),
+            prefillOut = new(2L * Tokens * qSize), pagedOut = new(2L * Tokens * qSize);
+        CudaDriver.Check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
+        nint s = device.Stream;
+        int maxBlocks = tables[0].Length;
+
+        double prefillMs = Time(s, Runs, () => Gpu.PrefillAttention.Launch(k, s, dq.Pointer, qSize, prefillOut.Pointer, dk.Pointer, dv.Pointer,
+            dtables.Pointer, maxBlocks, dseq.Pointer, dctx.Pointer, dfirst.Pointer, dcount.Pointer, tiles, Heads, KvHeads, D, BlockSize));
+        double pagedMs = Time(s, Runs, () => Gpu.PagedAttention.Launch(k, s, dq.Pointer, qSize, pagedOut.Pointer, dk.Pointer, dv.Pointer,
+            dtables.Pointer, maxBlocks, dseq.Pointer, dctx.Pointer, Tokens, Heads, KvHeads, D, BlockSize));
+
+        double flops = 4.0 * Heads * D * tokenContext.Sum(c => (double)c);
+        Report.Line($"  causal prefill {Tokens} tokens, {Heads}/{KvHeads} heads of {D}: {flops / 1e9:F1} GFLOP, mean of {Runs}");
+        Report.Line($"    prefill_attention  {prefillMs,8:F3} ms  {flops / (prefillMs * 1e-3) / 1e12,7:F1} TFLOP/s");
+        Report.Line($"    paged_attention    {pagedMs,8:F3} ms  {flops / (pagedMs * 1e-3) / 1e12,7:F1} TFLOP/s  ({pagedMs / prefillMs:F1}x slower)");
+        Report.ErrorCheck("prefill vs paged_attention (2048-token prefill)",
+            Errors(DownloadBf16(prefillOut.Pointer, Tokens * qSize), DownloadBf16(pagedOut.Pointer, Tokens * qSize)), Bf16Tolerance);
+    }
+
+    /// <summary>Mean milliseconds of one launch over <paramref name="runs"/>, timed with events after one warm-up.</summary>
+    private static double Time(nint stream, int runs, Action launch)
+    {
+        nint start, end;
+        CudaDriver.Check(CudaDriver.cuEventCreate(&start, CudaDriver.EventDefault), "cuEventCreate");
+        CudaDriver.Check(CudaDriver.cuEventCreate(&end, CudaDriver.EventDefault), "cuEventCreate");
+        try
+        {
+            launch();
+            CudaDriver.Check(CudaDriver.cuEventRecord(start, stream), "cuEventRecord");
+            for (int i = 0; i < runs; i++)
+            {
+                launch();
+            }
+            CudaDriver.Check(CudaDriver.cuEventRecord(end, stream), "cuEventRecord");
+            CudaDriver.Check(CudaDriver.cuEventSynchronize(end), "cuEventSynchronize");
+            float ms;
+            CudaDriver.Check(CudaDriver.cuEventElapsedTime(&ms, start, end), "cuEventElapsedTime");
+            return ms / runs;
+        }
+        finally
+        {
+            CudaDriver.cuEventDestroy(start);
+            CudaDriver.cuEventDestroy(end);
+        }
+    }
+
+    /// <summary>Per sequence the blocks its context needs, drawn from a shuffled pool with a few spare blocks.</summary>
+    private static int[][] ShuffledTables(Random random, int[] contexts, out int numBlocks)
+    {
+        int[] need = contexts.Select(c => (c + BlockSize - 1) / BlockSize).ToArray();
+        numBlocks = need.Sum() + 8;
+        int[] blocks = Enumerable.Range(0, numBlocks).OrderBy(_ => random.Next()).ToArray();
+        var tables = new int[contexts.Length][];
+        for (int i = 0, next = 0; i < contexts.Length; next += need[i], i++)
+        {
+            tables[i] = blocks[next..(next + need[i])];
+        }
+        return tables;
+    }
+}
