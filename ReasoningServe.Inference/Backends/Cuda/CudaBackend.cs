@@ -85,6 +85,27 @@ internal sealed unsafe class CudaBackend : IModelBackend
 
     public ModelConfig Config { get; }
 
+    /// <summary>
+    /// Prefill chunks through the tensor-core prefill_attention.cu (RS_CUDA_PREFILL_ATTENTION=1) instead of gqa_attention.cu.
+    /// Opt-in until it has run on a GPU: tools/cuda-check checks it against the CPU and times both.
+    /// </summary>
+    public bool UsePrefillAttention { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_PREFILL_ATTENTION") == "1";
+
+    /// <summary>Small-token GEMMs through gemv.cu instead of cuBLAS (see <see cref="CudaOps.Gemm.UseGemv"/>).</summary>
+    public bool UseGemv
+    {
+        get => _gemm.UseGemv;
+        set
+        {
+            if (value != _gemm.UseGemv)
+            {
+                _device.Synchronize();
+                DropGraphs();
+                _gemm.UseGemv = value;
+            }
+        }
+    }
+
     /// <summary>Largest decode batch replayed from a CUDA graph; larger ones launch eagerly.</summary>
     public const int MaxGraphSeqs = 256;
 
@@ -173,7 +194,8 @@ internal sealed unsafe class CudaBackend : IModelBackend
         Enqueue(_inputs, cache, splits);
     }
 
-    private bool UsesPrefillAttention => CudaOps.PrefillAttention.IsSupported(Config.HeadDim) && CudaOps.GqaAttention.IsSupported(Config.HeadDim);
+    private bool UsesPrefillAttention =>
+        UsePrefillAttention && CudaOps.PrefillAttention.IsSupported(Config.HeadDim) && CudaOps.GqaAttention.IsSupported(Config.HeadDim);
 
     /// <summary>
     /// Decode steps (one new token per sequence) replay a CUDA graph captured for the batch padded to a size bucket and

@@ -5,8 +5,10 @@ namespace ReasoningServe.Inference.Backends.Cuda.Ops;
 /// <summary>
 /// y[t, o] = sum_i x[t, i] W[o, i] through cuBLAS (bf16 in, fp32 accumulate, bf16 or fp32 out). Row-major x [T, K] and
 /// W [N, K] (HF's [out, in]) are column-major x^T and W^T, so y^T = W x^T is gemm(op(W)=T, op(x)=N, m=N, n=T, k=K).
-/// Up to <see cref="MaxGemvTokens"/> tokens (decode) go to our gemv.cu instead, given the kernels: it streams the weights
-/// closer to the copy bandwidth than cuBLAS does at those shapes.
+/// With <see cref="UseGemv"/>, up to <see cref="MaxGemvTokens"/> tokens (decode) go to our gemv.cu instead: a whole 7B
+/// decode step on cuBLAS moved its weights at an effective 2.2 TB/s of the H200's 4.2 (docs/benchmarks/cuda-h200.md);
+/// gemv.cu is the plain bandwidth-bound loop meant to close that gap. It has not run on a GPU yet, so it is opt-in
+/// (RS_CUDA_GEMV=1).
 /// </summary>
 internal sealed unsafe class Gemm : IDisposable
 {
@@ -46,8 +48,8 @@ internal sealed unsafe class Gemm : IDisposable
         Cublas.Check(result, $"cublasGemmEx({tokens}x{inFeatures} by {outFeatures}x{inFeatures})");
     }
 
-    /// <summary>Whether small-token GEMMs use gemv.cu (RS_CUDA_GEMV=0 keeps cuBLAS for every shape, for comparison).</summary>
-    public bool UseGemv { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_GEMV") != "0";
+    /// <summary>Whether GEMMs of up to <see cref="MaxGemvTokens"/> tokens use gemv.cu (RS_CUDA_GEMV=1) instead of cuBLAS.</summary>
+    public bool UseGemv { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_GEMV") == "1";
 
     public void Dispose()
     {
