@@ -28,6 +28,48 @@ internal interface IModelBackend : IDisposable
     /// then uses <see cref="Forward"/>.
     /// </summary>
     bool TryForwardGreedy(ForwardBatch batch, Span<int> tokens) => false;
+
+    /// <summary>Whether <see cref="TryForwardSampled"/> can run; the engine asks before it draws seeds for it.</summary>
+    bool SupportsSampling => false;
+
+    /// <summary>
+    /// Forward plus random sampling where the logits live (temperature, top-k, top-p, min-p, a seed per row, raw-logit
+    /// logprobs), one row of <paramref name="parameters"/> per sequence. False when the backend has no such path.
+    /// </summary>
+    bool TryForwardSampled(ForwardBatch batch, ReadOnlySpan<BackendSamplingParams> parameters, BackendSamples samples) => false;
+}
+
+/// <summary>
+/// What a backend needs to draw one sequence's token: the engine keeps logit bias, penalties, min_tokens masking and
+/// forced tokens on its own sampler. <see cref="Logprobs"/> is -1 for none, else how many top logprobs (at most
+/// <see cref="BackendSamples.MaxTopLogprobs"/>); <see cref="Seed"/> is this step's draw for the row.
+/// </summary>
+internal readonly record struct BackendSamplingParams(float Temperature, float TopP, int TopK, float MinP, ulong Seed, int Logprobs);
+
+/// <summary>A backend's draws for a batch: per sequence the token, its raw logprob and rank, and up to 20 top logprobs.</summary>
+internal sealed class BackendSamples
+{
+    public const int MaxTopLogprobs = 20;
+
+    public int[] Tokens { get; private set; } = [];
+    public float[] Logprobs { get; private set; } = [];
+    public int[] Ranks { get; private set; } = [];
+    /// <summary>[sequence * MaxTopLogprobs + k]: the k-th most likely token and its logprob.</summary>
+    public int[] TopIds { get; private set; } = [];
+    public float[] TopLogprobs { get; private set; } = [];
+
+    public void EnsureCapacity(int seqs)
+    {
+        if (Tokens.Length >= seqs)
+        {
+            return;
+        }
+        Tokens = new int[seqs];
+        Logprobs = new float[seqs];
+        Ranks = new int[seqs];
+        TopIds = new int[seqs * MaxTopLogprobs];
+        TopLogprobs = new float[seqs * MaxTopLogprobs];
+    }
 }
 
 /// <summary>

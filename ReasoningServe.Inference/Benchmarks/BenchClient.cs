@@ -54,6 +54,18 @@ internal sealed class BenchClient(HttpClient http, BenchOptions options, Tokeniz
             }
             json.WriteNumber("max_tokens", prompt.OutputLen);
             json.WriteNumber("temperature", options.Temperature);
+            if (options.TopP is double topP)
+            {
+                json.WriteNumber("top_p", topP);
+            }
+            if (options.TopK is int topK)
+            {
+                json.WriteNumber("top_k", topK);
+            }
+            if (options.MinP is double minP)
+            {
+                json.WriteNumber("min_p", minP);
+            }
             json.WriteBoolean("ignore_eos", options.IgnoreEos);
             json.WriteBoolean("stream", true);
             json.WriteStartObject("stream_options");

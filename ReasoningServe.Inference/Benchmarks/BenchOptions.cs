@@ -29,6 +29,10 @@ internal sealed class BenchOptions
     public bool IgnoreEos { get; set; }
     /// <summary>Sent with every request; greedy by default so runs are repeatable (vLLM leaves it to the server).</summary>
     public double Temperature { get; set; }
+    /// <summary>Sent only when given (vLLM's --top-p, --top-k, --min-p): the server's defaults otherwise.</summary>
+    public double? TopP { get; set; }
+    public int? TopK { get; set; }
+    public double? MinP { get; set; }
     public int Seed { get; set; }
     public int NumWarmups { get; set; }
     public IReadOnlyList<string> PercentileMetrics { get; set; } = ["ttft", "tpot", "itl"];
@@ -85,6 +89,9 @@ internal sealed class BenchOptions
                 case "--burstiness": o.Burstiness = Double(flag, Value()); break;
                 case "--ignore-eos": o.IgnoreEos = true; ignoreEosGiven = true; break;
                 case "--temperature": o.Temperature = Double(flag, Value()); break;
+                case "--top-p": o.TopP = Double(flag, Value()); break;
+                case "--top-k": o.TopK = Int(flag, Value()); break;
+                case "--min-p": o.MinP = Double(flag, Value()); break;
                 case "--seed": o.Seed = Int(flag, Value()); break;
                 case "--num-warmups": o.NumWarmups = Int(flag, Value()); break;
                 case "--percentile-metrics": o.PercentileMetrics = List(Value()); break;
@@ -184,6 +191,8 @@ internal sealed class BenchOptions
           --sweep-concurrency 1,4,16  one run per level, one table and one chart
           --ignore-eos                generate to the asked length (always on for random and prefix)
           --temperature T             sampling temperature sent (default 0)
+          --top-p P, --top-k K, --min-p P
+                                      sampling filters sent with every request (default: not sent)
           --seed N                    seeds prompts and arrivals (default 0)
           --num-warmups N             untimed requests first, on prompts of their own
           --percentile-metrics LIST   ttft,tpot,itl,e2el printed (default ttft,tpot,itl)

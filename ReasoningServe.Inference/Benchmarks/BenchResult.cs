@@ -73,6 +73,9 @@ internal static class BenchResult
             ["base_url"] = options.BaseUrl,
             ["ignore_eos"] = options.IgnoreEos,
             ["temperature"] = options.Temperature,
+            ["top_p"] = options.TopP,
+            ["top_k"] = options.TopK,
+            ["min_p"] = options.MinP,
             ["seed"] = options.Seed,
         };
         var percentiles = new List<double>(options.MetricPercentiles);

@@ -21,6 +21,8 @@ internal sealed class LLMEngine
     private readonly int _vocabSize;
     private float[] _logits = [];
     private int[] _greedyIds = [];
+    private BackendSamplingParams[] _backendParams = [];
+    private readonly BackendSamples _backendSamples = new();
     private long _promptTokens;
     private long _generationTokens;
 
@@ -117,11 +119,14 @@ internal sealed class LLMEngine
             return [];
         }
         ForwardBatch batch = scheduled.ToForwardBatch(_options.BlockSize);
-        // All-greedy steps pick their tokens on the backend; otherwise the fp32 logits come to the sampler.
+        // All-greedy steps pick their tokens on the backend; so do steps whose every sampler setting the backend can
+        // apply (temperature, top-k/p, min-p, seeds, logprobs); otherwise the fp32 logits come to the sampler.
         Span<int> greedy = GreedyIdsFor(scheduled.Count);
         bool sampledOnBackend = AllPlainGreedy(scheduled) && _backend.TryForwardGreedy(batch, greedy);
-        Span<float> logits = sampledOnBackend ? default : LogitsFor(scheduled.Count);
-        if (!sampledOnBackend)
+        bool drawnOnBackend = !sampledOnBackend && _backend.SupportsSampling && AllBackendSamplable(scheduled)
+            && _backend.TryForwardSampled(batch, BackendParamsFor(scheduled), _backendSamples);
+        Span<float> logits = sampledOnBackend || drawnOnBackend ? default : LogitsFor(scheduled.Count);
+        if (!sampledOnBackend && !drawnOnBackend)
         {
             _backend.Forward(batch, logits);
         }
@@ -135,7 +140,20 @@ internal sealed class LLMEngine
                 continue;
             }
             TokenLogprob? logprob = null;
-            int token = sampledOnBackend ? greedy[i] : _sampler.Sample(seq, logits.Slice(i * _vocabSize, _vocabSize), out logprob);
+            int token;
+            if (sampledOnBackend)
+            {
+                token = greedy[i];
+            }
+            else if (drawnOnBackend)
+            {
+                token = _backendSamples.Tokens[i];
+                logprob = Sampler.BackendLogprob(seq, _backendSamples, i);
+            }
+            else
+            {
+                token = _sampler.Sample(seq, logits.Slice(i * _vocabSize, _vocabSize), out logprob);
+            }
             CompletionDelta delta = _outputProcessor.Process(seq, token, logprob);
             _generationTokens++;
             if (seq.FinishReason is not null)
@@ -181,6 +199,34 @@ internal sealed class LLMEngine
             }
         }
         return true;
+    }
+
+    private static bool AllBackendSamplable(SchedulerOutput scheduled)
+    {
+        for (int i = 0; i < scheduled.Count; i++)
+        {
+            (Sequence seq, _, bool samples) = scheduled[i];
+            if (samples && !Sampler.IsBackendSamplable(seq))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>One row per scheduled sequence; rows that sample nothing this step (a prefill chunk) ask for a plain argmax.</summary>
+    private ReadOnlySpan<BackendSamplingParams> BackendParamsFor(SchedulerOutput scheduled)
+    {
+        if (_backendParams.Length < scheduled.Count)
+        {
+            _backendParams = new BackendSamplingParams[scheduled.Count];
+        }
+        for (int i = 0; i < scheduled.Count; i++)
+        {
+            (Sequence seq, _, bool samples) = scheduled[i];
+            _backendParams[i] = samples ? _sampler.BackendParams(seq) : new BackendSamplingParams(0f, 1f, 0, 0f, 0, -1);
+        }
+        return _backendParams.AsSpan(0, scheduled.Count);
     }
 
     private Span<int> GreedyIdsFor(int numSeqs)

@@ -74,6 +74,47 @@ internal sealed class Sampler
             && seq.OutputTokenIds.Count >= p.MinTokens && !seq.MustEndThinking;
     }
 
+    /// <summary>
+    /// True when a backend can draw this step's token itself (<see cref="Backends.IModelBackend.TryForwardSampled"/>):
+    /// nothing changes the logits before temperature (bias, min_tokens masking, penalties, a forced end of thinking)
+    /// and at most <see cref="Backends.BackendSamples.MaxTopLogprobs"/> logprobs are asked for.
+    /// </summary>
+    public static bool IsBackendSamplable(Sequence seq)
+    {
+        SamplingParams p = seq.Sampling;
+        return (p.LogitBias is null || p.LogitBias.Count == 0) && p.PresencePenalty == 0 && p.FrequencyPenalty == 0
+            && p.RepetitionPenalty == 1 && seq.OutputTokenIds.Count >= p.MinTokens && !seq.MustEndThinking
+            && (p.Logprobs is null || p.Logprobs <= Backends.BackendSamples.MaxTopLogprobs);
+    }
+
+    /// <summary>
+    /// The backend's parameters for this step of <paramref name="seq"/>; the seed is the next draw of the sequence's own
+    /// RNG (seeded requests) or the shared one, so seeded requests repeat on the same backend and batch.
+    /// </summary>
+    public Backends.BackendSamplingParams BackendParams(Sequence seq)
+    {
+        SamplingParams p = seq.Sampling;
+        bool greedy = p.Temperature < GreedyEpsilon;
+        ulong seed = greedy ? 0 : unchecked((ulong)(seq.Rng ?? _sharedRng).NextInt64());
+        return new(greedy ? 0f : p.Temperature, p.TopP, p.TopK > 0 && p.TopK < _vocabSize ? p.TopK : 0, p.MinP, seed, p.Logprobs ?? -1);
+    }
+
+    /// <summary>The logprob entry of row <paramref name="row"/> of a backend's draws, when the request asked for logprobs.</summary>
+    public static TokenLogprob? BackendLogprob(Sequence seq, Backends.BackendSamples samples, int row)
+    {
+        if (seq.Sampling.Logprobs is not int top)
+        {
+            return null;
+        }
+        var entries = new TopLogprob[top];
+        for (int k = 0; k < top; k++)
+        {
+            int at = row * Backends.BackendSamples.MaxTopLogprobs + k;
+            entries[k] = new TopLogprob(samples.TopIds[at], samples.TopLogprobs[at]);
+        }
+        return new TokenLogprob(samples.Tokens[row], samples.Logprobs[row], samples.Ranks[row], entries);
+    }
+
     /// <summary>Everything that changes logits before temperature: logit_bias, min_tokens masking, penalties.</summary>
     public void ProcessLogits(Sequence seq, Span<float> logits)
     {

@@ -27,6 +27,9 @@ public class BenchPartsTests
         Assert.True(o.IgnoreEos);
         Assert.False(BenchOptions.Parse(["--dataset-name", "reasoning", "--endpoint", "/v1/chat/completions"]).IgnoreEos);
         Assert.True(double.IsPositiveInfinity(BenchOptions.Parse([]).RequestRate));
+        var sampling = BenchOptions.Parse(["--temperature", "0.6", "--top-p", "0.95", "--top_k=20", "--min-p", "0.05"]);
+        Assert.Equal((0.6, 0.95, 20, 0.05), (sampling.Temperature, sampling.TopP, sampling.TopK, sampling.MinP));
+        Assert.Null(BenchOptions.Parse([]).TopP);
     }
 
     [Fact]

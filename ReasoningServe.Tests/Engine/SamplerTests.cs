@@ -206,6 +206,47 @@ public class SamplerTests
     }
 
     [Fact]
+    public void A_backend_may_draw_only_what_needs_no_logit_processing_and_gets_the_request_settings_and_a_seed_per_step()
+    {
+        Assert.True(Sampler.IsBackendSamplable(Seqs.New([0], new SamplingParams { Temperature = 0.6f, TopP = 0.95f, TopK = 20, Logprobs = 20 })));
+        Assert.False(Sampler.IsBackendSamplable(Seqs.New([0], new SamplingParams { Logprobs = 21 })));
+        Assert.False(Sampler.IsBackendSamplable(Seqs.New([0], new SamplingParams { RepetitionPenalty = 1.1f })));
+        Assert.False(Sampler.IsBackendSamplable(Seqs.New([0], new SamplingParams { PresencePenalty = 0.5f })));
+        Assert.False(Sampler.IsBackendSamplable(Seqs.New([0], new SamplingParams { LogitBias = new Dictionary<int, float> { [3] = 1f } })));
+        Assert.False(Sampler.IsBackendSamplable(Seqs.New([0], new SamplingParams { MinTokens = 2 })));
+
+        var sampler = new Sampler(100, []);
+        Sequence seeded = Seqs.New([0], new SamplingParams { Temperature = 0.6f, TopP = 0.95f, TopK = 200, MinP = 0.05f, Logprobs = 3 }, new Random(5));
+        var first = sampler.BackendParams(seeded);
+        var second = sampler.BackendParams(seeded);
+        Assert.Equal((0.6f, 0.95f, 0, 0.05f, 3), (first.Temperature, first.TopP, first.TopK, first.MinP, first.Logprobs));
+        Assert.NotEqual(first.Seed, second.Seed);
+        var again = new Sampler(100, []).BackendParams(Seqs.New([0], seeded.Sampling, new Random(5)));
+        Assert.Equal(first.Seed, again.Seed);
+        var greedy = sampler.BackendParams(Seqs.New([0], Greedy));
+        Assert.Equal((0f, 0ul, -1), (greedy.Temperature, greedy.Seed, greedy.Logprobs));
+    }
+
+    [Fact]
+    public void A_backends_draw_becomes_the_same_logprob_entry_as_the_cpu_sampler_builds()
+    {
+        var samples = new Inference.Backends.BackendSamples();
+        samples.EnsureCapacity(2);
+        samples.Tokens[1] = 42;
+        samples.Logprobs[1] = -0.5f;
+        samples.Ranks[1] = 2;
+        samples.TopIds[Inference.Backends.BackendSamples.MaxTopLogprobs + 0] = 7;
+        samples.TopLogprobs[Inference.Backends.BackendSamples.MaxTopLogprobs + 0] = -0.1f;
+        samples.TopIds[Inference.Backends.BackendSamples.MaxTopLogprobs + 1] = 42;
+        samples.TopLogprobs[Inference.Backends.BackendSamples.MaxTopLogprobs + 1] = -0.5f;
+        TokenLogprob? entry = Sampler.BackendLogprob(Seqs.New([0], new SamplingParams { Logprobs = 2 }), samples, 1);
+        Assert.NotNull(entry);
+        Assert.Equal((42, -0.5f, 2), (entry.TokenId, entry.Logprob, entry.Rank));
+        Assert.Equal([new TopLogprob(7, -0.1f), new TopLogprob(42, -0.5f)], entry.Top);
+        Assert.Null(Sampler.BackendLogprob(Seqs.New([0], new SamplingParams()), samples, 1));
+    }
+
+    [Fact]
     public void Thinking_budget_forces_the_end_token_once_the_budget_is_spent()
     {
         const int ThinkStart = 5;

@@ -2,9 +2,9 @@ using ReasoningServe.Inference.Backends.Cuda;
 using ReasoningServe.Tools.CudaCheck;
 
 // CudaCheck: runs on the GPU machine (no SDK there, so no `dotnet test`): kernels vs CPU ops, golden models, CPU vs
-// CUDA on a realistic shape, decode throughput. usage: CudaCheck [--goldens DIR] [--only kernels,goldens,compare,bench]
+// CUDA on a realistic shape, decode throughput. usage: CudaCheck [--goldens DIR] [--only kernels,sampling,goldens,compare,bench]
 string goldens = "testdata/goldens/models";
-string only = "kernels,goldens,compare,bench";
+string only = "kernels,sampling,goldens,compare,bench";
 int[] batches = [1, 8, 32, 64];
 for (int i = 0; i + 1 < args.Length; i += 2)
 {
@@ -49,6 +49,12 @@ Guard("kernels", () =>
     KernelChecks.Run(device, kernels);
     FusedKernelChecks.Run(device, kernels);
     PrefillAttentionChecks.Run(device, kernels);
+});
+Guard("sampling", () =>
+{
+    using var device = new CudaDevice();
+    using var kernels = new CudaKernels(device, KernelCompiler.DefaultCacheDirectory());
+    SamplingChecks.Run(device, kernels);
 });
 Guard("goldens", () => GoldenChecks.Run(goldens));
 Guard("compare", CompareChecks.Run);

@@ -55,6 +55,7 @@ internal sealed unsafe class CudaKernels : IDisposable
         Gemv = Get(functions, "gemv.cu", "gemv");
         PrefillAttention = Get(functions, "prefill_attention.cu", "prefill_attention");
         ArgMax = Get(functions, "argmax.cu", "argmax");
+        Sample = Get(functions, "sample.cu", "sample");
         FillUniform = Get(functions, "fill_uniform.cu", "fill_uniform");
     }
 
@@ -73,6 +74,7 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel Gemv { get; }
     public CudaKernel PrefillAttention { get; }
     public CudaKernel ArgMax { get; }
+    public CudaKernel Sample { get; }
     public CudaKernel FillUniform { get; }
 
     private static CudaKernel Get(Dictionary<string, nint> modules, string file, string name)

@@ -1,0 +1,181 @@
+// One token per fp32 logits row, drawn on the GPU so only ids (and requested logprobs) cross to the host. Same rules as
+// the engine's CPU Sampler for what it covers (no logit bias, penalties or min_tokens masking here):
+//   p_i = exp(x_i / T - max_j x_j / T)            (the largest is exactly 1, so min-p's threshold is min_p itself)
+//   p_i = 0 where p_i < min_p;  where p_i < the k-th largest p (top-k);  outside the nucleus (top-p: the largest p whose
+//   kept mass reaches top_p of the total, found by a binary search on the float bits, so no sort)
+//   token = argmax_i p_i / E_i with E_i ~ Exp(1) from a hash of (seed, i): a draw from p restricted to what survived
+//   (the exponential race), in one pass. T < 1e-5 is greedy (first index of the max, like torch.argmax).
+// Logprobs are of the raw logits (log_softmax): the token's, its rank (1 + how many logits are larger), and the top n
+// in order, each found by one pass that takes the best entry ranked after the previous one.
+// params per row (8 floats): temperature, top_p, min_p, top_k (as float), seed low/high bits (as int bits), n logprobs
+// (-1: none), unused. out per row: token, logprob bits, rank, then MAX_TOP (id, logprob bits) pairs.
+// grid: rows, block: 1024.
+#include "common.cuh"
+
+#define THREADS 1024
+#define MAX_TOP 20
+#define OUT_STRIDE (3 + 2 * MAX_TOP)
+
+__device__ __forceinline__ unsigned long long mix64(unsigned long long z)
+{
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+// (value, index) pairs ordered by value, then by the lower index (torch.argmax's tie rule).
+__device__ __forceinline__ bool better(float v, int i, float bv, int bi) { return v > bv || (v == bv && i < bi); }
+
+__device__ void block_best(float& v, int& i, float* values, int* indices)
+{
+    for (int o = 16; o > 0; o >>= 1)
+    {
+        float ov = __shfl_xor_sync(0xffffffffu, v, o);
+        int oi = __shfl_xor_sync(0xffffffffu, i, o);
+        if (better(ov, oi, v, i)) { v = ov; i = oi; }
+    }
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (lane == 0) { values[warp] = v; indices[warp] = i; }
+    __syncthreads();
+    v = lane < (int)(blockDim.x >> 5) ? values[lane] : -INFINITY;
+    i = lane < (int)(blockDim.x >> 5) ? indices[lane] : 0x7fffffff;
+    for (int o = 16; o > 0; o >>= 1)
+    {
+        float ov = __shfl_xor_sync(0xffffffffu, v, o);
+        int oi = __shfl_xor_sync(0xffffffffu, i, o);
+        if (better(ov, oi, v, i)) { v = ov; i = oi; }
+    }
+    __syncthreads();
+}
+
+// p_i after temperature and min-p (0 where filtered), recomputed where needed instead of stored.
+__device__ __forceinline__ float prob(const float* row, int i, float invT, float scaledMax, float minP)
+{
+    float p = expf(row[i] * invT - scaledMax);
+    return p < minP ? 0.f : p;
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS) sample(const float* __restrict__ logits, int n, const float* __restrict__ params,
+    int* __restrict__ out)
+{
+    __shared__ float values[32];
+    __shared__ int indices[32];
+    __shared__ float scratch[32];
+    const float* row = logits + (long long)blockIdx.x * n;
+    const float* p = params + blockIdx.x * 8;
+    int* o = out + blockIdx.x * OUT_STRIDE;
+    float temperature = p[0], topP = p[1], minP = p[2];
+    int topK = (int)p[3];
+    unsigned long long seed = (unsigned long long)(unsigned)__float_as_int(p[4]) | ((unsigned long long)(unsigned)__float_as_int(p[5]) << 32);
+    int numLogprobs = (int)p[6];
+
+    // the raw maximum (greedy's answer, and the logprobs' and the probabilities' reference)
+    float best = -INFINITY;
+    int bestIndex = 0x7fffffff;
+    for (int i = threadIdx.x; i < n; i += THREADS)
+        if (better(row[i], i, best, bestIndex)) { best = row[i]; bestIndex = i; }
+    block_best(best, bestIndex, values, indices);
+    int token = bestIndex;
+
+    if (temperature >= 1e-5f)
+    {
+        float invT = 1.f / temperature, scaledMax = best * invT;
+        // Keep p >= threshold: min-p's zeroes (inside prob()) and top-k's / top-p's cut, each the largest float (as
+        // bits: positive floats order like their bits) whose survivors still count k / still hold top_p of the mass.
+        unsigned threshold = 0;
+        if (topK > 0 && topK < n)
+        {
+            for (int bit = 30; bit >= 0; bit--)
+            {
+                unsigned candidate = threshold | (1u << bit);
+                float t = __int_as_float((int)candidate);
+                float count = 0.f;
+                for (int i = threadIdx.x; i < n; i += THREADS) count += prob(row, i, invT, scaledMax, minP) >= t ? 1.f : 0.f;
+                if (block_sum(count, scratch) >= (float)topK) threshold = candidate;
+            }
+        }
+        if (topP < 1.f)
+        {
+            float total = 0.f;
+            float floorValue = __int_as_float((int)threshold);
+            for (int i = threadIdx.x; i < n; i += THREADS)
+            {
+                float q = prob(row, i, invT, scaledMax, minP);
+                total += q >= floorValue ? q : 0.f;
+            }
+            float mass = topP * block_sum(total, scratch);
+            // S(t) = mass of what survives both cuts is total (>= mass) up to the top-k floor and falls after it, so the
+            // bit-by-bit search for the largest t with S(t) >= mass starts from 0 and lands at or above the floor.
+            unsigned nucleus = 0;
+            for (int bit = 30; bit >= 0; bit--)
+            {
+                unsigned candidate = nucleus | (1u << bit);
+                float t = fmaxf(__int_as_float((int)candidate), floorValue);
+                float kept = 0.f;
+                for (int i = threadIdx.x; i < n; i += THREADS)
+                {
+                    float q = prob(row, i, invT, scaledMax, minP);
+                    kept += q >= t ? q : 0.f;
+                }
+                if (block_sum(kept, scratch) >= mass) nucleus = candidate;
+            }
+            threshold = max(nucleus, threshold);
+        }
+        float cut = __int_as_float((int)threshold);
+        float race = -INFINITY;
+        int raceIndex = 0x7fffffff;
+        for (int i = threadIdx.x; i < n; i += THREADS)
+        {
+            float q = prob(row, i, invT, scaledMax, minP);
+            if (q > 0.f && q >= cut)
+            {
+                // u in (0, 1]: 53 random bits; the key log(q) - log(E) orders like q / E
+                double u = ((mix64(seed ^ mix64((unsigned long long)i)) >> 11) + 1) * (1.0 / 9007199254740992.0);
+                float key = logf(q) - logf(-(float)log(u));
+                if (better(key, i, race, raceIndex)) { race = key; raceIndex = i; }
+            }
+        }
+        block_best(race, raceIndex, values, indices);
+        token = raceIndex;
+    }
+
+    if (numLogprobs >= 0)
+    {
+        float sum = 0.f, chosen = row[token], larger = 0.f;
+        for (int i = threadIdx.x; i < n; i += THREADS)
+        {
+            sum += expf(row[i] - best);
+            larger += row[i] > chosen ? 1.f : 0.f;
+        }
+        float logSumExp = best + logf(block_sum(sum, scratch));
+        larger = block_sum(larger, scratch);
+        if (threadIdx.x == 0)
+        {
+            o[1] = __float_as_int(chosen - logSumExp);
+            o[2] = (int)larger + 1;
+        }
+        // top n in (value desc, index asc) order: each pass takes the best entry ranked after the previous one
+        float previous = INFINITY;
+        int previousIndex = -1;
+        for (int k = 0; k < min(numLogprobs, MAX_TOP); k++)
+        {
+            float v = -INFINITY;
+            int index = 0x7fffffff;
+            for (int i = threadIdx.x; i < n; i += THREADS)
+            {
+                float x = row[i];
+                if (better(previous, previousIndex, x, i) && better(x, i, v, index)) { v = x; index = i; }
+            }
+            block_best(v, index, values, indices);
+            if (threadIdx.x == 0)
+            {
+                o[3 + 2 * k] = index;
+                o[4 + 2 * k] = __float_as_int(v - logSumExp);
+            }
+            previous = v;
+            previousIndex = index;
+        }
+    }
+    if (threadIdx.x == 0) o[0] = token;
+}

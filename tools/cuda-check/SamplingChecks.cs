@@ -1,0 +1,162 @@
+using ReasoningServe.Inference.Backends;
+using ReasoningServe.Inference.Backends.Cuda;
+using Gpu = ReasoningServe.Inference.Backends.Cuda.Ops;
+using static ReasoningServe.Tools.CudaCheck.DeviceArrays;
+
+namespace ReasoningServe.Tools.CudaCheck;
+
+/// <summary>
+/// sample.cu against the engine's sampling rules, computed here in double with a full sort: greedy and top-k 1 give the
+/// argmax; over many seeds, every draw lies in the set the rules keep and the draws' frequencies match the kept
+/// probabilities (total variation distance); raw-logit logprobs, rank and top-n match log_softmax.
+/// </summary>
+internal static unsafe class SamplingChecks
+{
+    public static void Run(CudaDevice device, CudaKernels k)
+    {
+        Report.Section("5. sampling on the GPU (sample.cu) vs the sampler's rules");
+        var random = new Random(77);
+        const int vocab = 1000, draws = 20000;
+        float[] logits = Enumerable.Range(0, vocab).Select(_ => (float)(random.NextDouble() * 8 - 4)).ToArray();
+        logits[17] = logits[400] = logits.Max() + 0.5f; // a tie for the maximum: the lower index wins
+        foreach ((float t, float topP, int topK, float minP) in new[] { (1f, 1f, 0, 0f), (0.7f, 0.9f, 0, 0f), (1f, 1f, 50, 0f), (0.6f, 0.95f, 20, 0f), (1.3f, 1f, 0, 0.1f), (0.8f, 0.8f, 40, 0.05f) })
+        {
+            var parameters = Enumerable.Range(0, draws).Select(i => new BackendSamplingParams(t, topP, topK, minP, Mix((ulong)i), -1)).ToArray();
+            int[] tokens = Draw(device, k, logits, parameters);
+            double[] expected = Kept(logits, t, topP, topK, minP);
+            var counts = new double[vocab];
+            bool inside = true;
+            foreach (int token in tokens)
+            {
+                inside &= (uint)token < vocab && expected[token] > 0;
+                if ((uint)token < vocab)
+                {
+                    counts[token]++;
+                }
+            }
+            double tv = 0;
+            for (int i = 0; i < vocab; i++)
+            {
+                tv += Math.Abs(counts[i] / draws - expected[i]);
+            }
+            tv /= 2;
+            int kept = expected.Count(p => p > 0);
+            Report.Check($"sample T={t} top_p={topP} top_k={topK} min_p={minP}", inside && tv < 0.03,
+                $"{kept} tokens kept; {draws} draws {(inside ? "all inside" : "SOME OUTSIDE")}; total variation {tv:F4} (< 0.03)");
+        }
+
+        int argmax = 17;
+        int[] greedy = Draw(device, k, logits, [new(0f, 1f, 0, 0f, 1, -1), new(0.7f, 1f, 1, 0f, 2, -1), new(1e-6f, 0.5f, 5, 0f, 3, -1)]);
+        Report.Check("sample: T=0, top_k=1, T<1e-5 give the first argmax", greedy.All(g => g == argmax), $"tokens {string.Join(", ", greedy)} (argmax {argmax})");
+
+        // logprobs on a real-size row
+        const int big = 151936;
+        float[] row = Enumerable.Range(0, big).Select(_ => (float)(random.NextDouble() * 20 - 10)).ToArray();
+        var (ids, results) = DrawFull(device, k, row, [new(0.9f, 0.95f, 0, 0f, 12345, 5), new(0f, 1f, 0, 0f, 0, 20)]);
+        double max = row.Max(), sum = row.Sum(x => Math.Exp(x - max)), lse = max + Math.Log(sum);
+        int[] order = Enumerable.Range(0, big).OrderByDescending(i => row[i]).ThenBy(i => i).ToArray();
+        bool ok = true;
+        double worst = 0;
+        for (int r = 0; r < 2; r++)
+        {
+            int token = ids.Tokens[r], n = r == 0 ? 5 : 20;
+            worst = Math.Max(worst, Math.Abs(ids.Logprobs[r] - (row[token] - lse)));
+            ok &= ids.Ranks[r] == 1 + row.Count(x => x > row[token]);
+            for (int j = 0; j < n; j++)
+            {
+                ok &= ids.TopIds[r * BackendSamples.MaxTopLogprobs + j] == order[j];
+                worst = Math.Max(worst, Math.Abs(ids.TopLogprobs[r * BackendSamples.MaxTopLogprobs + j] - (row[order[j]] - lse)));
+            }
+        }
+        ok &= ids.Tokens[1] == order[0];
+        Report.Check("sample: logprobs, rank and top-5/top-20 of a 151936-token row", ok && worst < 1e-4,
+            $"ids and ranks {(ok ? "equal" : "DIFFER")}; worst logprob error {worst:E2}");
+    }
+
+    private static ulong Mix(ulong z)
+    {
+        z += 0x9e3779b97f4a7c15ul;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ul;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebul;
+        return z ^ (z >> 31);
+    }
+
+    private static int[] Draw(CudaDevice device, CudaKernels k, float[] row, BackendSamplingParams[] parameters) =>
+        DrawFull(device, k, row, parameters).Samples.Tokens[..parameters.Length];
+
+    /// <summary>Runs sample.cu on <paramref name="row"/> repeated once per parameter row.</summary>
+    private static (BackendSamples Samples, int[] Raw) DrawFull(CudaDevice device, CudaKernels k, float[] row, BackendSamplingParams[] parameters)
+    {
+        int rows = parameters.Length, n = row.Length;
+        var all = new float[(long)rows * n];
+        for (int r = 0; r < rows; r++)
+        {
+            row.CopyTo(all, (long)r * n);
+        }
+        var packed = new float[rows * Gpu.Sample.ParamFloats];
+        for (int r = 0; r < rows; r++)
+        {
+            Gpu.Sample.Pack(parameters[r], packed, r);
+        }
+        using DeviceBuffer dl = Upload(all), dp = Upload(packed), dout = new(4L * rows * Gpu.Sample.OutInts);
+        Gpu.Sample.Launch(k, device.Stream, dl.Pointer, n, dp.Pointer, dout.Pointer, rows);
+        int[] raw = Download<int>(dout.Pointer, rows * Gpu.Sample.OutInts);
+        var samples = new BackendSamples();
+        samples.EnsureCapacity(rows);
+        for (int r = 0; r < rows; r++)
+        {
+            Gpu.Sample.Unpack(raw, r, parameters[r].Logprobs, samples);
+        }
+        return (samples, raw);
+    }
+
+    /// <summary>The sampler's rules in double: temperature, min-p, top-k (ties kept), top-p nucleus; normalized kept probabilities.</summary>
+    private static double[] Kept(float[] logits, float t, float topP, int topK, float minP)
+    {
+        int n = logits.Length;
+        double max = logits.Max() / (double)t;
+        double[] p = logits.Select(x => Math.Exp(x / (double)t - max)).ToArray();
+        for (int i = 0; i < n; i++)
+        {
+            if (p[i] < minP)
+            {
+                p[i] = 0;
+            }
+        }
+        if (topK > 0 && topK < n)
+        {
+            double kth = p.OrderByDescending(x => x).ElementAt(topK - 1);
+            for (int i = 0; i < n; i++)
+            {
+                if (p[i] < kth)
+                {
+                    p[i] = 0;
+                }
+            }
+        }
+        if (topP < 1)
+        {
+            double mass = topP * p.Sum(), cumulative = 0;
+            int[] order = Enumerable.Range(0, n).Where(i => p[i] > 0).OrderByDescending(i => p[i]).ToArray();
+            var keep = new bool[n];
+            foreach (int i in order)
+            {
+                if (cumulative >= mass)
+                {
+                    break;
+                }
+                cumulative += p[i];
+                keep[i] = true;
+            }
+            for (int i = 0; i < n; i++)
+            {
+                if (!keep[i])
+                {
+                    p[i] = 0;
+                }
+            }
+        }
+        double total = p.Sum();
+        return p.Select(x => x / total).ToArray();
+    }
+}
