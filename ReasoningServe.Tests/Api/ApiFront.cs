@@ -46,6 +46,9 @@ internal sealed class ApiFront : IAsyncDisposable
             ["Logging:LogLevel:Default"] = "Warning",
             // Generous for tests, which must not hit the default 100/s per caller by accident.
             ["Api:RateLimit:PermitsPerSecond"] = "0",
+            // The whole suite shares two cores with CPU model tests: a stub's /v1/models answer may take longer than the
+            // 2 s default, and a missed probe reads as "model does not exist" (seen once in a full run).
+            ["Api:Routing:ProbeTimeout"] = "00:00:10",
         };
         foreach (var (group, urls) in groups)
         {
