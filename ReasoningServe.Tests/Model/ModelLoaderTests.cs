@@ -85,6 +85,38 @@ public sealed class ModelLoaderTests
     }
 
     [Fact]
+    public void Dummy_weights_filled_in_parallel_chunks_equal_one_sequential_splitmix64_stream_per_tensor()
+    {
+        // vocab 40000 x hidden 64: the embedding spans three of the fill's 1M-element chunks
+        using var dir = new TempDirectory();
+        File.WriteAllText(dir.File("config.json"), TestModels.Qwen2Config);
+        ModelConfig config = ModelConfig.FromFile(dir.File("config.json")) with { VocabSize = 40000 };
+        using ModelWeights weights = DummyWeights.Create(config, TensorDType.F32, seed: 3, scale: 0.5f);
+        float[] embed = TensorConvert.ToSingleArray(weights.EmbedTokens);
+        // Which tensor of the build order the embedding is: the one whose stream starts with its first value.
+        ulong tensor = 1;
+        while (tensor < 64 && Sequential(unchecked(3 * 0x9E3779B97F4A7C15UL) + tensor, 1)[0] != embed[0])
+        {
+            tensor++;
+        }
+        Assert.Equal(Sequential(unchecked(3 * 0x9E3779B97F4A7C15UL) + tensor, embed.Length), embed);
+
+        static float[] Sequential(ulong state, int count)
+        {
+            var values = new float[count];
+            for (int i = 0; i < count; i++)
+            {
+                ulong z = state += 0x9E3779B97F4A7C15UL;
+                z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+                z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+                z ^= z >> 31;
+                values[i] = (float)(((z >> 11) * (1.0 / (1UL << 53)) * 2 - 1) * 0.5f);
+            }
+            return values;
+        }
+    }
+
+    [Fact]
     public void Load_format_names_parse_like_vllm_flags()
     {
         Assert.Equal(LoadFormat.Dummy, LoadFormatParser.Parse("dummy"));
