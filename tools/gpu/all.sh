@@ -5,7 +5,8 @@
 # There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,hf]  — writes logs and results to
 # $OUT. The -optin parts turn on the kernels not yet verified on a GPU (RS_CUDA_GEMV=1 RS_CUDA_PREFILL_ATTENTION=1
 # RS_CUDA_SAMPLING=1);
-# once they pass and measure faster, make them the defaults.
+# once they pass and measure faster, make them the defaults. Part timeouts (CHECK_TIMEOUT 130 s, SERVE_TIMEOUT 150 s,
+# hf 200 s) keep check,check-optin,serve,serve-optin inside the device tool's 600 s per call.
 set -uo pipefail
 case "${1:-}" in
 prepare)
@@ -28,24 +29,26 @@ prepare)
 run)
   parts=${2:-check,check-optin,serve,hf}
   out=${OUT:?set OUT}
+  # The device tool brings back only a few files: everything also goes into one archive, even if a part times out.
+  trap 'tar -C "$out" --exclude=all-results.tar.gz -czf /tmp/all-results.tar.gz . && mv /tmp/all-results.tar.gz "$out/"' EXIT
   mkdir -p /tmp/dn /tmp/app && tar -C /tmp/dn -xJf .gpu/dotnet-rt.tar.xz && tar -C /tmp/app -xJf .gpu/app.tar.xz
   export PATH=/tmp/dn:$PATH DOTNET_ROOT=/tmp/dn RS_CUBIN_CACHE=/tmp/cubin
   export LD_LIBRARY_PATH=/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
   nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem --format=csv | tee "$out/gpu.txt"
   optin="RS_CUDA_GEMV=1 RS_CUDA_PREFILL_ATTENTION=1 RS_CUDA_SAMPLING=1"
   if [[ ,$parts, == *,check,* ]]; then
-    echo "=== cuda-check"; timeout 240 dotnet /tmp/app/app/CudaCheck/CudaCheck.dll --goldens .gpu/goldens 2>&1 | tee "$out/cuda-check.log"
+    echo "=== cuda-check"; timeout ${CHECK_TIMEOUT:-130} dotnet /tmp/app/app/CudaCheck/CudaCheck.dll --goldens .gpu/goldens 2>&1 | tee "$out/cuda-check.log"
   fi
   if [[ ,$parts, == *,check-optin,* ]]; then
-    echo "=== cuda-check ($optin)"; env $optin timeout 240 dotnet /tmp/app/app/CudaCheck/CudaCheck.dll --goldens .gpu/goldens \
+    echo "=== cuda-check ($optin)"; env $optin timeout ${CHECK_TIMEOUT:-130} dotnet /tmp/app/app/CudaCheck/CudaCheck.dll --goldens .gpu/goldens \
       --only goldens,compare,bench 2>&1 | tee "$out/cuda-check-optin.log"
   fi
   if [[ ,$parts, == *,serve,* ]]; then
-    echo "=== serve_bench"; GPU_APP=/tmp/app/app timeout 300 tools/gpu/serve_bench.sh 2>&1 | tee "$out/serve_bench.log"
+    echo "=== serve_bench"; GPU_APP=/tmp/app/app timeout ${SERVE_TIMEOUT:-150} tools/gpu/serve_bench.sh 2>&1 | tee "$out/serve_bench.log"
   fi
   if [[ ,$parts, == *,serve-optin,* ]]; then
     mkdir -p "$out/optin"
-    echo "=== serve_bench ($optin)"; env $optin OUT="$out/optin" GPU_APP=/tmp/app/app timeout 300 tools/gpu/serve_bench.sh 2>&1 | tee "$out/optin/serve_bench.log"
+    echo "=== serve_bench ($optin)"; env $optin OUT="$out/optin" GPU_APP=/tmp/app/app timeout ${SERVE_TIMEOUT:-150} tools/gpu/serve_bench.sh 2>&1 | tee "$out/optin/serve_bench.log"
   fi
   if [[ $parts == *hf* ]]; then
     echo "=== hf_bench"; timeout 200 python3 tools/gpu/hf_bench.py --out "$out/hf_bench.json" --shapes 1.5b,7b 2>&1 | grep -v Warning | tee "$out/hf_bench.log"
