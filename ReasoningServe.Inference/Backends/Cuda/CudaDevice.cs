@@ -20,7 +20,8 @@ internal sealed unsafe class CudaDevice : IDisposable
         nint context;
         CudaDriver.Check(CudaDriver.cuDevicePrimaryCtxRetain(&context, device), "cuDevicePrimaryCtxRetain");
         _context = context;
-        MakeCurrent();
+        CudaDriver.Check(CudaDriver.cuCtxSetCurrent(_context), "cuCtxSetCurrent");
+        t_current = _context;
         nint stream;
         CudaDriver.Check(CudaDriver.cuStreamCreate(&stream, CudaDriver.StreamNonBlocking), "cuStreamCreate");
         Stream = stream;
@@ -37,8 +38,21 @@ internal sealed unsafe class CudaDevice : IDisposable
     public int MultiprocessorCount { get; }
     public string Name { get; }
 
-    /// <summary>The driver's current context is per thread; every entry point that may run on a new thread calls this.</summary>
-    public void MakeCurrent() => CudaDriver.Check(CudaDriver.cuCtxSetCurrent(_context), "cuCtxSetCurrent");
+    /// <summary>
+    /// The driver's current context is per thread; every entry point that may run on a new thread calls this. Only a
+    /// thread's first call (or a switch between devices) reaches the driver, so a decode step costs no extra P/Invoke.
+    /// </summary>
+    public void MakeCurrent()
+    {
+        if (t_current != _context)
+        {
+            CudaDriver.Check(CudaDriver.cuCtxSetCurrent(_context), "cuCtxSetCurrent");
+            t_current = _context;
+        }
+    }
+
+    [ThreadStatic]
+    private static nint t_current;
 
     public void Synchronize() => CudaDriver.Check(CudaDriver.cuStreamSynchronize(Stream), "cuStreamSynchronize");
 
@@ -63,6 +77,8 @@ internal sealed unsafe class CudaDevice : IDisposable
             return;
         }
         _disposed = true;
+        // A later device may get the same primary-context handle back: never trust this thread's cache across that.
+        t_current = 0;
         CudaDriver.cuStreamSynchronize(Stream);
         CudaDriver.cuStreamDestroy(Stream);
         CudaDriver.cuDevicePrimaryCtxRelease(_device);
