@@ -137,7 +137,7 @@ internal static unsafe class PrefillAttentionChecks
     }
 
     /// <summary>Mean milliseconds of one launch over <paramref name="runs"/>, timed with events after one warm-up.</summary>
-    private static double Time(nint stream, int runs, Action launch)
+    internal static double Time(nint stream, int runs, Action launch)
     {
         nint start, end;
         CudaDriver.Check(CudaDriver.cuEventCreate(&start, CudaDriver.EventDefault), "cuEventCreate");

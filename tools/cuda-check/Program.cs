@@ -49,6 +49,7 @@ Guard("kernels", () =>
     KernelChecks.Run(device, kernels);
     FusedKernelChecks.Run(device, kernels);
     PrefillAttentionChecks.Run(device, kernels);
+    DecodeAttentionChecks.Run(device, kernels);
 });
 Guard("sampling", () =>
 {

@@ -4,7 +4,7 @@
 # models and the Qwen3 tokenizer into .gpu/ (git-excluded; the device tool carries 64 MiB at most).
 # There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,hf]  — writes logs and results to
 # $OUT. The -optin parts turn on the kernels not yet verified on a GPU (RS_CUDA_GEMV=1 RS_CUDA_PREFILL_ATTENTION=1
-# RS_CUDA_SAMPLING=1);
+# RS_CUDA_SAMPLING=1 RS_CUDA_DECODE_ATTENTION=1);
 # once they pass and measure faster, make them the defaults. Part timeouts (CHECK_TIMEOUT 130 s, SERVE_TIMEOUT 150 s,
 # hf 200 s) keep check,check-optin,serve,serve-optin inside the device tool's 600 s per call.
 set -uo pipefail
@@ -35,7 +35,7 @@ run)
   export PATH=/tmp/dn:$PATH DOTNET_ROOT=/tmp/dn RS_CUBIN_CACHE=/tmp/cubin
   export LD_LIBRARY_PATH=/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
   nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem --format=csv | tee "$out/gpu.txt"
-  optin="RS_CUDA_GEMV=1 RS_CUDA_PREFILL_ATTENTION=1 RS_CUDA_SAMPLING=1"
+  optin="RS_CUDA_GEMV=1 RS_CUDA_PREFILL_ATTENTION=1 RS_CUDA_SAMPLING=1 RS_CUDA_DECODE_ATTENTION=1"
   if [[ ,$parts, == *,check,* ]]; then
     echo "=== cuda-check"; timeout ${CHECK_TIMEOUT:-130} dotnet /tmp/app/app/CudaCheck/CudaCheck.dll --goldens .gpu/goldens 2>&1 | tee "$out/cuda-check.log"
   fi

@@ -92,6 +92,27 @@ internal sealed unsafe class CudaBackend : IModelBackend
     /// </summary>
     public bool UsePrefillAttention { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_PREFILL_ATTENTION") == "1";
 
+    /// <summary>
+    /// Attention of decode tokens (and of every token gqa_attention.cu would take) through the tensor-core
+    /// decode_attention.cu (RS_CUDA_DECODE_ATTENTION=1), where it supports the shape. Opt-in until it has run on a GPU:
+    /// tools/cuda-check checks it against the CPU and times both. Changing it drops the captured decode graphs.
+    /// </summary>
+    public bool UseDecodeAttention
+    {
+        get => _useDecodeAttention;
+        set
+        {
+            if (value != _useDecodeAttention)
+            {
+                _device.Synchronize();
+                DropGraphs();
+                _useDecodeAttention = value;
+            }
+        }
+    }
+
+    private bool _useDecodeAttention = Environment.GetEnvironmentVariable("RS_CUDA_DECODE_ATTENTION") == "1";
+
     /// <summary>Small-token GEMMs through gemv.cu instead of cuBLAS (see <see cref="CudaOps.Gemm.UseGemv"/>).</summary>
     public bool UseGemv
     {
@@ -239,6 +260,9 @@ internal sealed unsafe class CudaBackend : IModelBackend
         Enqueue(_inputs, cache, splits);
     }
 
+    private bool UsesDecodeAttention =>
+        UseDecodeAttention && CudaOps.DecodeAttention.IsSupported(Config.HeadDim, Config.NumHeads, Config.NumKvHeads);
+
     private bool UsesPrefillAttention =>
         UsePrefillAttention && CudaOps.PrefillAttention.IsSupported(Config.HeadDim) && CudaOps.GqaAttention.IsSupported(Config.HeadDim);
 
@@ -330,7 +354,8 @@ internal sealed unsafe class CudaBackend : IModelBackend
     internal static int GraphBatchBucket(int seqs) => seqs <= 4 ? (int)BitOperations.RoundUpToPowerOf2((uint)seqs) : (seqs + 7) / 8 * 8;
 
     private int AttentionSplits(int tokens, int maxContext) =>
-        CudaOps.GqaAttention.IsSupported(Config.HeadDim)
+        UsesDecodeAttention ? CudaOps.DecodeAttention.Splits(tokens, Config.NumKvHeads, maxContext, _device.MultiprocessorCount)
+        : CudaOps.GqaAttention.IsSupported(Config.HeadDim)
             ? CudaOps.GqaAttention.Splits(tokens, Config.NumHeads, Config.NumKvHeads, maxContext, _device.MultiprocessorCount)
             : 1;
 
@@ -368,9 +393,24 @@ internal sealed unsafe class CudaBackend : IModelBackend
                 CudaOps.PrefillAttention.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, _attn.Pointer, cache.K(l), cache.V(l), inputs.BlockTables,
                     inputs.MaxBlocks, inputs.TokenSeq, inputs.TokenContext, inputs.TileFirst, inputs.TileCount, inputs.Tiles,
                     c.NumHeads, c.NumKvHeads, c.HeadDim, cache.BlockSize);
-                CudaOps.GqaAttention.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, _attn.Pointer, _partials.Pointer, cache.K(l), cache.V(l),
+                if (UsesDecodeAttention)
+                {
+                    CudaOps.DecodeAttention.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, _attn.Pointer, _partials.Pointer, cache.K(l), cache.V(l),
+                        inputs.BlockTables, inputs.MaxBlocks, inputs.TokenSeq, inputs.TokenContext, tokens, c.NumHeads, c.NumKvHeads, c.HeadDim,
+                        cache.BlockSize, splits, inputs.DecodeTokens, inputs.DecodeTokenCount);
+                }
+                else
+                {
+                    CudaOps.GqaAttention.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, _attn.Pointer, _partials.Pointer, cache.K(l), cache.V(l),
+                        inputs.BlockTables, inputs.MaxBlocks, inputs.TokenSeq, inputs.TokenContext, tokens, c.NumHeads, c.NumKvHeads, c.HeadDim,
+                        cache.BlockSize, splits, inputs.DecodeTokens, inputs.DecodeTokenCount);
+                }
+            }
+            else if (UsesDecodeAttention)
+            {
+                CudaOps.DecodeAttention.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, _attn.Pointer, _partials.Pointer, cache.K(l), cache.V(l),
                     inputs.BlockTables, inputs.MaxBlocks, inputs.TokenSeq, inputs.TokenContext, tokens, c.NumHeads, c.NumKvHeads, c.HeadDim,
-                    cache.BlockSize, splits, inputs.DecodeTokens, inputs.DecodeTokenCount);
+                    cache.BlockSize, splits);
             }
             else if (CudaOps.GqaAttention.IsSupported(c.HeadDim))
             {

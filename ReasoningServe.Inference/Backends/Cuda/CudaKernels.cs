@@ -50,6 +50,7 @@ internal sealed unsafe class CudaKernels : IDisposable
         SiluMul = Get(functions, "silu_mul.cu", "silu_mul");
         PagedAttention = Get(functions, "paged_attention.cu", "paged_attention");
         GqaAttention = Get(functions, "gqa_attention.cu", "gqa_attention");
+        DecodeAttention = Get(functions, "decode_attention.cu", "decode_attention");
         AttentionCombine = Get(functions, "attention_combine.cu", "attention_combine");
         QkvFinish = Get(functions, "qkv_finish.cu", "qkv_finish");
         Gemv = Get(functions, "gemv.cu", "gemv");
@@ -69,6 +70,7 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel SiluMul { get; }
     public CudaKernel PagedAttention { get; }
     public CudaKernel GqaAttention { get; }
+    public CudaKernel DecodeAttention { get; }
     public CudaKernel AttentionCombine { get; }
     public CudaKernel QkvFinish { get; }
     public CudaKernel Gemv { get; }

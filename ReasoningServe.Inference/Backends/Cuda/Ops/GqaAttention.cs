@@ -39,8 +39,7 @@ internal static unsafe class GqaAttention
             return;
         }
         float scale = 1f / MathF.Sqrt(headDim);
-        long parts = (long)tokens * heads * splits;
-        ulong partialOut = partials, partialMax = partials + (ulong)(4 * parts * headDim), partialSum = partialMax + (ulong)(4 * parts);
+        (ulong partialOut, ulong partialMax, ulong partialSum) = PartialParts(partials, tokens, heads, headDim, splits);
         void** args = stackalloc void*[]
         {
             &q, &qRowStride, &output, &partialOut, &partialMax, &partialSum, &kCache, &vCache, &blockTables, &maxBlocks, &tokenSeq, &tokenContext,
@@ -48,10 +47,30 @@ internal static unsafe class GqaAttention
         };
         int chunks = (heads / kvHeads + MaxGroupPerBlock - 1) / MaxGroupPerBlock;
         kernels.GqaAttention.Launch(stream, (uint)launched, (uint)(kvHeads * chunks), 128, args, gridZ: (uint)splits);
-        if (splits > 1)
+        Combine(kernels, stream, partials, output, tokens, heads, headDim, splits, tokenList, launched);
+    }
+
+    /// <summary>
+    /// Where the partial buffer of <see cref="PartialFloats"/> keeps the splits' fp32 outputs [tokens, heads, splits, headDim],
+    /// maxima and sums [tokens, heads, splits] (decode_attention.cu uses the same layout).
+    /// </summary>
+    internal static (ulong Out, ulong Max, ulong Sum) PartialParts(ulong partials, int tokens, int heads, int headDim, int splits)
+    {
+        long parts = (long)tokens * heads * splits;
+        ulong max = partials + (ulong)(4 * parts * headDim);
+        return (partials, max, max + (ulong)(4 * parts));
+    }
+
+    /// <summary>attention_combine.cu over the <paramref name="launched"/> tokens' splits, when there is more than one.</summary>
+    internal static void Combine(CudaKernels kernels, nint stream, ulong partials, ulong output, int tokens, int heads, int headDim, int splits,
+        ulong tokenList, int launched)
+    {
+        if (splits <= 1)
         {
-            void** combine = stackalloc void*[] { &partialOut, &partialMax, &partialSum, &output, &tokenList, &heads, &headDim, &splits };
-            kernels.AttentionCombine.Launch(stream, (uint)launched, (uint)heads, 128, combine);
+            return;
         }
+        (ulong partialOut, ulong partialMax, ulong partialSum) = PartialParts(partials, tokens, heads, headDim, splits);
+        void** combine = stackalloc void*[] { &partialOut, &partialMax, &partialSum, &output, &tokenList, &heads, &headDim, &splits };
+        kernels.AttentionCombine.Launch(stream, (uint)launched, (uint)heads, 128, combine);
     }
 }

@@ -1,0 +1,349 @@
+// Attention of each new token over its paged context on tensor cores, for decode: the query heads of one GQA group
+// (up to 16) are the M rows of an mma.sync m16n8k16 (bf16 in, fp32 out; rows past the group are zero), keys are N.
+// Same parameters, results and split-K partials as gqa_attention.cu, so attention_combine.cu merges the splits:
+//   s_hj = (q_h . k_j) / sqrt(d) for j < ctx[t];  o_h = sum_j softmax(s_h)_j v_j;  group g = h / (heads / kvHeads)
+// Context position j lives in slot blockTable[j / blockSize] * blockSize + j % blockSize.
+// One block of 4 warps per (token, KV head, context split). The split's keys are cut into tiles of 16; warp w takes
+// tiles w, w + 4, w + 8, ... and streams them through its own ring of shared-memory buffers (no block barrier in the
+// loop): each K or V tile (16 rows x head_dim bf16) is gathered from the paged cache with 16-byte cp.async into the
+// next free buffer, RING - 1 loads ahead of the one being used (RING = 3 for head_dim 128, 6 for 64: 48 KB per block),
+// so a block keeps 32-48 KB of K/V in flight and the 3 blocks an SM holds (168 registers) stream the cache near memory
+// bandwidth. The tensor-core work (4 * 16 * 16 * head_dim flops per 16 keys, padded rows included) is far below their
+// rate and the softmax is a few dozen instructions per tile, so bytes in flight are what count.
+// Per tile: S = Q K^T (two n-tiles of 8 keys, head_dim / 16 k-steps), scale to log2 units, mask keys past the split,
+// online softmax per row in registers (running max m, per-lane partial sum l, O rescaled by 2^(m_old - m_new)), then
+// O += P V with P rounded to bf16 straight from the S accumulators (the m16n8 accumulator layout is the m16n8k16 A
+// layout). Buffers are XOR-swizzled per 16-byte chunk (chunk c of row r at c ^ (r & 7)) so
+// the 8 rows one ldmatrix phase reads fall in distinct banks. At the end the warps merge their (m, l, O) through
+// shared memory (reusing the rings) with weights 2^(m_w - max m).
+// Split-K (flash-decoding): gridDim.z splits share the context in whole 64-key tiles. With one split the block writes
+// the normalized bf16 output; otherwise its unnormalized fp32 accumulator with its max (natural-log units, like
+// gqa_attention) and sum. A split or warp left without keys has m = -inf, l = 0, O = 0.
+// tokenList (optional) names the tokens to process; without it block x is token x.
+// grid: (tokens, kvHeads, splits) - one block takes the whole group (the host refuses groups above 16). block: 128.
+// head_dim 64 or 128 (templated; the host refuses others); q's row stride must be even, cache rows 16-byte aligned.
+// smem: 48 KB static (the rings), under the limit that needs no opt-in.
+#include "common.cuh"
+
+#define WARPS 4
+#define THREADS (WARPS * 32)
+#define KEYS 16                   // keys per warp tile: one k-step of P V, two n-tiles of Q K^T
+#define SPLIT_TILE (WARPS * KEYS) // splits share the context in whole tiles of this many keys
+#define SMEM_BYTES 49152
+#define LN2 0.6931471805599453f
+
+__device__ __forceinline__ unsigned smem_address(const void* p)
+{
+    return (unsigned)__cvta_generic_to_shared(p);
+}
+
+// 16 bytes global -> shared, bypassing L1; srcBytes 0 writes zeros (keys past the split).
+__device__ __forceinline__ void cp_async16(unsigned dst, const void* src, int srcBytes)
+{
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(srcBytes) : "memory");
+}
+
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+
+// Waits until at most N of this thread's committed groups (the newest) are still in flight.
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
+
+// Lane l gives the address of row l % 8 of matrix l / 8; register i gets row lane / 4, columns 2 (lane % 4) + {0, 1}
+// of matrix i (of its transpose with .trans).
+__device__ __forceinline__ void ldmatrix_x4(unsigned r[4], unsigned address)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address));
+}
+
+__device__ __forceinline__ void ldmatrix_x4_trans(unsigned r[4], unsigned address)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address));
+}
+
+// d += a (16x16 row-major) * b (16x8 col-major); lane = 4 * group + quad:
+//   a: {a0,a1} row group, cols 2quad+{0,1}; {a2,a3} row group+8; {a4,a5}, {a6,a7} the same rows, cols +8
+//   b: {b0,b1} k rows 2quad+{0,1}, col group; {b2,b3} k rows +8
+//   d: d0,d1 row group, cols 2quad+{0,1}; d2,d3 row group+8
+__device__ __forceinline__ void mma_bf16(float d[4], const unsigned a[4], unsigned b0, unsigned b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ unsigned pack_bf16(float lo, float hi)
+{
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *(unsigned*)&v;
+}
+
+// One warp copies the 16 K (or V) rows of its KV head into a swizzled [16][HEAD_DIM] buffer: chunk c (8 bf16) of
+// row r goes to chunk c ^ (r & 7). Lane l holds the cache slot of row l % 16 (-1: past the split, zero-filled so a
+// masked probability of 0 never meets stale shared memory); src is the cache plus the head's and this lane's column.
+template <int HEAD_DIM>
+__device__ __forceinline__ void load_tile(unsigned dst, const bf16* __restrict__ src, int slot, long long kvStride, int lane)
+{
+    constexpr int CHUNKS = HEAD_DIM / 8, ROWS = 32 / CHUNKS; // 16-byte chunks per row, rows per pass of the warp
+    const int col = lane % CHUNKS;
+#pragma unroll
+    for (int i = 0; i < KEYS / ROWS; i++)
+    {
+        int row = i * ROWS + lane / CHUNKS;
+        int s = __shfl_sync(0xffffffffu, slot, row);
+        cp_async16(dst + row * (HEAD_DIM * 2) + ((col ^ (row & 7)) << 4), s >= 0 ? src + s * kvStride : src, s >= 0 ? 16 : 0);
+    }
+}
+
+template <int HEAD_DIM, int RING>
+__device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
+    float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
+    const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ table, int t, int context,
+    int heads, int kvHeads, int blockSize, float scale, unsigned char* smem)
+{
+    constexpr int ROW_BYTES = HEAD_DIM * 2, TILE_BYTES = KEYS * ROW_BYTES;
+    constexpr int DK = HEAD_DIM / 16; // k-steps of Q K^T
+    constexpr int DN = HEAD_DIM / 8;  // n-tiles of O
+    constexpr int OSTRIDE = HEAD_DIM + 8; // floats per row of the merge buffer (padded against bank conflicts)
+    static_assert(WARPS * RING * TILE_BYTES <= SMEM_BYTES, "the rings must fit");
+    static_assert(WARPS * 16 * (OSTRIDE + 2) * 4 <= SMEM_BYTES, "the merge buffers must fit");
+
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, group = lane >> 2, quad = lane & 3;
+    const int G = heads / kvHeads, g = blockIdx.y, h0 = g * G;
+    const int splits = gridDim.z, split = blockIdx.z;
+    const int tilesPerSplit = ((context + SPLIT_TILE - 1) / SPLIT_TILE + splits - 1) / splits;
+    const int begin = split * tilesPerSplit * SPLIT_TILE, end = min(context, begin + tilesPerSplit * SPLIT_TILE);
+    const int blockTiles = (max(end - begin, 0) + KEYS - 1) / KEYS;
+    const int count = blockTiles > warp ? (blockTiles - warp + WARPS - 1) / WARPS : 0; // this warp's tiles
+
+    // Q A fragments straight from global: rows group and group + 8 of the group's heads, zero past G.
+    unsigned qf[DK][4];
+    {
+        const bf16* q0 = q + (long long)t * qRowStride + (long long)(h0 + group) * HEAD_DIM + 2 * quad;
+        const bool valid0 = group < G, valid1 = group + 8 < G;
+#pragma unroll
+        for (int kk = 0; kk < DK; kk++)
+        {
+            qf[kk][0] = valid0 ? *(const unsigned*)(q0 + kk * 16) : 0u;
+            qf[kk][1] = valid1 ? *(const unsigned*)(q0 + 8 * HEAD_DIM + kk * 16) : 0u;
+            qf[kk][2] = valid0 ? *(const unsigned*)(q0 + kk * 16 + 8) : 0u;
+            qf[kk][3] = valid1 ? *(const unsigned*)(q0 + 8 * HEAD_DIM + kk * 16 + 8) : 0u;
+        }
+    }
+
+    // Loads are numbered K(0), V(0), K(1), V(1), ... of this warp's tiles; load n goes to buffer n % RING and is one
+    // commit group, so "all but the newest RING - 1 groups" means load n has landed when n + RING - 1 is issued.
+    const unsigned ring = smem_address(smem) + warp * (RING * TILE_BYTES);
+    const long long kvStride = (long long)kvHeads * HEAD_DIM;
+    const bf16* kSrc = kCache + (long long)g * HEAD_DIM + (lane % (HEAD_DIM / 8)) * 8;
+    const bf16* vSrc = vCache + (long long)g * HEAD_DIM + (lane % (HEAD_DIM / 8)) * 8;
+    const int loads = 2 * count;
+    int slot = -1; // of key lane % 16 of the tile being loaded; a K load sets it, the V load after it reuses it
+    auto issue = [&](int load, int buffer)
+    {
+        if (load < loads)
+        {
+            if ((load & 1) == 0)
+            {
+                int j = begin + (warp + WARPS * (load >> 1)) * KEYS + (lane & (KEYS - 1));
+                slot = j < end ? table[j / blockSize] * blockSize + j % blockSize : -1;
+            }
+            load_tile<HEAD_DIM>(ring + buffer * TILE_BYTES, (load & 1) ? vSrc : kSrc, slot, kvStride, lane);
+        }
+        cp_async_commit(); // possibly empty, so that the group count stays one per load number
+    };
+
+    float o[DN][4];
+#pragma unroll
+    for (int n = 0; n < DN; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+    const float scaleLog2 = scale * 1.4426950408889634f;
+
+    // ldmatrix row addresses of this lane within a 16-row buffer; both row formulas keep lane & 7 as row & 7.
+    const int kRow = (lane & 7) + ((lane >> 4) << 3), kHalf = (lane >> 3) & 1;
+    const int vRow = (lane & 7) + (((lane >> 3) & 1) << 3), vHalf = lane >> 4;
+    const int swizzle = lane & 7;
+
+#pragma unroll
+    for (int n = 0; n < RING - 1; n++) issue(n, n);
+    int readBuffer = 0, writeBuffer = RING - 1;
+    for (int i = 0; i < count; i++)
+    {
+        // K(i): load 2i. Issue load 2i + RING - 1 into the buffer the previous step finished with.
+        issue(2 * i + RING - 1, writeBuffer);
+        writeBuffer = writeBuffer == RING - 1 ? 0 : writeBuffer + 1;
+        cp_async_wait<RING - 1>();
+        __syncwarp(); // every lane's part of K(i) is visible to the warp
+        const unsigned kTile = ring + readBuffer * TILE_BYTES;
+        readBuffer = readBuffer == RING - 1 ? 0 : readBuffer + 1;
+
+        // S = Q K^T. B = K^T is col-major = K rows as stored: x4 matrices are (keys 0-7, d 16kk..), (keys 0-7,
+        // d 16kk+8..), (keys 8-15, d 16kk..), (keys 8-15, d 16kk+8..) -> b0b1 of n-tile 0, b0b1 of n-tile 1.
+        float s[2][4];
+        s[0][0] = s[0][1] = s[0][2] = s[0][3] = s[1][0] = s[1][1] = s[1][2] = s[1][3] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < DK; kk++)
+        {
+            unsigned b[4];
+            ldmatrix_x4(b, kTile + kRow * ROW_BYTES + (((2 * kk + kHalf) ^ swizzle) << 4));
+            mma_bf16(s[0], qf[kk], b[0], b[1]);
+            mma_bf16(s[1], qf[kk], b[2], b[3]);
+        }
+        __syncwarp(); // every lane is done reading K(i)'s buffer before the next issue refills it
+
+        // Scale to log2 units and mask keys at or past the split's end (also the zero-filled ones).
+        const int j = begin + (warp + WARPS * i) * KEYS + 2 * quad;
+#pragma unroll
+        for (int n = 0; n < 2; n++)
+        {
+#pragma unroll
+            for (int e = 0; e < 2; e++)
+            {
+                bool valid = j + 8 * n + e < end;
+                s[n][e] = valid ? s[n][e] * scaleLog2 : -INFINITY;
+                s[n][2 + e] = valid ? s[n][2 + e] * scaleLog2 : -INFINITY;
+            }
+        }
+
+        // Online softmax; a row's 16 scores are spread over the 4 lanes of its quad.
+        float mx0 = fmaxf(fmaxf(s[0][0], s[0][1]), fmaxf(s[1][0], s[1][1]));
+        float mx1 = fmaxf(fmaxf(s[0][2], s[0][3]), fmaxf(s[1][2], s[1][3]));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        float new0 = fmaxf(m0, mx0), new1 = fmaxf(m1, mx1);
+        // A row that has seen no key yet (max -inf) subtracts 0 instead, so exp gives 0, not NaN.
+        float base0 = new0 == -INFINITY ? 0.f : new0, base1 = new1 == -INFINITY ? 0.f : new1;
+        float correction0 = exp2f(m0 - base0), correction1 = exp2f(m1 - base1);
+        m0 = new0;
+        m1 = new1;
+        float sum0 = 0.f, sum1 = 0.f;
+#pragma unroll
+        for (int n = 0; n < 2; n++)
+        {
+            s[n][0] = exp2f(s[n][0] - base0);
+            s[n][1] = exp2f(s[n][1] - base0);
+            s[n][2] = exp2f(s[n][2] - base1);
+            s[n][3] = exp2f(s[n][3] - base1);
+            sum0 += s[n][0] + s[n][1];
+            sum1 += s[n][2] + s[n][3];
+        }
+        // l stays a per-lane partial sum (every lane of a quad applies the same corrections); summed at the end.
+        l0 = l0 * correction0 + sum0;
+        l1 = l1 * correction1 + sum1;
+#pragma unroll
+        for (int n = 0; n < DN; n++)
+        {
+            o[n][0] *= correction0;
+            o[n][1] *= correction0;
+            o[n][2] *= correction1;
+            o[n][3] *= correction1;
+        }
+
+        // V(i): load 2i + 1.
+        issue(2 * i + RING, writeBuffer);
+        writeBuffer = writeBuffer == RING - 1 ? 0 : writeBuffer + 1;
+        cp_async_wait<RING - 1>();
+        __syncwarp();
+        const unsigned vTile = ring + readBuffer * TILE_BYTES;
+        readBuffer = readBuffer == RING - 1 ? 0 : readBuffer + 1;
+
+        // O += P V: keys 0-15 are S n-tiles 0 and 1, whose accumulators are exactly the A fragment. B = V (k = key,
+        // n = d) is row-major in shared memory, hence .trans: x4 matrices are (keys 0-7, d 8n..), (keys 8-15, d 8n..),
+        // (keys 0-7, d 8n+8..), (keys 8-15, d 8n+8..) -> b0b1 of n-tile n, b0b1 of n-tile n + 1.
+        unsigned p[4];
+        p[0] = pack_bf16(s[0][0], s[0][1]);
+        p[1] = pack_bf16(s[0][2], s[0][3]);
+        p[2] = pack_bf16(s[1][0], s[1][1]);
+        p[3] = pack_bf16(s[1][2], s[1][3]);
+#pragma unroll
+        for (int n = 0; n < DN; n += 2)
+        {
+            unsigned b[4];
+            ldmatrix_x4_trans(b, vTile + vRow * ROW_BYTES + (((n + vHalf) ^ swizzle) << 4));
+            mma_bf16(o[n], p, b[0], b[1]);
+            mma_bf16(o[n + 1], p, b[2], b[3]);
+        }
+        __syncwarp(); // every lane is done reading V(i)'s buffer
+    }
+
+    // Merge the warps: each leaves its rows' m (log2 units), l and O in shared memory over the (now idle) rings.
+    cp_async_wait<0>(); // only empty groups can be pending here; no copy may land in the merge buffers
+    __syncthreads();
+    float* oShared = (float*)smem;                   // [WARPS * 16][OSTRIDE]
+    float* mShared = oShared + WARPS * 16 * OSTRIDE; // [WARPS * 16]
+    float* lShared = mShared + WARPS * 16;           // [WARPS * 16]
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    const int r0 = warp * 16 + group, r1 = r0 + 8;
+    if (group < G)
+    {
+#pragma unroll
+        for (int n = 0; n < DN; n++) *(float2*)(oShared + r0 * OSTRIDE + n * 8 + 2 * quad) = make_float2(o[n][0], o[n][1]);
+        if (quad == 0) { mShared[r0] = m0; lShared[r0] = l0; }
+    }
+    if (group + 8 < G)
+    {
+#pragma unroll
+        for (int n = 0; n < DN; n++) *(float2*)(oShared + r1 * OSTRIDE + n * 8 + 2 * quad) = make_float2(o[n][2], o[n][3]);
+        if (quad == 0) { mShared[r1] = m1; lShared[r1] = l1; }
+    }
+    __syncthreads();
+
+    for (int i = threadIdx.x; i < G * (HEAD_DIM / 2); i += THREADS)
+    {
+        const int r = i / (HEAD_DIM / 2), d = 2 * (i % (HEAD_DIM / 2));
+        float best = -INFINITY;
+#pragma unroll
+        for (int w = 0; w < WARPS; w++) best = fmaxf(best, mShared[w * 16 + r]);
+        float ox = 0.f, oy = 0.f, l = 0.f;
+#pragma unroll
+        for (int w = 0; w < WARPS; w++)
+        {
+            float mw = mShared[w * 16 + r];
+            float weight = mw == -INFINITY ? 0.f : exp2f(mw - best); // a warp without keys counts for nothing
+            float2 v = *(const float2*)(oShared + (w * 16 + r) * OSTRIDE + d);
+            ox += weight * v.x;
+            oy += weight * v.y;
+            l += weight * lShared[w * 16 + r];
+        }
+        const long long row = (long long)t * heads + h0 + r;
+        if (splits == 1)
+        {
+            float inverse = 1.f / l;
+            *(__nv_bfloat162*)(out + row * HEAD_DIM + d) = __floats2bfloat162_rn(ox * inverse, oy * inverse);
+        }
+        else
+        {
+            const long long part = row * splits + split;
+            *(float2*)(partialOut + part * HEAD_DIM + d) = make_float2(ox, oy);
+            if (d == 0)
+            {
+                partialMax[part] = best * LN2; // -inf stays -inf: an empty split weighs 0 in attention_combine
+                partialSum[part] = l;
+            }
+        }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS, 3) decode_attention(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
+    float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
+    const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
+    const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
+{
+    __shared__ __align__(128) unsigned char smem[SMEM_BYTES];
+    const int t = tokenList == nullptr ? blockIdx.x : tokenList[blockIdx.x];
+    const int* table = blockTables + (long long)tokenSeq[t] * maxBlocks;
+    const int context = tokenContext[t];
+    if (headDim == 128)
+        decode_attention_group<128, 3>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t, context,
+            heads, kvHeads, blockSize, scale, smem);
+    else if (headDim == 64)
+        decode_attention_group<64, 6>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t, context,
+            heads, kvHeads, blockSize, scale, smem);
+}

@@ -1,0 +1,211 @@
+using ReasoningServe.Inference.Backends.Cpu;
+using ReasoningServe.Inference.Backends.Cuda;
+using ReasoningServe.Inference.Backends.Cuda.Native;
+using Cpu = ReasoningServe.Inference.Backends.Cpu.Ops;
+using Gpu = ReasoningServe.Inference.Backends.Cuda.Ops;
+using static ReasoningServe.Tools.CudaCheck.DeviceArrays;
+
+namespace ReasoningServe.Tools.CudaCheck;
+
+/// <summary>
+/// The tensor-core decode attention (decode_attention.cu) against the CPU op over the shapes the backend may launch it
+/// for (GQA groups of 1 to 16, head_dim 64 and 128, 1 to 64 context splits, token lists), with the output and the
+/// split partials starting as NaN so an unwritten row or split shows; then its speed next to gqa_attention on a
+/// 7B-shaped decode batch and on one long context, as milliseconds and the K/V bandwidth reached.
+/// </summary>
+internal static unsafe class DecodeAttentionChecks
+{
+    private const double Bf16Tolerance = 1e-2;
+    private const int BlockSize = 16;
+
+    public static void Run(CudaDevice device, CudaKernels k)
+    {
+        Report.Section("1c. decode_attention (tensor cores) vs CPU PagedAttention, then vs gqa_attention");
+        var random = new Random(2468);
+        // Decode tokens seeing 1, 17, 300 and 1500 positions: one partial tile, two, many, and a long one; with 64 splits
+        // most splits of the short contexts are empty.
+        (int Cached, int New)[] mixed = [(0, 1), (16, 1), (299, 1), (1499, 1)];
+        foreach (int splits in new[] { 1, 4, 64 })
+        {
+            Check(device, k, random, $"7B shape 28/4 heads of 128, {splits} split(s)", 28, 4, 128, mixed, splits);
+        }
+        (int, int)[] batch = Enumerable.Range(0, 64).Select(i => (1023 + i, 1)).ToArray();
+        Check(device, k, random, "64 decode tokens over 1024-1087, 28/4 of 128", 28, 4, 128, batch, 1);
+        Check(device, k, random, "64 decode tokens over 1024-1087, 28/4 of 128, 2 splits", 28, 4, 128, batch, 2);
+        Check(device, k, random, "head_dim 64, 14/2 heads, 3 splits", 14, 2, 64, mixed, 3);
+        Check(device, k, random, "head_dim 64, 12/2 heads (1.5B-like), 1 split", 12, 2, 64, mixed, 1);
+        Check(device, k, random, "MHA 8/8 heads of 128, 2 splits", 8, 8, 128, mixed, 2);
+        Check(device, k, random, "group of 16: 16/1 heads of 128, 5 splits", 16, 1, 128, mixed, 5);
+        Check(device, k, random, "group of 16: 16/1 heads of 64, 1 split", 16, 1, 64, mixed, 1);
+        Check(device, k, random, "group of 4 (Qwen3-8B-like) 32/8 heads of 128, 2 splits", 32, 8, 128, mixed, 2);
+        // Without prefill_attention the backend sends every token of a mixed step here, prefill chunks included.
+        (int, int)[] chunks = [(0, 1), (40, 20), (299, 1), (0, 33)];
+        Check(device, k, random, "prefill chunks and decode tokens, 28/4 of 128, 2 splits", 28, 4, 128, chunks, 2);
+        Check(device, k, random, "token list (the decode tokens of a mixed step), 28/4 of 128, 3 splits", 28, 4, 128, chunks, 3, listDecodeTokens: true);
+        Check(device, k, random, "token list, 14/2 heads of 64, 1 split", 14, 2, 64, [(10, 5), (700, 1), (64, 64), (5, 1)], 1, listDecodeTokens: true);
+        Bench(device, k, random);
+    }
+
+    /// <summary>
+    /// One batch of sequences (cached, new): q rows strided like the fused qkv buffer, shuffled block tables, the output
+    /// (with 8 spare rows) and the partials filled with NaN first. With <paramref name="listDecodeTokens"/> only the
+    /// sequences' single new tokens are launched (a token list) and every other row must stay NaN.
+    /// </summary>
+    private static void Check(CudaDevice device, CudaKernels k, Random random, string name, int heads, int kvHeads, int d,
+        (int Cached, int New)[] seqs, int splits, bool listDecodeTokens = false)
+    {
+        int qSize = heads * d, kvSize = kvHeads * d, qStride = qSize + 2 * kvSize;
+        int[] need = seqs.Select(x => (x.Cached + x.New + BlockSize - 1) / BlockSize).ToArray();
+        int numBlocks = need.Sum() + 3;
+        int[] pool = Enumerable.Range(0, numBlocks).OrderBy(_ => random.Next()).ToArray();
+        var tables = new int[seqs.Length][];
+        var tokenSeq = new List<int>();
+        var tokenLast = new List<int>();
+        var decode = new List<int>();
+        for (int i = 0, next = 0; i < seqs.Length; next += need[i], i++)
+        {
+            tables[i] = pool[next..(next + need[i])];
+            if (seqs[i].New == 1)
+            {
+                decode.Add(tokenSeq.Count);
+            }
+            for (int p = seqs[i].Cached; p < seqs[i].Cached + seqs[i].New; p++)
+            {
+                tokenSeq.Add(i);
+                tokenLast.Add(p);
+            }
+        }
+        int tokens = tokenSeq.Count, slots = numBlocks * BlockSize, maxBlocks = tables.Max(t => t.Length);
+        float[] q = Random(random, tokens * qSize, 2f), kc = Random(random, slots * kvSize, 2f), vc = Random(random, slots * kvSize);
+        float[] qkv = new float[tokens * qStride];
+        for (int t = 0; t < tokens; t++)
+        {
+            Array.Copy(q, t * qSize, qkv, t * qStride, qSize);
+        }
+        int[] flatTables = new int[seqs.Length * maxBlocks];
+        for (int i = 0; i < seqs.Length; i++)
+        {
+            tables[i].CopyTo(flatTables, i * maxBlocks);
+        }
+        const int SpareRows = 8;
+        long partialFloats = Gpu.GqaAttention.PartialFloats(tokens, heads, d, splits);
+        using DeviceBuffer dq = UploadBf16(qkv), dk = UploadBf16(kc), dv = UploadBf16(vc), dtables = Upload(flatTables),
+            dseq = Upload(tokenSeq.ToArray()), dctx = Upload(tokenLast.Select(p => p + 1).ToArray()), dlist = Upload(decode.ToArray()),
+            dout = new(2L * (tokens + SpareRows) * qSize), partials = new(Math.Max(4, 4 * partialFloats));
+        nint s = device.Stream;
+        CudaDriver.Check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
+        CudaDriver.Check(CudaDriver.cuMemsetD8Async(dout.Pointer, 0xFF, (nuint)dout.Bytes, s), "cuMemsetD8Async");
+        CudaDriver.Check(CudaDriver.cuMemsetD8Async(partials.Pointer, 0xFF, (nuint)partials.Bytes, s), "cuMemsetD8Async");
+        Gpu.DecodeAttention.Launch(k, s, dq.Pointer, qStride, dout.Pointer, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer, maxBlocks,
+            dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, BlockSize, splits, listDecodeTokens ? dlist.Pointer : 0, decode.Count);
+        float[] got = DownloadBf16(dout.Pointer, (tokens + SpareRows) * qSize);
+
+        float[] expected = new float[tokens * qSize];
+        using var workers = new CpuWorkerPool(Math.Min(8, Environment.ProcessorCount));
+        var scratch = new NativeBuffer[workers.WorkerCount];
+        for (int i = 0; i < scratch.Length; i++)
+        {
+            scratch[i] = new NativeBuffer(Cpu.PagedAttention.ScratchLength(seqs.Max(x => x.Cached + x.New)));
+        }
+        var attention = new Cpu.PagedAttention(workers, scratch, heads, kvHeads, d);
+        fixed (float* qp = q, op = expected, kp = kc, vp = vc)
+        {
+            attention.Forward(qp, op, tokens, tokenSeq.ToArray(), tokenLast.ToArray(), tables, kp, vp, BlockSize);
+        }
+        foreach (NativeBuffer b in scratch)
+        {
+            b.Dispose();
+        }
+
+        // Compare the launched rows; every other row (unlisted tokens, the spare rows) must still be NaN.
+        int[] launched = listDecodeTokens ? [.. decode] : Enumerable.Range(0, tokens).ToArray();
+        float[] gotRows = new float[launched.Length * qSize], expectedRows = new float[launched.Length * qSize];
+        for (int i = 0; i < launched.Length; i++)
+        {
+            Array.Copy(got, launched[i] * qSize, gotRows, i * qSize, qSize);
+            Array.Copy(expected, launched[i] * qSize, expectedRows, i * qSize, qSize);
+        }
+        bool untouched = true;
+        for (int t = 0; t < tokens + SpareRows; t++)
+        {
+            if (Array.IndexOf(launched, t) < 0)
+            {
+                untouched &= got.AsSpan(t * qSize, qSize).ToArray().All(float.IsNaN);
+            }
+        }
+        string rows = listDecodeTokens ? $"{launched.Length} of {tokens} tok listed" : $"{tokens} tok";
+        Report.ErrorCheck($"decode_attention {name} ({rows})", Errors(gotRows, expectedRows), Bf16Tolerance);
+        Report.Check($"decode_attention {name}: no stray rows", untouched, untouched ? "rows not launched untouched" : "wrote a row it was not given");
+    }
+
+    /// <summary>
+    /// 7B shape (28/4 heads of 128): 64 decode tokens over 1024 positions each, and one over 32768. Mean of 20 launches
+    /// after a warm-up (combine included), for gqa_attention with its split policy and decode_attention with its own and
+    /// a few other split counts; bandwidth = K and V bytes read (tokens x context x kvHeads x 128 x 2 bytes x 2) / time.
+    /// Launches alternate between two caches of the same shape so the 50 MB L2 holds none of a launch's K/V.
+    /// </summary>
+    private static void Bench(CudaDevice device, CudaKernels k, Random random)
+    {
+        const int Heads = 28, KvHeads = 4, D = 128, Runs = 20;
+        int qSize = Heads * D, kvSize = KvHeads * D, qStride = qSize + 2 * kvSize, sms = device.MultiprocessorCount;
+        foreach ((int tokens, int context) in new[] { (64, 1024), (1, 32768) })
+        {
+            int blocksPerSeq = context / BlockSize, numBlocks = 2 * tokens * blocksPerSeq;
+            long slots = (long)numBlocks * BlockSize;
+            // Sequence s of copy c uses blocks (c * tokens + s) * blocksPerSeq.. of a shuffled pool.
+            int[] pool = Enumerable.Range(0, numBlocks).OrderBy(_ => random.Next()).ToArray();
+            int[][] tokenSeq = [Enumerable.Range(0, tokens).ToArray(), Enumerable.Range(tokens, tokens).ToArray()];
+            int[] tokenContext = Enumerable.Repeat(context, tokens).ToArray();
+            using DeviceBuffer dq = new(2L * tokens * qStride), dk = new(2 * slots * kvSize), dv = new(2 * slots * kvSize),
+                dtables = Upload(pool), dseq0 = Upload(tokenSeq[0]), dseq1 = Upload(tokenSeq[1]), dctx = Upload(tokenContext),
+                gqaOut = new(2L * tokens * qSize), decodeOut = new(2L * tokens * qSize),
+                partials = new(4 * Gpu.GqaAttention.PartialFloats(tokens, Heads, D, Gpu.GqaAttention.MaxSplits));
+            nint s = device.Stream;
+            Gpu.FillUniform.Launch(k, s, dq.Pointer, (long)tokens * qStride, 1, 2f, 0f);
+            Gpu.FillUniform.Launch(k, s, dk.Pointer, slots * kvSize, 2, 2f, 0f);
+            Gpu.FillUniform.Launch(k, s, dv.Pointer, slots * kvSize, 3, 1f, 0f);
+            CudaDriver.Check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
+
+            double bytes = 2.0 * 2 * tokens * (double)context * kvSize;
+            int gqaSplits = Gpu.GqaAttention.Splits(tokens, Heads, KvHeads, context, sms);
+            int decodeSplits = Gpu.DecodeAttention.Splits(tokens, KvHeads, context, sms);
+            Report.Line($"  {tokens} decode token(s) x {context} positions, {Heads}/{KvHeads} heads of {D}: {bytes / 1e6:F0} MB of K/V, mean of {Runs}");
+            void Line(string kernel, int splits, double ms) =>
+                Report.Line($"    {kernel,-17} {splits,2} split(s) {ms,8:F3} ms  {bytes / (ms * 1e-3) / 1e9,7:F0} GB/s");
+            double TimeKernel(bool tensorCores, int splits, ulong output)
+            {
+                int run = 0;
+                return PrefillAttentionChecks.Time(s, Runs, () =>
+                {
+                    ulong seq = (run++ & 1) == 0 ? dseq0.Pointer : dseq1.Pointer;
+                    if (tensorCores)
+                    {
+                        Gpu.DecodeAttention.Launch(k, s, dq.Pointer, qStride, output, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer,
+                            blocksPerSeq, seq, dctx.Pointer, tokens, Heads, KvHeads, D, BlockSize, splits);
+                    }
+                    else
+                    {
+                        Gpu.GqaAttention.Launch(k, s, dq.Pointer, qStride, output, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer,
+                            blocksPerSeq, seq, dctx.Pointer, tokens, Heads, KvHeads, D, BlockSize, splits);
+                    }
+                });
+            }
+
+            double gqaMs = TimeKernel(false, gqaSplits, gqaOut.Pointer);
+            Line("gqa_attention", gqaSplits, gqaMs);
+            double decodeMs = TimeKernel(true, decodeSplits, decodeOut.Pointer);
+            Line("decode_attention", decodeSplits, decodeMs);
+            // Both ran 1 + Runs launches (an odd count), so both last read copy 0: the outputs must agree.
+            Report.ErrorCheck($"decode vs gqa_attention ({tokens} x {context})",
+                Errors(DownloadBf16(decodeOut.Pointer, tokens * qSize), DownloadBf16(gqaOut.Pointer, tokens * qSize)), Bf16Tolerance);
+            Report.Line($"    decode_attention is {gqaMs / decodeMs:F1}x gqa_attention's speed; other split counts:");
+            foreach (int splits in tokens == 1 ? new[] { 16, 32, 48, 64 } : [1, 2, 3])
+            {
+                if (splits != decodeSplits)
+                {
+                    Line("decode_attention", splits, TimeKernel(true, splits, decodeOut.Pointer));
+                }
+            }
+        }
+    }
+}
