@@ -10,13 +10,14 @@ namespace ReasoningServe.Inference.Backends.Cuda;
 /// The decoder (Qwen2 / Qwen3 / Llama) on one NVIDIA GPU: bf16 weights and activations, fp32 accumulation and norm
 /// statistics, the same step as <see cref="Cpu.CpuBackend"/>:
 ///   x = embed(tokens)
-///   per layer: normed = rmsnorm(x += delta);  qkv = normed W_qkv^T (+b);  qk_norm; rope; kv_write; attn;  delta = o_proj
-///              normed = rmsnorm(x += delta);  delta = down(silu(gate) * up)
+///   per layer: normed = rmsnorm(x += delta);  qkv = normed W_qkv^T;  qkv_finish (bias, q/k norm, RoPE, KV write);
+///              attention;  delta = o_proj;  normed = rmsnorm(x += delta);  delta = down(silu(gate) * up)
 ///   logits = lm_head(rmsnorm(x += delta)[last token of each sequence])   (fp32)
-/// Everything is queued on one stream; the host waits only for the logits (or the greedy ids).
-/// Activation buffers grow to the largest batch seen, so a steady decode loop allocates nothing.
+/// Everything is queued on one stream; the host waits only for the logits (or the sampled ids). Decode steps replay
+/// CUDA graphs (CudaBackend.Graphs.cs); tokens can be drawn on the GPU (CudaBackend.Sampling.cs). Activation buffers
+/// grow to the largest batch seen, so a steady decode loop allocates nothing.
 /// </summary>
-internal sealed unsafe class CudaBackend : IModelBackend
+internal sealed unsafe partial class CudaBackend : IModelBackend
 {
     private readonly CudaDevice _device;
     private readonly CudaKernels _kernels;
@@ -29,9 +30,7 @@ internal sealed unsafe class CudaBackend : IModelBackend
 
     private readonly DeviceBuffer _x = new(), _normed = new(), _delta = new(), _qkv = new(), _attn = new(), _gateUp = new(), _act = new(),
         _last = new(), _logits = new(), _ids = new(), _partials = new();
-    private readonly Dictionary<(int Seqs, int Width), DecodeGraph> _graphs = [];
-    private readonly PinnedBuffer _hostLogits = new(), _hostIds = new(), _sampleParams = new(), _sampleResults = new();
-    private readonly DeviceBuffer _sampleParamsDevice = new(), _sampleResultsDevice = new();
+    private readonly PinnedBuffer _hostLogits = new(), _hostIds = new();
     private int _tokenCapacity, _seqCapacity;
 
     private CudaBackend(ModelConfig config, CudaDevice device, CudaKernels kernels, Func<CudaWeights> weights)
@@ -128,11 +127,6 @@ internal sealed unsafe class CudaBackend : IModelBackend
         }
     }
 
-    /// <summary>Largest decode batch replayed from a CUDA graph; larger ones launch eagerly.</summary>
-    public const int MaxGraphSeqs = 256;
-
-    /// <summary>Replay decode steps from CUDA graphs (vLLM's default; <c>--enforce-eager</c> or RS_CUDA_GRAPHS=0 turns it off).</summary>
-    public bool UseGraphs { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_GRAPHS") != "0";
     internal CudaDevice Device => _device;
     internal CudaKernels Kernels => _kernels;
     internal long WeightBytes => _weights.Bytes;
@@ -171,50 +165,6 @@ internal sealed unsafe class CudaBackend : IModelBackend
         ForwardGreedy(batch, tokens);
         return true;
     }
-
-    /// <summary>
-    /// Forward, then sample.cu draws every sequence's token on the GPU: only the ids and requested logprobs cross to the
-    /// host instead of the fp32 logits. Opt-in (RS_CUDA_SAMPLING=1) until it has run on a GPU.
-    /// </summary>
-    public bool TryForwardSampled(ForwardBatch batch, ReadOnlySpan<BackendSamplingParams> parameters, BackendSamples samples)
-    {
-        int seqs = batch.NumSeqs;
-        if (!UseGpuSampling || parameters.Length != seqs)
-        {
-            return false;
-        }
-        if (!TryReplayGraph(batch))
-        {
-            RunToLogits(batch);
-        }
-        _sampleParams.EnsureCapacity(4L * CudaOps.Sample.ParamFloats * seqs);
-        _sampleParamsDevice.EnsureCapacity(4L * CudaOps.Sample.ParamFloats * seqs);
-        _sampleResults.EnsureCapacity(4L * CudaOps.Sample.OutInts * seqs);
-        _sampleResultsDevice.EnsureCapacity(4L * CudaOps.Sample.OutInts * seqs);
-        var packed = new Span<float>(_sampleParams.Pointer, CudaOps.Sample.ParamFloats * seqs);
-        for (int i = 0; i < seqs; i++)
-        {
-            CudaOps.Sample.Pack(parameters[i], packed, i);
-        }
-        nint stream = _device.Stream;
-        CudaDriver.Check(CudaDriver.cuMemcpyHtoDAsync(_sampleParamsDevice.Pointer, _sampleParams.Pointer, (nuint)(4L * packed.Length), stream), "cuMemcpyHtoDAsync(sampling)");
-        CudaOps.Sample.Launch(_kernels, stream, _logits.Pointer, Config.VocabSize, _sampleParamsDevice.Pointer, _sampleResultsDevice.Pointer, seqs);
-        CudaDriver.Check(CudaDriver.cuMemcpyDtoHAsync(_sampleResults.Pointer, _sampleResultsDevice.Pointer, (nuint)(4L * CudaOps.Sample.OutInts * seqs), stream),
-            "cuMemcpyDtoHAsync(samples)");
-        _device.Synchronize();
-        samples.EnsureCapacity(seqs);
-        var results = new ReadOnlySpan<int>(_sampleResults.Pointer, CudaOps.Sample.OutInts * seqs);
-        for (int i = 0; i < seqs; i++)
-        {
-            CudaOps.Sample.Unpack(results, i, parameters[i].Logprobs, samples);
-        }
-        return true;
-    }
-
-    /// <summary>Random sampling on the GPU for <see cref="TryForwardSampled"/> (RS_CUDA_SAMPLING=1; off: the engine samples on the CPU).</summary>
-    public bool UseGpuSampling { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_SAMPLING") == "1";
-
-    public bool SupportsSampling => UseGpuSampling;
 
     /// <summary>Like <see cref="Forward"/> but samples greedily on the GPU: only one id per sequence crosses to the host.</summary>
     public void ForwardGreedy(ForwardBatch batch, Span<int> tokens)
@@ -266,92 +216,10 @@ internal sealed unsafe class CudaBackend : IModelBackend
     private bool UsesPrefillAttention =>
         UsePrefillAttention && CudaOps.PrefillAttention.IsSupported(Config.HeadDim) && CudaOps.GqaAttention.IsSupported(Config.HeadDim);
 
-    /// <summary>
-    /// Decode steps (one new token per sequence) replay a CUDA graph captured for the batch padded to a size bucket and
-    /// its block tables padded to a width bucket: the inputs are packed into the graph's own pinned block and one
-    /// cuGraphLaunch runs the copy in, every layer, the argmax and the copy of the ids out.
-    /// </summary>
-    private bool TryReplayGraph(ForwardBatch batch)
-    {
-        int seqs = batch.NumSeqs;
-        if (!UseGraphs || batch.NumTokens != seqs || seqs > MaxGraphSeqs)
-        {
-            return false;
-        }
-        CudaKvCache cache = _kvCache ?? throw new InvalidOperationException("AllocateKvCache must be called before Forward.");
-        _device.MakeCurrent();
-        int bucket = GraphBatchBucket(seqs), width = 8;
-        foreach (int[] table in batch.BlockTables)
-        {
-            while (width < table.Length)
-            {
-                width *= 2;
-            }
-        }
-        int splits = AttentionSplits(bucket, width * cache.BlockSize);
-        EnsureCapacity(bucket, bucket, splits);
-        if (_graphs.TryGetValue((bucket, width), out DecodeGraph? graph))
-        {
-            graph.Inputs.Pack(batch, cache, _device, bucket, width);
-            CudaDriver.Check(CudaDriver.cuGraphLaunch(graph.Exec, _device.Stream), "cuGraphLaunch");
-            return true;
-        }
-        // A new shape runs eagerly first (this step's result, and cuBLAS and lazily loaded modules warmed up outside
-        // the capture), then the same launches are captured for the steps after it.
-        var inputs = new CudaStepInputs();
-        inputs.Pack(batch, cache, _device, bucket, width);
-        inputs.CopyToDevice(_device.Stream);
-        Enqueue(inputs, cache, splits);
-        EnqueueGreedyIds(bucket);
-        _device.Synchronize();
-        try
-        {
-            _graphs[(bucket, width)] = Capture(inputs, cache, bucket, splits);
-        }
-        catch (CudaException e)
-        {
-            inputs.Dispose();
-            Console.Error.WriteLine($"warning: CUDA graph capture failed, decoding eagerly from now on: {e.Message}");
-            UseGraphs = false;
-        }
-        return true;
-    }
-
-    private DecodeGraph Capture(CudaStepInputs inputs, CudaKvCache cache, int bucket, int splits)
-    {
-        nint stream = _device.Stream, graph = 0, exec = 0;
-        CudaDriver.Check(CudaDriver.cuStreamBeginCapture(stream, CudaDriver.StreamCaptureModeRelaxed), "cuStreamBeginCapture");
-        try
-        {
-            try
-            {
-                inputs.CopyToDevice(stream);
-                Enqueue(inputs, cache, splits);
-                EnqueueGreedyIds(bucket);
-            }
-            finally
-            {
-                CudaDriver.Check(CudaDriver.cuStreamEndCapture(stream, &graph), "cuStreamEndCapture");
-            }
-            CudaDriver.Check(CudaDriver.cuGraphInstantiateWithFlags(&exec, graph, 0), "cuGraphInstantiateWithFlags");
-            return new DecodeGraph(inputs, exec);
-        }
-        finally
-        {
-            if (graph != 0)
-            {
-                CudaDriver.cuGraphDestroy(graph);
-            }
-        }
-    }
-
     /// <summary>Attached by benchmarks: eager steps then record where their GPU time goes.</summary>
     internal CudaStepProfiler? Profiler { get; set; }
 
     private void Mark(string label) => Profiler?.Mark(label, _device.Stream);
-
-    /// <summary>Batch sizes graphs are captured for: 1, 2, 4, then multiples of 8 (vLLM's buckets).</summary>
-    internal static int GraphBatchBucket(int seqs) => seqs <= 4 ? (int)BitOperations.RoundUpToPowerOf2((uint)seqs) : (seqs + 7) / 8 * 8;
 
     private int AttentionSplits(int tokens, int maxContext) =>
         UsesDecodeAttention ? CudaOps.DecodeAttention.Splits(tokens, Config.NumKvHeads, maxContext, _device.MultiprocessorCount)
@@ -494,28 +362,6 @@ internal sealed unsafe class CudaBackend : IModelBackend
             _seqCapacity = seqs;
         }
         _partials.EnsureCapacity(Math.Max(partialBytes, 2 * _partials.Bytes));
-    }
-
-    private void DropGraphs()
-    {
-        foreach (DecodeGraph graph in _graphs.Values)
-        {
-            graph.Dispose();
-        }
-        _graphs.Clear();
-    }
-
-    /// <summary>An instantiated decode graph and the pinned/device block its first node copies the step's inputs from.</summary>
-    private sealed class DecodeGraph(CudaStepInputs inputs, nint exec) : IDisposable
-    {
-        public CudaStepInputs Inputs { get; } = inputs;
-        public nint Exec { get; } = exec;
-
-        public void Dispose()
-        {
-            CudaDriver.cuGraphExecDestroy(Exec);
-            Inputs.Dispose();
-        }
     }
 
     public void Dispose()
