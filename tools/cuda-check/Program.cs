@@ -2,9 +2,10 @@ using ReasoningServe.Inference.Backends.Cuda;
 using ReasoningServe.Tools.CudaCheck;
 
 // CudaCheck: runs on the GPU machine (no SDK there, so no `dotnet test`): kernels vs CPU ops, golden models, CPU vs
-// CUDA on a realistic shape, decode throughput. usage: CudaCheck [--goldens DIR] [--only kernels,sampling,goldens,compare,bench]
+// CUDA on a realistic shape, decode throughput. usage: CudaCheck [--goldens DIR]
+// [--only kernels,prefill,decode,sampling,goldens,compare,bench]
 string goldens = "testdata/goldens/models";
-string only = "kernels,sampling,goldens,compare,bench";
+string only = "kernels,prefill,decode,sampling,goldens,compare,bench";
 int[] batches = [1, 8, 32, 64];
 for (int i = 0; i + 1 < args.Length; i += 2)
 {
@@ -24,7 +25,7 @@ if (!CudaRuntime.IsAvailable(out string reason))
 
 void Guard(string section, Action action)
 {
-    if (!only.Contains(section, StringComparison.Ordinal))
+    if (!only.Split(',').Contains(section))
     {
         return;
     }
@@ -40,23 +41,24 @@ void Guard(string section, Action action)
     }
 }
 
-Guard("kernels", () =>
+// Each kernel family in its own section, so a run can give each its own process: a kernel that faults leaves the CUDA
+// context unusable for everything after it in the same process.
+void KernelSection(string name, Action<CudaDevice, CudaKernels> checks) => Guard(name, () =>
 {
     var start = System.Diagnostics.Stopwatch.StartNew();
     using var device = new CudaDevice();
     using var kernels = new CudaKernels(device, KernelCompiler.DefaultCacheDirectory());
     Report.Line($"  kernels compiled/loaded in {start.Elapsed.TotalSeconds:F2} s");
+    checks(device, kernels);
+});
+KernelSection("kernels", (device, kernels) =>
+{
     KernelChecks.Run(device, kernels);
     FusedKernelChecks.Run(device, kernels);
-    PrefillAttentionChecks.Run(device, kernels);
-    DecodeAttentionChecks.Run(device, kernels);
 });
-Guard("sampling", () =>
-{
-    using var device = new CudaDevice();
-    using var kernels = new CudaKernels(device, KernelCompiler.DefaultCacheDirectory());
-    SamplingChecks.Run(device, kernels);
-});
+KernelSection("prefill", PrefillAttentionChecks.Run);
+KernelSection("decode", DecodeAttentionChecks.Run);
+KernelSection("sampling", SamplingChecks.Run);
 Guard("goldens", () => GoldenChecks.Run(goldens));
 Guard("compare", CompareChecks.Run);
 Guard("bench", () => DecodeBench.Run(batches));

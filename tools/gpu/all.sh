@@ -5,8 +5,8 @@
 # There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,hf]  — writes logs and results to
 # $OUT. The -optin parts turn on the kernels not yet verified on a GPU (RS_CUDA_GEMV=1 RS_CUDA_PREFILL_ATTENTION=1
 # RS_CUDA_SAMPLING=1 RS_CUDA_DECODE_ATTENTION=1);
-# once they pass and measure faster, make them the defaults. Part timeouts (CHECK_TIMEOUT 130 s, SERVE_TIMEOUT 150 s,
-# hf 200 s) keep check,check-optin,serve,serve-optin inside the device tool's 600 s per call.
+# once they pass and measure faster, make them the defaults. Timeouts (CHECK_TIMEOUT 90 s per cuda-check process,
+# SERVE_TIMEOUT 150 s, hf 200 s) bound each part; check,check-optin,serve,serve-optin should fit the 600 s of one call.
 set -uo pipefail
 case "${1:-}" in
 prepare)
@@ -36,12 +36,21 @@ run)
   export LD_LIBRARY_PATH=/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
   nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem --format=csv | tee "$out/gpu.txt"
   optin="RS_CUDA_GEMV=1 RS_CUDA_PREFILL_ATTENTION=1 RS_CUDA_SAMPLING=1 RS_CUDA_DECODE_ATTENTION=1"
+  check() { # log-name [env...] -- sections: one process per section, so a faulting kernel cannot take the others down
+    local log=$1; shift
+    local vars=(); while [ "$1" != -- ]; do vars+=("$1"); shift; done; shift
+    for section in "$@"; do
+      echo "--- $section ${vars[*]}" | tee -a "$out/$log"
+      env "${vars[@]}" timeout "${CHECK_TIMEOUT:-90}" dotnet /tmp/app/app/CudaCheck/CudaCheck.dll --goldens .gpu/goldens --only "$section" 2>&1 | tee -a "$out/$log"
+    done
+  }
   if [[ ,$parts, == *,check,* ]]; then
-    echo "=== cuda-check"; timeout ${CHECK_TIMEOUT:-130} dotnet /tmp/app/app/CudaCheck/CudaCheck.dll --goldens .gpu/goldens 2>&1 | tee "$out/cuda-check.log"
+    echo "=== cuda-check"; check cuda-check.log -- kernels prefill decode sampling goldens,compare bench
   fi
   if [[ ,$parts, == *,check-optin,* ]]; then
-    echo "=== cuda-check ($optin)"; env $optin timeout ${CHECK_TIMEOUT:-130} dotnet /tmp/app/app/CudaCheck/CudaCheck.dll --goldens .gpu/goldens \
-      --only goldens,compare,bench 2>&1 | tee "$out/cuda-check-optin.log"
+    # all opt-ins together for correctness, then the benchmark with each alone (which one helps, which one hurts)
+    echo "=== cuda-check ($optin)"; check cuda-check-optin.log $optin -- goldens,compare
+    for one in $optin; do [ "$one" = RS_CUDA_SAMPLING=1 ] || check cuda-check-optin.log "$one" -- bench; done
   fi
   if [[ ,$parts, == *,serve,* ]]; then
     echo "=== serve_bench"; GPU_APP=/tmp/app/app timeout ${SERVE_TIMEOUT:-150} tools/gpu/serve_bench.sh 2>&1 | tee "$out/serve_bench.log"
