@@ -256,41 +256,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
                 layer.KNorm?.Pointer ?? 0, eps, inputs.Positions, _invFreq.Pointer, inputs.Slots, cache.K(l), cache.V(l),
                 tokens, c.NumHeads, c.NumKvHeads, c.HeadDim);
             Mark("qkv_finish");
-            if (inputs.Tiles > 0)
-            {
-                CudaOps.PrefillAttention.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, _attn.Pointer, cache.K(l), cache.V(l), inputs.BlockTables,
-                    inputs.MaxBlocks, inputs.TokenSeq, inputs.TokenContext, inputs.TileFirst, inputs.TileCount, inputs.Tiles,
-                    c.NumHeads, c.NumKvHeads, c.HeadDim, cache.BlockSize);
-                if (UsesDecodeAttention)
-                {
-                    CudaOps.DecodeAttention.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, _attn.Pointer, _partials.Pointer, cache.K(l), cache.V(l),
-                        inputs.BlockTables, inputs.MaxBlocks, inputs.TokenSeq, inputs.TokenContext, tokens, c.NumHeads, c.NumKvHeads, c.HeadDim,
-                        cache.BlockSize, splits, inputs.DecodeTokens, inputs.DecodeTokenCount);
-                }
-                else
-                {
-                    CudaOps.GqaAttention.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, _attn.Pointer, _partials.Pointer, cache.K(l), cache.V(l),
-                        inputs.BlockTables, inputs.MaxBlocks, inputs.TokenSeq, inputs.TokenContext, tokens, c.NumHeads, c.NumKvHeads, c.HeadDim,
-                        cache.BlockSize, splits, inputs.DecodeTokens, inputs.DecodeTokenCount);
-                }
-            }
-            else if (UsesDecodeAttention)
-            {
-                CudaOps.DecodeAttention.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, _attn.Pointer, _partials.Pointer, cache.K(l), cache.V(l),
-                    inputs.BlockTables, inputs.MaxBlocks, inputs.TokenSeq, inputs.TokenContext, tokens, c.NumHeads, c.NumKvHeads, c.HeadDim,
-                    cache.BlockSize, splits);
-            }
-            else if (CudaOps.GqaAttention.IsSupported(c.HeadDim))
-            {
-                CudaOps.GqaAttention.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, _attn.Pointer, _partials.Pointer, cache.K(l), cache.V(l),
-                    inputs.BlockTables, inputs.MaxBlocks, inputs.TokenSeq, inputs.TokenContext, tokens, c.NumHeads, c.NumKvHeads, c.HeadDim,
-                    cache.BlockSize, splits);
-            }
-            else
-            {
-                CudaOps.PagedAttention.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, _attn.Pointer, cache.K(l), cache.V(l), inputs.BlockTables,
-                    inputs.MaxBlocks, inputs.TokenSeq, inputs.TokenContext, tokens, c.NumHeads, c.NumKvHeads, c.HeadDim, cache.BlockSize);
-            }
+            Attend(inputs, cache, l, splits);
             Mark("attention");
             _gemm.Run(_attn.Pointer, tokens, layer.O.Pointer, h, c.QSize, _delta.Pointer, h);
             Mark("gemm o");
@@ -323,6 +289,48 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         Mark("rmsnorm");
         _gemm.Run(_last.Pointer, seqs, _weights.LmHead, c.VocabSize, h, _logits.Pointer, c.VocabSize, floatOutput: true);
         Mark("gemm lm_head");
+    }
+
+    /// <summary>
+    /// Attention of layer <paramref name="layer"/>: prefill chunks by query tile on tensor cores when tiled, the other
+    /// (decode) tokens, or every token when not tiled, by the GQA decode kernel; the scalar kernel for head dims neither takes.
+    /// </summary>
+    private void Attend(CudaStepInputs inputs, CudaKvCache cache, int layer, int splits)
+    {
+        ModelConfig c = Config;
+        nint stream = _device.Stream;
+        ulong k = cache.K(layer), v = cache.V(layer);
+        if (inputs.Tiles > 0)
+        {
+            CudaOps.PrefillAttention.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, _attn.Pointer, k, v, inputs.BlockTables, inputs.MaxBlocks,
+                inputs.TokenSeq, inputs.TokenContext, inputs.TileFirst, inputs.TileCount, inputs.Tiles, c.NumHeads, c.NumKvHeads, c.HeadDim, cache.BlockSize);
+            AttendDecode(inputs, k, v, cache.BlockSize, splits, inputs.DecodeTokens, inputs.DecodeTokenCount);
+        }
+        else if (UsesDecodeAttention || CudaOps.GqaAttention.IsSupported(c.HeadDim))
+        {
+            AttendDecode(inputs, k, v, cache.BlockSize, splits, 0, 0);
+        }
+        else
+        {
+            CudaOps.PagedAttention.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, _attn.Pointer, k, v, inputs.BlockTables, inputs.MaxBlocks,
+                inputs.TokenSeq, inputs.TokenContext, inputs.Tokens, c.NumHeads, c.NumKvHeads, c.HeadDim, cache.BlockSize);
+        }
+    }
+
+    /// <summary>The listed tokens (or all, given no list) through decode_attention.cu (tensor cores) or gqa_attention.cu.</summary>
+    private void AttendDecode(CudaStepInputs inputs, ulong k, ulong v, int blockSize, int splits, ulong tokenList, int listed)
+    {
+        ModelConfig c = Config;
+        if (UsesDecodeAttention)
+        {
+            CudaOps.DecodeAttention.Launch(_kernels, _device.Stream, _qkv.Pointer, _qkvStride, _attn.Pointer, _partials.Pointer, k, v, inputs.BlockTables,
+                inputs.MaxBlocks, inputs.TokenSeq, inputs.TokenContext, inputs.Tokens, c.NumHeads, c.NumKvHeads, c.HeadDim, blockSize, splits, tokenList, listed);
+        }
+        else
+        {
+            CudaOps.GqaAttention.Launch(_kernels, _device.Stream, _qkv.Pointer, _qkvStride, _attn.Pointer, _partials.Pointer, k, v, inputs.BlockTables,
+                inputs.MaxBlocks, inputs.TokenSeq, inputs.TokenContext, inputs.Tokens, c.NumHeads, c.NumKvHeads, c.HeadDim, blockSize, splits, tokenList, listed);
+        }
     }
 
     /// <summary>
