@@ -108,9 +108,9 @@ internal static unsafe class DecodeBench
                         + 3.0 * config.HiddenSize * config.IntermediateSize) * config.NumLayers;
                     PrintProfile(profiler, config, 2048);
                     double attentionMs = profiler.Milliseconds["attention"] / profiler.Steps;
-                    double gemmMs = profiler.Milliseconds.Where(kv => kv.Key.StartsWith("gemm", StringComparison.Ordinal) && kv.Key != "gemm lm_head").Sum(kv => kv.Value) / profiler.Steps;
+                    double gemmMs = profiler.Milliseconds.Where(kv => kv.Key.Contains("gemm", StringComparison.Ordinal) && kv.Key != "gemm lm_head").Sum(kv => kv.Value) / profiler.Steps;
                     Report.Line($"    prefill 2048: attention {attentionFlops / (attentionMs / 1e3) / 1e12:F1} TFLOP/s ({attentionMs:F2} ms), "
-                        + $"layer GEMMs {gemmFlops / (gemmMs / 1e3) / 1e12:F0} TFLOP/s ({gemmMs:F2} ms)");
+                        + $"layer GEMMs (with their norm / SiLU) {gemmFlops / (gemmMs / 1e3) / 1e12:F0} TFLOP/s ({gemmMs:F2} ms)");
                 }
                 GemmThroughput(backend, config, 2048);
             }
@@ -137,10 +137,10 @@ internal static unsafe class DecodeBench
         long layers = c.NumLayers;
         var bytes = new Dictionary<string, double>
         {
-            ["gemm qkv"] = 2.0 * c.HiddenSize * (c.QSize + 2 * c.KvSize) * layers,
+            ["norm + gemm qkv"] = 2.0 * c.HiddenSize * (c.QSize + 2 * c.KvSize) * layers,
             ["gemm o"] = 2.0 * c.QSize * c.HiddenSize * layers,
-            ["gemm gate_up"] = 2.0 * c.HiddenSize * 2 * c.IntermediateSize * layers,
-            ["gemm down"] = 2.0 * c.IntermediateSize * c.HiddenSize * layers,
+            ["norm + gemm gate_up"] = 2.0 * c.HiddenSize * 2 * c.IntermediateSize * layers,
+            ["silu + gemm down"] = 2.0 * c.IntermediateSize * c.HiddenSize * layers,
             ["gemm lm_head"] = 2.0 * c.HiddenSize * c.VocabSize,
         };
         double total = profiler.Milliseconds.Values.Sum() / profiler.Steps;

@@ -7,9 +7,10 @@ using static ReasoningServe.Tools.CudaCheck.DeviceArrays;
 namespace ReasoningServe.Tools.CudaCheck;
 
 /// <summary>
-/// The kernels the backend runs per layer that fuse or replace simpler ones: qkv_finish against the chain it replaces
-/// (bias_add, qk_norm, rope, kv_write: bit-equal), and gqa_attention (with and without context splits, GQA groups
-/// above one block's eight heads, MHA, small head dims) against the CPU backend's attention.
+/// The kernels the backend runs per layer that fuse or replace simpler ones: gemv.cu against cuBLAS and the kernels its
+/// fused forms replace, qkv_finish against the chain it replaces (bias_add, qk_norm, rope, kv_write), and gqa_attention
+/// (with and without context splits, GQA groups above one block's eight heads, MHA, small head dims) against the CPU
+/// backend's attention.
 /// </summary>
 internal static unsafe class FusedKernelChecks
 {
@@ -24,6 +25,13 @@ internal static unsafe class FusedKernelChecks
         QkvFinishCheck(device, k, random, "qwen2-like (bias) 14/2 heads of 64", 14, 2, 64, bias: true, norm: false);
         QkvFinishCheck(device, k, random, "qwen3 golden shape 4/2 heads of 32 + norm", 4, 2, 32, bias: false, norm: true);
 
+        foreach (int tokens in new[] { 1, 3, 8 })
+        {
+            GemvCheck(device, k, random, tokens, n: 4608, kIn: 3584);
+        }
+        GemvCheck(device, k, random, 2, n: 3584, kIn: 18944);
+        GemvCheck(device, k, random, 1, n: 151936, kIn: 896, floatOutput: true);
+
         (int Cached, int New)[] mixed = [(1499, 1), (50, 20), (0, 33), (300, 1)];
         foreach (int splits in new[] { 1, 4, 64 })
         {
@@ -37,6 +45,46 @@ internal static unsafe class FusedKernelChecks
         // The backend's mixed step: prefill chunks through prefill_attention's tiles, decode tokens through gqa_attention's list.
         AttentionCheck(device, k, random, "mixed step: prefill tiles + listed decode tokens, 28/4 of 128, 2 splits", 28, 4, 128, mixed, 2, split: true);
         AttentionCheck(device, k, random, "mixed step, 14/2 heads of 64, 3 splits", 14, 2, 64, [(0, 130), (700, 1), (64, 64), (5, 1)], 3, split: true);
+    }
+
+    /// <summary>
+    /// gemv.cu's three entry points against cuBLAS and the separate kernels they replace in a decode step: gemv vs
+    /// cublasGemmEx; gemv_rmsnorm vs add_rmsnorm then gemv (its new residual bit-exact); gemv_silu vs silu_mul then gemv.
+    /// </summary>
+    private static void GemvCheck(CudaDevice device, CudaKernels k, Random random, int tokens, int n, int kIn, bool floatOutput = false)
+    {
+        nint s = device.Stream;
+        float[] x = Random(random, tokens * kIn), w = Random(random, n * kIn, 0.05f), delta = Random(random, tokens * kIn), norm = Random(random, kIn);
+        float[] gateUp = Random(random, tokens * 2 * kIn, 3f);
+        int outBytes = floatOutput ? 4 : 2;
+        using DeviceBuffer dx = UploadBf16(x), dw = UploadBf16(w), dd = UploadBf16(delta), dn = UploadBf16(norm), dgu = UploadBf16(gateUp),
+            reference = new(outBytes * (long)tokens * n), got = new(outBytes * (long)tokens * n), normed = new(2L * tokens * kIn),
+            residual = UploadBf16(x), residualOut = new(2L * tokens * kIn), act = new(2L * tokens * kIn);
+        using var cublas = new Gpu.Gemm(s);
+        using var gemv = new Gpu.Gemm(s, k) { UseGemv = true };
+        float[] Out(DeviceBuffer b) => floatOutput ? Download<float>(b.Pointer, tokens * n) : DownloadBf16(b.Pointer, tokens * n);
+        string shape = $"{tokens} x {kIn} by {n}{(floatOutput ? ", fp32 out" : "")}";
+
+        cublas.Run(dx.Pointer, tokens, dw.Pointer, n, kIn, reference.Pointer, n, floatOutput);
+        gemv.Run(dx.Pointer, tokens, dw.Pointer, n, kIn, got.Pointer, n, floatOutput);
+        Report.ErrorCheck($"gemv vs cuBLAS, {shape}", Errors(Out(got), Out(reference)), floatOutput ? 1e-4 : Bf16Tolerance);
+        if (floatOutput)
+        {
+            return;
+        }
+
+        Gpu.RmsNorm.LaunchAdd(k, s, residual.Pointer, dd.Pointer, dn.Pointer, normed.Pointer, tokens, kIn, 1e-6f);
+        gemv.Run(normed.Pointer, tokens, dw.Pointer, n, kIn, reference.Pointer, n);
+        gemv.RunRmsNorm(dx.Pointer, dd.Pointer, dn.Pointer, 1e-6f, residualOut.Pointer, tokens, dw.Pointer, n, kIn, got.Pointer, n);
+        bool residualSame = DownloadBf16(residualOut.Pointer, tokens * kIn).AsSpan().SequenceEqual(DownloadBf16(residual.Pointer, tokens * kIn));
+        (double MaxAbs, double Relative) e = Errors(Out(got), Out(reference));
+        Report.Check($"gemv_rmsnorm vs add_rmsnorm + gemv, {shape}", residualSame && e.Relative < Bf16Tolerance,
+            $"new residual {(residualSame ? "bit-exact" : "DIFFERS")}; rel {e.Relative:E2}");
+
+        Gpu.SiluAndMul.Launch(k, s, dgu.Pointer, act.Pointer, kIn, tokens);
+        gemv.Run(act.Pointer, tokens, dw.Pointer, n, kIn, reference.Pointer, n);
+        gemv.RunSilu(dgu.Pointer, tokens, dw.Pointer, n, kIn, got.Pointer, n);
+        Report.ErrorCheck($"gemv_silu vs silu_mul + gemv, {shape}", Errors(Out(got), Out(reference)), 1e-3);
     }
 
     private static void CudaDriverSync() =>

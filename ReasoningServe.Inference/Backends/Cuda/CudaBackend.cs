@@ -28,7 +28,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     private readonly int _qkvStride;
     private CudaKvCache? _kvCache;
 
-    private readonly DeviceBuffer _x = new(), _normed = new(), _delta = new(), _qkv = new(), _attn = new(), _gateUp = new(), _act = new(),
+    private readonly DeviceBuffer _x = new(), _x2 = new(), _normed = new(), _delta = new(), _qkv = new(), _attn = new(), _gateUp = new(), _act = new(),
         _last = new(), _logits = new(), _ids = new(), _partials = new();
     private readonly PinnedBuffer _hostLogits = new(), _hostIds = new();
     private int _tokenCapacity, _seqCapacity;
@@ -238,20 +238,12 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         Profiler?.Begin(stream);
         CudaOps.Embedding.Launch(_kernels, stream, _weights.Embed.Pointer, inputs.TokenIds, _x.Pointer, tokens, h);
         Mark("embedding");
+        ulong x = _x.Pointer; // the residual stream; decode steps on gemv.cu move it between _x and _x2
         for (int l = 0; l < _weights.Layers.Length; l++)
         {
             CudaLayer layer = _weights.Layers[l];
-            if (l == 0)
-            {
-                CudaOps.RmsNorm.Launch(_kernels, stream, _x.Pointer, layer.InputNorm.Pointer, _normed.Pointer, tokens, h, eps);
-            }
-            else
-            {
-                CudaOps.RmsNorm.LaunchAdd(_kernels, stream, _x.Pointer, _delta.Pointer, layer.InputNorm.Pointer, _normed.Pointer, tokens, h, eps);
-            }
-            Mark("rmsnorm");
-            _gemm.Run(_normed.Pointer, tokens, layer.Qkv.Pointer, _qkvStride, h, _qkv.Pointer, _qkvStride);
-            Mark("gemm qkv");
+            x = NormAndProject(x, add: l > 0, layer.InputNorm.Pointer, layer.Qkv.Pointer, _qkvStride, _qkv.Pointer, tokens);
+            Mark("norm + gemm qkv");
             CudaOps.QkvFinish.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, layer.QkvBias?.Pointer ?? 0, layer.QNorm?.Pointer ?? 0,
                 layer.KNorm?.Pointer ?? 0, eps, inputs.Positions, _invFreq.Pointer, inputs.Slots, cache.K(l), cache.V(l),
                 tokens, c.NumHeads, c.NumKvHeads, c.HeadDim);
@@ -265,18 +257,22 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
                 CudaOps.BiasAdd.Launch(_kernels, stream, _delta.Pointer, h, oBias.Pointer, h, tokens);
             }
 
-            CudaOps.RmsNorm.LaunchAdd(_kernels, stream, _x.Pointer, _delta.Pointer, layer.PostAttentionNorm.Pointer, _normed.Pointer, tokens, h, eps);
-            Mark("rmsnorm");
-            _gemm.Run(_normed.Pointer, tokens, layer.GateUp.Pointer, 2 * inter, h, _gateUp.Pointer, 2 * inter);
-            Mark("gemm gate_up");
+            x = NormAndProject(x, add: true, layer.PostAttentionNorm.Pointer, layer.GateUp.Pointer, 2 * inter, _gateUp.Pointer, tokens);
+            Mark("norm + gemm gate_up");
             if (layer.GateUpBias is { } gateUpBias)
             {
                 CudaOps.BiasAdd.Launch(_kernels, stream, _gateUp.Pointer, 2 * inter, gateUpBias.Pointer, 2 * inter, tokens);
             }
-            CudaOps.SiluAndMul.Launch(_kernels, stream, _gateUp.Pointer, _act.Pointer, inter, tokens);
-            Mark("silu_mul");
-            _gemm.Run(_act.Pointer, tokens, layer.Down.Pointer, h, inter, _delta.Pointer, h);
-            Mark("gemm down");
+            if (_gemm.UsesGemv(tokens, inter))
+            {
+                _gemm.RunSilu(_gateUp.Pointer, tokens, layer.Down.Pointer, h, inter, _delta.Pointer, h);
+            }
+            else
+            {
+                CudaOps.SiluAndMul.Launch(_kernels, stream, _gateUp.Pointer, _act.Pointer, inter, tokens);
+                _gemm.Run(_act.Pointer, tokens, layer.Down.Pointer, h, inter, _delta.Pointer, h);
+            }
+            Mark("silu + gemm down");
             if (layer.DownBias is { } downBias)
             {
                 CudaOps.BiasAdd.Launch(_kernels, stream, _delta.Pointer, h, downBias.Pointer, h, tokens);
@@ -284,11 +280,37 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         }
         // The final norm runs over every token (cheap) so the fused add stays one kernel; then only each sequence's last
         // row goes through the vocabulary projection, the largest matmul of a decode step.
-        CudaOps.RmsNorm.LaunchAdd(_kernels, stream, _x.Pointer, _delta.Pointer, _weights.FinalNorm.Pointer, _normed.Pointer, tokens, h, eps);
+        CudaOps.RmsNorm.LaunchAdd(_kernels, stream, x, _delta.Pointer, _weights.FinalNorm.Pointer, _normed.Pointer, tokens, h, eps);
         CudaOps.Embedding.Launch(_kernels, stream, _normed.Pointer, inputs.LastTokens, _last.Pointer, seqs, h);
         Mark("rmsnorm");
         _gemm.Run(_last.Pointer, seqs, _weights.LmHead, c.VocabSize, h, _logits.Pointer, c.VocabSize, floatOutput: true);
         Mark("gemm lm_head");
+    }
+
+    /// <summary>
+    /// x += delta (when <paramref name="add"/>), then output = rmsnorm(x) W^T. On gemv.cu (decode) that is one launch that
+    /// leaves the new residual in the other of _x / _x2, since its other blocks still read the old one; returns where x lives.
+    /// </summary>
+    private ulong NormAndProject(ulong x, bool add, ulong normWeight, ulong weight, int outFeatures, ulong output, int tokens)
+    {
+        int h = Config.HiddenSize;
+        float eps = Config.RmsNormEps;
+        if (_gemm.UsesGemv(tokens, h))
+        {
+            ulong next = !add ? x : x == _x.Pointer ? _x2.Pointer : _x.Pointer;
+            _gemm.RunRmsNorm(x, add ? _delta.Pointer : 0, normWeight, eps, add ? next : 0, tokens, weight, outFeatures, h, output, outFeatures);
+            return next;
+        }
+        if (add)
+        {
+            CudaOps.RmsNorm.LaunchAdd(_kernels, _device.Stream, x, _delta.Pointer, normWeight, _normed.Pointer, tokens, h, eps);
+        }
+        else
+        {
+            CudaOps.RmsNorm.Launch(_kernels, _device.Stream, x, normWeight, _normed.Pointer, tokens, h, eps);
+        }
+        _gemm.Run(_normed.Pointer, tokens, weight, outFeatures, h, output, outFeatures);
+        return x;
     }
 
     /// <summary>
@@ -351,6 +373,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         {
             tokens = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(tokens, 64));
             _x.EnsureCapacity(2L * tokens * c.HiddenSize);
+            _x2.EnsureCapacity(2L * tokens * c.HiddenSize);
             _normed.EnsureCapacity(2L * tokens * c.HiddenSize);
             _delta.EnsureCapacity(2L * tokens * c.HiddenSize);
             _qkv.EnsureCapacity(2L * tokens * _qkvStride);
@@ -378,7 +401,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         _device.Synchronize();
         DropGraphs();
         _kvCache?.Dispose();
-        foreach (DeviceBuffer buffer in new[] { _x, _normed, _delta, _qkv, _attn, _gateUp, _act, _last, _logits, _ids, _invFreq, _partials })
+        foreach (DeviceBuffer buffer in new[] { _x, _x2, _normed, _delta, _qkv, _attn, _gateUp, _act, _last, _logits, _ids, _invFreq, _partials })
         {
             buffer.Dispose();
         }

@@ -54,6 +54,8 @@ internal sealed unsafe class CudaKernels : IDisposable
         AttentionCombine = Get(functions, "attention_combine.cu", "attention_combine");
         QkvFinish = Get(functions, "qkv_finish.cu", "qkv_finish");
         Gemv = Get(functions, "gemv.cu", "gemv");
+        GemvRmsNorm = Get(functions, "gemv.cu", "gemv_rmsnorm");
+        GemvSilu = Get(functions, "gemv.cu", "gemv_silu");
         PrefillAttention = Get(functions, "prefill_attention.cu", "prefill_attention");
         ArgMax = Get(functions, "argmax.cu", "argmax");
         Sample = Get(functions, "sample.cu", "sample");
@@ -74,6 +76,8 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel AttentionCombine { get; }
     public CudaKernel QkvFinish { get; }
     public CudaKernel Gemv { get; }
+    public CudaKernel GemvRmsNorm { get; }
+    public CudaKernel GemvSilu { get; }
     public CudaKernel PrefillAttention { get; }
     public CudaKernel ArgMax { get; }
     public CudaKernel Sample { get; }

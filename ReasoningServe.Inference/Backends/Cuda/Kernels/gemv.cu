@@ -1,9 +1,14 @@
 // y[t, o] = sum_k x[t, k] W[o, k] for a few tokens (t < tokens <= MAXT): the decode-time linear layer, which only
-// streams W once. cuBLAS' GEMM kernels reach well under the copy bandwidth at these shapes, so the weights go
-// through this plain bandwidth-bound loop: each warp owns ROWS output rows, its lanes read 16-byte chunks of them
-// (several in flight per lane), multiply with every token's x chunk (x is small and stays in L1/L2), and reduce
-// across the warp at the end. fp32 accumulation; bf16 or fp32 output (the logits).
-// grid: ceil(n / (ROWS * warps)), block: 256. k must be a multiple of 8.
+// streams W once. Each warp owns ROWS output rows, its lanes read 16-byte chunks of them (several in flight per lane),
+// multiply with every token's x chunk (x is small and stays in L1/L2), and reduce across the warp at the end. fp32
+// accumulation; bf16 or fp32 output (the logits). k must be a multiple of 8. grid: ceil(n / (ROWS * 8)), block: 256.
+// Three entry points differ only in how the x chunk is formed, so the ops before a linear layer need no launch of their
+// own in a decode step:
+//   gemv          x as given
+//   gemv_rmsnorm  x = rmsnorm(residual + delta) * w, rounded as rmsnorm.cu rounds (bf16 sum, bf16 after the scaling
+//                 and after the weight); each block finds the per-token scales itself, block 0 also writes the new
+//                 residual to residualOut (another buffer: other blocks still read the old one). delta may be null.
+//   gemv_silu     x = silu(gate) * up from the fused gate_up rows [tokens, 2k], rounded once as silu_mul.cu does.
 #include "common.cuh"
 
 #define MAXT 8
@@ -23,8 +28,60 @@ __device__ __forceinline__ void fma8(float& acc, uint4 w, uint4 x)
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) gemv(const bf16* __restrict__ x, int tokens, const bf16* __restrict__ w, int n, int k,
-    void* __restrict__ y, int ldy, int floatOutput)
+struct PlainInput
+{
+    const bf16* x;
+    int k;
+    __device__ __forceinline__ uint4 load(int t, int c) const { return __ldg((const uint4*)(x + (long long)t * k) + c); }
+};
+
+struct NormInput
+{
+    const bf16* residual;
+    const bf16* delta;
+    const bf16* w;
+    const float* scale; // per token, in shared memory
+    int k;
+    __device__ __forceinline__ uint4 load(int t, int c) const
+    {
+        uint4 r = __ldg((const uint4*)(residual + (long long)t * k) + c), wv = __ldg((const uint4*)w + c), out;
+        uint4 d = delta == nullptr ? make_uint4(0, 0, 0, 0) : __ldg((const uint4*)(delta + (long long)t * k) + c);
+        const bf16 *rp = (const bf16*)&r, *dp = (const bf16*)&d, *wp = (const bf16*)&wv;
+        bf16* op = (bf16*)&out;
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+        {
+            float sum = delta == nullptr ? __bfloat162float(rp[i]) : __bfloat162float(__float2bfloat16(__bfloat162float(rp[i]) + __bfloat162float(dp[i])));
+            float normed = __bfloat162float(__float2bfloat16(sum * scale[t]));
+            op[i] = __float2bfloat16(normed * __bfloat162float(wp[i]));
+        }
+        return out;
+    }
+};
+
+struct SiluInput
+{
+    const bf16* gateUp;
+    int k;
+    __device__ __forceinline__ uint4 load(int t, int c) const
+    {
+        const bf16* row = gateUp + (long long)t * 2 * k;
+        uint4 g = __ldg((const uint4*)row + c), u = __ldg((const uint4*)(row + k) + c), out;
+        const bf16 *gp = (const bf16*)&g, *up = (const bf16*)&u;
+        bf16* op = (bf16*)&out;
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+        {
+            float gv = __bfloat162float(gp[i]);
+            op[i] = __float2bfloat16(gv / (1.f + expf(-gv)) * __bfloat162float(up[i]));
+        }
+        return out;
+    }
+};
+
+template <class Input>
+__device__ __forceinline__ void gemv_rows(const Input& in, int tokens, const bf16* __restrict__ w, int n, int k, void* __restrict__ y, int ldy,
+    int floatOutput)
 {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int row0 = (blockIdx.x * (blockDim.x >> 5) + warp) * ROWS;
@@ -54,7 +111,7 @@ extern "C" __global__ void __launch_bounds__(256) gemv(const bf16* __restrict__ 
             {
                 if (t < tokens)
                 {
-                    uint4 xv = __ldg((const uint4*)(x + (long long)t * k) + c + 32 * u);
+                    uint4 xv = in.load(t, c + 32 * u);
 #pragma unroll
                     for (int r = 0; r < ROWS; r++) fma8(acc[r][t], wv[u][r], xv);
                 }
@@ -70,7 +127,7 @@ extern "C" __global__ void __launch_bounds__(256) gemv(const bf16* __restrict__ 
         {
             if (t < tokens)
             {
-                uint4 xv = __ldg((const uint4*)(x + (long long)t * k) + c);
+                uint4 xv = in.load(t, c);
 #pragma unroll
                 for (int r = 0; r < ROWS; r++) fma8(acc[r][t], wv[r], xv);
             }
@@ -93,4 +150,41 @@ extern "C" __global__ void __launch_bounds__(256) gemv(const bf16* __restrict__ 
                 }
             }
         }
+}
+
+extern "C" __global__ void __launch_bounds__(256) gemv(const bf16* __restrict__ x, int tokens, const bf16* __restrict__ w, int n, int k,
+    void* __restrict__ y, int ldy, int floatOutput)
+{
+    gemv_rows(PlainInput{x, k}, tokens, w, n, k, y, ldy, floatOutput);
+}
+
+extern "C" __global__ void __launch_bounds__(256) gemv_rmsnorm(const bf16* __restrict__ residual, const bf16* __restrict__ delta,
+    const bf16* __restrict__ normWeight, float eps, bf16* __restrict__ residualOut, int tokens, const bf16* __restrict__ w, int n, int k,
+    void* __restrict__ y, int ldy, int floatOutput)
+{
+    __shared__ float scale[MAXT];
+    __shared__ float scratch[32];
+    for (int t = 0; t < tokens; t++)
+    {
+        const bf16* r = residual + (long long)t * k;
+        const bf16* d = delta == nullptr ? nullptr : delta + (long long)t * k;
+        float s = 0.f;
+        for (int i = threadIdx.x; i < k; i += blockDim.x)
+        {
+            bf16 sum = d == nullptr ? r[i] : __float2bfloat16(__bfloat162float(r[i]) + __bfloat162float(d[i]));
+            if (blockIdx.x == 0 && residualOut != nullptr) residualOut[(long long)t * k + i] = sum;
+            float v = __bfloat162float(sum);
+            s += v * v;
+        }
+        s = block_sum(s, scratch);
+        if (threadIdx.x == 0) scale[t] = rsqrtf(s / k + eps);
+    }
+    __syncthreads();
+    gemv_rows(NormInput{residual, delta, normWeight, scale, k}, tokens, w, n, k, y, ldy, floatOutput);
+}
+
+extern "C" __global__ void __launch_bounds__(256) gemv_silu(const bf16* __restrict__ gateUp, int tokens, const bf16* __restrict__ w, int n, int k,
+    void* __restrict__ y, int ldy, int floatOutput)
+{
+    gemv_rows(SiluInput{gateUp, k}, tokens, w, n, k, y, ldy, floatOutput);
 }

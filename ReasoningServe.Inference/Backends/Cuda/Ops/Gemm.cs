@@ -7,8 +7,9 @@ namespace ReasoningServe.Inference.Backends.Cuda.Ops;
 /// W [N, K] (HF's [out, in]) are column-major x^T and W^T, so y^T = W x^T is gemm(op(W)=T, op(x)=N, m=N, n=T, k=K).
 /// With <see cref="UseGemv"/>, up to <see cref="MaxGemvTokens"/> tokens (decode) go to our gemv.cu instead: a whole 7B
 /// decode step on cuBLAS moved its weights at an effective 2.2 TB/s of the H200's 4.2 (docs/benchmarks/cuda-h200.md);
-/// gemv.cu is the plain bandwidth-bound loop meant to close that gap. It has not run on a GPU yet, so it is opt-in
-/// (RS_CUDA_GEMV=1).
+/// gemv.cu is the plain bandwidth-bound loop meant to close that gap, and its fused forms also take the rmsnorm before a
+/// projection and the SiLU before the down projection, two launches fewer per layer. It has not run on a GPU yet, so it is
+/// opt-in (RS_CUDA_GEMV=1).
 /// </summary>
 internal sealed unsafe class Gemm : IDisposable
 {
@@ -32,13 +33,16 @@ internal sealed unsafe class Gemm : IDisposable
     }
 
     /// <param name="ldy">Row stride of y in elements (>= outFeatures).</param>
+    /// <summary>Whether a GEMM of <paramref name="tokens"/> rows over <paramref name="inFeatures"/> goes to gemv.cu.</summary>
+    public bool UsesGemv(int tokens, int inFeatures) => _kernels is not null && UseGemv && tokens <= MaxGemvTokens && inFeatures % 8 == 0;
+
     public void Run(ulong x, int tokens, ulong weight, int outFeatures, int inFeatures, ulong y, int ldy, bool floatOutput = false)
     {
-        if (_kernels is { } kernels && UseGemv && tokens <= MaxGemvTokens && inFeatures % 8 == 0)
+        if (UsesGemv(tokens, inFeatures))
         {
             int asFloat = floatOutput ? 1 : 0;
             void** args = stackalloc void*[] { &x, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat };
-            kernels.Gemv.Launch(_stream, (uint)((outFeatures + GemvRowsPerBlock - 1) / GemvRowsPerBlock), 1, 256, args);
+            _kernels!.Gemv.Launch(_stream, GemvBlocks(outFeatures), 1, 256, args);
             return;
         }
         float alpha = 1f, beta = 0f;
@@ -47,6 +51,28 @@ internal sealed unsafe class Gemm : IDisposable
             y, floatOutput ? Cublas.DataTypeF32 : Cublas.DataTypeBF16, ldy, Cublas.ComputeF32, Cublas.GemmDefault);
         Cublas.Check(result, $"cublasGemmEx({tokens}x{inFeatures} by {outFeatures}x{inFeatures})");
     }
+
+    /// <summary>
+    /// gemv.cu's gemv_rmsnorm (only where <see cref="UsesGemv"/>): y = rmsnorm(residual + delta) W^T, and block 0 writes
+    /// residual + delta to <paramref name="residualOut"/>; delta and residualOut 0 for a plain rmsnorm first.
+    /// </summary>
+    public void RunRmsNorm(ulong residual, ulong delta, ulong normWeight, float eps, ulong residualOut, int tokens, ulong weight, int outFeatures,
+        int inFeatures, ulong y, int ldy)
+    {
+        int asFloat = 0;
+        void** args = stackalloc void*[] { &residual, &delta, &normWeight, &eps, &residualOut, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat };
+        _kernels!.GemvRmsNorm.Launch(_stream, GemvBlocks(outFeatures), 1, 256, args);
+    }
+
+    /// <summary>gemv.cu's gemv_silu (only where <see cref="UsesGemv"/>): y = (silu(gate) * up) W^T from the fused gate_up rows.</summary>
+    public void RunSilu(ulong gateUp, int tokens, ulong weight, int outFeatures, int inFeatures, ulong y, int ldy)
+    {
+        int asFloat = 0;
+        void** args = stackalloc void*[] { &gateUp, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat };
+        _kernels!.GemvSilu.Launch(_stream, GemvBlocks(outFeatures), 1, 256, args);
+    }
+
+    private static uint GemvBlocks(int outFeatures) => (uint)((outFeatures + GemvRowsPerBlock - 1) / GemvRowsPerBlock);
 
     /// <summary>Whether GEMMs of up to <see cref="MaxGemvTokens"/> tokens use gemv.cu (RS_CUDA_GEMV=1) instead of cuBLAS.</summary>
     public bool UseGemv { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_GEMV") == "1";
