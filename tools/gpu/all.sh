@@ -2,7 +2,7 @@
 # One device call for issue 8's numbers (the device machine is released after ~30 s idle, so one call does it all).
 # Here: tools/gpu/all.sh prepare  — publishes the server and CudaCheck, packs them with the .NET runtime, the golden
 # models and the Qwen3 tokenizer into .gpu/ (git-excluded; the device tool carries 64 MiB at most).
-# There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,hf]  — writes logs and results to
+# There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,hf,hf-compile]  — writes logs and results to
 # $OUT. The -optin parts turn on the kernels not yet verified on a GPU (RS_CUDA_GEMV=1 RS_CUDA_PREFILL_ATTENTION=1
 # RS_CUDA_SAMPLING=1 RS_CUDA_DECODE_ATTENTION=1);
 # once they pass and measure faster, make them the defaults. Timeouts (CHECK_TIMEOUT 90 s per cuda-check process,
@@ -62,6 +62,12 @@ run)
   if [[ $parts == *hf* ]]; then
     echo "=== hf_bench"; timeout 200 python3 tools/gpu/hf_bench.py --out "$out/hf_bench.json" --shapes 1.5b,7b 2>&1 | grep -v Warning | tee "$out/hf_bench.log"
   fi
+  if [[ ,$parts, == *,hf-compile,* ]]; then
+    # transformers' fastest documented generate settings (static cache + torch.compile): compiling takes minutes, so
+    # give it a call of its own
+    echo "=== hf_bench --compile"; timeout 560 python3 tools/gpu/hf_bench.py --out "$out/hf_bench_compile.json" --shapes 1.5b,7b --compile 2>&1 \
+      | grep -v Warning | tee "$out/hf_bench_compile.log"
+  fi
   ;;
-*) echo "usage: tools/gpu/all.sh prepare | run [check,check-optin,serve,serve-optin,hf]" >&2; exit 2 ;;
+*) echo "usage: tools/gpu/all.sh prepare | run [check,check-optin,serve,serve-optin,hf,hf-compile]" >&2; exit 2 ;;
 esac
