@@ -1,0 +1,114 @@
+"""sample.cu's keep rules, emulated in plain Python (fp32 via struct) against the engine sampler's rules with a sort.
+
+sample.cu finds the top-k and top-p cuts by building a float's bits from the top bit down (no sort). This checks that
+search, on random rows, against the sampler's definition: keep p >= the k-th largest (ties kept), then the smallest
+prefix of the survivors, largest first, whose mass reaches top_p of theirs. Only the kept SET is compared (the draw is
+an exponential race over it). One difference is by design: tokens tied with the nucleus' last one are all kept (the
+sampler keeps whichever its sort put first), so the sets may differ only by such ties.
+No GPU and no numpy needed:  python3 tools/cuda-check/emu/sample_emu.py
+"""
+import math
+import random
+import struct
+
+
+def f32(x):
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def bits_to_float(b):
+    return struct.unpack("f", struct.pack("I", b))[0]
+
+
+def probs(row, t, min_p):
+    inv_t = f32(1.0 / t)
+    scaled_max = f32(max(row) * inv_t)
+    out = []
+    for x in row:
+        p = f32(math.exp(f32(f32(x * inv_t) - scaled_max)))
+        out.append(0.0 if p < min_p else p)
+    return out
+
+
+def fsum(values):
+    s = 0.0
+    for v in values:
+        s = f32(s + v)
+    return s
+
+
+def kernel_kept(row, t, top_p, top_k, min_p):
+    p = probs(row, t, min_p)
+    n = len(p)
+    threshold = 0
+    if 0 < top_k < n:
+        for bit in range(30, -1, -1):
+            candidate = threshold | (1 << bit)
+            tv = bits_to_float(candidate)
+            if sum(1 for q in p if q >= tv) >= top_k:
+                threshold = candidate
+    if top_p < 1:
+        floor = bits_to_float(threshold)
+        total = fsum(q for q in p if q >= floor)
+        mass = f32(top_p * total)
+        nucleus = 0
+        for bit in range(30, -1, -1):
+            candidate = nucleus | (1 << bit)
+            tv = max(bits_to_float(candidate), floor)
+            if fsum(q for q in p if q >= tv) >= mass:
+                nucleus = candidate
+        threshold = max(nucleus, threshold)
+    cut = bits_to_float(threshold)
+    return {i for i, q in enumerate(p) if q > 0 and q >= cut}
+
+
+def sampler_kept(row, t, top_p, top_k, min_p):
+    p = probs(row, t, min_p)
+    n = len(p)
+    if 0 < top_k < n:
+        kth = sorted(p, reverse=True)[top_k - 1]
+        p = [q if q >= kth else 0.0 for q in p]
+    kept = {i for i, q in enumerate(p) if q > 0}
+    if top_p < 1:
+        mass = top_p * sum(p)
+        order = sorted(kept, key=lambda i: -p[i])
+        cumulative, kept = 0.0, set()
+        for i in order:
+            if cumulative >= mass:
+                break
+            cumulative += p[i]
+            kept.add(i)
+    return kept
+
+
+def main():
+    rng = random.Random(5)
+    cases = mismatches = ties = 0
+    for trial in range(400):
+        n = rng.choice([50, 300, 1000])
+        spread = rng.choice([1.0, 4.0, 12.0])
+        row = [f32(rng.gauss(0, spread)) for _ in range(n)]
+        if trial % 7 == 0:
+            row[3] = row[9] = max(row)  # tie at the top
+        t = rng.choice([0.3, 0.6, 1.0, 1.5])
+        top_p = rng.choice([1.0, 0.95, 0.8, 0.5, 0.1])
+        top_k = rng.choice([0, 1, 5, 20, 200])
+        min_p = rng.choice([0.0, 0.0, 0.05, 0.2])
+        a, b = kernel_kept(row, t, top_p, top_k, min_p), sampler_kept(row, t, top_p, top_k, min_p)
+        cases += 1
+        p = probs(row, t, min_p)
+        smallest = min(p[i] for i in b)
+        if a != b and b <= a and all(p[i] == smallest for i in a - b):
+            ties += 1
+            continue
+        if a != b:
+            mismatches += 1
+            print(f"case {trial}: n={n} T={t} top_p={top_p} top_k={top_k} min_p={min_p}: kernel keeps {len(a)}, sampler {len(b)}; "
+                  f"only kernel {sorted(a - b)[:5]}, only sampler {sorted(b - a)[:5]}")
+    print(f"{cases - mismatches}/{cases} random rows: the kernel's kept set equals the sampler's "
+          f"({ties} of them up to tokens tied with the last one kept)")
+    return 1 if mismatches else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
