@@ -50,19 +50,81 @@ internal static class CompareChecks
             Decoding.Result eager = decode.Run(prompts, steps, forced: reference.Tokens);
 
             string name = qkNorm ? "qwen3-like (qk norm)" : "qwen2-like (qkv bias)";
-            (int agree, int total, double worstRelative) = Compare(whole, reference);
+            (int agree, int total, double worstRelative) = CompareResults(whole, reference);
             Report.Check($"{name}: top-1 CPU vs CUDA", agree >= total * 0.9, $"{agree}/{total} steps; worst per-step logits rel err {worstRelative:E2}");
             Report.Check($"{name}: logits rel err", worstRelative < 5e-2, $"{worstRelative:E2} (bf16 activations through 4 layers)");
             // Chunks change the GEMM shapes (cuBLAS picks other kernels, other bf16 roundings): the top-1 must agree wherever
             // the whole run's winner leads by more than that noise.
-            (int agreeChunk, _, double chunkRelative) = Compare(chunked, whole);
+            (int agreeChunk, _, double chunkRelative) = CompareResults(chunked, whole);
             (int clear, int clearAgree) = ClearWinners(chunked, whole, margin: 0.05f);
             Report.Check($"{name}: 128-token chunked prefill vs whole", clearAgree == clear && chunkRelative < 1e-2,
                 $"top-1 {agreeChunk}/{total} ({clearAgree}/{clear} where the lead is > 0.05); rel err {chunkRelative:E2}");
-            (int agreeEager, _, double eagerRelative) = Compare(eager, whole);
+            (int agreeEager, _, double eagerRelative) = CompareResults(eager, whole);
             Report.Check($"{name}: eager decode vs CUDA-graph replay", agreeEager == total && eagerRelative < 1e-2,
                 $"top-1 {agreeEager}/{total}; rel err {eagerRelative:E2} (graphs pad the batch; splits may differ)");
         }
+    }
+
+    /// <summary>
+    /// The realistic shapes, CPU fp32 vs CUDA bf16 with teacher forcing (qwen2-like, head_dim 128, GQA 8:1, 4
+    /// layers): a 2000-token prompt; 64 sequences decoding together; and prefix-cache hits: sequences whose first blocks
+    /// are another sequence's (their cached tokens are not recomputed), which must also match the same sequences
+    /// computed whole.
+    /// </summary>
+    public static void RunRealistic()
+    {
+        Report.Section("3b. CPU fp32 vs CUDA bf16 on realistic shapes: a 2000-token prompt, 64 sequences, prefix-cache hits");
+        var config = new ModelConfig
+        {
+            Architecture = "Qwen2ForCausalLM",
+            VocabSize = 8192,
+            HiddenSize = 1024,
+            IntermediateSize = 2816,
+            NumLayers = 4,
+            NumHeads = 8,
+            NumKvHeads = 1,
+            HeadDim = 128,
+            RopeTheta = 1000000f,
+            QkvBias = true,
+        };
+        using ModelWeights weights = DummyWeights.Create(config, TensorDType.BF16, seed: 11, scale: 0.05f);
+        var random = new Random(123);
+        int[] Prompt(int n) => Enumerable.Range(0, n).Select(_ => random.Next(config.VocabSize)).ToArray();
+        const int steps = 6, blockSize = 16;
+        using var cpu = new CpuBackend(config, weights, ownsWeights: false);
+        using var cuda = CudaBackend.Create(config, weights);
+
+        void Compare(string name, int[][] prompts, IReadOnlyDictionary<int, (int Source, int Blocks)>? shared = null, int[]? cached = null, int chunk = 0)
+        {
+            int blocksPerSeq = (prompts.Max(p => p.Length) + steps + blockSize) / blockSize;
+            cpu.AllocateKvCache(prompts.Length * blocksPerSeq, blockSize);
+            cuda.AllocateKvCache(prompts.Length * blocksPerSeq, blockSize);
+            Decoding.Result reference = new Decoding(cpu, blockSize, blocksPerSeq, shared).Run(prompts, steps, cached: cached, chunk: chunk);
+            Decoding.Result got = new Decoding(cuda, blockSize, blocksPerSeq, shared).Run(prompts, steps, forced: reference.Tokens, cached: cached, chunk: chunk);
+            (int agree, int total, double worst) = CompareResults(got, reference);
+            (int clear, int clearAgree) = ClearWinners(got, reference, margin: 0.05f);
+            Report.Check($"{name}: CPU vs CUDA", clearAgree == clear && worst < 5e-2,
+                $"top-1 {agree}/{total} ({clearAgree}/{clear} where the lead is > 0.05); worst logits rel err {worst:E2}");
+        }
+
+        Compare("one 2000-token prompt", [Prompt(2000)]);
+        Compare("2000-token prompt in 512-token chunks", [Prompt(2000)], chunk: 512);
+        Compare("64 sequences of 20-80 tokens", Enumerable.Range(0, 64).Select(_ => Prompt(random.Next(20, 81))).ToArray());
+
+        // Prefix hits: B and C start with A's first 256 / 128 tokens and use A's blocks for them.
+        int[] a = Prompt(300);
+        int[] b = [.. a[..256], .. Prompt(40)], c = [.. a[..128], .. Prompt(100)];
+        var shared = new Dictionary<int, (int Source, int Blocks)> { [1] = (0, 256 / blockSize), [2] = (0, 128 / blockSize) };
+        Compare("prefix hits (256 and 128 cached tokens)", [a, b, c], shared, [0, 256, 128]);
+
+        int blocks = (300 + steps + blockSize) / blockSize;
+        cuda.AllocateKvCache(3 * blocks, blockSize);
+        Decoding.Result whole = new Decoding(cuda, blockSize, blocks).Run([a, b, c], steps);
+        Decoding.Result hit = new Decoding(cuda, blockSize, blocks, shared).Run([a, b, c], steps, forced: whole.Tokens, cached: [0, 256, 128]);
+        (int hitAgree, int hitTotal, double hitWorst) = CompareResults(hit, whole);
+        (int hitClear, int hitClearAgree) = ClearWinners(hit, whole, margin: 0.05f);
+        Report.Check("prefix hits vs the same prompts computed whole (CUDA)", hitClearAgree == hitClear && hitWorst < 2e-2,
+            $"top-1 {hitAgree}/{hitTotal} ({hitClearAgree}/{hitClear} where the lead is > 0.05); worst logits rel err {hitWorst:E2}");
     }
 
     /// <summary>Steps where <paramref name="b"/>'s top logit leads the runner-up by more than <paramref name="margin"/>, and how many of them <paramref name="a"/> agrees on.</summary>
@@ -93,7 +155,7 @@ internal static class CompareChecks
         return (clear, agree);
     }
 
-    private static (int Agree, int Total, double WorstRelative) Compare(Decoding.Result a, Decoding.Result b)
+    private static (int Agree, int Total, double WorstRelative) CompareResults(Decoding.Result a, Decoding.Result b)
     {
         int agree = 0, total = 0;
         double worst = 0;

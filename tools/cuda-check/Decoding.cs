@@ -7,13 +7,17 @@ namespace ReasoningServe.Tools.CudaCheck;
 /// step, all sequences batched) and records each step's logits. Tokens are either the backend's own greedy choices
 /// or forced (teacher forcing, so two backends see identical inputs however their choices differ).
 /// </summary>
-internal sealed class Decoding(IModelBackend backend, int blockSize, int blocksPerSeq)
+/// <param name="sharedPrefix">Per sequence, optionally another sequence whose first blocks it uses as its own (a prefix-cache
+/// hit): (source, blocks). Run's <c>cached</c> then says how many of its prompt tokens are already there.</param>
+internal sealed class Decoding(IModelBackend backend, int blockSize, int blocksPerSeq,
+    IReadOnlyDictionary<int, (int Source, int Blocks)>? sharedPrefix = null)
 {
     public sealed record Result(int[][] Tokens, float[][][] Logits);
 
     /// <param name="forced">Per sequence the tokens to feed after the prompt, or null for greedy.</param>
     /// <param name="chunk">Prefill chunk length (0 = whole prompt in one step).</param>
-    public Result Run(int[][] prompts, int steps, int[][]? forced = null, int chunk = 0)
+    /// <param name="cached">Per sequence, prompt tokens whose K/V are already in its (shared) blocks: prefill starts after them.</param>
+    public Result Run(int[][] prompts, int steps, int[][]? forced = null, int chunk = 0, int[]? cached = null)
     {
         int n = prompts.Length, vocab = backend.Config.VocabSize;
         var tokens = new List<int>[n];
@@ -25,7 +29,7 @@ internal sealed class Decoding(IModelBackend backend, int blockSize, int blocksP
         }
         var buffer = new float[n * vocab];
         // Prefill: every sequence advances by one chunk per step until all prompts are in.
-        var done = new int[n];
+        var done = cached is null ? new int[n] : (int[])cached.Clone();
         while (true)
         {
             var parts = new List<(int Seq, int[] New, int Cached)>();
@@ -75,10 +79,11 @@ internal sealed class Decoding(IModelBackend backend, int blockSize, int blocksP
         }
     }
 
-    private ForwardBatch Build(List<(int Seq, int[] New, int Cached)> parts) => Build(parts, blocksPerSeq, blockSize);
+    private ForwardBatch Build(List<(int Seq, int[] New, int Cached)> parts) => Build(parts, blocksPerSeq, blockSize, sharedPrefix);
 
     /// <summary>A batch over contiguous block tables: sequence s owns blocks [s·blocksPerSeq, (s+1)·blocksPerSeq).</summary>
-    public static ForwardBatch Build(IReadOnlyList<(int Seq, int[] New, int Cached)> parts, int blocksPerSeq, int blockSize)
+    public static ForwardBatch Build(IReadOnlyList<(int Seq, int[] New, int Cached)> parts, int blocksPerSeq, int blockSize,
+        IReadOnlyDictionary<int, (int Source, int Blocks)>? sharedPrefix = null)
     {
         var ids = new List<int>();
         var positions = new List<int>();
@@ -89,6 +94,13 @@ internal sealed class Decoding(IModelBackend backend, int blockSize, int blocksP
         foreach ((int seq, int[] newTokens, int cached) in parts)
         {
             int[] table = Enumerable.Range(seq * blocksPerSeq, blocksPerSeq).ToArray();
+            if (sharedPrefix is not null && sharedPrefix.TryGetValue(seq, out var shared))
+            {
+                for (int b = 0; b < shared.Blocks; b++)
+                {
+                    table[b] = shared.Source * blocksPerSeq + b;
+                }
+            }
             for (int j = 0; j < newTokens.Length; j++)
             {
                 int position = cached + j;

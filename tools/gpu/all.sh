@@ -45,11 +45,11 @@ run)
     done
   }
   if [[ ,$parts, == *,check,* ]]; then
-    echo "=== cuda-check"; check cuda-check.log -- kernels prefill decode sampling goldens,compare bench
+    echo "=== cuda-check"; check cuda-check.log -- kernels prefill decode sampling goldens,compare,realistic bench
   fi
   if [[ ,$parts, == *,check-optin,* ]]; then
     # all opt-ins together for correctness, then the benchmark with each alone (which one helps, which one hurts)
-    echo "=== cuda-check ($optin)"; check cuda-check-optin.log $optin -- goldens,compare
+    echo "=== cuda-check ($optin)"; check cuda-check-optin.log $optin -- goldens,compare,realistic
     for one in $optin; do [ "$one" = RS_CUDA_SAMPLING=1 ] || check cuda-check-optin.log "$one" -- bench; done
   fi
   if [[ ,$parts, == *,serve,* ]]; then
