@@ -16,7 +16,7 @@ internal sealed unsafe partial class CudaBackend
     public bool TryForwardSampled(ForwardBatch batch, ReadOnlySpan<BackendSamplingParams> parameters, BackendSamples samples)
     {
         int seqs = batch.NumSeqs;
-        if (!UseGpuSampling || parameters.Length != seqs)
+        if (!SupportsSampling || parameters.Length != seqs)
         {
             return false;
         }
@@ -51,5 +51,5 @@ internal sealed unsafe partial class CudaBackend
     /// <summary>Random sampling on the GPU for <see cref="TryForwardSampled"/> (RS_CUDA_SAMPLING=1; off: the engine samples on the CPU).</summary>
     public bool UseGpuSampling { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_SAMPLING") == "1";
 
-    public bool SupportsSampling => UseGpuSampling;
+    public bool SupportsSampling => UseGpuSampling && _kernels.Sample.IsLoaded;
 }

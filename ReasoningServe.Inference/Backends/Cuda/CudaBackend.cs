@@ -74,7 +74,12 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         var device = new CudaDevice(ordinal);
         try
         {
-            return (device, new CudaKernels(device, KernelCompiler.DefaultCacheDirectory()));
+            var kernels = new CudaKernels(device, KernelCompiler.DefaultCacheDirectory());
+            foreach ((string file, string why) in kernels.OptionalFailures)
+            {
+                Console.Error.WriteLine($"warning: CUDA: {file} is unavailable, its opt-in feature stays off: {why}");
+            }
+            return (device, kernels);
         }
         catch
         {
@@ -211,10 +216,11 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     }
 
     private bool UsesDecodeAttention =>
-        UseDecodeAttention && CudaOps.DecodeAttention.IsSupported(Config.HeadDim, Config.NumHeads, Config.NumKvHeads);
+        UseDecodeAttention && _kernels.DecodeAttention.IsLoaded && CudaOps.DecodeAttention.IsSupported(Config.HeadDim, Config.NumHeads, Config.NumKvHeads);
 
     private bool UsesPrefillAttention =>
-        UsePrefillAttention && CudaOps.PrefillAttention.IsSupported(Config.HeadDim) && CudaOps.GqaAttention.IsSupported(Config.HeadDim);
+        UsePrefillAttention && _kernels.PrefillAttention.IsLoaded && CudaOps.PrefillAttention.IsSupported(Config.HeadDim)
+        && CudaOps.GqaAttention.IsSupported(Config.HeadDim);
 
     /// <summary>Attached by benchmarks: eager steps then record where their GPU time goes.</summary>
     internal CudaStepProfiler? Profiler { get; set; }

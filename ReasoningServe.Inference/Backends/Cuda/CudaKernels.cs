@@ -8,8 +8,15 @@ internal readonly unsafe struct CudaKernel(nint function, string name)
 {
     public string Name { get; } = name;
 
+    /// <summary>False for an optional kernel whose file did not compile or load (its feature stays off).</summary>
+    public bool IsLoaded => function != 0;
+
     public void Launch(nint stream, uint gridX, uint gridY, uint blockX, void** arguments, uint sharedBytes = 0, uint gridZ = 1)
     {
+        if (function == 0)
+        {
+            throw new CudaException($"kernel {Name} is not available.");
+        }
         int result = CudaDriver.cuLaunchKernel(function, gridX, gridY, gridZ, blockX, 1, 1, sharedBytes, stream, arguments, null);
         if (result != CudaDriver.Success)
         {
@@ -18,25 +25,56 @@ internal readonly unsafe struct CudaKernel(nint function, string name)
     }
 }
 
-/// <summary>Every kernel of Backends/Cuda/Kernels, compiled (in parallel, cached) and loaded into the current context.</summary>
+/// <summary>
+/// Every kernel of Backends/Cuda/Kernels, compiled (in parallel, cached) and loaded into the current context. The kernels
+/// of opt-in features (<see cref="OptionalFiles"/>) may fail to compile or load without taking the backend down: their
+/// <see cref="CudaKernel.IsLoaded"/> is false, the feature stays off and <see cref="OptionalFailures"/> says why.
+/// </summary>
 internal sealed unsafe class CudaKernels : IDisposable
 {
+    public static readonly IReadOnlySet<string> OptionalFiles =
+        new HashSet<string>(StringComparer.Ordinal) { "gemv.cu", "prefill_attention.cu", "decode_attention.cu", "sample.cu" };
+
     private readonly List<nint> _modules = [];
+    private readonly Dictionary<string, string> _optionalFailures = [];
 
     public CudaKernels(CudaDevice device, string? cacheDirectory)
     {
         var compiler = new KernelCompiler(device.ComputeCapability, cacheDirectory);
         IReadOnlyList<string> files = KernelSources.KernelFiles;
         var cubins = new byte[files.Count][];
-        Parallel.For(0, files.Count, i => cubins[i] = compiler.Compile(files[i]));
+        var errors = new Exception?[files.Count];
+        Parallel.For(0, files.Count, i =>
+        {
+            try
+            {
+                cubins[i] = compiler.Compile(files[i]);
+            }
+            catch (CudaException e) when (OptionalFiles.Contains(files[i]))
+            {
+                errors[i] = e;
+            }
+        });
         var functions = new Dictionary<string, nint>();
         for (int i = 0; i < files.Count; i++)
         {
+            if (errors[i] is { } error)
+            {
+                _optionalFailures[files[i]] = error.Message;
+                continue;
+            }
             nint module;
+            int result;
             fixed (byte* image = cubins[i])
             {
-                CudaDriver.Check(CudaDriver.cuModuleLoadData(&module, image), $"cuModuleLoadData({files[i]})");
+                result = CudaDriver.cuModuleLoadData(&module, image);
             }
+            if (result != CudaDriver.Success && OptionalFiles.Contains(files[i]))
+            {
+                _optionalFailures[files[i]] = $"cuModuleLoadData failed: {CudaDriver.Describe(result)}";
+                continue;
+            }
+            CudaDriver.Check(result, $"cuModuleLoadData({files[i]})");
             _modules.Add(module);
             functions[files[i]] = module;
         }
@@ -83,10 +121,17 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel Sample { get; }
     public CudaKernel FillUniform { get; }
 
-    private static CudaKernel Get(Dictionary<string, nint> modules, string file, string name)
+    /// <summary>Optional kernel files that did not compile or load, with the reason (their features stay off).</summary>
+    public IReadOnlyDictionary<string, string> OptionalFailures => _optionalFailures;
+
+    private CudaKernel Get(Dictionary<string, nint> modules, string file, string name)
     {
         if (!modules.TryGetValue(file, out nint module))
         {
+            if (_optionalFailures.TryGetValue(file, out string? why))
+            {
+                return new CudaKernel(0, $"{name} ({file}: {why})");
+            }
             throw new InvalidOperationException($"kernel file {file} is not embedded.");
         }
         nint function;

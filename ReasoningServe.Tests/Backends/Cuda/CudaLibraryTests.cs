@@ -75,6 +75,9 @@ public sealed class CudaLibraryTests
             Assert.Contains("#include \"common.cuh\"", source);
         }
         Assert.Contains("block_sum", KernelSources.Read(KernelSources.CommonHeader));
+        // Opt-in features' kernels may fail to build without taking the backend down; the rest may not.
+        Assert.Subset(KernelSources.KernelFiles.ToHashSet(), CudaKernels.OptionalFiles.ToHashSet());
+        Assert.DoesNotContain("gqa_attention.cu", CudaKernels.OptionalFiles);
     }
 
     [Fact]

@@ -34,7 +34,8 @@ internal sealed unsafe class Gemm : IDisposable
 
     /// <param name="ldy">Row stride of y in elements (>= outFeatures).</param>
     /// <summary>Whether a GEMM of <paramref name="tokens"/> rows over <paramref name="inFeatures"/> goes to gemv.cu.</summary>
-    public bool UsesGemv(int tokens, int inFeatures) => _kernels is not null && UseGemv && tokens <= MaxGemvTokens && inFeatures % 8 == 0;
+    public bool UsesGemv(int tokens, int inFeatures) =>
+        _kernels is { Gemv.IsLoaded: true } && UseGemv && tokens <= MaxGemvTokens && inFeatures % 8 == 0;
 
     public void Run(ulong x, int tokens, ulong weight, int outFeatures, int inFeatures, ulong y, int ldy, bool floatOutput = false)
     {
