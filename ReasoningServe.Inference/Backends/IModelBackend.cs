@@ -33,18 +33,21 @@ internal interface IModelBackend : IDisposable
     bool SupportsSampling => false;
 
     /// <summary>
-    /// Forward plus random sampling where the logits live (temperature, top-k, top-p, min-p, a seed per row, raw-logit
-    /// logprobs), one row of <paramref name="parameters"/> per sequence. False when the backend has no such path.
+    /// Forward plus the engine's whole sampler where the logits live: <paramref name="adjustments"/> (logit bias,
+    /// min_tokens masking, penalties), then temperature, min-p, top-k, top-p and a seeded draw, or a forced token; logprobs
+    /// of the raw logits. One row of <paramref name="parameters"/> and of <paramref name="adjustments"/> per sequence.
+    /// False when the backend has no such path.
     /// </summary>
-    bool TryForwardSampled(ForwardBatch batch, ReadOnlySpan<BackendSamplingParams> parameters, BackendSamples samples) => false;
+    bool TryForwardSampled(ForwardBatch batch, ReadOnlySpan<BackendSamplingParams> parameters, Engine.LogitAdjustments adjustments,
+        BackendSamples samples) => false;
 }
 
 /// <summary>
-/// What a backend needs to draw one sequence's token: the engine keeps logit bias, penalties, min_tokens masking and
-/// forced tokens on its own sampler. <see cref="Logprobs"/> is -1 for none, else how many top logprobs (at most
-/// <see cref="BackendSamples.MaxTopLogprobs"/>); <see cref="Seed"/> is this step's draw for the row.
+/// What a backend needs to draw one sequence's token after its logit adjustments. <see cref="Logprobs"/> is -1 for none,
+/// else how many top logprobs (at most <see cref="BackendSamples.MaxTopLogprobs"/>); <see cref="Seed"/> is this step's
+/// draw for the row; <see cref="Forced"/> (not -1) is taken instead of a draw, its logprob still reported.
 /// </summary>
-internal readonly record struct BackendSamplingParams(float Temperature, float TopP, int TopK, float MinP, ulong Seed, int Logprobs);
+internal readonly record struct BackendSamplingParams(float Temperature, float TopP, int TopK, float MinP, ulong Seed, int Logprobs, int Forced = -1);
 
 /// <summary>A backend's draws for a batch: per sequence the token, its raw logprob and rank, and up to 20 top logprobs.</summary>
 internal sealed class BackendSamples

@@ -23,6 +23,7 @@ internal sealed class LLMEngine
     private int[] _greedyIds = [];
     private BackendSamplingParams[] _backendParams = [];
     private readonly BackendSamples _backendSamples = new();
+    private readonly LogitAdjustments _adjustments = new();
     private long _promptTokens;
     private long _generationTokens;
 
@@ -124,7 +125,7 @@ internal sealed class LLMEngine
         Span<int> greedy = GreedyIdsFor(scheduled.Count);
         bool sampledOnBackend = AllPlainGreedy(scheduled) && _backend.TryForwardGreedy(batch, greedy);
         bool drawnOnBackend = !sampledOnBackend && _backend.SupportsSampling && AllBackendSamplable(scheduled)
-            && _backend.TryForwardSampled(batch, BackendParamsFor(scheduled), _backendSamples);
+            && _backend.TryForwardSampled(batch, BackendParamsFor(scheduled), _adjustments, _backendSamples);
         Span<float> logits = sampledOnBackend || drawnOnBackend ? default : LogitsFor(scheduled.Count);
         if (!sampledOnBackend && !drawnOnBackend)
         {
@@ -214,17 +215,30 @@ internal sealed class LLMEngine
         return true;
     }
 
-    /// <summary>One row per scheduled sequence; rows that sample nothing this step (a prefill chunk) ask for a plain argmax.</summary>
+    /// <summary>
+    /// One row of parameters and of logit adjustments per scheduled sequence; rows that sample nothing this step (a prefill
+    /// chunk) ask for a plain argmax.
+    /// </summary>
     private ReadOnlySpan<BackendSamplingParams> BackendParamsFor(SchedulerOutput scheduled)
     {
         if (_backendParams.Length < scheduled.Count)
         {
             _backendParams = new BackendSamplingParams[scheduled.Count];
         }
+        _adjustments.Clear();
         for (int i = 0; i < scheduled.Count; i++)
         {
             (Sequence seq, _, bool samples) = scheduled[i];
-            _backendParams[i] = samples ? _sampler.BackendParams(seq) : new BackendSamplingParams(0f, 1f, 0, 0f, 0, -1);
+            if (samples)
+            {
+                _backendParams[i] = _sampler.BackendParams(seq);
+                _sampler.AddAdjustments(seq, _adjustments);
+            }
+            else
+            {
+                _backendParams[i] = new BackendSamplingParams(0f, 1f, 0, 0f, 0, -1);
+                _adjustments.BeginRow();
+            }
         }
         return _backendParams.AsSpan(0, scheduled.Count);
     }

@@ -22,6 +22,7 @@ internal sealed class Sampler
     private readonly int[] _indices;
     private readonly int[] _counts;
     private readonly int[] _stamps;
+    private readonly int[] _entryOf;
     private int _stamp;
 
     public Sampler(int vocabSize, IReadOnlyList<int> eosTokenIds, Random? sharedRng = null)
@@ -34,6 +35,7 @@ internal sealed class Sampler
         _indices = new int[vocabSize];
         _counts = new int[vocabSize];
         _stamps = new int[vocabSize];
+        _entryOf = new int[vocabSize];
     }
 
     /// <summary>Returns the next token of <paramref name="seq"/>; <paramref name="logits"/> is used as scratch.</summary>
@@ -75,16 +77,89 @@ internal sealed class Sampler
     }
 
     /// <summary>
-    /// True when a backend can draw this step's token itself (<see cref="Backends.IModelBackend.TryForwardSampled"/>):
-    /// nothing changes the logits before temperature (bias, min_tokens masking, penalties, a forced end of thinking)
-    /// and at most <see cref="Backends.BackendSamples.MaxTopLogprobs"/> logprobs are asked for.
+    /// True when a backend can draw this step's token itself (<see cref="Backends.IModelBackend.TryForwardSampled"/>): it
+    /// applies logit bias, min_tokens masking and penalties from <see cref="AddAdjustments"/>, and forced tokens, so only
+    /// more than <see cref="Backends.BackendSamples.MaxTopLogprobs"/> logprobs keep a step on the CPU.
     /// </summary>
-    public static bool IsBackendSamplable(Sequence seq)
+    public static bool IsBackendSamplable(Sequence seq) =>
+        seq.Sampling.Logprobs is null || seq.Sampling.Logprobs <= Backends.BackendSamples.MaxTopLogprobs;
+
+    /// <summary>
+    /// Appends <paramref name="seq"/>'s row to <paramref name="adjustments"/>: what <see cref="ProcessLogits"/> would do
+    /// to its logits, token by token (nothing for a forced end of thinking, which ignores the logits).
+    /// </summary>
+    public void AddAdjustments(Sequence seq, LogitAdjustments adjustments)
     {
+        adjustments.BeginRow();
+        if (seq.MustEndThinking)
+        {
+            return;
+        }
         SamplingParams p = seq.Sampling;
-        return (p.LogitBias is null || p.LogitBias.Count == 0) && p.PresencePenalty == 0 && p.FrequencyPenalty == 0
-            && p.RepetitionPenalty == 1 && seq.OutputTokenIds.Count >= p.MinTokens && !seq.MustEndThinking
-            && (p.Logprobs is null || p.Logprobs <= Backends.BackendSamples.MaxTopLogprobs);
+        int stamp = NextStamp();
+        ref LogitAdjustment Entry(int token)
+        {
+            if (_stamps[token] != stamp)
+            {
+                _stamps[token] = stamp;
+                _entryOf[token] = adjustments.Add(token);
+                _counts[token] = 0;
+            }
+            return ref adjustments[_entryOf[token]];
+        }
+        if (p.LogitBias is not null)
+        {
+            foreach (KeyValuePair<int, float> kv in p.LogitBias)
+            {
+                if ((uint)kv.Key < (uint)_vocabSize)
+                {
+                    Entry(kv.Key).Add += kv.Value;
+                }
+            }
+        }
+        if (seq.OutputTokenIds.Count < p.MinTokens)
+        {
+            if (!p.IgnoreEos)
+            {
+                foreach (int t in _eosTokenIds)
+                {
+                    if ((uint)t < (uint)_vocabSize)
+                    {
+                        Entry(t).Masked = true;
+                    }
+                }
+            }
+            foreach (int t in p.StopTokenIds)
+            {
+                if ((uint)t < (uint)_vocabSize)
+                {
+                    Entry(t).Masked = true;
+                }
+            }
+        }
+        if (p.RepetitionPenalty != 1.0f)
+        {
+            foreach (int t in seq.PromptTokenIds)
+            {
+                Entry(t).Repetition = p.RepetitionPenalty;
+            }
+            foreach (int t in seq.OutputTokenIds)
+            {
+                Entry(t).Repetition = p.RepetitionPenalty;
+            }
+        }
+        if (p.FrequencyPenalty != 0f || p.PresencePenalty != 0f)
+        {
+            foreach (int t in seq.OutputTokenIds)
+            {
+                Entry(t);
+                _counts[t]++;
+            }
+            foreach (int t in seq.OutputTokenIds)
+            {
+                Entry(t).Subtract = _counts[t] * p.FrequencyPenalty + p.PresencePenalty;
+            }
+        }
     }
 
     /// <summary>
@@ -94,9 +169,10 @@ internal sealed class Sampler
     public Backends.BackendSamplingParams BackendParams(Sequence seq)
     {
         SamplingParams p = seq.Sampling;
-        bool greedy = p.Temperature < GreedyEpsilon;
+        bool greedy = p.Temperature < GreedyEpsilon || seq.MustEndThinking;
         ulong seed = greedy ? 0 : unchecked((ulong)(seq.Rng ?? _sharedRng).NextInt64());
-        return new(greedy ? 0f : p.Temperature, p.TopP, p.TopK > 0 && p.TopK < _vocabSize ? p.TopK : 0, p.MinP, seed, p.Logprobs ?? -1);
+        int forced = seq.MustEndThinking ? p.ThinkEndTokenId!.Value : -1;
+        return new(greedy ? 0f : p.Temperature, p.TopP, p.TopK > 0 && p.TopK < _vocabSize ? p.TopK : 0, p.MinP, seed, p.Logprobs ?? -1, forced);
     }
 
     /// <summary>The logprob entry of row <paramref name="row"/> of a backend's draws, when the request asked for logprobs.</summary>

@@ -206,25 +206,63 @@ public class SamplerTests
     }
 
     [Fact]
-    public void A_backend_may_draw_only_what_needs_no_logit_processing_and_gets_the_request_settings_and_a_seed_per_step()
+    public void A_backend_gets_the_request_settings_a_seed_per_step_and_the_forced_token()
     {
         Assert.True(Sampler.IsBackendSamplable(Seqs.New([0], new SamplingParams { Temperature = 0.6f, TopP = 0.95f, TopK = 20, Logprobs = 20 })));
+        Assert.True(Sampler.IsBackendSamplable(Seqs.New([0], new SamplingParams { RepetitionPenalty = 1.1f, MinTokens = 3 })));
         Assert.False(Sampler.IsBackendSamplable(Seqs.New([0], new SamplingParams { Logprobs = 21 })));
-        Assert.False(Sampler.IsBackendSamplable(Seqs.New([0], new SamplingParams { RepetitionPenalty = 1.1f })));
-        Assert.False(Sampler.IsBackendSamplable(Seqs.New([0], new SamplingParams { PresencePenalty = 0.5f })));
-        Assert.False(Sampler.IsBackendSamplable(Seqs.New([0], new SamplingParams { LogitBias = new Dictionary<int, float> { [3] = 1f } })));
-        Assert.False(Sampler.IsBackendSamplable(Seqs.New([0], new SamplingParams { MinTokens = 2 })));
 
         var sampler = new Sampler(100, []);
         Sequence seeded = Seqs.New([0], new SamplingParams { Temperature = 0.6f, TopP = 0.95f, TopK = 200, MinP = 0.05f, Logprobs = 3 }, new Random(5));
         var first = sampler.BackendParams(seeded);
         var second = sampler.BackendParams(seeded);
-        Assert.Equal((0.6f, 0.95f, 0, 0.05f, 3), (first.Temperature, first.TopP, first.TopK, first.MinP, first.Logprobs));
+        Assert.Equal((0.6f, 0.95f, 0, 0.05f, 3, -1), (first.Temperature, first.TopP, first.TopK, first.MinP, first.Logprobs, first.Forced));
         Assert.NotEqual(first.Seed, second.Seed);
         var again = new Sampler(100, []).BackendParams(Seqs.New([0], seeded.Sampling, new Random(5)));
         Assert.Equal(first.Seed, again.Seed);
         var greedy = sampler.BackendParams(Seqs.New([0], Greedy));
         Assert.Equal((0f, 0ul, -1), (greedy.Temperature, greedy.Seed, greedy.Logprobs));
+    }
+
+    [Fact]
+    public void Logit_adjustments_for_a_backend_reproduce_the_samplers_own_processing_exactly()
+    {
+        var rng = new Random(3);
+        const int vocab = 400;
+        var sampler = new Sampler(vocab, [2, 3]);
+        var adjustments = new LogitAdjustments();
+        var cases = new List<(Sequence Seq, float[] Raw)>();
+        for (int i = 0; i < 60; i++)
+        {
+            var p = new SamplingParams
+            {
+                Temperature = 0.7f,
+                RepetitionPenalty = i % 3 == 0 ? 1f : 0.8f + (float)rng.NextDouble(),
+                FrequencyPenalty = i % 4 == 0 ? 0f : (float)rng.NextDouble() - 0.3f,
+                PresencePenalty = i % 5 == 0 ? 0f : (float)rng.NextDouble(),
+                LogitBias = i % 2 == 0 ? null : new Dictionary<int, float> { [rng.Next(vocab)] = 5f, [rng.Next(vocab)] = -7.5f, [vocab + 3] = 1f },
+                MinTokens = i % 3 == 1 ? 50 : 0,
+                StopTokenIds = [rng.Next(vocab)],
+                IgnoreEos = i % 6 == 1,
+            };
+            Sequence seq = Seqs.New(Enumerable.Range(0, rng.Next(1, 40)).Select(_ => rng.Next(vocab)).ToArray(), p);
+            for (int t = rng.Next(0, 60); t > 0; t--)
+            {
+                seq.OutputTokenIds.Add(rng.Next(vocab));
+            }
+            cases.Add((seq, RandomLogits(rng, vocab, scale: 4f)));
+            sampler.AddAdjustments(seq, adjustments);
+        }
+        Assert.Equal(cases.Count, adjustments.Rows);
+        var processed = new float[vocab];
+        for (int row = 0; row < cases.Count; row++)
+        {
+            (Sequence seq, float[] raw) = cases[row];
+            float[] expected = (float[])raw.Clone();
+            sampler.ProcessLogits(seq, expected);
+            adjustments.Apply(row, raw, processed);
+            Assert.Equal(expected, processed);
+        }
     }
 
     [Fact]

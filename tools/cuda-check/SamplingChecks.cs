@@ -1,5 +1,6 @@
 using ReasoningServe.Inference.Backends;
 using ReasoningServe.Inference.Backends.Cuda;
+using ReasoningServe.Inference.Engine;
 using Gpu = ReasoningServe.Inference.Backends.Cuda.Ops;
 using static ReasoningServe.Tools.CudaCheck.DeviceArrays;
 
@@ -71,6 +72,75 @@ internal static unsafe class SamplingChecks
         ok &= ids.Tokens[1] == order[0];
         Report.Check("sample: logprobs, rank and top-5/top-20 of a 151936-token row", ok && worst < 1e-4,
             $"ids and ranks {(ok ? "equal" : "DIFFER")}; worst logprob error {worst:E2}");
+
+        AdjustmentChecks(device, k, random);
+    }
+
+    /// <summary>
+    /// logit_adjust.cu against <see cref="LogitAdjustments.Apply"/> (bit-exact: the same IEEE operations), built by the
+    /// engine's sampler for bias, min_tokens masking and penalties; then sample.cu on the adjusted rows: greedy picks the
+    /// adjusted argmax, a forced token wins, and logprobs stay those of the raw row.
+    /// </summary>
+    private static void AdjustmentChecks(CudaDevice device, CudaKernels k, Random random)
+    {
+        const int vocab = 5000, rows = 3;
+        var sampler = new Sampler(vocab, [7]);
+        var adjustments = new LogitAdjustments();
+        Sequence[] seqs =
+        [
+            Seq(new SamplingParams { Temperature = 0, RepetitionPenalty = 1.3f, FrequencyPenalty = 0.4f, PresencePenalty = 0.2f }, [5, 9, 9, 400]),
+            Seq(new SamplingParams { Temperature = 0, LogitBias = new Dictionary<int, float> { [11] = 50f, [12] = -3f }, MinTokens = 10, StopTokenIds = [13] }, [1]),
+            Seq(new SamplingParams { Temperature = 0 }, []),
+        ];
+        foreach (Sequence seq in seqs)
+        {
+            sampler.AddAdjustments(seq, adjustments);
+        }
+        float[] raw = Enumerable.Range(0, rows * vocab).Select(_ => (float)(random.NextDouble() * 10 - 5)).ToArray();
+        var expected = new float[rows * vocab];
+        for (int r = 0; r < rows; r++)
+        {
+            adjustments.Apply(r, raw.AsSpan(r * vocab, vocab), expected.AsSpan(r * vocab, vocab));
+        }
+        var packed = new int[Gpu.LogitAdjust.IntsFor(adjustments)];
+        Gpu.LogitAdjust.Pack(adjustments, packed);
+        using DeviceBuffer draw = Upload(raw), dadjusted = new(4L * rows * vocab), dpacked = Upload(packed);
+        Gpu.LogitAdjust.Launch(k, device.Stream, draw.Pointer, dadjusted.Pointer, vocab, dpacked.Pointer, rows);
+        float[] got = Download<float>(dadjusted.Pointer, rows * vocab);
+        bool same = got.AsSpan().SequenceEqual(expected);
+        Report.Check($"logit_adjust vs the sampler's processing ({adjustments.Count} entries: penalties, bias, min_tokens)", same,
+            same ? "bit-exact" : $"differs ({Errors(got, expected).Relative:E2})");
+
+        var parameters = new BackendSamplingParams[] { new(0f, 1f, 0, 0f, 0, 3), new(0f, 1f, 0, 0f, 0, 3), new(0f, 1f, 0, 0f, 0, 3, Forced: 42) };
+        var pp = new float[rows * Gpu.Sample.ParamFloats];
+        for (int r = 0; r < rows; r++)
+        {
+            Gpu.Sample.Pack(parameters[r], pp, r);
+        }
+        using DeviceBuffer dp = Upload(pp), dout = new(4L * rows * Gpu.Sample.OutInts);
+        Gpu.Sample.Launch(k, device.Stream, draw.Pointer, dadjusted.Pointer, vocab, dp.Pointer, dout.Pointer, rows);
+        int[] result = Download<int>(dout.Pointer, rows * Gpu.Sample.OutInts);
+        var samples = new BackendSamples();
+        samples.EnsureCapacity(rows);
+        for (int r = 0; r < rows; r++)
+        {
+            Gpu.Sample.Unpack(result, r, 3, samples);
+        }
+        bool tokens = samples.Tokens[0] == Decoding.ArgMax(expected.AsSpan(0, vocab)) && samples.Tokens[1] == 11 && samples.Tokens[2] == 42;
+        double[] rawLogprobs = Decoding.LogSoftmax(raw[(2 * vocab)..(3 * vocab)]);
+        double error = Math.Abs(samples.Logprobs[2] - rawLogprobs[42]);
+        Report.Check("sample on adjusted rows: penalized argmax, a +50 bias wins, a forced token wins with its raw logprob", tokens && error < 1e-4,
+            $"tokens {samples.Tokens[0]}, {samples.Tokens[1]}, {samples.Tokens[2]}; forced token's logprob error {error:E2}");
+
+        static Sequence Seq(SamplingParams p, int[] output)
+        {
+            var seq = new Sequence("check", 0, [5, 6, 7, 8], p, null, detokenizer: null);
+            foreach (int t in output)
+            {
+                seq.OutputTokenIds.Add(t);
+            }
+            return seq;
+        }
     }
 
     private static ulong Mix(ulong z)
@@ -99,7 +169,7 @@ internal static unsafe class SamplingChecks
             Gpu.Sample.Pack(parameters[r], packed, r);
         }
         using DeviceBuffer dl = Upload(all), dp = Upload(packed), dout = new(4L * rows * Gpu.Sample.OutInts);
-        Gpu.Sample.Launch(k, device.Stream, dl.Pointer, n, dp.Pointer, dout.Pointer, rows);
+        Gpu.Sample.Launch(k, device.Stream, dl.Pointer, dl.Pointer, n, dp.Pointer, dout.Pointer, rows);
         int[] raw = Download<int>(dout.Pointer, rows * Gpu.Sample.OutInts);
         var samples = new BackendSamples();
         samples.EnsureCapacity(rows);

@@ -1,22 +1,33 @@
 using ReasoningServe.Inference.Backends.Cuda.Native;
+using ReasoningServe.Inference.Engine;
 using CudaOps = ReasoningServe.Inference.Backends.Cuda.Ops;
 
 namespace ReasoningServe.Inference.Backends.Cuda;
 
-/// <summary>Random sampling on the GPU (sample.cu): the engine's temperature / top-k / top-p / min-p / seeds / logprobs.</summary>
+/// <summary>
+/// The engine's sampler on the GPU: logit bias, min_tokens masking and penalties (logit_adjust.cu), then temperature,
+/// top-k, top-p, min-p, a seeded draw or a forced token, and raw-logit logprobs (sample.cu).
+/// </summary>
 internal sealed unsafe partial class CudaBackend
 {
-    private readonly PinnedBuffer _sampleParams = new(), _sampleResults = new();
-    private readonly DeviceBuffer _sampleParamsDevice = new(), _sampleResultsDevice = new();
+    // One pinned block and its device copy carry the step's parameters, then its adjustments (offsets and entries).
+    private readonly PinnedBuffer _sampleInputs = new(), _sampleResults = new();
+    private readonly DeviceBuffer _sampleInputsDevice = new(), _sampleResultsDevice = new(), _adjustedLogits = new();
+
+    /// <summary>Sampling on the GPU for <see cref="TryForwardSampled"/> (RS_CUDA_SAMPLING=1; off: the engine samples on the CPU).</summary>
+    public bool UseGpuSampling { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_SAMPLING") == "1";
+
+    public bool SupportsSampling => UseGpuSampling && _kernels.Sample.IsLoaded && _kernels.LogitAdjust.IsLoaded;
 
     /// <summary>
-    /// Forward, then sample.cu draws every sequence's token on the GPU: only the ids and requested logprobs cross to the
-    /// host instead of the fp32 logits. Opt-in (RS_CUDA_SAMPLING=1) until it has run on a GPU.
+    /// Forward, then the sampler runs on the GPU: only the ids and requested logprobs cross to the host instead of the fp32
+    /// logits. Opt-in (RS_CUDA_SAMPLING=1) until it has run on a GPU.
     /// </summary>
-    public bool TryForwardSampled(ForwardBatch batch, ReadOnlySpan<BackendSamplingParams> parameters, BackendSamples samples)
+    public bool TryForwardSampled(ForwardBatch batch, ReadOnlySpan<BackendSamplingParams> parameters, LogitAdjustments adjustments,
+        BackendSamples samples)
     {
-        int seqs = batch.NumSeqs;
-        if (!SupportsSampling || parameters.Length != seqs)
+        int seqs = batch.NumSeqs, vocab = Config.VocabSize;
+        if (!SupportsSampling || parameters.Length != seqs || adjustments.Rows != seqs)
         {
             return false;
         }
@@ -24,20 +35,33 @@ internal sealed unsafe partial class CudaBackend
         {
             RunToLogits(batch);
         }
-        _sampleParams.EnsureCapacity(4L * CudaOps.Sample.ParamFloats * seqs);
-        _sampleParamsDevice.EnsureCapacity(4L * CudaOps.Sample.ParamFloats * seqs);
-        _sampleResults.EnsureCapacity(4L * CudaOps.Sample.OutInts * seqs);
-        _sampleResultsDevice.EnsureCapacity(4L * CudaOps.Sample.OutInts * seqs);
-        var packed = new Span<float>(_sampleParams.Pointer, CudaOps.Sample.ParamFloats * seqs);
+        int paramFloats = CudaOps.Sample.ParamFloats * seqs;
+        int adjustmentInts = adjustments.Count > 0 ? CudaOps.LogitAdjust.IntsFor(adjustments) : 0;
+        long inputBytes = 4L * (paramFloats + adjustmentInts), resultBytes = 4L * CudaOps.Sample.OutInts * seqs;
+        _sampleInputs.EnsureCapacity(inputBytes);
+        _sampleInputsDevice.EnsureCapacity(inputBytes);
+        _sampleResults.EnsureCapacity(resultBytes);
+        _sampleResultsDevice.EnsureCapacity(resultBytes);
+        var packed = new Span<float>(_sampleInputs.Pointer, paramFloats);
         for (int i = 0; i < seqs; i++)
         {
             CudaOps.Sample.Pack(parameters[i], packed, i);
         }
+        if (adjustmentInts > 0)
+        {
+            CudaOps.LogitAdjust.Pack(adjustments, new Span<int>(_sampleInputs.Pointer + 4L * paramFloats, adjustmentInts));
+        }
         nint stream = _device.Stream;
-        CudaDriver.Check(CudaDriver.cuMemcpyHtoDAsync(_sampleParamsDevice.Pointer, _sampleParams.Pointer, (nuint)(4L * packed.Length), stream), "cuMemcpyHtoDAsync(sampling)");
-        CudaOps.Sample.Launch(_kernels, stream, _logits.Pointer, Config.VocabSize, _sampleParamsDevice.Pointer, _sampleResultsDevice.Pointer, seqs);
-        CudaDriver.Check(CudaDriver.cuMemcpyDtoHAsync(_sampleResults.Pointer, _sampleResultsDevice.Pointer, (nuint)(4L * CudaOps.Sample.OutInts * seqs), stream),
-            "cuMemcpyDtoHAsync(samples)");
+        CudaDriver.Check(CudaDriver.cuMemcpyHtoDAsync(_sampleInputsDevice.Pointer, _sampleInputs.Pointer, (nuint)inputBytes, stream), "cuMemcpyHtoDAsync(sampling)");
+        ulong adjusted = _logits.Pointer;
+        if (adjustmentInts > 0)
+        {
+            _adjustedLogits.EnsureCapacity(4L * seqs * vocab);
+            adjusted = _adjustedLogits.Pointer;
+            CudaOps.LogitAdjust.Launch(_kernels, stream, _logits.Pointer, adjusted, vocab, _sampleInputsDevice.At(4L * paramFloats), seqs);
+        }
+        CudaOps.Sample.Launch(_kernels, stream, _logits.Pointer, adjusted, vocab, _sampleInputsDevice.Pointer, _sampleResultsDevice.Pointer, seqs);
+        CudaDriver.Check(CudaDriver.cuMemcpyDtoHAsync(_sampleResults.Pointer, _sampleResultsDevice.Pointer, (nuint)resultBytes, stream), "cuMemcpyDtoHAsync(samples)");
         _device.Synchronize();
         samples.EnsureCapacity(seqs);
         var results = new ReadOnlySpan<int>(_sampleResults.Pointer, CudaOps.Sample.OutInts * seqs);
@@ -47,9 +71,4 @@ internal sealed unsafe partial class CudaBackend
         }
         return true;
     }
-
-    /// <summary>Random sampling on the GPU for <see cref="TryForwardSampled"/> (RS_CUDA_SAMPLING=1; off: the engine samples on the CPU).</summary>
-    public bool UseGpuSampling { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_SAMPLING") == "1";
-
-    public bool SupportsSampling => UseGpuSampling && _kernels.Sample.IsLoaded;
 }

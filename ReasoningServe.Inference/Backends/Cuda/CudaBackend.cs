@@ -413,10 +413,11 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         }
         _hostLogits.Dispose();
         _hostIds.Dispose();
-        _sampleParams.Dispose();
+        _sampleInputs.Dispose();
         _sampleResults.Dispose();
-        _sampleParamsDevice.Dispose();
+        _sampleInputsDevice.Dispose();
         _sampleResultsDevice.Dispose();
+        _adjustedLogits.Dispose();
         _inputs.Dispose();
         _gemm.Dispose();
         _weights.Dispose();

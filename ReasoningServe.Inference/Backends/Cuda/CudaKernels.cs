@@ -33,7 +33,7 @@ internal readonly unsafe struct CudaKernel(nint function, string name)
 internal sealed unsafe class CudaKernels : IDisposable
 {
     public static readonly IReadOnlySet<string> OptionalFiles =
-        new HashSet<string>(StringComparer.Ordinal) { "gemv.cu", "prefill_attention.cu", "decode_attention.cu", "sample.cu" };
+        new HashSet<string>(StringComparer.Ordinal) { "gemv.cu", "prefill_attention.cu", "decode_attention.cu", "sample.cu", "logit_adjust.cu" };
 
     private readonly List<nint> _modules = [];
     private readonly Dictionary<string, string> _optionalFailures = [];
@@ -97,6 +97,7 @@ internal sealed unsafe class CudaKernels : IDisposable
         PrefillAttention = Get(functions, "prefill_attention.cu", "prefill_attention");
         ArgMax = Get(functions, "argmax.cu", "argmax");
         Sample = Get(functions, "sample.cu", "sample");
+        LogitAdjust = Get(functions, "logit_adjust.cu", "logit_adjust");
         FillUniform = Get(functions, "fill_uniform.cu", "fill_uniform");
     }
 
@@ -119,6 +120,7 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel PrefillAttention { get; }
     public CudaKernel ArgMax { get; }
     public CudaKernel Sample { get; }
+    public CudaKernel LogitAdjust { get; }
     public CudaKernel FillUniform { get; }
 
     /// <summary>Optional kernel files that did not compile or load, with the reason (their features stay off).</summary>

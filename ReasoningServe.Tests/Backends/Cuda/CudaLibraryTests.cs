@@ -65,7 +65,7 @@ public sealed class CudaLibraryTests
     [Fact]
     public void Every_op_kernel_is_embedded_with_its_entry_point()
     {
-        string[] expected = ["argmax", "attention_combine", "bias_add", "decode_attention", "embedding", "fill_uniform", "gemv", "gqa_attention", "kv_write", "paged_attention", "prefill_attention", "qk_norm", "qkv_finish", "rmsnorm", "rope", "sample", "silu_mul"];
+        string[] expected = ["argmax", "attention_combine", "bias_add", "decode_attention", "embedding", "fill_uniform", "gemv", "gqa_attention", "kv_write", "logit_adjust", "paged_attention", "prefill_attention", "qk_norm", "qkv_finish", "rmsnorm", "rope", "sample", "silu_mul"];
         Assert.Equal(expected.Select(e => e + ".cu"), KernelSources.KernelFiles);
         foreach (string name in expected)
         {

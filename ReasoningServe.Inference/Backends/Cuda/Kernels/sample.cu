@@ -1,5 +1,6 @@
 // One token per fp32 logits row, drawn on the GPU so only ids (and requested logprobs) cross to the host. Same rules as
-// the engine's CPU Sampler for what it covers (no logit bias, penalties or min_tokens masking here):
+// the engine's CPU Sampler, on the row after logit_adjust.cu (bias, min_tokens masking, penalties: `sampled`, which is
+// the raw row when nothing needed adjusting):
 //   p_i = exp(x_i / T - max_j x_j / T)            (the largest is exactly 1, so min-p's threshold is min_p itself)
 //   p_i = 0 where p_i < min_p;  where p_i < the k-th largest p (top-k);  outside the nucleus (top-p: the largest p whose
 //   kept mass reaches top_p of the total, found by a binary search on the float bits, so no sort)
@@ -7,8 +8,9 @@
 //   (the exponential race), in one pass. T < 1e-5 is greedy (first index of the max, like torch.argmax).
 // Logprobs are of the raw logits (log_softmax): the token's, its rank (1 + how many logits are larger), and the top n
 // in order, each found by one pass that takes the best entry ranked after the previous one.
+// A forced token (a thinking budget's end) replaces the draw; its logprob is still reported.
 // params per row (8 floats): temperature, top_p, min_p, top_k (as float), seed low/high bits (as int bits), n logprobs
-// (-1: none), unused. out per row: token, logprob bits, rank, then MAX_TOP (id, logprob bits) pairs.
+// (-1: none), forced token (int bits, -1: none). out per row: token, logprob bits, rank, then MAX_TOP (id, logprob bits).
 // grid: rows, block: 1024.
 #include "common.cuh"
 
@@ -56,21 +58,23 @@ __device__ __forceinline__ float prob(const float* row, int i, float invT, float
     return p < minP ? 0.f : p;
 }
 
-extern "C" __global__ void __launch_bounds__(THREADS) sample(const float* __restrict__ logits, int n, const float* __restrict__ params,
-    int* __restrict__ out)
+extern "C" __global__ void __launch_bounds__(THREADS) sample(const float* __restrict__ logits, const float* __restrict__ adjusted, int n,
+    const float* __restrict__ params, int* __restrict__ out)
 {
     __shared__ float values[32];
     __shared__ int indices[32];
     __shared__ float scratch[32];
-    const float* row = logits + (long long)blockIdx.x * n;
+    const float* raw = logits + (long long)blockIdx.x * n;
+    const float* row = adjusted + (long long)blockIdx.x * n;
     const float* p = params + blockIdx.x * 8;
     int* o = out + blockIdx.x * OUT_STRIDE;
     float temperature = p[0], topP = p[1], minP = p[2];
     int topK = (int)p[3];
     unsigned long long seed = (unsigned long long)(unsigned)__float_as_int(p[4]) | ((unsigned long long)(unsigned)__float_as_int(p[5]) << 32);
     int numLogprobs = (int)p[6];
+    int forced = __float_as_int(p[7]);
 
-    // the raw maximum (greedy's answer, and the logprobs' and the probabilities' reference)
+    // the maximum of the adjusted row (greedy's answer, and the probabilities' reference)
     float best = -INFINITY;
     int bestIndex = 0x7fffffff;
     for (int i = threadIdx.x; i < n; i += THREADS)
@@ -78,7 +82,11 @@ extern "C" __global__ void __launch_bounds__(THREADS) sample(const float* __rest
     block_best(best, bestIndex, values, indices);
     int token = bestIndex;
 
-    if (temperature >= 1e-5f)
+    if (forced >= 0)
+    {
+        token = forced;
+    }
+    else if (temperature >= 1e-5f)
     {
         float invT = 1.f / temperature, scaledMax = best * invT;
         // Keep p >= threshold: min-p's zeroes (inside prob()) and top-k's / top-p's cut, each the largest float (as
@@ -142,6 +150,13 @@ extern "C" __global__ void __launch_bounds__(THREADS) sample(const float* __rest
 
     if (numLogprobs >= 0)
     {
+        // logprobs are of the raw logits, before any adjustment
+        row = raw;
+        best = -INFINITY;
+        bestIndex = 0x7fffffff;
+        for (int i = threadIdx.x; i < n; i += THREADS)
+            if (better(row[i], i, best, bestIndex)) { best = row[i]; bestIndex = i; }
+        block_best(best, bestIndex, values, indices);
         float sum = 0.f, chosen = row[token], larger = 0.f;
         for (int i = threadIdx.x; i < n; i += THREADS)
         {

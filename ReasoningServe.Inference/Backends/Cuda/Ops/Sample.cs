@@ -1,8 +1,8 @@
 namespace ReasoningServe.Inference.Backends.Cuda.Ops;
 
 /// <summary>
-/// One token per fp32 logits row drawn on the GPU (sample.cu): temperature, min-p, top-k, top-p, a seed per row, and
-/// raw-logit logprobs. Parameters go in as 8 floats per row; results come out as <see cref="OutInts"/> ints per row.
+/// One token per fp32 logits row drawn on the GPU (sample.cu): temperature, min-p, top-k, top-p, a seed per row or a
+/// forced token, and raw-logit logprobs. Parameters go in as 8 floats per row; results come out as <see cref="OutInts"/> ints per row.
 /// </summary>
 internal static unsafe class Sample
 {
@@ -20,7 +20,7 @@ internal static unsafe class Sample
         d[4] = BitConverter.Int32BitsToSingle(unchecked((int)p.Seed));
         d[5] = BitConverter.Int32BitsToSingle(unchecked((int)(p.Seed >> 32)));
         d[6] = Math.Min(p.Logprobs, BackendSamples.MaxTopLogprobs);
-        d[7] = 0;
+        d[7] = BitConverter.Int32BitsToSingle(p.Forced);
     }
 
     /// <summary>Reads row <paramref name="row"/>'s results into <paramref name="samples"/>.</summary>
@@ -41,9 +41,11 @@ internal static unsafe class Sample
         }
     }
 
-    public static void Launch(CudaKernels kernels, nint stream, ulong logits, int vocab, ulong parameters, ulong results, int rows)
+    /// <param name="logits">The raw fp32 rows (for logprobs).</param>
+    /// <param name="adjusted">The rows after logit_adjust.cu (the raw rows when nothing needed adjusting), sampled from.</param>
+    public static void Launch(CudaKernels kernels, nint stream, ulong logits, ulong adjusted, int vocab, ulong parameters, ulong results, int rows)
     {
-        void** args = stackalloc void*[] { &logits, &vocab, &parameters, &results };
+        void** args = stackalloc void*[] { &logits, &adjusted, &vocab, &parameters, &results };
         kernels.Sample.Launch(stream, (uint)rows, 1, 1024, args);
     }
 }
