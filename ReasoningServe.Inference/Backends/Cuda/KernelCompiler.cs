@@ -8,7 +8,7 @@ namespace ReasoningServe.Inference.Backends.Cuda;
 /// <summary>
 /// Compiles a kernel source to CUBIN for one compute capability with NVRTC (CUBIN, not PTX: PTX would cost ~100 ms of
 /// driver JIT per module at every start). CUBINs are cached on disk under a name made of the kernel, the
-/// architecture, the NVRTC version and a hash of the source, the shared header and the options, so a changed
+/// architecture, the NVRTC version and a hash of the source, the shared headers and the options, so a changed
 /// kernel, GPU or compiler never reuses a stale binary.
 /// </summary>
 internal sealed unsafe class KernelCompiler(int computeCapability, string? cacheDirectory)
@@ -55,7 +55,10 @@ internal sealed unsafe class KernelCompiler(int computeCapability, string? cache
     public byte[] Compile(string fileName)
     {
         string source = KernelSources.Read(fileName);
-        string header = KernelSources.Read(KernelSources.CommonHeader);
+        IReadOnlyList<string> headerNames = KernelSources.HeaderFiles;
+        string[] headers = [.. headerNames.Select(KernelSources.Read)];
+        // Every header (name and text) is part of the key: a kernel may include any of them.
+        string header = string.Concat(headerNames.Select((name, i) => name + "\0" + headers[i] + "\0"));
         string includeDirectory = CudaLibraries.FindIncludeDirectory()
             ?? throw new CudaException("CUDA unavailable: cuda_bf16.h was not found (set CUDA_HOME to the CUDA toolkit; tried /usr/local/cuda*/include).");
         string[] options = Options(includeDirectory);
@@ -66,7 +69,7 @@ internal sealed unsafe class KernelCompiler(int computeCapability, string? cache
         {
             return File.ReadAllBytes(cachePath);
         }
-        byte[] cubin = CompileWithNvrtc(fileName, source, header, options);
+        byte[] cubin = CompileWithNvrtc(fileName, source, headerNames, headers, options);
         if (cachePath is not null)
         {
             try
@@ -87,19 +90,25 @@ internal sealed unsafe class KernelCompiler(int computeCapability, string? cache
         return cubin;
     }
 
-    private static byte[] CompileWithNvrtc(string fileName, string source, string header, string[] options)
+    private static byte[] CompileWithNvrtc(string fileName, string source, IReadOnlyList<string> headerNames, string[] headers, string[] options)
     {
         nint program;
         nint sourceText = Marshal.StringToCoTaskMemUTF8(source), nameText = Marshal.StringToCoTaskMemUTF8(fileName);
-        nint headerText = Marshal.StringToCoTaskMemUTF8(header), headerName = Marshal.StringToCoTaskMemUTF8(KernelSources.CommonHeader);
+        var headerTexts = new nint[headers.Length];
+        var headerNameTexts = new nint[headers.Length];
         var optionTexts = new nint[options.Length];
         try
         {
-            byte** headers = stackalloc byte*[1];
-            byte** includeNames = stackalloc byte*[1];
-            headers[0] = (byte*)headerText;
-            includeNames[0] = (byte*)headerName;
-            Nvrtc.Check(Nvrtc.nvrtcCreateProgram(&program, (byte*)sourceText, (byte*)nameText, 1, headers, includeNames), "nvrtcCreateProgram");
+            byte** headerPointers = stackalloc byte*[headers.Length];
+            byte** includeNames = stackalloc byte*[headers.Length];
+            for (int i = 0; i < headers.Length; i++)
+            {
+                headerTexts[i] = Marshal.StringToCoTaskMemUTF8(headers[i]);
+                headerNameTexts[i] = Marshal.StringToCoTaskMemUTF8(headerNames[i]);
+                headerPointers[i] = (byte*)headerTexts[i];
+                includeNames[i] = (byte*)headerNameTexts[i];
+            }
+            Nvrtc.Check(Nvrtc.nvrtcCreateProgram(&program, (byte*)sourceText, (byte*)nameText, headers.Length, headerPointers, includeNames), "nvrtcCreateProgram");
             try
             {
                 byte** optionPointers = stackalloc byte*[options.Length];
@@ -129,7 +138,7 @@ internal sealed unsafe class KernelCompiler(int computeCapability, string? cache
         }
         finally
         {
-            foreach (nint p in (nint[])[sourceText, nameText, headerText, headerName, .. optionTexts])
+            foreach (nint p in (nint[])[sourceText, nameText, .. headerTexts, .. headerNameTexts, .. optionTexts])
             {
                 Marshal.FreeCoTaskMem(p);
             }

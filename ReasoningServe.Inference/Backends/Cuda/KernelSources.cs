@@ -3,8 +3,9 @@ using System.Reflection;
 namespace ReasoningServe.Inference.Backends.Cuda;
 
 /// <summary>
-/// The .cu files under Backends/Cuda/Kernels, embedded in the assembly as "cuda/NAME" (one op per file, plus the
-/// shared header common.cuh that NVRTC receives as an in-memory include).
+/// The .cu files under Backends/Cuda/Kernels, embedded in the assembly as "cuda/NAME" (one op per file), and the shared
+/// headers (.cuh: common.cuh for every kernel, tensor_core.cuh for the mma kernels) that NVRTC receives as in-memory
+/// includes.
 /// </summary>
 internal static class KernelSources
 {
@@ -12,7 +13,10 @@ internal static class KernelSources
     public const string CommonHeader = "common.cuh";
 
     /// <summary>Every kernel file name (NAME.cu), sorted.</summary>
-    public static IReadOnlyList<string> KernelFiles { get; } = ListKernelFiles();
+    public static IReadOnlyList<string> KernelFiles { get; } = ListFiles(".cu");
+
+    /// <summary>Every shared header (NAME.cuh), sorted.</summary>
+    public static IReadOnlyList<string> HeaderFiles { get; } = ListFiles(".cuh");
 
     public static string Read(string fileName)
     {
@@ -24,12 +28,12 @@ internal static class KernelSources
 
     private static Assembly Assembly => typeof(KernelSources).Assembly;
 
-    private static List<string> ListKernelFiles()
+    private static List<string> ListFiles(string extension)
     {
         var files = new List<string>();
         foreach (string name in Assembly.GetManifestResourceNames())
         {
-            if (name.StartsWith(Prefix, StringComparison.Ordinal) && name.EndsWith(".cu", StringComparison.Ordinal))
+            if (name.StartsWith(Prefix, StringComparison.Ordinal) && name.EndsWith(extension, StringComparison.Ordinal))
             {
                 files.Add(name[Prefix.Length..]);
             }

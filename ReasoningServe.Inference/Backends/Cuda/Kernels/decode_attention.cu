@@ -23,7 +23,7 @@
 // grid: (tokens, kvHeads, splits) - one block takes the whole group (the host refuses groups above 16). block: 128.
 // head_dim 64 or 128 (templated; the host refuses others); q's row stride must be even, cache rows 16-byte aligned.
 // smem: 48 KB static (the rings), under the limit that needs no opt-in.
-#include "common.cuh"
+#include "tensor_core.cuh"
 
 #define WARPS 4
 #define THREADS (WARPS * 32)
@@ -31,54 +31,6 @@
 #define SPLIT_TILE (WARPS * KEYS) // splits share the context in whole tiles of this many keys
 #define SMEM_BYTES 49152
 #define LN2 0.6931471805599453f
-
-__device__ __forceinline__ unsigned smem_address(const void* p)
-{
-    return (unsigned)__cvta_generic_to_shared(p);
-}
-
-// 16 bytes global -> shared, bypassing L1; srcBytes 0 writes zeros (keys past the split).
-__device__ __forceinline__ void cp_async16(unsigned dst, const void* src, int srcBytes)
-{
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(srcBytes) : "memory");
-}
-
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-
-// Waits until at most N of this thread's committed groups (the newest) are still in flight.
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
-
-// Lane l gives the address of row l % 8 of matrix l / 8; register i gets row lane / 4, columns 2 (lane % 4) + {0, 1}
-// of matrix i (of its transpose with .trans).
-__device__ __forceinline__ void ldmatrix_x4(unsigned r[4], unsigned address)
-{
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address));
-}
-
-__device__ __forceinline__ void ldmatrix_x4_trans(unsigned r[4], unsigned address)
-{
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address));
-}
-
-// d += a (16x16 row-major) * b (16x8 col-major); lane = 4 * group + quad:
-//   a: {a0,a1} row group, cols 2quad+{0,1}; {a2,a3} row group+8; {a4,a5}, {a6,a7} the same rows, cols +8
-//   b: {b0,b1} k rows 2quad+{0,1}, col group; {b2,b3} k rows +8
-//   d: d0,d1 row group, cols 2quad+{0,1}; d2,d3 row group+8
-__device__ __forceinline__ void mma_bf16(float d[4], const unsigned a[4], unsigned b0, unsigned b1)
-{
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ unsigned pack_bf16(float lo, float hi)
-{
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *(unsigned*)&v;
-}
 
 // One warp copies the 16 K (or V) rows of its KV head into a swizzled [16][HEAD_DIM] buffer: chunk c (8 bf16) of
 // row r goes to chunk c ^ (r & 7). Lane l holds the cache slot of row l % 16 (-1: past the split, zero-filled so a
@@ -207,41 +159,7 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
             }
         }
 
-        // Online softmax; a row's 16 scores are spread over the 4 lanes of its quad.
-        float mx0 = fmaxf(fmaxf(s[0][0], s[0][1]), fmaxf(s[1][0], s[1][1]));
-        float mx1 = fmaxf(fmaxf(s[0][2], s[0][3]), fmaxf(s[1][2], s[1][3]));
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-        float new0 = fmaxf(m0, mx0), new1 = fmaxf(m1, mx1);
-        // A row that has seen no key yet (max -inf) subtracts 0 instead, so exp gives 0, not NaN.
-        float base0 = new0 == -INFINITY ? 0.f : new0, base1 = new1 == -INFINITY ? 0.f : new1;
-        float correction0 = exp2f(m0 - base0), correction1 = exp2f(m1 - base1);
-        m0 = new0;
-        m1 = new1;
-        float sum0 = 0.f, sum1 = 0.f;
-#pragma unroll
-        for (int n = 0; n < 2; n++)
-        {
-            s[n][0] = exp2f(s[n][0] - base0);
-            s[n][1] = exp2f(s[n][1] - base0);
-            s[n][2] = exp2f(s[n][2] - base1);
-            s[n][3] = exp2f(s[n][3] - base1);
-            sum0 += s[n][0] + s[n][1];
-            sum1 += s[n][2] + s[n][3];
-        }
-        // l stays a per-lane partial sum (every lane of a quad applies the same corrections); summed at the end.
-        l0 = l0 * correction0 + sum0;
-        l1 = l1 * correction1 + sum1;
-#pragma unroll
-        for (int n = 0; n < DN; n++)
-        {
-            o[n][0] *= correction0;
-            o[n][1] *= correction0;
-            o[n][2] *= correction1;
-            o[n][3] *= correction1;
-        }
+        online_softmax_step(s, o, m0, m1, l0, l1);
 
         // V(i): load 2i + 1.
         issue(2 * i + RING, writeBuffer);

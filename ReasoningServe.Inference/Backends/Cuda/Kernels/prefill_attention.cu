@@ -16,59 +16,12 @@
 // grid: (heads, tiles) so that all heads of a tile, which share K/V through L2, run together; tiles are taken
 // latest-first (a later tile of a sequence sees more keys) to shorten the tail. block: 128. smem: 35 KB static
 // (K and V tiles of 64 x (128 + 8) bf16, slot lists), under the 48 KB that needs no opt-in.
-#include "common.cuh"
+#include "tensor_core.cuh"
 
 #define TILE_K 64
 #define THREADS 128
 #define PAD 8
 #define MAX_HEAD_DIM 128
-
-__device__ __forceinline__ unsigned smem_address(const void* p)
-{
-    return (unsigned)__cvta_generic_to_shared(p);
-}
-
-// 16 bytes global -> shared, bypassing L1; srcBytes 0 writes zeros (keys past the context).
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, int srcBytes)
-{
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_address(dst)), "l"(src), "r"(srcBytes) : "memory");
-}
-
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-
-// Waits until at most one committed group (the newest) is still in flight.
-__device__ __forceinline__ void cp_async_wait_all_but_newest() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
-
-// Lane l gives the address of row l % 8 of matrix l / 8; register i gets row lane / 4, columns 2 (lane % 4) + {0, 1}
-// of matrix i (of its transpose with .trans).
-__device__ __forceinline__ void ldmatrix_x4(unsigned r[4], const bf16* p)
-{
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smem_address(p)));
-}
-
-__device__ __forceinline__ void ldmatrix_x4_trans(unsigned r[4], const bf16* p)
-{
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smem_address(p)));
-}
-
-// d += a (16x16 row-major) * b (16x8 col-major); lane = 4 * group + quad:
-//   a: {a0,a1} row group, cols 2quad+{0,1}; {a2,a3} row group+8; {a4,a5}, {a6,a7} the same rows, cols +8
-//   b: {b0,b1} k rows 2quad+{0,1}, col group; {b2,b3} k rows +8
-//   d: d0,d1 row group, cols 2quad+{0,1}; d2,d3 row group+8
-__device__ __forceinline__ void mma_bf16(float d[4], const unsigned a[4], unsigned b0, unsigned b1)
-{
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ unsigned pack_bf16(float lo, float hi)
-{
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *(unsigned*)&v;
-}
 
 // Slot of each key j0..j0+63 of the sequence, -1 past the context. Done once per key tile by 64 threads (it costs
 // a division) and shared by the K and V gathers.
@@ -91,7 +44,7 @@ __device__ __forceinline__ void load_kv_tile(bf16* tile, const bf16* __restrict_
         int key = c / CHUNKS, col = (c % CHUNKS) * 8;
         int slot = slots[key];
         const bf16* src = slot >= 0 ? cache + (long long)slot * kvStride + (long long)g * HEAD_DIM + col : cache;
-        cp_async16(tile + key * (HEAD_DIM + PAD) + col, src, slot >= 0 ? 16 : 0);
+        cp_async16(smem_address(tile + key * (HEAD_DIM + PAD) + col), src, slot >= 0 ? 16 : 0);
     }
 }
 
@@ -158,7 +111,7 @@ __device__ __forceinline__ void prefill_attention_tile(const bf16* __restrict__ 
         cp_async_commit();
         // The other buffer was last read before the previous tile's final barrier; it is read after the next one.
         key_slots(slots[buf ^ 1], table, j0 + TILE_K, kvLen, blockSize);
-        cp_async_wait_all_but_newest(); // K(j0) has landed, V(j0) may still fly
+        cp_async_wait<1>(); // K(j0) has landed, V(j0) may still fly
         __syncthreads();
 
         bool active = j0 < warpCtxMax;
@@ -176,7 +129,7 @@ __device__ __forceinline__ void prefill_attention_tile(const bf16* __restrict__ 
                 for (int n = 0; n < KN; n += 2)
                 {
                     unsigned b[4];
-                    ldmatrix_x4(b, ks + (n * 8 + kRow) * STRIDE + kk * 16 + kCol);
+                    ldmatrix_x4(b, smem_address(ks + (n * 8 + kRow) * STRIDE + kk * 16 + kCol));
                     mma_bf16(s[n], qf[kk], b[0], b[1]);
                     mma_bf16(s[n + 1], qf[kk], b[2], b[3]);
                 }
@@ -194,52 +147,13 @@ __device__ __forceinline__ void prefill_attention_tile(const bf16* __restrict__ 
                 s[n][3] = needMask && j + 1 >= ctx1 ? -INFINITY : s[n][3] * scaleLog2;
             }
 
-            // Online softmax; a row's 64 scores are spread over the 4 lanes of its quad.
-            float mx0 = -INFINITY, mx1 = -INFINITY;
-#pragma unroll
-            for (int n = 0; n < KN; n++)
-            {
-                mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
-                mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
-            }
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-            float new0 = fmaxf(m0, mx0), new1 = fmaxf(m1, mx1);
-            // A row that has seen no key yet (max -inf) subtracts 0 instead, so exp gives 0, not NaN.
-            float base0 = new0 == -INFINITY ? 0.f : new0, base1 = new1 == -INFINITY ? 0.f : new1;
-            float correction0 = exp2f(m0 - base0), correction1 = exp2f(m1 - base1);
-            m0 = new0;
-            m1 = new1;
-            float sum0 = 0.f, sum1 = 0.f;
-#pragma unroll
-            for (int n = 0; n < KN; n++)
-            {
-                s[n][0] = exp2f(s[n][0] - base0);
-                s[n][1] = exp2f(s[n][1] - base0);
-                s[n][2] = exp2f(s[n][2] - base1);
-                s[n][3] = exp2f(s[n][3] - base1);
-                sum0 += s[n][0] + s[n][1];
-                sum1 += s[n][2] + s[n][3];
-            }
-            // l stays a per-lane partial sum (every lane of a quad applies the same corrections); summed at the end.
-            l0 = l0 * correction0 + sum0;
-            l1 = l1 * correction1 + sum1;
-#pragma unroll
-            for (int n = 0; n < DN; n++)
-            {
-                o[n][0] *= correction0;
-                o[n][1] *= correction0;
-                o[n][2] *= correction1;
-                o[n][3] *= correction1;
-            }
+            online_softmax_step(s, o, m0, m1, l0, l1);
         }
         __syncthreads(); // every warp is done with K(j0)
 
         if (j0 + TILE_K < kvLen) load_kv_tile<HEAD_DIM>(ks, kCache, slots[buf ^ 1], kvStride, g);
         cp_async_commit(); // possibly empty: keeps "all but newest" meaning V(j0) below
-        cp_async_wait_all_but_newest();
+        cp_async_wait<1>();
         __syncthreads();
 
         if (active)
@@ -259,7 +173,7 @@ __device__ __forceinline__ void prefill_attention_tile(const bf16* __restrict__ 
                 for (int n = 0; n < DN; n += 2)
                 {
                     unsigned b[4];
-                    ldmatrix_x4_trans(b, vs + (kk * 16 + vRow) * STRIDE + n * 8 + vCol);
+                    ldmatrix_x4_trans(b, smem_address(vs + (kk * 16 + vRow) * STRIDE + n * 8 + vCol));
                     mma_bf16(o[n], p, b[0], b[1]);
                     mma_bf16(o[n + 1], p, b[2], b[3]);
                 }
