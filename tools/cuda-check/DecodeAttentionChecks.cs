@@ -1,7 +1,5 @@
-using ReasoningServe.Inference.Backends.Cpu;
 using ReasoningServe.Inference.Backends.Cuda;
 using ReasoningServe.Inference.Backends.Cuda.Native;
-using Cpu = ReasoningServe.Inference.Backends.Cpu.Ops;
 using Gpu = ReasoningServe.Inference.Backends.Cuda.Ops;
 using static ReasoningServe.Tools.CudaCheck.DeviceArrays;
 
@@ -100,22 +98,7 @@ internal static unsafe class DecodeAttentionChecks
             dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, BlockSize, splits, listDecodeTokens ? dlist.Pointer : 0, decode.Count);
         float[] got = DownloadBf16(dout.Pointer, (tokens + SpareRows) * qSize);
 
-        float[] expected = new float[tokens * qSize];
-        using var workers = new CpuWorkerPool(Math.Min(8, Environment.ProcessorCount));
-        var scratch = new NativeBuffer[workers.WorkerCount];
-        for (int i = 0; i < scratch.Length; i++)
-        {
-            scratch[i] = new NativeBuffer(Cpu.PagedAttention.ScratchLength(seqs.Max(x => x.Cached + x.New)));
-        }
-        var attention = new Cpu.PagedAttention(workers, scratch, heads, kvHeads, d);
-        fixed (float* qp = q, op = expected, kp = kc, vp = vc)
-        {
-            attention.Forward(qp, op, tokens, tokenSeq.ToArray(), tokenLast.ToArray(), tables, kp, vp, BlockSize);
-        }
-        foreach (NativeBuffer b in scratch)
-        {
-            b.Dispose();
-        }
+        float[] expected = CpuAttention.Forward(q, kc, vc, tokens, [.. tokenSeq], [.. tokenLast], tables, heads, kvHeads, d, BlockSize);
 
         // Compare the launched rows; every other row (unlisted tokens, the spare rows) must still be NaN.
         int[] launched = listDecodeTokens ? [.. decode] : Enumerable.Range(0, tokens).ToArray();
@@ -175,7 +158,7 @@ internal static unsafe class DecodeAttentionChecks
             double TimeKernel(bool tensorCores, int splits, ulong output)
             {
                 int run = 0;
-                return PrefillAttentionChecks.Time(s, Runs, () =>
+                return EventTimer.MeanMilliseconds(s, Runs, () =>
                 {
                     ulong seq = (run++ & 1) == 0 ? dseq0.Pointer : dseq1.Pointer;
                     if (tensorCores)

@@ -174,37 +174,13 @@ internal static unsafe class DecodeBench
         double flops = 0, ms = 0;
         foreach ((string name, int n, int k) in shapes)
         {
-            float t = TimeOnStream(backend.Device, () => gemm.Run(x.Pointer, tokens, w.Pointer, n, k, y.Pointer, n), 10);
+            double t = EventTimer.MeanMilliseconds(backend.Device.Stream, 10, () => gemm.Run(x.Pointer, tokens, w.Pointer, n, k, y.Pointer, n));
             double f = 2.0 * tokens * n * k;
             flops += f;
             ms += t;
             line += $" {name} {f / (t / 1e3) / 1e12:F0}";
         }
         Report.Line($"{line} TFLOP/s; whole layer {flops / (ms / 1e3) / 1e12:F0} TFLOP/s ({ms * c.NumLayers:F1} ms for {c.NumLayers} layers)");
-    }
-
-    /// <summary>Median milliseconds of <paramref name="repeats"/> runs of <paramref name="work"/> on the device's stream, timed with events.</summary>
-    private static float TimeOnStream(CudaDevice device, Action work, int repeats)
-    {
-        nint start, end;
-        CudaDriver.Check(CudaDriver.cuEventCreate(&start, 0), "cuEventCreate");
-        CudaDriver.Check(CudaDriver.cuEventCreate(&end, 0), "cuEventCreate");
-        work();
-        var times = new List<float>();
-        for (int i = 0; i < repeats; i++)
-        {
-            CudaDriver.Check(CudaDriver.cuEventRecord(start, device.Stream), "cuEventRecord");
-            work();
-            CudaDriver.Check(CudaDriver.cuEventRecord(end, device.Stream), "cuEventRecord");
-            CudaDriver.Check(CudaDriver.cuEventSynchronize(end), "cuEventSynchronize");
-            float ms;
-            CudaDriver.Check(CudaDriver.cuEventElapsedTime(&ms, start, end), "cuEventElapsedTime");
-            times.Add(ms);
-        }
-        CudaDriver.cuEventDestroy(start);
-        CudaDriver.cuEventDestroy(end);
-        times.Sort();
-        return times[times.Count / 2];
     }
 
     private static (double Seconds, int Context) TimeDecode(CudaBackend backend, int batch, int blocksPerSeq, int prompt)

@@ -1,4 +1,3 @@
-using ReasoningServe.Inference.Backends.Cpu;
 using ReasoningServe.Inference.Backends.Cuda;
 using Cpu = ReasoningServe.Inference.Backends.Cpu.Ops;
 using Gpu = ReasoningServe.Inference.Backends.Cuda.Ops;
@@ -203,22 +202,7 @@ internal static unsafe class FusedKernelChecks
                 maxBlocks, dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, blockSize, splits);
         }
 
-        float[] expected = new float[tokens * qSize];
-        using var pool = new CpuWorkerPool(Math.Min(8, Environment.ProcessorCount));
-        var scratch = new NativeBuffer[pool.WorkerCount];
-        for (int i = 0; i < scratch.Length; i++)
-        {
-            scratch[i] = new NativeBuffer(Cpu.PagedAttention.ScratchLength(seqs.Max(x => x.Cached + x.New)));
-        }
-        var attention = new Cpu.PagedAttention(pool, scratch, heads, kvHeads, d);
-        fixed (float* qp = q, op = expected, kp = kc, vp = vc)
-        {
-            attention.Forward(qp, op, tokens, tokenSeq.ToArray(), tokenLast.ToArray(), tables, kp, vp, blockSize);
-        }
-        foreach (NativeBuffer b in scratch)
-        {
-            b.Dispose();
-        }
+        float[] expected = CpuAttention.Forward(q, kc, vc, tokens, [.. tokenSeq], [.. tokenLast], tables, heads, kvHeads, d, blockSize);
         Report.ErrorCheck($"{(split ? "prefill+gqa" : "gqa_attention")} {name} ({tokens} tok)", Errors(DownloadBf16(dout.Pointer, tokens * qSize), expected), Bf16Tolerance);
     }
 }

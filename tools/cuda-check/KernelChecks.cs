@@ -1,4 +1,3 @@
-using ReasoningServe.Inference.Backends.Cpu;
 using ReasoningServe.Inference.Backends.Cuda;
 using ReasoningServe.Inference.Model;
 using ReasoningServe.Inference.Model.SafeTensors;
@@ -256,22 +255,7 @@ internal static unsafe class KernelChecks
         Gpu.PagedAttention.Launch(k, s, dq.Pointer, qSize, dout.Pointer, kCache.Pointer, vCache.Pointer, dtables.Pointer, maxBlocks,
             dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, blockSize);
 
-        float[] expected = new float[tokens * qSize];
-        using var pool = new CpuWorkerPool(Math.Min(8, Environment.ProcessorCount));
-        var scratch = new NativeBuffer[pool.WorkerCount];
-        for (int i = 0; i < scratch.Length; i++)
-        {
-            scratch[i] = new NativeBuffer(Cpu.PagedAttention.ScratchLength(400));
-        }
-        var attention = new Cpu.PagedAttention(pool, scratch, heads, kvHeads, d);
-        fixed (float* qp = q, op = expected, kp = cpuK, vp = cpuV)
-        {
-            attention.Forward(qp, op, tokens, newTokenSeq.ToArray(), newTokenLast.ToArray(), tables, kp, vp, blockSize);
-        }
-        foreach (NativeBuffer b in scratch)
-        {
-            b.Dispose();
-        }
+        float[] expected = CpuAttention.Forward(q, cpuK, cpuV, tokens, [.. newTokenSeq], [.. newTokenLast], tables, heads, kvHeads, d, blockSize);
         Report.ErrorCheck($"paged_attention (decode + prefix chunk + prefill, {tokens} tok)", Errors(DownloadBf16(dout.Pointer, tokens * qSize), expected), Bf16Tolerance);
     }
 }

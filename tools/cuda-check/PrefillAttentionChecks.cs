@@ -1,7 +1,5 @@
-using ReasoningServe.Inference.Backends.Cpu;
 using ReasoningServe.Inference.Backends.Cuda;
 using ReasoningServe.Inference.Backends.Cuda.Native;
-using Cpu = ReasoningServe.Inference.Backends.Cpu.Ops;
 using Gpu = ReasoningServe.Inference.Backends.Cuda.Ops;
 using static ReasoningServe.Tools.CudaCheck.DeviceArrays;
 
@@ -80,22 +78,8 @@ internal static unsafe class PrefillAttentionChecks
             dseq.Pointer, dctx.Pointer, dfirst.Pointer, dcount.Pointer, tiles, heads, kvHeads, d, BlockSize);
         float[] got = DownloadBf16(dout.Pointer, (tokens + SpareRows) * qSize);
 
-        float[] expected = new float[tokens * qSize];
-        using var pool = new CpuWorkerPool(Math.Min(8, Environment.ProcessorCount));
-        var scratch = new NativeBuffer[pool.WorkerCount];
-        for (int i = 0; i < scratch.Length; i++)
-        {
-            scratch[i] = new NativeBuffer(Cpu.PagedAttention.ScratchLength(tokenContext.Max()));
-        }
-        var attention = new Cpu.PagedAttention(pool, scratch, heads, kvHeads, d);
-        fixed (float* qp = q, op = expected, kp = cpuK, vp = cpuV)
-        {
-            attention.Forward(qp, op, tokens, tokenSeq.ToArray(), tokenContext.Select(c => c - 1).ToArray(), tables, kp, vp, BlockSize);
-        }
-        foreach (NativeBuffer b in scratch)
-        {
-            b.Dispose();
-        }
+        float[] expected = CpuAttention.Forward(q, cpuK, cpuV, tokens, [.. tokenSeq], [.. tokenContext.Select(c => c - 1)], tables, heads, kvHeads, d,
+            BlockSize);
         string shape = $"d {d}, {heads}/{kvHeads} heads";
         Report.ErrorCheck($"prefill_attention ({shape}, {tokens} tok)", Errors(got.AsSpan(0, tokens * qSize), expected), Bf16Tolerance);
         bool untouched = got.AsSpan(tokens * qSize).ToArray().All(float.IsNaN);
@@ -123,9 +107,9 @@ internal static unsafe class PrefillAttentionChecks
         nint s = device.Stream;
         int maxBlocks = tables[0].Length;
 
-        double prefillMs = Time(s, Runs, () => Gpu.PrefillAttention.Launch(k, s, dq.Pointer, qSize, prefillOut.Pointer, dk.Pointer, dv.Pointer,
+        double prefillMs = EventTimer.MeanMilliseconds(s, Runs, () => Gpu.PrefillAttention.Launch(k, s, dq.Pointer, qSize, prefillOut.Pointer, dk.Pointer, dv.Pointer,
             dtables.Pointer, maxBlocks, dseq.Pointer, dctx.Pointer, dfirst.Pointer, dcount.Pointer, tiles, Heads, KvHeads, D, BlockSize));
-        double pagedMs = Time(s, Runs, () => Gpu.PagedAttention.Launch(k, s, dq.Pointer, qSize, pagedOut.Pointer, dk.Pointer, dv.Pointer,
+        double pagedMs = EventTimer.MeanMilliseconds(s, Runs, () => Gpu.PagedAttention.Launch(k, s, dq.Pointer, qSize, pagedOut.Pointer, dk.Pointer, dv.Pointer,
             dtables.Pointer, maxBlocks, dseq.Pointer, dctx.Pointer, Tokens, Heads, KvHeads, D, BlockSize));
 
         double flops = 4.0 * Heads * D * tokenContext.Sum(c => (double)c);
@@ -134,33 +118,6 @@ internal static unsafe class PrefillAttentionChecks
         Report.Line($"    paged_attention    {pagedMs,8:F3} ms  {flops / (pagedMs * 1e-3) / 1e12,7:F1} TFLOP/s  ({pagedMs / prefillMs:F1}x slower)");
         Report.ErrorCheck("prefill vs paged_attention (2048-token prefill)",
             Errors(DownloadBf16(prefillOut.Pointer, Tokens * qSize), DownloadBf16(pagedOut.Pointer, Tokens * qSize)), Bf16Tolerance);
-    }
-
-    /// <summary>Mean milliseconds of one launch over <paramref name="runs"/>, timed with events after one warm-up.</summary>
-    internal static double Time(nint stream, int runs, Action launch)
-    {
-        nint start, end;
-        CudaDriver.Check(CudaDriver.cuEventCreate(&start, CudaDriver.EventDefault), "cuEventCreate");
-        CudaDriver.Check(CudaDriver.cuEventCreate(&end, CudaDriver.EventDefault), "cuEventCreate");
-        try
-        {
-            launch();
-            CudaDriver.Check(CudaDriver.cuEventRecord(start, stream), "cuEventRecord");
-            for (int i = 0; i < runs; i++)
-            {
-                launch();
-            }
-            CudaDriver.Check(CudaDriver.cuEventRecord(end, stream), "cuEventRecord");
-            CudaDriver.Check(CudaDriver.cuEventSynchronize(end), "cuEventSynchronize");
-            float ms;
-            CudaDriver.Check(CudaDriver.cuEventElapsedTime(&ms, start, end), "cuEventElapsedTime");
-            return ms / runs;
-        }
-        finally
-        {
-            CudaDriver.cuEventDestroy(start);
-            CudaDriver.cuEventDestroy(end);
-        }
     }
 
     /// <summary>Per sequence the blocks its context needs, drawn from a shuffled pool with a few spare blocks.</summary>
