@@ -123,8 +123,8 @@ internal sealed class LLMEngine
         // All-greedy steps pick their tokens on the backend; so do steps whose every sampler setting the backend can
         // apply (temperature, top-k/p, min-p, seeds, logprobs); otherwise the fp32 logits come to the sampler.
         Span<int> greedy = GreedyIdsFor(scheduled.Count);
-        bool sampledOnBackend = AllPlainGreedy(scheduled) && _backend.TryForwardGreedy(batch, greedy);
-        bool drawnOnBackend = !sampledOnBackend && _backend.SupportsSampling && AllBackendSamplable(scheduled)
+        bool sampledOnBackend = AllSampling(scheduled, Sampler.IsPlainGreedy) && _backend.TryForwardGreedy(batch, greedy);
+        bool drawnOnBackend = !sampledOnBackend && _backend.SupportsSampling && AllSampling(scheduled, Sampler.IsBackendSamplable)
             && _backend.TryForwardSampled(batch, BackendParamsFor(scheduled), _adjustments, _backendSamples);
         Span<float> logits = sampledOnBackend || drawnOnBackend ? default : LogitsFor(scheduled.Count);
         if (!sampledOnBackend && !drawnOnBackend)
@@ -189,25 +189,13 @@ internal sealed class LLMEngine
         return outputs;
     }
 
-    private static bool AllPlainGreedy(SchedulerOutput scheduled)
+    /// <summary>Whether every sequence that samples this step satisfies <paramref name="rule"/> (prefill chunks sample nothing).</summary>
+    private static bool AllSampling(SchedulerOutput scheduled, Func<Sequence, bool> rule)
     {
         for (int i = 0; i < scheduled.Count; i++)
         {
             (Sequence seq, _, bool samples) = scheduled[i];
-            if (samples && !Sampler.IsPlainGreedy(seq))
-            {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private static bool AllBackendSamplable(SchedulerOutput scheduled)
-    {
-        for (int i = 0; i < scheduled.Count; i++)
-        {
-            (Sequence seq, _, bool samples) = scheduled[i];
-            if (samples && !Sampler.IsBackendSamplable(seq))
+            if (samples && !rule(seq))
             {
                 return false;
             }

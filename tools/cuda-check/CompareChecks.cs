@@ -17,20 +17,7 @@ internal static class CompareChecks
         Report.Section("3. CPU fp32 vs CUDA bf16, dummy model (hidden 1024, 8 q / 1 kv heads of 128, 4 layers, vocab 8192)");
         foreach (bool qkNorm in new[] { false, true })
         {
-            var config = new ModelConfig
-            {
-                Architecture = qkNorm ? "Qwen3ForCausalLM" : "Qwen2ForCausalLM",
-                VocabSize = 8192,
-                HiddenSize = 1024,
-                IntermediateSize = 2816,
-                NumLayers = 4,
-                NumHeads = 8,
-                NumKvHeads = 1,
-                HeadDim = 128,
-                RopeTheta = 1000000f,
-                QkvBias = !qkNorm,
-                QkNorm = qkNorm,
-            };
+            ModelConfig config = Shape(qkNorm);
             using ModelWeights weights = DummyWeights.Create(config, TensorDType.BF16, seed: 7, scale: 0.05f);
             var random = new Random(99);
             int[][] prompts = new[] { 513, 200, 64, 37 }.Select(n => Enumerable.Range(0, n).Select(_ => random.Next(config.VocabSize)).ToArray()).ToArray();
@@ -65,6 +52,22 @@ internal static class CompareChecks
         }
     }
 
+    /// <summary>The comparison shape: head_dim 128, GQA 8:1, 4 layers; Qwen2-like (qkv bias) or Qwen3-like (q/k norm).</summary>
+    private static ModelConfig Shape(bool qkNorm) => new()
+    {
+        Architecture = qkNorm ? "Qwen3ForCausalLM" : "Qwen2ForCausalLM",
+        VocabSize = 8192,
+        HiddenSize = 1024,
+        IntermediateSize = 2816,
+        NumLayers = 4,
+        NumHeads = 8,
+        NumKvHeads = 1,
+        HeadDim = 128,
+        RopeTheta = 1000000f,
+        QkvBias = !qkNorm,
+        QkNorm = qkNorm,
+    };
+
     /// <summary>
     /// The realistic shapes, CPU fp32 vs CUDA bf16 with teacher forcing (qwen2-like, head_dim 128, GQA 8:1, 4
     /// layers): a 2000-token prompt; 64 sequences decoding together; and prefix-cache hits: sequences whose first blocks
@@ -74,19 +77,7 @@ internal static class CompareChecks
     public static void RunRealistic()
     {
         Report.Section("3b. CPU fp32 vs CUDA bf16 on realistic shapes: a 2000-token prompt, 64 sequences, prefix-cache hits");
-        var config = new ModelConfig
-        {
-            Architecture = "Qwen2ForCausalLM",
-            VocabSize = 8192,
-            HiddenSize = 1024,
-            IntermediateSize = 2816,
-            NumLayers = 4,
-            NumHeads = 8,
-            NumKvHeads = 1,
-            HeadDim = 128,
-            RopeTheta = 1000000f,
-            QkvBias = true,
-        };
+        ModelConfig config = Shape(qkNorm: false);
         using ModelWeights weights = DummyWeights.Create(config, TensorDType.BF16, seed: 11, scale: 0.05f);
         var random = new Random(123);
         int[] Prompt(int n) => Enumerable.Range(0, n).Select(_ => random.Next(config.VocabSize)).ToArray();

@@ -31,14 +31,8 @@ internal sealed unsafe partial class CudaBackend
         }
         CudaKvCache cache = _kvCache ?? throw new InvalidOperationException("AllocateKvCache must be called before Forward.");
         _device.MakeCurrent();
-        int bucket = GraphBatchBucket(seqs), width = 8;
-        foreach (int[] table in batch.BlockTables)
-        {
-            while (width < table.Length)
-            {
-                width *= 2;
-            }
-        }
+        int bucket = GraphBatchBucket(seqs);
+        int width = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(8, StepInputLayout.LongestTable(batch)));
         int splits = AttentionSplits(bucket, width * cache.BlockSize);
         EnsureCapacity(bucket, bucket, splits);
         if (_graphs.TryGetValue((bucket, width), out DecodeGraph? graph))

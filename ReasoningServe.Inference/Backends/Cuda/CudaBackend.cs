@@ -203,15 +203,9 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         int tokens = batch.NumTokens, seqs = batch.NumSeqs;
         // Prefill chunks go to the tensor-core kernel in query tiles; decode tokens (one new token) to gqa_attention.
         bool tile = tokens > seqs && UsesPrefillAttention;
-        int maxContext = 0, decodeTokens = 0;
-        for (int s = 0; s < seqs; s++)
-        {
-            maxContext = Math.Max(maxContext, batch.ContextLens[s]);
-            decodeTokens += batch.QueryStart[s + 1] - batch.QueryStart[s] == 1 ? 1 : 0;
-        }
-        int splits = AttentionSplits(tile ? Math.Max(1, decodeTokens) : tokens, maxContext);
-        EnsureCapacity(tokens, seqs, splits);
         _inputs.Upload(batch, cache, _device, tile);
+        int splits = AttentionSplits(tile ? Math.Max(1, _inputs.DecodeTokenCount) : tokens, _inputs.MaxContext);
+        EnsureCapacity(tokens, seqs, splits);
         Enqueue(_inputs, cache, splits);
     }
 

@@ -42,11 +42,7 @@ internal readonly record struct StepInputLayout(int Tokens, int Seqs, int MaxBlo
         {
             throw new ArgumentException($"only a decode batch can be padded ({tokens} tokens, {seqs} sequences to {paddedSeqs}).", nameof(paddedSeqs));
         }
-        int maxBlocks = 1;
-        foreach (int[] table in batch.BlockTables)
-        {
-            maxBlocks = Math.Max(maxBlocks, table.Length);
-        }
+        int maxBlocks = LongestTable(batch);
         if (width > 0)
         {
             if (width < maxBlocks)
@@ -57,6 +53,17 @@ internal readonly record struct StepInputLayout(int Tokens, int Seqs, int MaxBlo
         }
         int maxTiles = tilePrefill ? Ops.PrefillAttention.MaxTiles(tokens, seqs) : 0;
         return new StepInputLayout(tokens + paddedSeqs - seqs, paddedSeqs, maxBlocks, maxTiles, tilePrefill ? seqs : 0);
+    }
+
+    /// <summary>The longest block table of the batch (at least 1).</summary>
+    public static int LongestTable(ForwardBatch batch)
+    {
+        int longest = 1;
+        foreach (int[] table in batch.BlockTables)
+        {
+            longest = Math.Max(longest, table.Length);
+        }
+        return longest;
     }
 
     /// <summary>
@@ -110,11 +117,7 @@ internal readonly record struct StepInputLayout(int Tokens, int Seqs, int MaxBlo
             }
             else if (MaxTiles > 0)
             {
-                for (int first = start; first < end; first += Ops.PrefillAttention.TileTokens)
-                {
-                    tileFirst[tiles] = first;
-                    tileCount[tiles++] = Math.Min(Ops.PrefillAttention.TileTokens, end - first);
-                }
+                Ops.PrefillAttention.AddTiles(start, end, tileFirst, tileCount, ref tiles);
             }
             Span<int> row = tables.Slice(s * MaxBlocks, MaxBlocks);
             for (int b = 0; b < table.Length; b++)

@@ -26,14 +26,20 @@ internal static unsafe class PrefillAttention
         int tiles = 0;
         for (int s = 0; s + 1 < queryStart.Length; s++)
         {
-            for (int first = queryStart[s]; first < queryStart[s + 1]; first += TileTokens)
-            {
-                tileFirst[tiles] = first;
-                tileCount[tiles] = Math.Min(TileTokens, queryStart[s + 1] - first);
-                tiles++;
-            }
+            AddTiles(queryStart[s], queryStart[s + 1], tileFirst, tileCount, ref tiles);
         }
         return tiles;
+    }
+
+    /// <summary>Appends the tiles of one sequence's new tokens [<paramref name="first"/>, <paramref name="end"/>).</summary>
+    public static void AddTiles(int first, int end, Span<int> tileFirst, Span<int> tileCount, ref int tiles)
+    {
+        for (; first < end; first += TileTokens)
+        {
+            tileFirst[tiles] = first;
+            tileCount[tiles] = Math.Min(TileTokens, end - first);
+            tiles++;
+        }
     }
 
     /// <param name="qRowStride">Elements between query rows; must be even (rows are read as bf16 pairs).</param>
