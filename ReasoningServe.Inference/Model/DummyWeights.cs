@@ -59,7 +59,7 @@ internal static class DummyWeights
     }
 
     /// <summary>SplitMix64's output for the state after an advance, as a double in [0, 1).</summary>
-    internal static double Unit(ulong z)
+    private static double Unit(ulong z)
     {
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;

@@ -93,8 +93,10 @@ internal sealed unsafe partial class CudaBackend
     /// <summary>Batch sizes graphs are captured for: 1, 2, 4, then multiples of 8 (vLLM's buckets).</summary>
     internal static int GraphBatchBucket(int seqs) => seqs <= 4 ? (int)BitOperations.RoundUpToPowerOf2((uint)seqs) : (seqs + 7) / 8 * 8;
 
+    /// <summary>Waits for the device (a graph may still run) and frees every captured graph.</summary>
     private void DropGraphs()
     {
+        _device.Synchronize();
         foreach (DecodeGraph graph in _graphs.Values)
         {
             graph.Dispose();

@@ -108,7 +108,6 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         {
             if (value != _useDecodeAttention)
             {
-                _device.Synchronize();
                 DropGraphs();
                 _useDecodeAttention = value;
             }
@@ -125,7 +124,6 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         {
             if (value != _gemm.UseGemv)
             {
-                _device.Synchronize();
                 DropGraphs();
                 _gemm.UseGemv = value;
             }
@@ -139,7 +137,6 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     public void AllocateKvCache(int numBlocks, int blockSize)
     {
         _device.MakeCurrent();
-        _device.Synchronize();
         DropGraphs();
         _kvCache?.Dispose();
         _kvCache = null;
@@ -367,8 +364,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         {
             return;
         }
-        _device.Synchronize();
-        DropGraphs();
+        DropGraphs(); // also waits for the device, so the buffers below are free to move
         if (tokens > _tokenCapacity)
         {
             tokens = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(tokens, 64));
@@ -398,7 +394,6 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     public void Dispose()
     {
         _device.MakeCurrent();
-        _device.Synchronize();
         DropGraphs();
         _kvCache?.Dispose();
         foreach (DeviceBuffer buffer in new[] { _x, _x2, _normed, _delta, _qkv, _attn, _gateUp, _act, _last, _logits, _ids, _invFreq, _partials })
