@@ -1,6 +1,7 @@
 using ReasoningServe.Inference.Backends;
 using ReasoningServe.Inference.Backends.Cuda;
 using ReasoningServe.Inference.Backends.Cuda.Ops;
+using ReasoningServe.Tests.Backends.Cpu;
 
 namespace ReasoningServe.Tests.Backends.Cuda;
 
@@ -13,33 +14,12 @@ public sealed class StepInputLayoutTests
 {
     private const int BlockSize = 4, NumBlocks = 64;
 
-    /// <summary>Sequences given as (cached tokens, new tokens, block ids); token ids and positions follow from them.</summary>
+    /// <summary>Sequences given as (cached tokens, new tokens, block ids); new token ids count up from 1000.</summary>
     private static ForwardBatch Batch(params (int Cached, int New, int[] Blocks)[] seqs)
     {
-        var ids = new List<int>();
-        var positions = new List<int>();
-        var slots = new List<int>();
-        var queryStart = new List<int> { 0 };
-        foreach ((int cached, int added, int[] blocks) in seqs)
-        {
-            for (int p = cached; p < cached + added; p++)
-            {
-                ids.Add(1000 + ids.Count);
-                positions.Add(p);
-                slots.Add(blocks[p / BlockSize] * BlockSize + p % BlockSize);
-            }
-            queryStart.Add(ids.Count);
-        }
-        return new ForwardBatch
-        {
-            NumSeqs = seqs.Length,
-            TokenIds = [.. ids],
-            Positions = [.. positions],
-            SlotMapping = [.. slots],
-            QueryStart = [.. queryStart],
-            ContextLens = seqs.Select(s => s.Cached + s.New).ToArray(),
-            BlockTables = seqs.Select(s => s.Blocks).ToArray(),
-        };
+        int next = 1000;
+        var parts = seqs.Select((s, i) => new BatchBuilder.Part(i, Enumerable.Range(0, s.New).Select(_ => next++).ToArray(), s.Cached));
+        return new BatchBuilder(BlockSize, seq => seqs[seq].Blocks).Build([.. parts]);
     }
 
     private static (StepInputLayout Layout, int[] Ints, (int MaxContext, int Tiles, int DecodeTokens) Result) Pack(
