@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine: the inference server on the CUDA backend with dummy weights in the Qwen2.5 shapes of issue 8,
-# measured with `bench serve`. Expects the published server (../shared/tools/gpu-prep.sh) in .gpu/ and the Qwen3
-# tokenizer packed as .gpu/qwen3-tokenizer.tar.xz; writes results to $OUT.
+# measured with `bench serve`. Expects the published server (tools/gpu/all.sh prepare) in .gpu/ and the Qwen3
+# tokenizer in testdata/tokenizers/qwen3; writes results to $OUT.
 #   tools/gpu/serve_bench.sh
 set -uo pipefail
 out=${OUT:?set OUT}
@@ -11,7 +11,7 @@ if [ -z "${GPU_APP:-}" ]; then
   GPU_APP=$( [ -d .gpu/app ] && echo .gpu/app || echo /tmp/app/app )
 fi
 dll=$GPU_APP/ReasoningServe.Inference/ReasoningServe.Inference.dll
-mkdir -p /tmp/tok && tar -C /tmp/tok -xJf .gpu/qwen3-tokenizer.tar.xz
+mkdir -p /tmp/tok && cp -r testdata/tokenizers/qwen3/. /tmp/tok/
 serve() { # shape port
   local dir=/tmp/$1
   mkdir -p "$dir" && cp "examples/dummy-shapes/$1.json" "$dir/config.json" && cp /tmp/tok/* "$dir/"
