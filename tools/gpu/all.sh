@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One device call for issue 8's numbers (the device machine is released after ~30 s idle, so one call does it all).
 # Here: tools/gpu/all.sh prepare  — publishes the server and CudaCheck and packs them with the .NET runtime into .gpu/
-# (git-excluded; the device tool carries 64 MiB at most, the repository included, so the golden models and the Qwen3
-# tokenizer are read from testdata/ where they are tracked).
+# (git-excluded; the device tool carries 64 MiB at most, the repository included, so the golden models are read from
+# testdata/ where they are tracked; the Qwen3 tokenizer is not tracked and travels packed).
 # There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,hf,hf-compile]  — writes logs and results to
 # $OUT. The -optin parts turn on the kernels not yet verified on a GPU (RS_CUDA_GEMV=1 RS_CUDA_PREFILL_ATTENTION=1
 # RS_CUDA_SAMPLING=1 RS_CUDA_DECODE_ATTENTION=1);
@@ -25,6 +25,7 @@ prepare)
   # Only linux-x64 native assets (SkiaSharp ships every platform's).
   find /tmp/gpu-app/app/*/runtimes -mindepth 1 -maxdepth 1 ! -name linux-x64 -exec rm -rf {} +
   tar -C /tmp/gpu-app -cf - app | xz -9e -T0 > .gpu/app.tar.xz
+  tar -C testdata/tokenizers/qwen3 -cJf .gpu/qwen3-tokenizer.tar.xz .
   du -sh .gpu
   ;;
 run)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine: the inference server on the CUDA backend with dummy weights in the Qwen2.5 shapes of issue 8,
 # measured with `bench serve`. Expects the published server (tools/gpu/all.sh prepare) in .gpu/ and the Qwen3
-# tokenizer in testdata/tokenizers/qwen3; writes results to $OUT.
+# tokenizer packed as .gpu/qwen3-tokenizer.tar.xz (testdata/tokenizers/ is fetched by npm, not tracked); writes results to $OUT.
 #   tools/gpu/serve_bench.sh
 set -uo pipefail
 out=${OUT:?set OUT}
@@ -11,13 +11,18 @@ if [ -z "${GPU_APP:-}" ]; then
   GPU_APP=$( [ -d .gpu/app ] && echo .gpu/app || echo /tmp/app/app )
 fi
 dll=$GPU_APP/ReasoningServe.Inference/ReasoningServe.Inference.dll
-mkdir -p /tmp/tok && cp -r testdata/tokenizers/qwen3/. /tmp/tok/
+mkdir -p /tmp/tok && tar -C /tmp/tok -xJf .gpu/qwen3-tokenizer.tar.xz
 serve() { # shape port
   local dir=/tmp/$1
   mkdir -p "$dir" && cp "examples/dummy-shapes/$1.json" "$dir/config.json" && cp /tmp/tok/* "$dir/"
   dotnet "$dll" --model "$dir" --served-model-name "$1" --load-format dummy --device cuda --max-model-len 4096 \
     --max-num-seqs 64 --port "$2" > "$out/server-$1.log" 2>&1 &
-  for _ in $(seq 240); do curl -sf "localhost:$2/health" >/dev/null && return 0; sleep 1; done
+  local pid=$!
+  for _ in $(seq 240); do
+    curl -sf "localhost:$2/health" >/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || break # the server exited: no point waiting out the minutes
+    sleep 1
+  done
   echo "server for $1 did not come up"; tail -20 "$out/server-$1.log"; return 1
 }
 bench() { # port shape name args...
