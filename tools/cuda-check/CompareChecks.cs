@@ -40,11 +40,12 @@ internal static class CompareChecks
             (int agree, int total, double worstRelative) = CompareResults(whole, reference);
             Report.Check($"{name}: top-1 CPU vs CUDA", agree >= total * 0.9, $"{agree}/{total} steps; worst per-step logits rel err {worstRelative:E2}");
             Report.Check($"{name}: logits rel err", worstRelative < 5e-2, $"{worstRelative:E2} (bf16 activations through 4 layers)");
-            // Chunks change the GEMM shapes (cuBLAS picks other kernels, other bf16 roundings): the top-1 must agree wherever
-            // the whole run's winner leads by more than that noise.
+            // Chunks change the GEMM shapes (cuBLAS picks other kernels, other bf16 roundings) and the attention tiles (the
+            // tensor-core prefill rounds its probabilities to bf16, as FlashAttention does): the top-1 must agree wherever the
+            // whole run's winner leads by more than that noise, and the logits differ by less than bf16 vs fp32 do.
             (int agreeChunk, _, double chunkRelative) = CompareResults(chunked, whole);
             (int clear, int clearAgree) = ClearWinners(chunked, whole, margin: 0.05f);
-            Report.Check($"{name}: 128-token chunked prefill vs whole", clearAgree == clear && chunkRelative < 1e-2,
+            Report.Check($"{name}: 128-token chunked prefill vs whole", clearAgree == clear && chunkRelative < 2e-2,
                 $"top-1 {agreeChunk}/{total} ({clearAgree}/{clear} where the lead is > 0.05); rel err {chunkRelative:E2}");
             (int agreeEager, _, double eagerRelative) = CompareResults(eager, whole);
             Report.Check($"{name}: eager decode vs CUDA-graph replay", agreeEager == total && eagerRelative < 1e-2,

@@ -9,7 +9,8 @@ namespace ReasoningServe.Tools.CudaCheck;
 /// <summary>
 /// sample.cu against the engine's sampling rules, computed here in double with a full sort: greedy and top-k 1 give the
 /// argmax; over many seeds, every draw lies in the set the rules keep and the draws' frequencies match the kept
-/// probabilities (total variation distance); raw-logit logprobs, rank and top-n match log_softmax.
+/// probabilities (total variation distance within what sampling noise alone gives); raw-logit logprobs, rank and top-n
+/// match log_softmax.
 /// </summary>
 internal static unsafe class SamplingChecks
 {
@@ -42,13 +43,20 @@ internal static unsafe class SamplingChecks
             }
             tv /= 2;
             int kept = expected.Count(p => p > 0);
-            Report.Check($"sample T={t} top_p={topP} top_k={topK} min_p={minP}", inside && tv < 0.03,
-                $"{kept} tokens kept; {draws} draws {(inside ? "all inside" : "SOME OUTSIDE")}; total variation {tv:F4} (< 0.03)");
+            // Exact draws are off by |count/N - p| ~ sqrt(2 p (1 - p) / (pi N)) per token on average, so a fair sampler's
+            // total variation is about half their sum (0.06 for 1000 near-uniform tokens at N = 20000): allow a third more.
+            double noise = 0.5 * expected.Sum(p => Math.Sqrt(2 * p * (1 - p) / (Math.PI * draws))), bound = 4.0 / 3 * noise;
+            Report.Check($"sample T={t} top_p={topP} top_k={topK} min_p={minP}", inside && tv < bound,
+                $"{kept} tokens kept; {draws} draws {(inside ? "all inside" : "SOME OUTSIDE")}; total variation {tv:F4} (< {bound:F4}, noise {noise:F4})");
         }
 
         int argmax = 17;
-        int[] greedy = Draw(device, k, logits, [new(0f, 1f, 0, 0f, 1, -1), new(0.7f, 1f, 1, 0f, 2, -1), new(1e-6f, 0.5f, 5, 0f, 3, -1)]);
-        Report.Check("sample: T=0, top_k=1, T<1e-5 give the first argmax", greedy.All(g => g == argmax), $"tokens {string.Join(", ", greedy)} (argmax {argmax})");
+        int[] greedy = Draw(device, k, logits, [new(0f, 1f, 0, 0f, 1, -1), new(1e-6f, 0.5f, 5, 0f, 3, -1)]);
+        Report.Check("sample: T=0 and T<1e-5 give the first argmax", greedy.All(g => g == argmax), $"tokens {string.Join(", ", greedy)} (argmax {argmax})");
+        // top_k=1 keeps every token equal to the largest, as the CPU sampler's threshold (and vLLM's) does: a draw among the tie
+        int[] topOne = Draw(device, k, logits, Enumerable.Range(0, 64).Select(i => new BackendSamplingParams(0.7f, 1f, 1, 0f, Mix((ulong)i), -1)).ToArray());
+        Report.Check("sample: top_k=1 draws only the tied maxima", topOne.All(g => g is 17 or 400) && topOne.Contains(17) && topOne.Contains(400),
+            $"{topOne.Count(g => g == 17)} x 17, {topOne.Count(g => g == 400)} x 400, {topOne.Count(g => g is not (17 or 400))} others of 64");
 
         // logprobs on a real-size row
         const int big = 151936;

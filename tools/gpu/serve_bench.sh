@@ -38,9 +38,10 @@ for shape in qwen2.5-1.5b qwen2.5-7b; do
   bench "$port" "$shape" "$shape-single" --num-prompts 4 --num-warmups 1 --random-input-len 128 --random-output-len 256 --max-concurrency 1
   if [ "$shape" = qwen2.5-7b ]; then
     bench "$port" "$shape" "$shape-64x1024-512" --num-prompts 64 --num-warmups 2 --random-input-len 1024 --random-output-len 512 --max-concurrency 64
-    # Qwen3's recommended thinking-mode sampling: logits to the CPU sampler, or drawn on the GPU with RS_CUDA_SAMPLING=1
+    # Qwen3's recommended thinking-mode sampling, drawn on the GPU (RS_CUDA_SAMPLING=0: by the CPU sampler); other
+    # prompts (--seed) than the greedy run's, which the prefix cache would otherwise serve
     bench "$port" "$shape" "$shape-64x1024-512-sampled" --num-prompts 64 --num-warmups 2 --random-input-len 1024 --random-output-len 512 \
-      --max-concurrency 64 --temperature 0.6 --top-p 0.95 --top-k 20
+      --max-concurrency 64 --temperature 0.6 --top-p 0.95 --top-k 20 --seed 1
   fi
   kill %1 2>/dev/null; wait 2>/dev/null
 done
