@@ -1,9 +1,10 @@
 // y[t, o] = sum_k x[t, k] W[o, k] for a few tokens (t < tokens <= MAXT): the decode-time linear layer, which only
-// streams W once. Each warp owns ROWS output rows, its lanes read 16-byte chunks of them (several in flight per lane),
-// multiply with every token's x chunk (x is small and stays in L1/L2), and reduce across the warp at the end. fp32
+// streams W once. The block first builds its input x for a slab of k in shared memory (all tokens, SLAB_CHUNKS 16-byte
+// chunks in all), then each warp streams ROWS weight rows over that slab, UNROLL 16-byte loads per row and lane in
+// flight, and multiplies them with every token's x chunk from shared memory; the warp reduces at the end. fp32
 // accumulation; bf16 or fp32 output (the logits). k must be a multiple of 8. grid: ceil(n / (ROWS * 8)), block: 256.
-// Three entry points differ only in how the x chunk is formed, so the ops before a linear layer need no launch of their
-// own in a decode step:
+// Three entry points differ only in how an x chunk is built, once per block and slab (building it next to every
+// weight chunk, as the first version did, cost more than streaming the weights at 8 tokens):
 //   gemv          x as given
 //   gemv_rmsnorm  x = rmsnorm(residual + delta) * w, rounded as rmsnorm.cu rounds (bf16 sum, bf16 after the scaling
 //                 and after the weight); each block finds the per-token scales itself, block 0 also writes the new
@@ -13,7 +14,8 @@
 
 #define MAXT 8
 #define ROWS 2
-#define UNROLL 4
+#define UNROLL 8
+#define SLAB_CHUNKS 2048
 
 __device__ __forceinline__ void fma8(float& acc, uint4 w, uint4 x)
 {
@@ -83,10 +85,11 @@ template <class Input>
 __device__ __forceinline__ void gemv_rows(const Input& in, int tokens, const bf16* __restrict__ w, int n, int k, void* __restrict__ y, int ldy,
     int floatOutput)
 {
+    __shared__ uint4 xs[SLAB_CHUNKS];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int row0 = (blockIdx.x * (blockDim.x >> 5) + warp) * ROWS;
-    if (row0 >= n) return;
-    const int chunks = k / 8;
+    const int chunks = k / 8, slab = SLAB_CHUNKS / max(tokens, 1);
+    // rows past n read row n - 1 and write nothing: every thread stays for the block's barriers
     const uint4* wr[ROWS];
 #pragma unroll
     for (int r = 0; r < ROWS; r++) wr[r] = (const uint4*)(w + (long long)min(row0 + r, n - 1) * k);
@@ -96,40 +99,38 @@ __device__ __forceinline__ void gemv_rows(const Input& in, int tokens, const bf1
 #pragma unroll
         for (int t = 0; t < MAXT; t++) acc[r][t] = 0.f;
 
-    int c = lane;
-    for (; c + 32 * (UNROLL - 1) < chunks; c += 32 * UNROLL)
+    for (int c0 = 0; c0 < chunks; c0 += slab)
     {
-        uint4 wv[UNROLL][ROWS];
-#pragma unroll
-        for (int u = 0; u < UNROLL; u++)
-#pragma unroll
-            for (int r = 0; r < ROWS; r++) wv[u][r] = __ldg(wr[r] + c + 32 * u);
-#pragma unroll
-        for (int u = 0; u < UNROLL; u++)
-#pragma unroll
-            for (int t = 0; t < MAXT; t++)
-            {
-                if (t < tokens)
-                {
-                    uint4 xv = in.load(t, c + 32 * u);
-#pragma unroll
-                    for (int r = 0; r < ROWS; r++) fma8(acc[r][t], wv[u][r], xv);
-                }
-            }
-    }
-    for (; c < chunks; c += 32)
-    {
-        uint4 wv[ROWS];
-#pragma unroll
-        for (int r = 0; r < ROWS; r++) wv[r] = __ldg(wr[r] + c);
-#pragma unroll
-        for (int t = 0; t < MAXT; t++)
+        const int count = min(slab, chunks - c0);
+        __syncthreads(); // the previous slab is consumed
+        for (int i = threadIdx.x; i < tokens * count; i += blockDim.x)
         {
-            if (t < tokens)
-            {
-                uint4 xv = in.load(t, c);
+            int t = i / count, j = i - t * count;
+            xs[i] = in.load(t, c0 + j);
+        }
+        __syncthreads();
+        for (int j = lane; j < count; j += 32 * UNROLL)
+        {
+            uint4 wv[UNROLL][ROWS];
 #pragma unroll
-                for (int r = 0; r < ROWS; r++) fma8(acc[r][t], wv[r], xv);
+            for (int u = 0; u < UNROLL; u++)
+#pragma unroll
+                for (int r = 0; r < ROWS; r++)
+                    wv[u][r] = j + 32 * u < count ? __ldg(wr[r] + c0 + j + 32 * u) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+            for (int u = 0; u < UNROLL; u++)
+            {
+                if (j + 32 * u >= count) break;
+#pragma unroll
+                for (int t = 0; t < MAXT; t++)
+                {
+                    if (t < tokens)
+                    {
+                        uint4 xv = xs[t * count + j + 32 * u];
+#pragma unroll
+                        for (int r = 0; r < ROWS; r++) fma8(acc[r][t], wv[u][r], xv);
+                    }
+                }
             }
         }
     }

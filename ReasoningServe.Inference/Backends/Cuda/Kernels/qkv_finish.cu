@@ -4,7 +4,9 @@
 // bias, after the norm's scaling and its weight, after the rotation.
 //   x = bf16(x + b);  x = bf16(bf16(x * rsqrt(mean(x^2) + eps)) * w);  (x_i, x_i+d/2) rotated by pos * inv_freq[i]
 // q rows stay in place for attention; k and v also go to kCache/vCache[slot] (a negative slot is padding: skipped).
-// grid: tokens, block: 128 (one warp per head; head_dim even, at most 256).
+// grid: (tokens, head groups), block: 128 (one warp per head; head_dim even, at most 256). Warps stride over the heads,
+// so any number of head groups is correct; one warp per head keeps a one-token decode step from running its 36 heads
+// through 4 warps in turn.
 #include "common.cuh"
 
 #define MAX_PAIRS_PER_LANE 4
@@ -19,7 +21,8 @@ extern "C" __global__ void qkv_finish(bf16* __restrict__ qkv, int rowStride, con
     const long long slot = slots[t];
     const float pos = (float)positions[t];
     const int kvSize = kvHeads * headDim;
-    for (int head = warp; head < heads + 2 * kvHeads; head += blockDim.x >> 5)
+    const int warps = blockDim.x >> 5;
+    for (int head = blockIdx.y * warps + warp; head < heads + 2 * kvHeads; head += gridDim.y * warps)
     {
         bf16* x = row + head * headDim;
         const bf16* b = bias == nullptr ? nullptr : bias + head * headDim;

@@ -8,8 +8,10 @@ namespace ReasoningServe.Inference.Backends.Cuda.Ops;
 /// With <see cref="UseGemv"/>, up to <see cref="MaxGemvTokens"/> tokens (decode) go to our gemv.cu instead: a whole 7B
 /// decode step on cuBLAS moved its weights at an effective 2.2 TB/s of the H200's 4.2 (docs/benchmarks/cuda-h200.md);
 /// gemv.cu is the plain bandwidth-bound loop meant to close that gap, and its fused forms also take the rmsnorm before a
-/// projection and the SiLU before the down projection, two launches fewer per layer. On the H200 it was slower than cuBLAS
-/// (a 7B decode step of 1 token 9.9 ms instead of 6.4, of 8 tokens 45 ms instead of 6.5), so it stays opt-in (RS_CUDA_GEMV=1).
+/// projection and the SiLU before the down projection, two launches fewer per layer. On the H200 its first version was
+/// slower than cuBLAS (a 7B decode step of 1 token 9.9 ms instead of 6.4, of 8 tokens 45 ms instead of 6.5): it rebuilt
+/// the input next to every weight chunk. The second builds it once per block in shared memory and keeps more loads in
+/// flight; it has not run on a GPU yet, so gemv.cu stays opt-in (RS_CUDA_GEMV=1).
 /// </summary>
 internal sealed unsafe class Gemm : IDisposable
 {

@@ -19,6 +19,7 @@ internal static unsafe class QkvFinish
         {
             &qkv, &rowStride, &bias, &qNorm, &kNorm, &eps, &positions, &invFreq, &slots, &kCache, &vCache, &heads, &kvHeads, &headDim,
         };
-        kernels.QkvFinish.Launch(stream, (uint)tokens, 1, 128, args);
+        const int warps = 4;
+        kernels.QkvFinish.Launch(stream, (uint)tokens, (uint)((heads + 2 * kvHeads + warps - 1) / warps), warps * 32, args);
     }
 }
