@@ -6,6 +6,7 @@ internal static unsafe class SiluAndMul
     public static void Launch(CudaKernels kernels, nint stream, ulong gateUp, ulong output, int n, int tokens)
     {
         void** args = stackalloc void*[] { &gateUp, &output, &n };
-        kernels.SiluMul.Launch(stream, (uint)((n + 255) / 256), (uint)tokens, 256, args);
+        const int perBlock = 256 * 8; // silu_mul.cu: 8 values per thread
+        kernels.SiluMul.Launch(stream, (uint)((n + perBlock - 1) / perBlock), (uint)tokens, 256, args);
     }
 }
