@@ -177,6 +177,21 @@ internal static unsafe class KernelChecks
             }
         }
 
+        // argmax on vocabulary-size rows (the float4 loop with 4 loads in flight), on a length that is not a multiple of 4
+        // (the scalar loop), and on a tie (the lower index wins)
+        foreach (int n in new[] { 151936, 3001 })
+        {
+            const int rows = 3;
+            float[] logits = Random(random, rows * n, 4f);
+            logits[n + 100] = logits[2 * n - 5] = 10f;
+            using DeviceBuffer dl = Upload(logits), ids = new(4L * rows);
+            Gpu.ArgMax.Launch(k, s, dl.Pointer, n, ids.Pointer, rows);
+            int[] got = Download<int>(ids.Pointer, rows);
+            int[] expected = [.. Enumerable.Range(0, rows).Select(r => Decoding.ArgMax(logits.AsSpan(r * n, n)))];
+            Report.Check($"argmax ({rows} rows of {n}, a tie in row 1)", got.SequenceEqual(expected),
+                $"ids {string.Join(", ", got)}, host {string.Join(", ", expected)}");
+        }
+
         AttentionCheck(device, k, random);
     }
 
