@@ -6,7 +6,7 @@
 # There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,hf,hf-compile]  — writes logs and results to
 # $OUT. The -optin parts turn on the kernels that are not the default (RS_CUDA_GEMV=1: measured slower than cuBLAS on
 # the H200); once they pass and measure faster, make them the defaults. Timeouts (CHECK_TIMEOUT 90 s per cuda-check process,
-# SERVE_TIMEOUT 150 s, hf 200 s) bound each part; check,check-optin,serve,serve-optin should fit the 600 s of one call.
+# SERVE_TIMEOUT 150 s, hf 200 s, HF_COMPILE_TIMEOUT 560 s for HF_SHAPES, default 1.5b,7b) bound each part; check,check-optin,serve,serve-optin should fit the 600 s of one call.
 set -uo pipefail
 case "${1:-}" in
 prepare)
@@ -67,7 +67,7 @@ run)
   if [[ ,$parts, == *,hf-compile,* ]]; then
     # transformers' fastest documented generate settings (static cache + torch.compile): compiling takes minutes, so
     # give it a call of its own
-    echo "=== hf_bench --compile"; timeout "${HF_COMPILE_TIMEOUT:-560}" python3 tools/gpu/hf_bench.py --out "$out/hf_bench_compile.json" --shapes 1.5b,7b --compile 2>&1 \
+    echo "=== hf_bench --compile"; timeout "${HF_COMPILE_TIMEOUT:-560}" python3 tools/gpu/hf_bench.py --out "$out/hf_bench_compile.json" --shapes "${HF_SHAPES:-1.5b,7b}" --compile 2>&1 \
       | grep -v Warning | tee "$out/hf_bench_compile.log"
   fi
   ;;
