@@ -51,8 +51,11 @@ internal sealed unsafe class KernelCompiler(int computeCapability, string? cache
         return $"{Path.GetFileNameWithoutExtension(fileName)}-sm_{computeCapability}-nvrtc{nvrtc.Major}.{nvrtc.Minor}-{hash}.cubin";
     }
 
-    /// <summary>The CUBIN of <paramref name="fileName"/> (an embedded kernel), from the cache or freshly compiled.</summary>
-    public byte[] Compile(string fileName)
+    /// <summary>
+    /// The CUBIN of <paramref name="fileName"/> (an embedded kernel), from the cache or freshly compiled; <paramref name="defines"/>
+    /// (-DNAME=VALUE) build another variant of a kernel that reads its parameters from macros (tools/cuda-check's sweeps).
+    /// </summary>
+    public byte[] Compile(string fileName, IReadOnlyList<string>? defines = null)
     {
         string source = KernelSources.Read(fileName);
         IReadOnlyList<string> headerNames = KernelSources.HeaderFiles;
@@ -61,9 +64,9 @@ internal sealed unsafe class KernelCompiler(int computeCapability, string? cache
         string header = string.Concat(headerNames.Select((name, i) => name + "\0" + headers[i] + "\0"));
         string includeDirectory = CudaLibraries.FindIncludeDirectory()
             ?? throw new CudaException("CUDA unavailable: cuda_bf16.h was not found (set CUDA_HOME to the CUDA toolkit; tried /usr/local/cuda*/include).");
-        string[] options = Options(includeDirectory);
+        string[] options = [.. Options(includeDirectory), .. defines ?? []];
         // The include path differs between machines but not the code it names: keep it out of the key.
-        string key = CacheKey(fileName, source, header, [options[0], options[2]], ComputeCapability, NvrtcVersion.Value);
+        string key = CacheKey(fileName, source, header, [options[0], .. options[2..]], ComputeCapability, NvrtcVersion.Value);
         string? cachePath = cacheDirectory is null ? null : Path.Combine(cacheDirectory, key);
         if (cachePath is not null && File.Exists(cachePath))
         {

@@ -12,10 +12,19 @@
 //   gemv_silu     x = silu(gate) * up from the fused gate_up rows [tokens, 2k], rounded once as silu_mul.cu does.
 #include "common.cuh"
 
+// The backend's build; tools/cuda-check's gemv sweep compiles others with -D to compare them.
+#ifndef MAXT
 #define MAXT 8
+#endif
+#ifndef ROWS
 #define ROWS 2
+#endif
+#ifndef UNROLL
 #define UNROLL 8
+#endif
+#ifndef SLAB_CHUNKS
 #define SLAB_CHUNKS 2048
+#endif
 
 __device__ __forceinline__ void fma8(float& acc, uint4 w, uint4 x)
 {

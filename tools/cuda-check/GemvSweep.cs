@@ -1,0 +1,117 @@
+using System.Text;
+using ReasoningServe.Inference.Backends.Cuda;
+using ReasoningServe.Inference.Backends.Cuda.Native;
+using Gpu = ReasoningServe.Inference.Backends.Cuda.Ops;
+using static ReasoningServe.Tools.CudaCheck.DeviceArrays;
+
+namespace ReasoningServe.Tools.CudaCheck;
+
+/// <summary>
+/// gemv.cu built with other parameters (-D MAXT, ROWS, UNROLL) against cuBLAS on the decode GEMMs of the Qwen2.5-1.5B
+/// and 7B shapes at 1, 4 and 8 tokens: the weight bytes streamed per second of each, every launch on weights the previous
+/// launches did not touch (as each layer's are), and each variant's worst error against cuBLAS. One run shows which
+/// parameters (if any) beat cuBLAS, so the backend's build can take them.
+/// </summary>
+internal static unsafe class GemvSweep
+{
+    private static readonly (int MaxTokens, int Rows, int Unroll)[] Variants =
+        [(1, 1, 8), (1, 1, 16), (1, 2, 8), (1, 4, 4), (1, 4, 8), (8, 1, 16), (8, 2, 4), (8, 2, 8), (8, 4, 4)];
+
+    private static readonly (string Name, int N, int K, bool Logits)[] Shapes =
+    [
+        ("7B qkv", 4608, 3584, false), ("7B o", 3584, 3584, false), ("7B gate_up", 37888, 3584, false), ("7B down", 3584, 18944, false),
+        ("7B lm_head", 152064, 3584, true), ("1.5B qkv", 2048, 1536, false), ("1.5B o", 1536, 1536, false),
+        ("1.5B gate_up", 17920, 1536, false), ("1.5B down", 1536, 8960, false),
+    ];
+
+    private const long PoolBytes = 2L << 30;
+    private const int Runs = 20;
+
+    public static void Run(CudaDevice device, CudaKernels kernels)
+    {
+        Report.Section("6. gemv.cu variants vs cuBLAS on decode GEMMs (TB/s of weights read; t = tokens, r = rows per warp, u = loads in flight per row)");
+        nint stream = device.Stream;
+        var compiler = new KernelCompiler(device.ComputeCapability, KernelCompiler.DefaultCacheDirectory());
+        var modules = new List<nint>();
+        try
+        {
+            var loaded = Variants.Select(v => (Variant: v, Kernel: Load(compiler, v, modules))).ToArray();
+            using DeviceBuffer pool = new(PoolBytes), x = new(2L * 8 * 18944), y = new(4L * 8 * 152064), reference = new(4L * 8 * 152064);
+            Gpu.FillUniform.Launch(kernels, stream, pool.Pointer, PoolBytes / 2, seed: 7, scale: 0.05f, constant: 0f);
+            Gpu.FillUniform.Launch(kernels, stream, x.Pointer, 8 * 18944, seed: 8, scale: 1f, constant: 0f);
+            using var cublas = new Gpu.Gemm(stream);
+            var worst = new double[loaded.Length];
+            foreach ((string name, int n, int k, bool logits) in Shapes)
+            {
+                long bytes = 2L * n * k;
+                foreach (int tokens in new[] { 1, 4, 8 })
+                {
+                    var line = new StringBuilder($"  {name,-13} {n,6}x{k,-5} t={tokens}: cuBLAS {Rate(stream, pool.Pointer, bytes, w => cublas.Run(x.Pointer, tokens, w, n, k, y.Pointer, n, logits)),5:F2}");
+                    cublas.Run(x.Pointer, tokens, pool.Pointer, n, k, reference.Pointer, n, logits);
+                    float[] expected = Out(reference, tokens * n, logits);
+                    for (int i = 0; i < loaded.Length; i++)
+                    {
+                        ((int maxTokens, int rows, int unroll), CudaKernel kernel) = loaded[i];
+                        if (tokens > maxTokens)
+                        {
+                            continue;
+                        }
+                        Launch(kernel, stream, rows, x.Pointer, tokens, pool.Pointer, n, k, y.Pointer, logits);
+                        worst[i] = Math.Max(worst[i], Errors(Out(y, tokens * n, logits), expected).Relative);
+                        double rate = Rate(stream, pool.Pointer, bytes, w => Launch(kernel, stream, rows, x.Pointer, tokens, w, n, k, y.Pointer, logits));
+                        line.Append($" | t{maxTokens}r{rows}u{unroll} {rate,5:F2}");
+                    }
+                    Report.Line(line.ToString());
+                }
+            }
+            for (int i = 0; i < loaded.Length; i++)
+            {
+                (int maxTokens, int rows, int unroll) = loaded[i].Variant;
+                Report.Check($"gemv t{maxTokens}r{rows}u{unroll} vs cuBLAS (every shape)", worst[i] < 1e-2, $"worst rel err {worst[i]:E2}");
+            }
+        }
+        finally
+        {
+            foreach (nint module in modules)
+            {
+                CudaDriver.cuModuleUnload(module);
+            }
+        }
+    }
+
+    /// <summary>TB/s of weights over <see cref="Runs"/> launches, each on the next <paramref name="bytes"/> of the pool.</summary>
+    private static double Rate(nint stream, ulong pool, long bytes, Action<ulong> launch)
+    {
+        long stride = (bytes + 255) / 256 * 256, span = PoolBytes - stride;
+        long next = 0;
+        double ms = EventTimer.MeanMilliseconds(stream, Runs, () => launch(pool + (ulong)(next++ * stride % span)));
+        return bytes / (ms * 1e-3) / 1e12;
+    }
+
+    private static void Launch(CudaKernel kernel, nint stream, int rows, ulong x, int tokens, ulong weight, int n, int k, ulong y, bool logits)
+    {
+        int asFloat = logits ? 1 : 0;
+        void** args = stackalloc void*[] { &x, &tokens, &weight, &n, &k, &y, &n, &asFloat };
+        kernel.Launch(stream, (uint)((n + rows * 8 - 1) / (rows * 8)), 1, 256, args);
+    }
+
+    private static float[] Out(DeviceBuffer buffer, int count, bool logits) =>
+        logits ? Download<float>(buffer.Pointer, count) : DownloadBf16(buffer.Pointer, count);
+
+    private static CudaKernel Load(KernelCompiler compiler, (int MaxTokens, int Rows, int Unroll) v, List<nint> modules)
+    {
+        byte[] cubin = compiler.Compile("gemv.cu", [$"-DMAXT={v.MaxTokens}", $"-DROWS={v.Rows}", $"-DUNROLL={v.Unroll}"]);
+        nint module, function;
+        fixed (byte* image = cubin)
+        {
+            CudaDriver.Check(CudaDriver.cuModuleLoadData(&module, image), "cuModuleLoadData(gemv variant)");
+        }
+        modules.Add(module);
+        byte[] name = Encoding.UTF8.GetBytes("gemv\0");
+        fixed (byte* text = name)
+        {
+            CudaDriver.Check(CudaDriver.cuModuleGetFunction(&function, module, text), "cuModuleGetFunction(gemv)");
+        }
+        return new CudaKernel(function, $"gemv t{v.MaxTokens}r{v.Rows}u{v.Unroll}");
+    }
+}
