@@ -33,15 +33,17 @@ internal static unsafe class KernelChecks
             Report.ErrorCheck("embedding (exact)", Errors(DownloadBf16(dout.Pointer, t * h), expected), 0);
         }
 
-        // rmsnorm and the fused residual add
+        // rmsnorm and the fused residual add: rows held in registers (3584, and 8192 at the limit), rows that are not (a
+        // length not a multiple of 8, a longer one)
+        foreach (int n in new[] { 3584, 8192, 3581, 9000 })
         {
-            int rows = 9, n = 3584;
+            int rows = 9;
             float[] x = Random(random, rows * n, 3f), w = Random(random, n), delta = Random(random, rows * n, 3f);
             using DeviceBuffer dx = UploadBf16(x), dw = UploadBf16(w), dd = UploadBf16(delta), dout = new(2L * rows * n);
             Gpu.RmsNorm.Launch(k, s, dx.Pointer, dw.Pointer, dout.Pointer, rows, n, 1e-6f);
             float[] expected = new float[rows * n];
             Cpu.RmsNorm.Forward(x, w, 1e-6f, expected);
-            Report.ErrorCheck("rmsnorm [9 x 3584]", Errors(DownloadBf16(dout.Pointer, rows * n), expected), Bf16Tolerance);
+            Report.ErrorCheck($"rmsnorm [{rows} x {n}]", Errors(DownloadBf16(dout.Pointer, rows * n), expected), Bf16Tolerance);
 
             Gpu.RmsNorm.LaunchAdd(k, s, dx.Pointer, dd.Pointer, dw.Pointer, dout.Pointer, rows, n, 1e-6f);
             float[] sum = new float[rows * n];
@@ -50,8 +52,8 @@ internal static unsafe class KernelChecks
                 sum[i] = RoundBf16(x[i] + delta[i]);
             }
             Cpu.RmsNorm.Forward(sum, w, 1e-6f, expected);
-            Report.ErrorCheck("add_rmsnorm: residual (exact)", Errors(DownloadBf16(dx.Pointer, rows * n), sum), 0);
-            Report.ErrorCheck("add_rmsnorm: normed", Errors(DownloadBf16(dout.Pointer, rows * n), expected), Bf16Tolerance);
+            Report.ErrorCheck($"add_rmsnorm [{rows} x {n}]: residual (exact)", Errors(DownloadBf16(dx.Pointer, rows * n), sum), 0);
+            Report.ErrorCheck($"add_rmsnorm [{rows} x {n}]: normed", Errors(DownloadBf16(dout.Pointer, rows * n), expected), Bf16Tolerance);
         }
 
         // fused qkv rows: q/k norm, rope, kv write
