@@ -14,9 +14,12 @@ internal static class EngineHost
     /// <summary>vLLM's CPU default for VLLM_CPU_KVCACHE_SPACE (GiB).</summary>
     private const double DefaultCpuKvCacheGiB = 4;
 
-    public static IEngineClient Start(ServerOptions options, LoadedModel model, Tokenizer tokenizer, int maxModelLen)
+    /// <param name="loading">Started when loading began: the report's load time ends once the backend holds the weights.</param>
+    public static (IEngineClient Engine, StartupReport Report) Start(ServerOptions options, LoadedModel model, Tokenizer tokenizer, int maxModelLen,
+        string modelName, System.Diagnostics.Stopwatch loading)
     {
         IModelBackend backend = CreateBackend(options.Device, model, options.EnforceEager);
+        double loadSeconds = loading.Elapsed.TotalSeconds;
         var engineOptions = new EngineOptions
         {
             MaxModelLen = maxModelLen,
@@ -32,9 +35,12 @@ internal static class EngineHost
         long usable = (long)engineOptions.MaxNumSeqs * ((maxModelLen + engineOptions.BlockSize - 1) / engineOptions.BlockSize);
         long affordable = engineOptions.KvCacheBytes / blockBytes;
         engineOptions = engineOptions with { NumKvBlocks = (int)Math.Min(int.MaxValue, Math.Min(usable, affordable)) };
+        var report = new StartupReport(modelName, model.Config.Architecture, model.Config.NumLayers,
+            backend is CudaBackend gpu ? $"cuda ({gpu.Device.Name})" : "cpu", (backend as CudaBackend)?.WeightBytes, loadSeconds,
+            engineOptions.NumKvBlocks.Value, engineOptions.BlockSize, blockBytes, maxModelLen, engineOptions.MaxNumSeqs);
         try
         {
-            return new AsyncEngine(new LLMEngine(backend, tokenizer, engineOptions), owned: backend);
+            return (new AsyncEngine(new LLMEngine(backend, tokenizer, engineOptions), owned: backend), report);
         }
         catch (ArgumentException e)
         {

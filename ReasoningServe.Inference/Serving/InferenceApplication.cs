@@ -8,12 +8,15 @@ internal static class InferenceApplication
 {
     public static WebApplication Build(string[] args)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        // The content root is the app's own folder, not the working directory, so its appsettings.json (which keeps
+        // ASP.NET Core's per-request logs at Warning) applies wherever the server is started from.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.AddServiceDefaults();
         builder.AddServerOptions(args);
         builder.AddInferenceEngine();
 
         var app = builder.Build();
+        app.LogStartup();
         app.UseOpenAIErrors();
         app.UseApiKeys();
         app.MapOpenAIEndpoints();

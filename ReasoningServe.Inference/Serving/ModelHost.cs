@@ -12,7 +12,7 @@ namespace ReasoningServe.Inference.Serving;
 /// </summary>
 internal static class ModelHost
 {
-    public static (ServedModel Model, IEngineClient Engine) Start(ServerOptions options)
+    public static (ServedModel Model, IEngineClient Engine, StartupReport Report) Start(ServerOptions options)
     {
         var folder = options.Model!;
         if (!Directory.Exists(folder))
@@ -21,12 +21,14 @@ internal static class ModelHost
         }
         var tokenizer = Tokenizer.FromFolder(folder);
         var parser = options.ReasoningParser is { } name ? CreateParser(name, tokenizer) : null;
+        var loading = System.Diagnostics.Stopwatch.StartNew();
         var loaded = Load(folder, options.LoadFormat);
         var maxModelLen = MaxModelLen(options, loaded.Config, folder);
-        var engine = EngineHost.Start(options, loaded, tokenizer, maxModelLen);
+        IReadOnlyList<string> names = options.ServedModelName.Count > 0 ? options.ServedModelName : [folder];
+        var (engine, report) = EngineHost.Start(options, loaded, tokenizer, maxModelLen, names[0], loading);
         var model = new ServedModel
         {
-            Names = options.ServedModelName.Count > 0 ? options.ServedModelName : [folder],
+            Names = names,
             Root = folder,
             MaxModelLen = engine.MaxModelLen,
             Tokenizer = tokenizer,
@@ -37,7 +39,7 @@ internal static class ModelHost
             DefaultChatTemplateKwargs = JsonValues.ParseObject(options.DefaultChatTemplateKwargs, "--default-chat-template-kwargs"),
             DefaultSeed = options.Seed,
         };
-        return (model, engine);
+        return (model, engine, report);
     }
 
     private static IReasoningParser CreateParser(string name, Tokenizer tokenizer)

@@ -57,13 +57,25 @@ internal static class ServingExtensions
     public static WebApplicationBuilder AddInferenceEngine(this WebApplicationBuilder builder)
     {
         var options = (ServerOptions)builder.Host.Properties[typeof(ServerOptions)];
-        var (model, engine) = ModelHost.Start(options);
+        var (model, engine, report) = ModelHost.Start(options);
         builder.Services.AddSingleton(model);
+        builder.Services.AddSingleton(report);
         builder.Services.AddSingleton(_ => engine);
         builder.Services.AddSingleton<PrometheusMetrics>();
         builder.Services.AddSingleton<ChatCompletions>();
         builder.Services.AddSingleton<Completions>();
         return builder;
+    }
+
+    /// <summary>Logs the start-up report (model, device, load time, KV cache) once, before the server listens.</summary>
+    public static WebApplication LogStartup(this WebApplication app)
+    {
+        ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("ReasoningServe.Inference.Startup");
+        foreach (string line in app.Services.GetRequiredService<StartupReport>().Lines())
+        {
+            logger.LogInformation("{Startup}", line);
+        }
+        return app;
     }
 
     public static WebApplication MapOpenAIEndpoints(this WebApplication app)

@@ -20,6 +20,9 @@ public sealed class InferenceServer : IAsyncDisposable
     public HttpClient Http { get; } = new();
     public Uri BaseAddress { get; private set; } = new("http://127.0.0.1/");
 
+    /// <summary>The running server's services (what it registered at start-up).</summary>
+    public IServiceProvider Services => _app?.Services ?? throw new InvalidOperationException("The server has not started.");
+
     public static string FixtureModel => ModelFolder.Value;
 
     public static async Task<InferenceServer> StartAsync(params string[] extraArgs)
