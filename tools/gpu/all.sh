@@ -3,7 +3,7 @@
 # Here: tools/gpu/all.sh prepare  — publishes the server and CudaCheck and packs them with the .NET runtime into .gpu/
 # (git-excluded; the device tool carries 64 MiB at most, the repository included, so the golden models are read from
 # testdata/ where they are tracked; the Qwen3 tokenizer is not tracked and travels packed).
-# There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,hf,hf-compile]  — writes logs and results to
+# There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,load,hf,hf-compile]  — writes logs and results to
 # $OUT. The -optin parts turn on the kernels that are not the default (RS_CUDA_GEMV=1: measured slower than cuBLAS on
 # the H200); once they pass and measure faster, make them the defaults. Timeouts (CHECK_TIMEOUT 90 s per cuda-check process,
 # SERVE_TIMEOUT 150 s, hf 200 s, HF_COMPILE_TIMEOUT 560 s for HF_SHAPES, default 1.5b,7b) bound each part; check,check-optin,serve,serve-optin should fit the 600 s of one call.
@@ -61,6 +61,9 @@ run)
     mkdir -p "$out/optin"
     echo "=== serve_bench ($optin)"; env $optin OUT="$out/optin" GPU_APP=/tmp/app/app timeout ${SERVE_TIMEOUT:-150} tools/gpu/serve_bench.sh 2>&1 | tee "$out/optin/serve_bench.log"
   fi
+  if [[ ,$parts, == *,load,* ]]; then
+    echo "=== load_bench"; GPU_APP=/tmp/app/app timeout "${LOAD_TIMEOUT:-240}" tools/gpu/load_bench.sh 2>&1 | tee "$out/load_bench.log"
+  fi
   if [[ ,$parts, == *,hf,* ]]; then
     echo "=== hf_bench"; timeout 200 python3 tools/gpu/hf_bench.py --out "$out/hf_bench.json" --shapes 1.5b,7b 2>&1 | grep -v Warning | tee "$out/hf_bench.log"
   fi
@@ -71,5 +74,5 @@ run)
       | grep -v Warning | tee "$out/hf_bench_compile.log"
   fi
   ;;
-*) echo "usage: tools/gpu/all.sh prepare | run [check,check-optin,serve,serve-optin,hf,hf-compile]" >&2; exit 2 ;;
+*) echo "usage: tools/gpu/all.sh prepare | run [check,check-optin,serve,serve-optin,load,hf,hf-compile]" >&2; exit 2 ;;
 esac
