@@ -81,7 +81,9 @@ internal static unsafe class SamplingChecks
         Report.Check("sample: logprobs, rank and top-5/top-20 of a 151936-token row", ok && worst < 1e-4,
             $"ids and ranks {(ok ? "equal" : "DIFFER")}; worst logprob error {worst:E2}");
 
-        AdjustmentChecks(device, k, random);
+        // a vocabulary that is a multiple of 4 (logit_adjust copies rows as float4) and one that is not
+        AdjustmentChecks(device, k, random, vocab: 5000);
+        AdjustmentChecks(device, k, random, vocab: 4999);
     }
 
     /// <summary>
@@ -89,9 +91,9 @@ internal static unsafe class SamplingChecks
     /// engine's sampler for bias, min_tokens masking and penalties; then sample.cu on the adjusted rows: greedy picks the
     /// adjusted argmax, a forced token wins, and logprobs stay those of the raw row.
     /// </summary>
-    private static void AdjustmentChecks(CudaDevice device, CudaKernels k, Random random)
+    private static void AdjustmentChecks(CudaDevice device, CudaKernels k, Random random, int vocab)
     {
-        const int vocab = 5000, rows = 3;
+        const int rows = 3;
         var sampler = new Sampler(vocab, [7]);
         var adjustments = new LogitAdjustments();
         Sequence[] seqs =
@@ -116,7 +118,7 @@ internal static unsafe class SamplingChecks
         Gpu.LogitAdjust.Launch(k, device.Stream, draw.Pointer, dadjusted.Pointer, vocab, dpacked.Pointer, rows);
         float[] got = Download<float>(dadjusted.Pointer, rows * vocab);
         bool same = got.AsSpan().SequenceEqual(expected);
-        Report.Check($"logit_adjust vs the sampler's processing ({adjustments.Count} entries: penalties, bias, min_tokens)", same,
+        Report.Check($"logit_adjust vs the sampler's processing ({adjustments.Count} entries: penalties, bias, min_tokens; vocab {vocab})", same,
             same ? "bit-exact" : $"differs ({Errors(got, expected).Relative:E2})");
 
         var parameters = new BackendSamplingParams[] { new(0f, 1f, 0, 0f, 0, 3), new(0f, 1f, 0, 0f, 0, 3), new(0f, 1f, 0, 0f, 0, 3, Forced: 42) };
@@ -137,7 +139,7 @@ internal static unsafe class SamplingChecks
         bool tokens = samples.Tokens[0] == Decoding.ArgMax(expected.AsSpan(0, vocab)) && samples.Tokens[1] == 11 && samples.Tokens[2] == 42;
         double[] rawLogprobs = Decoding.LogSoftmax(raw[(2 * vocab)..(3 * vocab)]);
         double error = Math.Abs(samples.Logprobs[2] - rawLogprobs[42]);
-        Report.Check("sample on adjusted rows: penalized argmax, a +50 bias wins, a forced token wins with its raw logprob", tokens && error < 1e-4,
+        Report.Check($"sample on adjusted rows of {vocab}: penalized argmax, a +50 bias wins, a forced token wins with its raw logprob", tokens && error < 1e-4,
             $"tokens {samples.Tokens[0]}, {samples.Tokens[1]}, {samples.Tokens[2]}; forced token's logprob error {error:E2}");
 
         static Sequence Seq(SamplingParams p, int[] output)
