@@ -122,7 +122,8 @@ internal static unsafe class DecodeAttentionChecks
     }
 
     /// <summary>
-    /// 7B shape (28/4 heads of 128): 64 decode tokens over 1024 positions each, and one over 32768. Mean of 20 launches
+    /// 7B shape (28/4 heads of 128): 64 decode tokens over 1024 positions each, one over 32768, and one over 128 (a
+    /// single stream's short context, where a split's combine launch may cost more than it saves). Mean of 20 launches
     /// after a warm-up (combine included), for gqa_attention with its split policy and decode_attention with its own and
     /// a few other split counts; bandwidth = K and V bytes read (tokens x context x kvHeads x 128 x 2 bytes x 2) / time.
     /// Launches alternate between two caches of the same shape so the 50 MB L2 holds none of a launch's K/V.
@@ -131,7 +132,7 @@ internal static unsafe class DecodeAttentionChecks
     {
         const int Heads = 28, KvHeads = 4, D = 128, Runs = 20;
         int qSize = Heads * D, kvSize = KvHeads * D, qStride = qSize + 2 * kvSize, sms = device.MultiprocessorCount;
-        foreach ((int tokens, int context) in new[] { (64, 1024), (1, 32768) })
+        foreach ((int tokens, int context) in new[] { (64, 1024), (1, 32768), (1, 128) })
         {
             int blocksPerSeq = context / BlockSize, numBlocks = 2 * tokens * blocksPerSeq;
             long slots = (long)numBlocks * BlockSize;
@@ -182,7 +183,7 @@ internal static unsafe class DecodeAttentionChecks
             Report.ErrorCheck($"decode vs gqa_attention ({tokens} x {context})",
                 Errors(DownloadBf16(decodeOut.Pointer, tokens * qSize), DownloadBf16(gqaOut.Pointer, tokens * qSize)), Bf16Tolerance);
             Report.Line($"    decode_attention is {gqaMs / decodeMs:F1}x gqa_attention's speed; other split counts:");
-            foreach (int splits in tokens == 1 ? new[] { 16, 32, 48, 64 } : [1, 2, 3])
+            foreach (int splits in context > 1024 ? new[] { 16, 32, 48, 64 } : context > 128 ? [1, 2, 3] : [1, 2])
             {
                 if (splits != decodeSplits)
                 {
