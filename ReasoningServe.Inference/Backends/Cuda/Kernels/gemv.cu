@@ -174,20 +174,41 @@ extern "C" __global__ void __launch_bounds__(256) gemv_rmsnorm(const bf16* __res
 {
     __shared__ float scale[MAXT];
     __shared__ float scratch[32];
-    for (int t = 0; t < tokens; t++)
+    // Every token's sum of squares in one pass of 16-byte chunks (a 3584-wide row is 2 chunks per thread), all tokens'
+    // loads in flight together; block 0 also writes the new residual.
+    float s[MAXT];
+#pragma unroll
+    for (int t = 0; t < MAXT; t++) s[t] = 0.f;
+    for (int c = threadIdx.x; c < k / 8; c += blockDim.x)
     {
-        const bf16* r = residual + (long long)t * k;
-        const bf16* d = delta == nullptr ? nullptr : delta + (long long)t * k;
-        float s = 0.f;
-        for (int i = threadIdx.x; i < k; i += blockDim.x)
+#pragma unroll
+        for (int t = 0; t < MAXT; t++)
         {
-            bf16 sum = d == nullptr ? r[i] : __float2bfloat16(__bfloat162float(r[i]) + __bfloat162float(d[i]));
-            if (blockIdx.x == 0 && residualOut != nullptr) residualOut[(long long)t * k + i] = sum;
-            float v = __bfloat162float(sum);
-            s += v * v;
+            if (t < tokens)
+            {
+                uint4 rv = __ldg((const uint4*)(residual + (long long)t * k) + c);
+                uint4 dv = delta == nullptr ? make_uint4(0, 0, 0, 0) : __ldg((const uint4*)(delta + (long long)t * k) + c);
+                bf16* rp = (bf16*)&rv;
+                const bf16* dp = (const bf16*)&dv;
+#pragma unroll
+                for (int i = 0; i < 8; i++)
+                {
+                    if (delta != nullptr) rp[i] = __float2bfloat16(__bfloat162float(rp[i]) + __bfloat162float(dp[i]));
+                    float v = __bfloat162float(rp[i]);
+                    s[t] += v * v;
+                }
+                if (blockIdx.x == 0 && residualOut != nullptr) ((uint4*)(residualOut + (long long)t * k))[c] = rv;
+            }
         }
-        s = block_sum(s, scratch);
-        if (threadIdx.x == 0) scale[t] = rsqrtf(s / k + eps);
+    }
+#pragma unroll
+    for (int t = 0; t < MAXT; t++)
+    {
+        if (t < tokens)
+        {
+            float total = block_sum(s[t], scratch);
+            if (threadIdx.x == 0) scale[t] = rsqrtf(total / k + eps);
+        }
     }
     __syncthreads();
     gemv_rows(NormInput{residual, delta, normWeight, scale, k}, tokens, w, n, k, y, ldy, floatOutput);
