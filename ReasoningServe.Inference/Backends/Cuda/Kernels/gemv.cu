@@ -112,6 +112,7 @@ __device__ __forceinline__ void gemv_rows(const Input& in, int tokens, const bf1
     {
         const int count = min(slab, chunks - c0);
         __syncthreads(); // the previous slab is consumed
+#pragma unroll 4
         for (int i = threadIdx.x; i < tokens * count; i += blockDim.x)
         {
             int t = i / count, j = i - t * count;
