@@ -349,7 +349,9 @@ internal sealed class Sampler
             TopSelection.SortDescending(candidates[..ordered], _probs);
             double cumulative = 0;
             int kept = 0;
-            while (kept < ordered && cumulative < nucleusMass)
+            // The most likely token always stays: a top_p whose mass rounds to 0 (1e-50 is in (0, 1], and 0 as a float)
+            // would otherwise keep nothing.
+            while (kept < ordered && (kept == 0 || cumulative < nucleusMass))
             {
                 cumulative += _probs[candidates[kept++]];
             }

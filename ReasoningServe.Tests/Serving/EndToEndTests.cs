@@ -170,6 +170,20 @@ public class EndToEndTests
     }
 
     [SkippableFact]
+    public async Task A_top_p_too_small_for_a_float_samples_the_most_likely_token_and_the_server_carries_on()
+    {
+        await using var server = await InferenceServer.StartAsync();
+        // (0, 1] allows 1e-50, which is 0 as a float: the nucleus must still hold the most likely token (it used to be
+        // empty, and the exception stopped the engine loop for every request after it).
+        string Text(JsonElement body) => body.GetProperty("choices")[0].GetProperty("text").GetString()!;
+        var greedy = await PostJsonAsync(server, "v1/completions", """{"prompt": [198], "temperature": 0, "max_tokens": 3, "skip_special_tokens": false}""");
+        var tiny = await PostJsonAsync(server, "v1/completions",
+            """{"prompt": [198], "temperature": 1, "top_p": 1e-50, "seed": 3, "max_tokens": 3, "skip_special_tokens": false}""");
+        Assert.Equal(Text(greedy), Text(tiny));
+        await PostJsonAsync(server, "v1/chat/completions", $$"""{"messages": {{Hello}}, "max_tokens": 2}""");
+    }
+
+    [SkippableFact]
     public async Task Invalid_utf8_and_out_of_vocabulary_tokens_are_400()
     {
         await using var server = await InferenceServer.StartAsync();

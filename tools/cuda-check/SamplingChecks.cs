@@ -53,6 +53,10 @@ internal static unsafe class SamplingChecks
         int argmax = 17;
         int[] greedy = Draw(device, k, logits, [new(0f, 1f, 0, 0f, 1, -1), new(1e-6f, 0.5f, 5, 0f, 3, -1)]);
         Report.Check("sample: T=0 and T<1e-5 give the first argmax", greedy.All(g => g == argmax), $"tokens {string.Join(", ", greedy)} (argmax {argmax})");
+        // a top_p whose mass rounds to 0 (the request's (0, 1] allows 1e-50, which is 0 as a float) still keeps the maxima
+        int[] tinyP = Draw(device, k, logits, Enumerable.Range(0, 64).Select(i => new BackendSamplingParams(0.7f, 0f, 0, 0f, Mix((ulong)i + 100), -1)).ToArray());
+        Report.Check("sample: top_p 0 draws only the tied maxima", tinyP.All(g => g is 17 or 400),
+            $"{tinyP.Count(g => g == 17)} x 17, {tinyP.Count(g => g == 400)} x 400, others: {string.Join(", ", tinyP.Where(g => g is not (17 or 400)).Distinct())}");
         // top_k=1 keeps every token equal to the largest, as the CPU sampler's threshold (and vLLM's) does: a draw among the tie
         int[] topOne = Draw(device, k, logits, Enumerable.Range(0, 64).Select(i => new BackendSamplingParams(0.7f, 1f, 1, 0f, Mix((ulong)i), -1)).ToArray());
         Report.Check("sample: top_k=1 draws only the tied maxima", topOne.All(g => g is 17 or 400) && topOne.Contains(17) && topOne.Contains(400),

@@ -55,7 +55,8 @@ def kernel_kept(row, t, top_p, top_k, min_p):
         for bit in range(30, -1, -1):
             candidate = nucleus | (1 << bit)
             tv = max(bits_to_float(candidate), floor)
-            if fsum(q for q in p if q >= tv) >= mass:
+            kept_mass = fsum(q for q in p if q >= tv)
+            if kept_mass >= mass and kept_mass > 0:
                 nucleus = candidate
         threshold = max(nucleus, threshold)
     cut = bits_to_float(threshold)
@@ -74,7 +75,7 @@ def sampler_kept(row, t, top_p, top_k, min_p):
         order = sorted(kept, key=lambda i: -p[i])
         cumulative, kept = 0.0, set()
         for i in order:
-            if cumulative >= mass:
+            if kept and cumulative >= mass:  # the most likely token always stays
                 break
             cumulative += p[i]
             kept.add(i)
@@ -91,7 +92,7 @@ def main():
         if trial % 7 == 0:
             row[3] = row[9] = max(row)  # tie at the top
         t = rng.choice([0.3, 0.6, 1.0, 1.5])
-        top_p = rng.choice([1.0, 0.95, 0.8, 0.5, 0.1])
+        top_p = rng.choice([1.0, 0.95, 0.8, 0.5, 0.1, 0.0])  # 0.0: a request's 1e-50 as a float
         top_k = rng.choice([0, 1, 5, 20, 200])
         min_p = rng.choice([0.0, 0.0, 0.05, 0.2])
         a, b = kernel_kept(row, t, top_p, top_k, min_p), sampler_kept(row, t, top_p, top_k, min_p)

@@ -133,7 +133,10 @@ extern "C" __global__ void __launch_bounds__(THREADS) sample(const float* __rest
                     float q = prob(row, i, invT, scaledMax, minP);
                     kept += q >= t ? q : 0.f;
                 }
-                if (block_sum(kept, scratch) >= mass) nucleus = candidate;
+                // kept > 0: a top_p so small that its mass rounds to 0 still keeps the most likely token, where NaN
+                // thresholds (all bits set) would otherwise keep nothing
+                float keptMass = block_sum(kept, scratch);
+                if (keptMass >= mass && keptMass > 0.f) nucleus = candidate;
             }
             threshold = max(nucleus, threshold);
         }
@@ -153,7 +156,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) sample(const float* __rest
             }
         }
         block_best(race, raceIndex, values, indices);
-        token = raceIndex;
+        token = raceIndex == 0x7fffffff ? bestIndex : raceIndex; // nothing kept cannot happen; never return a non-token
     }
 
     if (numLogprobs >= 0)
