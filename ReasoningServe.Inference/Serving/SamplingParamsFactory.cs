@@ -35,7 +35,9 @@ internal static class SamplingParamsFactory
         var frequency = request.FrequencyPenalty ?? 0;
         Check(frequency is >= -2 and <= 2, $"frequency_penalty must be in [-2, 2], got {frequency}.", "frequency_penalty");
         var repetition = request.RepetitionPenalty ?? defaults.RepetitionPenalty ?? 1.0;
-        Check(repetition > 0, $"repetition_penalty must be greater than zero, got {repetition}.", "repetition_penalty");
+        // As a float, as the sampler divides by it: 1e-50 would be 0, and 1e50 infinite.
+        Check((float)repetition is > 0 and < float.PositiveInfinity, $"repetition_penalty must be greater than zero and finite, got {repetition}.",
+            "repetition_penalty");
         Check(requestedMaxTokens is null or >= 1, $"max_tokens must be at least 1, got {requestedMaxTokens}.", "max_tokens");
         var minTokens = request.MinTokens ?? 0;
         Check(minTokens >= 0, $"min_tokens must be non-negative, got {minTokens}.", "min_tokens");
