@@ -23,7 +23,9 @@ internal static class SamplingParamsFactory
         var n = request.N ?? 1;
         Check(n >= 1, "n must be at least 1, got " + n + ".", "n");
         var temperature = request.Temperature ?? defaults.Temperature ?? 1.0;
-        Check(temperature >= 0, $"temperature must be non-negative, got {temperature}.", "temperature");
+        // Finite as the float the sampler divides by: 1e300 would be infinite, and a masked logit over it NaN.
+        Check(temperature >= 0 && (float)temperature < float.PositiveInfinity, $"temperature must be non-negative and finite, got {temperature}.",
+            "temperature");
         var topP = request.TopP ?? defaults.TopP ?? 1.0;
         Check(topP is > 0 and <= 1, $"top_p must be in (0, 1], got {topP}.", "top_p");
         var topK = request.TopK ?? defaults.TopK ?? 0;

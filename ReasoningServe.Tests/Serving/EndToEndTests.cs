@@ -154,6 +154,7 @@ public class EndToEndTests
     [InlineData("""{"messages": [{"role": "user", "content": "x"}], "n": 0}""", 400)]
     [InlineData("""{"messages": [{"role": "user", "content": "x"}], "top_p": 1.5}""", 400)]
     [InlineData("""{"messages": [{"role": "user", "content": "x"}], "repetition_penalty": 1e-50}""", 400)]
+    [InlineData("""{"messages": [{"role": "user", "content": "x"}], "temperature": 1e300}""", 400)]
     [InlineData("""{"messages": [{"role": "user", "content": "x"}], "max_tokens": -1}""", 400)]
     [InlineData("""{"messages": [{"role": "user", "content": "x"}], "max_tokens": 100000}""", 400)]
     [InlineData("""{"messages": [{"role": "user", "content": "x"}], "temperature": "hot"}""", 400)]
