@@ -340,6 +340,11 @@ internal sealed class Sampler
                 _indices[count++] = i;
             }
         }
+        if (count == 0)
+        {
+            // Only NaN logits (a numerically broken step) leave no candidate: answer a valid id rather than stop the engine.
+            return TensorPrimitives.IndexOfMax((ReadOnlySpan<float>)_probs);
+        }
         Span<int> candidates = _indices.AsSpan(0, count);
         double nucleusMass = topP * (double)TensorPrimitives.Sum((ReadOnlySpan<float>)_probs);
         int ordered = Math.Min(64, count);
