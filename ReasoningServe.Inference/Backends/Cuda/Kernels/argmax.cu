@@ -4,10 +4,10 @@
 // of 4 are not 16-byte aligned and take the scalar loop.   grid: rows, block: 1024.
 #include "common.cuh"
 
-// (value, index) ordered by value, then by the lower index, so the visiting order does not matter
+// better() orders by value, then by the lower index, so the visiting order does not matter
 __device__ __forceinline__ void take(float x, int j, float& v, int& index)
 {
-    if (x > v || (x == v && j < index)) { v = x; index = j; }
+    if (better(x, j, v, index)) { v = x; index = j; }
 }
 
 __device__ __forceinline__ void take4(float4 x, int j4, float& v, int& index)
@@ -45,25 +45,6 @@ extern "C" __global__ void argmax(const float* __restrict__ logits, int n, int* 
     {
         for (int j = threadIdx.x; j < n; j += stride) take(row[j], j, v, index);
     }
-    for (int o = 16; o > 0; o >>= 1)
-    {
-        float ov = __shfl_xor_sync(0xffffffffu, v, o);
-        int oi = __shfl_xor_sync(0xffffffffu, index, o);
-        take(ov, oi, v, index);
-    }
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    if (lane == 0) { bestValue[warp] = v; bestIndex[warp] = index; }
-    __syncthreads();
-    if (warp == 0)
-    {
-        v = lane < (int)(blockDim.x >> 5) ? bestValue[lane] : -INFINITY;
-        index = lane < (int)(blockDim.x >> 5) ? bestIndex[lane] : 0x7fffffff;
-        for (int o = 16; o > 0; o >>= 1)
-        {
-            float ov = __shfl_xor_sync(0xffffffffu, v, o);
-            int oi = __shfl_xor_sync(0xffffffffu, index, o);
-            take(ov, oi, v, index);
-        }
-        if (lane == 0) ids[blockIdx.x] = index;
-    }
+    block_best(v, index, bestValue, bestIndex);
+    if (threadIdx.x == 0) ids[blockIdx.x] = index;
 }

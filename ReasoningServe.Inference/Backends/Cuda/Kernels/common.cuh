@@ -1,4 +1,5 @@
-// Shared by every kernel: the bf16 type and block-wide reductions (fp32).
+// Shared by every kernel: the bf16 type, block-wide reductions (fp32), and the roundings that several kernels must
+// reproduce exactly (RMSNorm's, SiLU·mul's) and the argmax tie rule.
 #pragma once
 #include <cuda_bf16.h>
 
@@ -44,4 +45,43 @@ __device__ __forceinline__ float block_max(float v, float* scratch)
     v = warp_max(v);
     __syncthreads();
     return v;
+}
+
+// HF's RMSNorm rounding (Qwen2RMSNorm): bf16 after the scaling, then after the weight.
+__device__ __forceinline__ bf16 rms_normalized(float x, float scale, bf16 w)
+{
+    return __float2bfloat16(__bfloat162float(__float2bfloat16(x * scale)) * __bfloat162float(w));
+}
+
+// silu(gate) * up in fp32, rounded once.
+__device__ __forceinline__ bf16 silu_times(bf16 gate, bf16 up)
+{
+    float g = __bfloat162float(gate);
+    return __float2bfloat16(g / (1.f + expf(-g)) * __bfloat162float(up));
+}
+
+// (value, index) pairs ordered by value, then by the lower index (torch.argmax's tie rule).
+__device__ __forceinline__ bool better(float v, int i, float bv, int bi) { return v > bv || (v == bv && i < bi); }
+
+// Every thread gets the block's best (value, index). values and indices hold 32 entries each.
+__device__ __forceinline__ void block_best(float& v, int& i, float* values, int* indices)
+{
+    for (int o = 16; o > 0; o >>= 1)
+    {
+        float ov = __shfl_xor_sync(0xffffffffu, v, o);
+        int oi = __shfl_xor_sync(0xffffffffu, i, o);
+        if (better(ov, oi, v, i)) { v = ov; i = oi; }
+    }
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (lane == 0) { values[warp] = v; indices[warp] = i; }
+    __syncthreads();
+    v = lane < (int)(blockDim.x >> 5) ? values[lane] : -INFINITY;
+    i = lane < (int)(blockDim.x >> 5) ? indices[lane] : 0x7fffffff;
+    for (int o = 16; o > 0; o >>= 1)
+    {
+        float ov = __shfl_xor_sync(0xffffffffu, v, o);
+        int oi = __shfl_xor_sync(0xffffffffu, i, o);
+        if (better(ov, oi, v, i)) { v = ov; i = oi; }
+    }
+    __syncthreads();
 }

@@ -63,8 +63,7 @@ struct NormInput
         for (int i = 0; i < 8; i++)
         {
             float sum = delta == nullptr ? __bfloat162float(rp[i]) : __bfloat162float(__float2bfloat16(__bfloat162float(rp[i]) + __bfloat162float(dp[i])));
-            float normed = __bfloat162float(__float2bfloat16(sum * scale[t]));
-            op[i] = __float2bfloat16(normed * __bfloat162float(wp[i]));
+            op[i] = rms_normalized(sum, scale[t], wp[i]);
         }
         return out;
     }
@@ -81,11 +80,7 @@ struct SiluInput
         const bf16 *gp = (const bf16*)&g, *up = (const bf16*)&u;
         bf16* op = (bf16*)&out;
 #pragma unroll
-        for (int i = 0; i < 8; i++)
-        {
-            float gv = __bfloat162float(gp[i]);
-            op[i] = __float2bfloat16(gv / (1.f + expf(-gv)) * __bfloat162float(up[i]));
-        }
+        for (int i = 0; i < 8; i++) op[i] = silu_times(gp[i], up[i]);
         return out;
     }
 };

@@ -16,9 +16,5 @@ extern "C" __global__ void qk_norm(bf16* __restrict__ qkv, int rowStride, const 
     }
     s = warp_sum(s);
     float scale = rsqrtf(s / headDim + eps);
-    for (int i = threadIdx.x; i < headDim; i += 32)
-    {
-        float normed = __bfloat162float(__float2bfloat16(__bfloat162float(x[i]) * scale));
-        x[i] = __float2bfloat16(normed * __bfloat162float(w[i]));
-    }
+    for (int i = threadIdx.x; i < headDim; i += 32) x[i] = rms_normalized(__bfloat162float(x[i]), scale, w[i]);
 }

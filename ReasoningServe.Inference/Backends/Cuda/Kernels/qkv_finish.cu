@@ -65,8 +65,8 @@ extern "C" __global__ void qkv_finish(bf16* __restrict__ qkv, int rowStride, con
                 int i = lane + 32 * p;
                 if (i < half)
                 {
-                    lo[p] = __bfloat162float(__float2bfloat16(__bfloat162float(__float2bfloat16(lo[p] * scale)) * __bfloat162float(w[i])));
-                    hi[p] = __bfloat162float(__float2bfloat16(__bfloat162float(__float2bfloat16(hi[p] * scale)) * __bfloat162float(w[i + half])));
+                    lo[p] = __bfloat162float(rms_normalized(lo[p], scale, w[i]));
+                    hi[p] = __bfloat162float(rms_normalized(hi[p], scale, w[i + half]));
                 }
             }
         }

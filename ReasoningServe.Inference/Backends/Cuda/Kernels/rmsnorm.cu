@@ -10,11 +10,6 @@
 #define BLOCK 256
 #define CHUNKS_PER_THREAD 4
 
-__device__ __forceinline__ bf16 normalized(float x, float scale, bf16 w)
-{
-    return __float2bfloat16(__bfloat162float(__float2bfloat16(x * scale)) * __bfloat162float(w));
-}
-
 __device__ __forceinline__ bool fits_registers(int n) { return (n & 7) == 0 && n <= BLOCK * CHUNKS_PER_THREAD * 8; }
 
 // The row in 16-byte chunks, chunk c = threadIdx.x + j * BLOCK in v[j]; with delta, residual + delta is written back.
@@ -60,57 +55,47 @@ __device__ __forceinline__ void norm_row_registers(bf16* r, const bf16* __restri
             const bf16 *vp = (const bf16*)&v[j], *wp = (const bf16*)&wv;
             bf16* op = (bf16*)&o;
 #pragma unroll
-            for (int i = 0; i < 8; i++) op[i] = normalized(__bfloat162float(vp[i]), scale, wp[i]);
+            for (int i = 0; i < 8; i++) op[i] = rms_normalized(__bfloat162float(vp[i]), scale, wp[i]);
             ((uint4*)out)[c] = o;
         }
     }
 }
 
-__device__ __forceinline__ void normalize_row(const bf16* x, const bf16* __restrict__ w, bf16* out, int n, float sumsq, float eps)
+// Any row, one value at a time, in two passes (residual + delta written back first when there is a delta).
+__device__ __forceinline__ void norm_row_scalar(bf16* r, const bf16* __restrict__ delta, const bf16* __restrict__ w, bf16* __restrict__ out,
+    int n, float eps, float* scratch)
 {
-    float scale = rsqrtf(sumsq / n + eps);
-    for (int i = threadIdx.x; i < n; i += blockDim.x) out[i] = normalized(__bfloat162float(x[i]), scale, w[i]);
+    float s = 0.f;
+    for (int i = threadIdx.x; i < n; i += blockDim.x)
+    {
+        bf16 sum = delta == nullptr ? r[i] : __float2bfloat16(__bfloat162float(r[i]) + __bfloat162float(delta[i]));
+        if (delta != nullptr) r[i] = sum;
+        float v = __bfloat162float(sum);
+        s += v * v;
+    }
+    float scale = rsqrtf(block_sum(s, scratch) / n + eps);
+    for (int i = threadIdx.x; i < n; i += blockDim.x) out[i] = rms_normalized(__bfloat162float(r[i]), scale, w[i]);
+}
+
+// One row: rmsnorm(r + delta), or rmsnorm(r) with a null delta (then r is only read).
+__device__ __forceinline__ void norm_row(bf16* r, const bf16* __restrict__ delta, const bf16* __restrict__ w, bf16* __restrict__ out, int n,
+    float eps, float* scratch)
+{
+    if (fits_registers(n)) norm_row_registers(r, delta, w, out, n, eps, scratch);
+    else norm_row_scalar(r, delta, w, out, n, eps, scratch);
 }
 
 extern "C" __global__ void __launch_bounds__(BLOCK) rmsnorm(const bf16* __restrict__ x, const bf16* __restrict__ w, bf16* __restrict__ out, int n, float eps)
 {
     __shared__ float scratch[32];
-    const bf16* xr = x + (long long)blockIdx.x * n;
-    if (fits_registers(n))
-    {
-        // read only: the null delta means nothing is written back to the row
-        norm_row_registers(const_cast<bf16*>(xr), nullptr, w, out + (long long)blockIdx.x * n, n, eps, scratch);
-        return;
-    }
-    float s = 0.f;
-    for (int i = threadIdx.x; i < n; i += blockDim.x)
-    {
-        float v = __bfloat162float(xr[i]);
-        s += v * v;
-    }
-    s = block_sum(s, scratch);
-    normalize_row(xr, w, out + (long long)blockIdx.x * n, n, s, eps);
+    long long row = (long long)blockIdx.x * n;
+    norm_row(const_cast<bf16*>(x + row), nullptr, w, out + row, n, eps, scratch);
 }
 
 extern "C" __global__ void __launch_bounds__(BLOCK) add_rmsnorm(bf16* __restrict__ residual, const bf16* __restrict__ delta, const bf16* __restrict__ w,
     bf16* __restrict__ out, int n, float eps)
 {
     __shared__ float scratch[32];
-    bf16* r = residual + (long long)blockIdx.x * n;
-    const bf16* d = delta + (long long)blockIdx.x * n;
-    if (fits_registers(n))
-    {
-        norm_row_registers(r, d, w, out + (long long)blockIdx.x * n, n, eps, scratch);
-        return;
-    }
-    float s = 0.f;
-    for (int i = threadIdx.x; i < n; i += blockDim.x)
-    {
-        bf16 sum = __float2bfloat16(__bfloat162float(r[i]) + __bfloat162float(d[i]));
-        r[i] = sum;
-        float v = __bfloat162float(sum);
-        s += v * v;
-    }
-    s = block_sum(s, scratch);
-    normalize_row(r, w, out + (long long)blockIdx.x * n, n, s, eps);
+    long long row = (long long)blockIdx.x * n;
+    norm_row(residual + row, delta + row, w, out + row, n, eps, scratch);
 }

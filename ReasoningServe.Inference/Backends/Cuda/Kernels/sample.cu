@@ -29,31 +29,6 @@ __device__ __forceinline__ unsigned long long mix64(unsigned long long z)
     return z ^ (z >> 31);
 }
 
-// (value, index) pairs ordered by value, then by the lower index (torch.argmax's tie rule).
-__device__ __forceinline__ bool better(float v, int i, float bv, int bi) { return v > bv || (v == bv && i < bi); }
-
-__device__ void block_best(float& v, int& i, float* values, int* indices)
-{
-    for (int o = 16; o > 0; o >>= 1)
-    {
-        float ov = __shfl_xor_sync(0xffffffffu, v, o);
-        int oi = __shfl_xor_sync(0xffffffffu, i, o);
-        if (better(ov, oi, v, i)) { v = ov; i = oi; }
-    }
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    if (lane == 0) { values[warp] = v; indices[warp] = i; }
-    __syncthreads();
-    v = lane < (int)(blockDim.x >> 5) ? values[lane] : -INFINITY;
-    i = lane < (int)(blockDim.x >> 5) ? indices[lane] : 0x7fffffff;
-    for (int o = 16; o > 0; o >>= 1)
-    {
-        float ov = __shfl_xor_sync(0xffffffffu, v, o);
-        int oi = __shfl_xor_sync(0xffffffffu, i, o);
-        if (better(ov, oi, v, i)) { v = ov; i = oi; }
-    }
-    __syncthreads();
-}
-
 // p_i after temperature and min-p (0 where filtered), recomputed where needed instead of stored.
 __device__ __forceinline__ float prob(const float* row, int i, float invT, float scaledMax, float minP)
 {

@@ -6,12 +6,6 @@
 
 #define PER_THREAD 8
 
-__device__ __forceinline__ bf16 silu_times(bf16 gate, bf16 up)
-{
-    float g = __bfloat162float(gate);
-    return __float2bfloat16(g / (1.f + expf(-g)) * __bfloat162float(up));
-}
-
 extern "C" __global__ void silu_mul(const bf16* __restrict__ gateUp, bf16* __restrict__ out, int n)
 {
     int j0 = (blockIdx.x * blockDim.x + threadIdx.x) * PER_THREAD;
