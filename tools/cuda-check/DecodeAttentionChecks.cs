@@ -13,7 +13,6 @@ namespace ReasoningServe.Tools.CudaCheck;
 /// </summary>
 internal static unsafe class DecodeAttentionChecks
 {
-    private const double Bf16Tolerance = 1e-2;
     private const int BlockSize = 16;
 
     public static void Run(CudaDevice device, CudaKernels k)

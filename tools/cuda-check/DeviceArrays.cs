@@ -7,6 +7,9 @@ namespace ReasoningServe.Tools.CudaCheck;
 /// <summary>Host arrays to and from device buffers, bf16 rounding like torch's .to(bfloat16), and error measures.</summary>
 internal static unsafe class DeviceArrays
 {
+    /// <summary>Relative error a bf16 result may have against an fp32 reference (a few roundings of 2^-8).</summary>
+    public const double Bf16Tolerance = 1e-2;
+
     public static float[] Random(Random random, int n, float scale = 1f)
     {
         var values = new float[n];

@@ -13,8 +13,6 @@ namespace ReasoningServe.Tools.CudaCheck;
 /// </summary>
 internal static unsafe class FusedKernelChecks
 {
-    private const double Bf16Tolerance = 1e-2;
-
     public static void Run(CudaDevice device, CudaKernels k)
     {
         Report.Section("1b. fused kernels: qkv_finish vs the separate kernels, gqa_attention vs CPU");

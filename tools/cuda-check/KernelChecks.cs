@@ -10,8 +10,6 @@ namespace ReasoningServe.Tools.CudaCheck;
 /// <summary>Each kernel against the CPU backend's op (fp32 on the same bf16-rounded inputs), fresh random inputs.</summary>
 internal static unsafe class KernelChecks
 {
-    private const double Bf16Tolerance = 1e-2;
-
     public static void Run(CudaDevice device, CudaKernels k)
     {
         Report.Section($"1. kernels vs CPU ops ({device.Name}, sm_{device.ComputeCapability})");

@@ -63,12 +63,7 @@ internal sealed unsafe class CudaKernels : IDisposable
                 _optionalFailures[files[i]] = error.Message;
                 continue;
             }
-            nint module;
-            int result;
-            fixed (byte* image = cubins[i])
-            {
-                result = CudaDriver.cuModuleLoadData(&module, image);
-            }
+            int result = LoadModule(cubins[i], out nint module);
             if (result != CudaDriver.Success && OptionalFiles.Contains(files[i]))
             {
                 _optionalFailures[files[i]] = $"cuModuleLoadData failed: {CudaDriver.Describe(result)}";
@@ -136,6 +131,25 @@ internal sealed unsafe class CudaKernels : IDisposable
             }
             throw new InvalidOperationException($"kernel file {file} is not embedded.");
         }
+        return Function(module, name);
+    }
+
+    /// <summary>cuModuleLoadData on a CUBIN, returning the driver's result (whether a failure is fatal is the caller's call).</summary>
+    internal static int LoadModule(byte[] cubin, out nint module)
+    {
+        nint loaded;
+        int result;
+        fixed (byte* image = cubin)
+        {
+            result = CudaDriver.cuModuleLoadData(&loaded, image);
+        }
+        module = loaded;
+        return result;
+    }
+
+    /// <summary>The kernel of a loaded module with this extern "C" name.</summary>
+    internal static CudaKernel Function(nint module, string name)
+    {
         nint function;
         byte[] utf8 = Encoding.UTF8.GetBytes(name + "\0");
         fixed (byte* text = utf8)

@@ -43,9 +43,7 @@ internal sealed unsafe class Gemm : IDisposable
     {
         if (UsesGemv(tokens, inFeatures))
         {
-            int asFloat = floatOutput ? 1 : 0;
-            void** args = stackalloc void*[] { &x, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat };
-            _kernels!.Gemv.Launch(_stream, GemvBlocks(outFeatures), 1, 256, args);
+            LaunchGemv(_kernels!.Gemv, _stream, GemvRowsPerBlock, x, tokens, weight, outFeatures, inFeatures, y, ldy, floatOutput);
             return;
         }
         float alpha = 1f, beta = 0f;
@@ -75,7 +73,16 @@ internal sealed unsafe class Gemm : IDisposable
         _kernels!.GemvSilu.Launch(_stream, GemvBlocks(outFeatures), 1, 256, args);
     }
 
-    private static uint GemvBlocks(int outFeatures) => (uint)((outFeatures + GemvRowsPerBlock - 1) / GemvRowsPerBlock);
+    /// <summary>gemv.cu's plain entry point, or a build of it with other tile parameters (rowsPerBlock = ROWS x 8 warps).</summary>
+    public static void LaunchGemv(CudaKernel gemv, nint stream, int rowsPerBlock, ulong x, int tokens, ulong weight, int outFeatures, int inFeatures,
+        ulong y, int ldy, bool floatOutput)
+    {
+        int asFloat = floatOutput ? 1 : 0;
+        void** args = stackalloc void*[] { &x, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat };
+        gemv.Launch(stream, GemvBlocks(outFeatures, rowsPerBlock), 1, 256, args);
+    }
+
+    private static uint GemvBlocks(int outFeatures, int rowsPerBlock = GemvRowsPerBlock) => (uint)((outFeatures + rowsPerBlock - 1) / rowsPerBlock);
 
     /// <summary>Whether GEMMs of up to <see cref="MaxGemvTokens"/> tokens use gemv.cu (RS_CUDA_GEMV=1) instead of cuBLAS.</summary>
     public bool UseGemv { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_GEMV") == "1";
