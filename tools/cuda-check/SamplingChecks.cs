@@ -20,7 +20,8 @@ internal static unsafe class SamplingChecks
         var random = new Random(77);
         const int vocab = 1000, draws = 20000;
         float[] logits = Enumerable.Range(0, vocab).Select(_ => (float)(random.NextDouble() * 8 - 4)).ToArray();
-        logits[17] = logits[400] = logits.Max() + 0.5f; // a tie for the maximum: the lower index wins
+        const int argmax = 17, tied = 400;
+        logits[argmax] = logits[tied] = logits.Max() + 0.5f; // a tie for the maximum: the lower index wins
         foreach ((float t, float topP, int topK, float minP) in new[] { (1f, 1f, 0, 0f), (0.7f, 0.9f, 0, 0f), (1f, 1f, 50, 0f), (0.6f, 0.95f, 20, 0f), (1.3f, 1f, 0, 0.1f), (0.8f, 0.8f, 40, 0.05f) })
         {
             var parameters = Enumerable.Range(0, draws).Select(i => new BackendSamplingParams(t, topP, topK, minP, Mix((ulong)i), -1)).ToArray();
@@ -50,17 +51,21 @@ internal static unsafe class SamplingChecks
                 $"{kept} tokens kept; {draws} draws {(inside ? "all inside" : "SOME OUTSIDE")}; total variation {tv:F4} (< {bound:F4}, noise {noise:F4})");
         }
 
-        int argmax = 17;
         int[] greedy = Draw(device, k, logits, [new(0f, 1f, 0, 0f, 1, -1), new(1e-6f, 0.5f, 5, 0f, 3, -1)]);
         Report.Check("sample: T=0 and T<1e-5 give the first argmax", greedy.All(g => g == argmax), $"tokens {string.Join(", ", greedy)} (argmax {argmax})");
+        // 64 seeded draws; how many went to each of the tied maxima and how many elsewhere
+        (int[] Draws, string Counts) DrawTied(float topP, int topK, ulong seeds)
+        {
+            int[] d = Draw(device, k, logits, Enumerable.Range(0, 64).Select(i => new BackendSamplingParams(0.7f, topP, topK, 0f, Mix((ulong)i + seeds), -1)).ToArray());
+            return (d, $"{d.Count(g => g == argmax)} x {argmax}, {d.Count(g => g == tied)} x {tied}, {d.Count(g => g is not (argmax or tied))} others of 64");
+        }
         // a top_p whose mass rounds to 0 (the request's (0, 1] allows 1e-50, which is 0 as a float) still keeps the maxima
-        int[] tinyP = Draw(device, k, logits, Enumerable.Range(0, 64).Select(i => new BackendSamplingParams(0.7f, 0f, 0, 0f, Mix((ulong)i + 100), -1)).ToArray());
-        Report.Check("sample: top_p 0 draws only the tied maxima", tinyP.All(g => g is 17 or 400),
-            $"{tinyP.Count(g => g == 17)} x 17, {tinyP.Count(g => g == 400)} x 400, others: {string.Join(", ", tinyP.Where(g => g is not (17 or 400)).Distinct())}");
+        (int[] tinyP, string tinyCounts) = DrawTied(topP: 0f, topK: 0, seeds: 100);
+        Report.Check("sample: top_p 0 draws only the tied maxima", tinyP.All(g => g is argmax or tied), tinyCounts);
         // top_k=1 keeps every token equal to the largest, as the CPU sampler's threshold (and vLLM's) does: a draw among the tie
-        int[] topOne = Draw(device, k, logits, Enumerable.Range(0, 64).Select(i => new BackendSamplingParams(0.7f, 1f, 1, 0f, Mix((ulong)i), -1)).ToArray());
-        Report.Check("sample: top_k=1 draws only the tied maxima", topOne.All(g => g is 17 or 400) && topOne.Contains(17) && topOne.Contains(400),
-            $"{topOne.Count(g => g == 17)} x 17, {topOne.Count(g => g == 400)} x 400, {topOne.Count(g => g is not (17 or 400))} others of 64");
+        (int[] topOne, string topOneCounts) = DrawTied(topP: 1f, topK: 1, seeds: 0);
+        Report.Check("sample: top_k=1 draws only the tied maxima", topOne.All(g => g is argmax or tied) && topOne.Contains(argmax) && topOne.Contains(tied),
+            topOneCounts);
 
         // logprobs on a real-size row
         const int big = 151936;
