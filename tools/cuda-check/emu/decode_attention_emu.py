@@ -13,6 +13,7 @@
 # "exact" mode skips every bf16 rounding inside the kernel (P, outputs), so any layout error shows as a mismatch far
 # above float64 noise; "bf16" mode rounds like the GPU and reports the relative error the cuda-check tolerance sees.
 import math, random, struct, sys
+from paged_layout import shuffled_block_tables
 
 WARPS = 4; THREADS = WARPS * 32; KEYS = 16; SPLIT_TILE = WARPS * KEYS; SMEM_BYTES = 49152
 NEG = -math.inf
@@ -313,13 +314,7 @@ def run(name, HD, heads, kvHeads, seqs, splits, blockSize=16, listed=None, timin
     assert heads % kvHeads == 0 and heads // kvHeads <= 16 and HD in (64, 128)
     RING = 3 if HD == 128 else 6
     rnd_ = random.Random(seed)
-    need = [(c + n + blockSize - 1) // blockSize for c, n in seqs]
-    nb = sum(need) + 3
-    blocks = list(range(nb)); rnd_.shuffle(blocks)
-    maxBlocks = max(need); tables = [0] * (len(seqs) * maxBlocks); tl = []; nx = 0
-    for i, nd in enumerate(need):
-        tb = blocks[nx:nx + nd]; nx += nd; tl.append(tb)
-        tables[i * maxBlocks:i * maxBlocks + nd] = tb
+    nb, tables, tl, maxBlocks = shuffled_block_tables(rnd_, seqs, blockSize)
     kvSize = kvHeads * HD; qSize = heads * HD; qStride = qSize + 2 * kvSize
     slots = nb * blockSize
     kC = [bf16(rnd_.uniform(-2, 2)) for _ in range(slots * kvSize)]

@@ -44,5 +44,6 @@ muts = [
 for a, b in muts:
     assert head.count(a) >= 1, a
     code = head.replace(a, b, 1) + tests
-    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    # from the emulators' folder, so `import paged_layout` finds its module
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=os.path.dirname(os.path.abspath(__file__)))
     print(("CAUGHT " if r.returncode != 0 else "MISSED ") + a[:70].replace("\n", " | "), "->", (r.stdout.strip().splitlines() or [''])[-1][:110])

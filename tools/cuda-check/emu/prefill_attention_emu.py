@@ -1,6 +1,7 @@
 # Lane-level emulation of prefill_attention.cu: ldmatrix / mma.sync m16n8k16 per the PTX ISA fragment definitions,
 # the kernel's own index formulas, compared with a plain softmax attention.
 import math, random
+from paged_layout import shuffled_block_tables
 TILE_K=64; PAD=8; THREADS=128
 NEG=-math.inf
 
@@ -159,13 +160,7 @@ def run_block(HD, q, qRowStride, out, kC, vC, tables, maxBlocks, tokenSeq, token
 
 def main(HD, heads, kvHeads, seqs, blockSize=16, seed=1):
     rnd=random.Random(seed)
-    need=[(c+n+blockSize-1)//blockSize for c,n in seqs]
-    nb=sum(need)+3
-    blocks=list(range(nb)); rnd.shuffle(blocks)
-    maxBlocks=max(need); tables=[0]*(len(seqs)*maxBlocks); tl=[]; nx=0
-    for i,nd in enumerate(need):
-        tb=blocks[nx:nx+nd]; nx+=nd; tl.append(tb)
-        tables[i*maxBlocks:i*maxBlocks+nd]=tb
+    nb,tables,tl,maxBlocks=shuffled_block_tables(rnd,seqs,blockSize)
     kvSize=kvHeads*HD; qSize=heads*HD; qStride=qSize+2*kvSize
     slots=nb*blockSize
     kC=[rnd.uniform(-1,1) for _ in range(slots*kvSize)]; vC=[rnd.uniform(-1,1) for _ in range(slots*kvSize)]
