@@ -3,13 +3,13 @@
 # "a 7B model loads in seconds, not minutes"). transformers writes a random bf16 model from examples/dummy-shapes/ as
 # safetensors shards; the server then starts on it with --device cuda, and its start-up report gives the load time
 # (mapping the files, streaming them through pinned buffers to the GPU). Once with the files in the page cache (just
-# written), once after dropping it where the machine allows. Expects the published app (GPU_APP) and the Qwen3 tokenizer
-# in /tmp/tok (serve_bench.sh unpacks it); writes $OUT/load_bench.log.
+# written), once after dropping it where the machine allows. Expects the published app (GPU_APP) and .gpu/ from
+# all.sh prepare; all.sh tees what it prints to $OUT/load_bench.log.
 set -uo pipefail
-out=${OUT:?set OUT}
 dll=${GPU_APP:?set GPU_APP}/ReasoningServe.Inference/ReasoningServe.Inference.dll
 dir=/tmp/load-qwen2.5-7b
-mkdir -p /tmp/tok && [ -f /tmp/tok/tokenizer.json ] || tar -C /tmp/tok -xJf .gpu/qwen3-tokenizer.tar.xz
+source tools/gpu/server.sh
+unpack_tokenizer
 start=$(date +%s)
 python3 - "$dir" <<'PY' 2>&1 | grep -v Warning
 import json, sys, torch, transformers
@@ -25,7 +25,7 @@ load() { # label
   local port=9200 begin; begin=$(date +%s.%N)
   dotnet "$dll" --model "$dir" --served-model-name load --device cuda --max-model-len 4096 --port $port > "/tmp/load-$1.log" 2>&1 &
   local pid=$!
-  for _ in $(seq 300); do curl -sf "localhost:$port/health" >/dev/null && break; kill -0 $pid 2>/dev/null || break; sleep 0.2; done
+  if ! wait_healthy $port $pid 240; then echo "$1: did not come up"; tail -20 "/tmp/load-$1.log"; kill $pid 2>/dev/null; return; fi
   echo "$1: healthy after $(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $begin }") s (process start to /health, kernels from the cubin cache when warm)"
   grep -A1 "ReasoningServe.Inference.Startup" "/tmp/load-$1.log" | grep -v "^--\|Startup\[" | sed 's/^ */  /'
   kill $pid; wait $pid 2>/dev/null

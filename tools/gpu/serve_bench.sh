@@ -11,18 +11,14 @@ if [ -z "${GPU_APP:-}" ]; then
   GPU_APP=$( [ -d .gpu/app ] && echo .gpu/app || echo /tmp/app/app )
 fi
 dll=$GPU_APP/ReasoningServe.Inference/ReasoningServe.Inference.dll
-mkdir -p /tmp/tok && tar -C /tmp/tok -xJf .gpu/qwen3-tokenizer.tar.xz
+source tools/gpu/server.sh
+unpack_tokenizer
 serve() { # shape port
   local dir=/tmp/$1
   mkdir -p "$dir" && cp "examples/dummy-shapes/$1.json" "$dir/config.json" && cp /tmp/tok/* "$dir/"
   dotnet "$dll" --model "$dir" --served-model-name "$1" --load-format dummy --device cuda --max-model-len 4096 \
     --max-num-seqs 64 --port "$2" > "$out/server-$1.log" 2>&1 &
-  local pid=$!
-  for _ in $(seq 240); do
-    curl -sf "localhost:$2/health" >/dev/null && return 0
-    kill -0 "$pid" 2>/dev/null || break # the server exited: no point waiting out the minutes
-    sleep 1
-  done
+  wait_healthy "$2" $! 240 && return 0
   echo "server for $1 did not come up"; tail -20 "$out/server-$1.log"; return 1
 }
 bench() { # port shape name args...
