@@ -160,19 +160,7 @@ internal static unsafe class KernelChecks
                 Gpu.ArgMax.Launch(k, s, dy.Pointer, nOut, ids.Pointer, t);
                 float[] logits = Download<float>(dy.Pointer, t * nOut);
                 int[] got = Download<int>(ids.Pointer, t);
-                bool same = true;
-                for (int i = 0; i < t; i++)
-                {
-                    int best = 0;
-                    for (int j = 1; j < nOut; j++)
-                    {
-                        if (logits[i * nOut + j] > logits[i * nOut + best])
-                        {
-                            best = j;
-                        }
-                    }
-                    same &= best == got[i];
-                }
+                bool same = Enumerable.Range(0, t).All(i => got[i] == Decoding.ArgMax(logits.AsSpan(i * nOut, nOut)));
                 Report.Check("argmax (5 rows of 3000)", same, same ? "equal to host argmax" : "differs from host argmax");
             }
         }
