@@ -35,8 +35,8 @@ internal static class EngineHost
         long usable = (long)engineOptions.MaxNumSeqs * ((maxModelLen + engineOptions.BlockSize - 1) / engineOptions.BlockSize);
         long affordable = engineOptions.KvCacheBytes / blockBytes;
         engineOptions = engineOptions with { NumKvBlocks = (int)Math.Min(int.MaxValue, Math.Min(usable, affordable)) };
-        var report = new StartupReport(modelName, model.Config.Architecture, model.Config.NumLayers,
-            backend is CudaBackend gpu ? $"cuda ({gpu.Device.Name})" : "cpu", (backend as CudaBackend)?.WeightBytes, loadSeconds,
+        (string device, long? weightBytes) = backend is CudaBackend gpu ? ($"cuda ({gpu.Device.Name})", gpu.WeightBytes) : ("cpu", (long?)null);
+        var report = new StartupReport(modelName, model.Config.Architecture, model.Config.NumLayers, device, weightBytes, loadSeconds,
             engineOptions.NumKvBlocks.Value, engineOptions.BlockSize, blockBytes, maxModelLen, engineOptions.MaxNumSeqs);
         try
         {
