@@ -235,7 +235,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         Profiler?.Begin(stream);
         CudaOps.Embedding.Launch(_kernels, stream, _weights.Embed.Pointer, inputs.TokenIds, _x.Pointer, tokens, h);
         Mark("embedding");
-        ulong x = _x.Pointer; // the residual stream; decode steps on gemv.cu move it between _x and _x2
+        ulong x = _x.Pointer; // the residual stream; gemv.cu's fused rmsnorm moves it between _x and _x2
         for (int l = 0; l < _weights.Layers.Length; l++)
         {
             CudaLayer layer = _weights.Layers[l];
@@ -260,7 +260,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
             {
                 CudaOps.BiasAdd.Launch(_kernels, stream, _gateUp.Pointer, 2 * inter, gateUpBias.Pointer, 2 * inter, tokens);
             }
-            if (_gemm.UsesGemv(tokens, inter))
+            if (_gemm.FusesSilu(tokens, inter))
             {
                 _gemm.RunSilu(_gateUp.Pointer, tokens, layer.Down.Pointer, h, inter, _delta.Pointer, h);
             }
@@ -285,14 +285,14 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     }
 
     /// <summary>
-    /// x += delta (when <paramref name="add"/>), then output = rmsnorm(x) W^T. On gemv.cu (decode) that is one launch that
+    /// x += delta (when <paramref name="add"/>), then output = rmsnorm(x) W^T. With gemv.cu's fused norm that is one launch that
     /// leaves the new residual in the other of _x / _x2, since its other blocks still read the old one; returns where x lives.
     /// </summary>
     private ulong NormAndProject(ulong x, bool add, ulong normWeight, ulong weight, int outFeatures, ulong output, int tokens)
     {
         int h = Config.HiddenSize;
         float eps = Config.RmsNormEps;
-        if (_gemm.UsesGemv(tokens, h))
+        if (_gemm.FusesNorm(tokens, h))
         {
             ulong next = !add ? x : x == _x.Pointer ? _x2.Pointer : _x.Pointer;
             _gemm.RunRmsNorm(x, add ? _delta.Pointer : 0, normWeight, eps, add ? next : 0, tokens, weight, outFeatures, h, output, outFeatures);

@@ -135,4 +135,15 @@ public sealed class StepInputLayoutTests
         // a 16-head group takes two blocks per kv head
         Assert.Equal(8, GqaAttention.Splits(1, 16, 1, 32768, 8));
     }
+
+    [Fact]
+    public void Decode_attention_splits_fill_the_gpu_but_give_each_split_at_least_four_tiles()
+    {
+        // 7B shape (4 kv heads), 132 SMs: 198 blocks wanted
+        Assert.Equal(1, DecodeAttention.Splits(1, 4, 128, 132)); // 2 tiles: one split, no combine
+        Assert.Equal(1, DecodeAttention.Splits(1, 4, 255, 132));
+        Assert.Equal(2, DecodeAttention.Splits(1, 4, 512, 132));
+        Assert.Equal(50, DecodeAttention.Splits(1, 4, 32768, 132)); // ceil(198 / 4) blocks per head
+        Assert.Equal(1, DecodeAttention.Splits(64, 4, 1024, 132)); // 256 blocks already
+    }
 }

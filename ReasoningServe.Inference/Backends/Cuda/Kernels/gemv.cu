@@ -1,26 +1,44 @@
 // y[t, o] = sum_k x[t, k] W[o, k] for a few tokens (t < tokens <= MAXT): the decode-time linear layer, which only
 // streams W once. The block first builds its input x for a slab of k in shared memory (all tokens, SLAB_CHUNKS 16-byte
-// chunks in all), then each warp streams ROWS weight rows over that slab, UNROLL 16-byte loads per row and lane in
-// flight, and multiplies them with every token's x chunk from shared memory; the warp reduces at the end. fp32
-// accumulation; bf16 or fp32 output (the logits). k must be a multiple of 8. grid: ceil(n / (ROWS * 8)), block: 256.
+// chunks in all), then each warp streams R weight rows over that slab, U 16-byte loads per row and lane in flight, and
+// multiplies them with every token's x chunk from shared memory; the warp reduces at the end. fp32 accumulation; bf16
+// or fp32 output (the logits). k must be a multiple of 8. grid: ceil(n / (R * 8)), block: 256.
 // Three entry points differ only in how an x chunk is built, once per block and slab (building it next to every
 // weight chunk, as the first version did, cost more than streaming the weights at 8 tokens):
-//   gemv          x as given
-//   gemv_rmsnorm  x = rmsnorm(residual + delta) * w, rounded as rmsnorm.cu rounds (bf16 sum, bf16 after the scaling
-//                 and after the weight); each block finds the per-token scales itself, block 0 also writes the new
-//                 residual to residualOut (another buffer: other blocks still read the old one). delta may be null.
-//   gemv_silu     x = silu(gate) * up from the fused gate_up rows [tokens, 2k], rounded once as silu_mul.cu does.
+//   gemv          x as given                                                      R = ROWS,      U = UNROLL
+//   gemv_rmsnorm  x = rmsnorm(residual + delta) * w, rounded as rmsnorm.cu rounds   R = NORM_ROWS, U = NORM_UNROLL
+//                 (bf16 sum, bf16 after the scaling and after the weight); each block finds the per-token scales
+//                 itself, block 0 also writes the new residual to residualOut (another buffer: other blocks still read
+//                 the old one). delta may be null.
+//   gemv_silu     x = silu(gate) * up from the fused gate_up rows [tokens, 2k],     R = SILU_ROWS, U = SILU_UNROLL
+//                 rounded once as silu_mul.cu does.
+// A block's input costs L2 reads in proportion to k whatever its rows (the norm's: its sums of squares, then residual,
+// delta and weight per chunk), so the fused forms take more rows per block than the plain one to keep that small next
+// to the weights they stream. The defaults are the H200 sweep's best for one token (docs/benchmarks/cuda-h200.md);
+// Gemm.cs's rows per block must match them.
 #include "common.cuh"
 
 // The backend's build; tools/cuda-check's gemv sweep compiles others with -D to compare them.
 #ifndef MAXT
-#define MAXT 8
+#define MAXT 1
 #endif
 #ifndef ROWS
-#define ROWS 2
+#define ROWS 1
 #endif
 #ifndef UNROLL
 #define UNROLL 8
+#endif
+#ifndef NORM_ROWS
+#define NORM_ROWS 4
+#endif
+#ifndef NORM_UNROLL
+#define NORM_UNROLL 4
+#endif
+#ifndef SILU_ROWS
+#define SILU_ROWS 2
+#endif
+#ifndef SILU_UNROLL
+#define SILU_UNROLL 8
 #endif
 #ifndef SLAB_CHUNKS
 #define SLAB_CHUNKS 2048
@@ -85,21 +103,21 @@ struct SiluInput
     }
 };
 
-template <class Input>
+template <int R, int U, class Input>
 __device__ __forceinline__ void gemv_rows(const Input& in, int tokens, const bf16* __restrict__ w, int n, int k, void* __restrict__ y, int ldy,
     int floatOutput)
 {
     __shared__ uint4 xs[SLAB_CHUNKS];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int row0 = (blockIdx.x * (blockDim.x >> 5) + warp) * ROWS;
+    const int row0 = (blockIdx.x * (blockDim.x >> 5) + warp) * R;
     const int chunks = k / 8, slab = SLAB_CHUNKS / max(tokens, 1);
     // rows past n read row n - 1 and write nothing: every thread stays for the block's barriers
-    const uint4* wr[ROWS];
+    const uint4* wr[R];
 #pragma unroll
-    for (int r = 0; r < ROWS; r++) wr[r] = (const uint4*)(w + (long long)min(row0 + r, n - 1) * k);
-    float acc[ROWS][MAXT];
+    for (int r = 0; r < R; r++) wr[r] = (const uint4*)(w + (long long)min(row0 + r, n - 1) * k);
+    float acc[R][MAXT];
 #pragma unroll
-    for (int r = 0; r < ROWS; r++)
+    for (int r = 0; r < R; r++)
 #pragma unroll
         for (int t = 0; t < MAXT; t++) acc[r][t] = 0.f;
 
@@ -114,16 +132,16 @@ __device__ __forceinline__ void gemv_rows(const Input& in, int tokens, const bf1
             xs[i] = in.load(t, c0 + j);
         }
         __syncthreads();
-        for (int j = lane; j < count; j += 32 * UNROLL)
+        for (int j = lane; j < count; j += 32 * U)
         {
-            uint4 wv[UNROLL][ROWS];
+            uint4 wv[U][R];
 #pragma unroll
-            for (int u = 0; u < UNROLL; u++)
+            for (int u = 0; u < U; u++)
 #pragma unroll
-                for (int r = 0; r < ROWS; r++)
+                for (int r = 0; r < R; r++)
                     wv[u][r] = j + 32 * u < count ? __ldg(wr[r] + c0 + j + 32 * u) : make_uint4(0, 0, 0, 0);
 #pragma unroll
-            for (int u = 0; u < UNROLL; u++)
+            for (int u = 0; u < U; u++)
             {
                 if (j + 32 * u >= count) break;
 #pragma unroll
@@ -133,7 +151,7 @@ __device__ __forceinline__ void gemv_rows(const Input& in, int tokens, const bf1
                     {
                         uint4 xv = xs[t * count + j + 32 * u];
 #pragma unroll
-                        for (int r = 0; r < ROWS; r++) fma8(acc[r][t], wv[u][r], xv);
+                        for (int r = 0; r < R; r++) fma8(acc[r][t], wv[u][r], xv);
                     }
                 }
             }
@@ -141,7 +159,7 @@ __device__ __forceinline__ void gemv_rows(const Input& in, int tokens, const bf1
     }
 
 #pragma unroll
-    for (int r = 0; r < ROWS; r++)
+    for (int r = 0; r < R; r++)
 #pragma unroll
         for (int t = 0; t < MAXT; t++)
         {
@@ -161,7 +179,7 @@ __device__ __forceinline__ void gemv_rows(const Input& in, int tokens, const bf1
 extern "C" __global__ void __launch_bounds__(256) gemv(const bf16* __restrict__ x, int tokens, const bf16* __restrict__ w, int n, int k,
     void* __restrict__ y, int ldy, int floatOutput)
 {
-    gemv_rows(PlainInput{x, k}, tokens, w, n, k, y, ldy, floatOutput);
+    gemv_rows<ROWS, UNROLL>(PlainInput{x, k}, tokens, w, n, k, y, ldy, floatOutput);
 }
 
 extern "C" __global__ void __launch_bounds__(256) gemv_rmsnorm(const bf16* __restrict__ residual, const bf16* __restrict__ delta,
@@ -207,11 +225,11 @@ extern "C" __global__ void __launch_bounds__(256) gemv_rmsnorm(const bf16* __res
         }
     }
     __syncthreads();
-    gemv_rows(NormInput{residual, delta, normWeight, scale, k}, tokens, w, n, k, y, ldy, floatOutput);
+    gemv_rows<NORM_ROWS, NORM_UNROLL>(NormInput{residual, delta, normWeight, scale, k}, tokens, w, n, k, y, ldy, floatOutput);
 }
 
 extern "C" __global__ void __launch_bounds__(256) gemv_silu(const bf16* __restrict__ gateUp, int tokens, const bf16* __restrict__ w, int n, int k,
     void* __restrict__ y, int ldy, int floatOutput)
 {
-    gemv_rows(SiluInput{gateUp, k}, tokens, w, n, k, y, ldy, floatOutput);
+    gemv_rows<SILU_ROWS, SILU_UNROLL>(SiluInput{gateUp, k}, tokens, w, n, k, y, ldy, floatOutput);
 }

@@ -20,16 +20,23 @@ internal static unsafe class DecodeAttention
 
     /// <summary>
     /// Enough splits that the launch has about 1.5 blocks per SM (a block keeps ~40 KB of K/V in flight, so one or two
-    /// per SM stream at full bandwidth and fewer splits save the combine), never more than the longest context has
-    /// tiles: a long context alone is shared by every SM, a batch of 64 7B decodes (256 blocks) keeps one split.
+    /// per SM stream at full bandwidth and fewer splits save the combine), each split at least
+    /// <see cref="MinTilesPerSplit"/> tiles of the longest context: a long context alone is shared by every SM, a batch
+    /// of 64 7B decodes (256 blocks) keeps one split, and so does one short context.
     /// </summary>
     public static int Splits(int tokens, int kvHeads, int maxContext, int multiprocessors)
     {
         int blocks = Math.Max(1, tokens * kvHeads);
         int wanted = (3 * multiprocessors / 2 + blocks - 1) / blocks;
         int tiles = (maxContext + SplitTile - 1) / SplitTile;
-        return Math.Clamp(Math.Min(wanted, tiles), 1, GqaAttention.MaxSplits);
+        return Math.Clamp(Math.Min(wanted, tiles / MinTilesPerSplit), 1, GqaAttention.MaxSplits);
     }
+
+    /// <summary>
+    /// A split's work is worth the combine launch from 4 tiles (256 keys) on: on the H200 one 7B token over 128 positions
+    /// took 5 us in one split and 8 us in two, over 32768 positions 31 us in 32 splits (1024 keys each) and 48 us in 16.
+    /// </summary>
+    public const int MinTilesPerSplit = 4;
 
     /// <param name="qRowStride">Elements between query rows; must be even (rows are read as bf16 pairs).</param>
     /// <param name="partials">At least <see cref="GqaAttention.PartialFloats"/> floats when <paramref name="splits"/> &gt; 1.</param>

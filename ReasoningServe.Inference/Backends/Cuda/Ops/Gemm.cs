@@ -5,19 +5,18 @@ namespace ReasoningServe.Inference.Backends.Cuda.Ops;
 /// <summary>
 /// y[t, o] = sum_i x[t, i] W[o, i] through cuBLAS (bf16 in, fp32 accumulate, bf16 or fp32 out). Row-major x [T, K] and
 /// W [N, K] (HF's [out, in]) are column-major x^T and W^T, so y^T = W x^T is gemm(op(W)=T, op(x)=N, m=N, n=T, k=K).
-/// With <see cref="UseGemv"/>, up to <see cref="MaxGemvTokens"/> tokens (decode) go to our gemv.cu instead: a whole 7B
-/// decode step on cuBLAS moved its weights at an effective 2.2 TB/s of the H200's 4.2 (docs/benchmarks/cuda-h200.md);
-/// gemv.cu is the plain bandwidth-bound loop meant to close that gap, and its fused forms also take the rmsnorm before a
-/// projection and the SiLU before the down projection, two launches fewer per layer. On the H200 its first version was
-/// slower than cuBLAS (a 7B decode step of 1 token 9.9 ms instead of 6.4, of 8 tokens 45 ms instead of 6.5): it rebuilt
-/// the input next to every weight chunk. The second builds it once per block in shared memory and keeps more loads in
-/// flight; it has not run on a GPU yet, so gemv.cu stays opt-in (RS_CUDA_GEMV=1).
+/// One token (single-sequence decode) goes to our gemv.cu instead (<see cref="UseGemv"/>, RS_CUDA_GEMV=0 turns it off):
+/// on the H200 its sweep streamed every 1.5B and 7B decode projection faster than cuBLAS at one token (7B o 2.45 vs 1.33
+/// TB/s, gate_up 4.21 vs 3.77; 1.5B qkv 1.07 vs 0.46), and slower at 4 and 8 (docs/benchmarks/cuda-h200.md), so more
+/// tokens stay on cuBLAS. Its fused forms also take the rmsnorm before a projection and the SiLU before the down
+/// projection, one launch fewer each (<see cref="FuseNorm"/>, <see cref="FuseSilu"/>; opt-in until measured faster).
 /// </summary>
 internal sealed unsafe class Gemm : IDisposable
 {
     public const long WorkspaceBytes = 32L << 20;
-    public const int MaxGemvTokens = 8;
-    private const int GemvRowsPerBlock = 2 * 8; // gemv.cu: ROWS per warp, 8 warps
+    public const int MaxGemvTokens = 1; // gemv.cu's MAXT
+    // gemv.cu's rows per warp for each entry point (ROWS, NORM_ROWS, SILU_ROWS), times its 8 warps per block
+    private const int GemvRowsPerBlock = 1 * 8, GemvNormRowsPerBlock = 4 * 8, GemvSiluRowsPerBlock = 2 * 8;
     private readonly nint _handle;
     private readonly nint _stream;
     private readonly CudaKernels? _kernels;
@@ -34,10 +33,17 @@ internal sealed unsafe class Gemm : IDisposable
         Cublas.Check(Cublas.cublasSetWorkspace_v2(handle, _workspace.Pointer, (nuint)WorkspaceBytes), "cublasSetWorkspace");
     }
 
-    /// <param name="ldy">Row stride of y in elements (>= outFeatures).</param>
     /// <summary>Whether a GEMM of <paramref name="tokens"/> rows over <paramref name="inFeatures"/> goes to gemv.cu.</summary>
     public bool UsesGemv(int tokens, int inFeatures) =>
         _kernels is { Gemv.IsLoaded: true } && UseGemv && tokens <= MaxGemvTokens && inFeatures % 8 == 0;
+
+    /// <summary>Whether the rmsnorm before such a GEMM goes into it (<see cref="RunRmsNorm"/>).</summary>
+    public bool FusesNorm(int tokens, int inFeatures) => FuseNorm && UsesGemv(tokens, inFeatures);
+
+    /// <summary>Whether the SiLU before such a GEMM goes into it (<see cref="RunSilu"/>).</summary>
+    public bool FusesSilu(int tokens, int inFeatures) => FuseSilu && UsesGemv(tokens, inFeatures);
+
+    /// <param name="ldy">Row stride of y in elements (>= outFeatures).</param>
 
     public void Run(ulong x, int tokens, ulong weight, int outFeatures, int inFeatures, ulong y, int ldy, bool floatOutput = false)
     {
@@ -54,7 +60,7 @@ internal sealed unsafe class Gemm : IDisposable
     }
 
     /// <summary>
-    /// gemv.cu's gemv_rmsnorm (only where <see cref="UsesGemv"/>): y = rmsnorm(residual + delta) W^T, and block 0 writes
+    /// gemv.cu's gemv_rmsnorm (whatever <see cref="FusesNorm"/> says): y = rmsnorm(residual + delta) W^T, and block 0 writes
     /// residual + delta to <paramref name="residualOut"/>; delta and residualOut 0 for a plain rmsnorm first.
     /// </summary>
     public void RunRmsNorm(ulong residual, ulong delta, ulong normWeight, float eps, ulong residualOut, int tokens, ulong weight, int outFeatures,
@@ -62,15 +68,15 @@ internal sealed unsafe class Gemm : IDisposable
     {
         int asFloat = 0;
         void** args = stackalloc void*[] { &residual, &delta, &normWeight, &eps, &residualOut, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat };
-        _kernels!.GemvRmsNorm.Launch(_stream, GemvBlocks(outFeatures), 1, 256, args);
+        _kernels!.GemvRmsNorm.Launch(_stream, GemvBlocks(outFeatures, GemvNormRowsPerBlock), 1, 256, args);
     }
 
-    /// <summary>gemv.cu's gemv_silu (only where <see cref="UsesGemv"/>): y = (silu(gate) * up) W^T from the fused gate_up rows.</summary>
+    /// <summary>gemv.cu's gemv_silu (whatever <see cref="FusesSilu"/> says): y = (silu(gate) * up) W^T from the fused gate_up rows.</summary>
     public void RunSilu(ulong gateUp, int tokens, ulong weight, int outFeatures, int inFeatures, ulong y, int ldy)
     {
         int asFloat = 0;
         void** args = stackalloc void*[] { &gateUp, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat };
-        _kernels!.GemvSilu.Launch(_stream, GemvBlocks(outFeatures), 1, 256, args);
+        _kernels!.GemvSilu.Launch(_stream, GemvBlocks(outFeatures, GemvSiluRowsPerBlock), 1, 256, args);
     }
 
     /// <summary>gemv.cu's plain entry point, or a build of it with other tile parameters (rowsPerBlock = ROWS x 8 warps).</summary>
@@ -82,10 +88,19 @@ internal sealed unsafe class Gemm : IDisposable
         gemv.Launch(stream, GemvBlocks(outFeatures, rowsPerBlock), 1, 256, args);
     }
 
-    private static uint GemvBlocks(int outFeatures, int rowsPerBlock = GemvRowsPerBlock) => (uint)((outFeatures + rowsPerBlock - 1) / rowsPerBlock);
+    private static uint GemvBlocks(int outFeatures, int rowsPerBlock) => (uint)((outFeatures + rowsPerBlock - 1) / rowsPerBlock);
 
-    /// <summary>Whether GEMMs of up to <see cref="MaxGemvTokens"/> tokens use gemv.cu (RS_CUDA_GEMV=1) instead of cuBLAS.</summary>
-    public bool UseGemv { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_GEMV") == "1";
+    /// <summary>Whether GEMMs of up to <see cref="MaxGemvTokens"/> tokens use gemv.cu instead of cuBLAS (RS_CUDA_GEMV=0: never).</summary>
+    public bool UseGemv { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_GEMV") != "0";
+
+    /// <summary>gemv.cu's fused rmsnorm prologue instead of a separate rmsnorm launch (RS_CUDA_GEMV_FUSE=norm or norm,silu).</summary>
+    public bool FuseNorm { get; set; } = FuseOption("norm");
+
+    /// <summary>gemv.cu's fused SiLU prologue instead of a separate silu_mul launch (RS_CUDA_GEMV_FUSE=silu or norm,silu).</summary>
+    public bool FuseSilu { get; set; } = FuseOption("silu");
+
+    private static bool FuseOption(string name) =>
+        (Environment.GetEnvironmentVariable("RS_CUDA_GEMV_FUSE") ?? "").Split(',', StringSplitOptions.TrimEntries).Contains(name);
 
     public void Dispose()
     {
