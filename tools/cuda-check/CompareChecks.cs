@@ -47,9 +47,12 @@ internal static class CompareChecks
             (int clear, int clearAgree) = ClearWinners(chunked, whole, margin: 0.05f);
             Report.Check($"{name}: 128-token chunked prefill vs whole", clearAgree == clear && chunkRelative < 2e-2,
                 $"top-1 {agreeChunk}/{total} ({clearAgree}/{clear} where the lead is > 0.05); rel err {chunkRelative:E2}");
+            // Eager steps split attention by the real context, graphs by their padded block-table width: the two split the
+            // keys differently (other fp32 partial sums, other bf16 roundings of the output), the same noise as chunking.
             (int agreeEager, _, double eagerRelative) = CompareResults(eager, whole);
-            Report.Check($"{name}: eager decode vs CUDA-graph replay", agreeEager == total && eagerRelative < 1e-2,
-                $"top-1 {agreeEager}/{total}; rel err {eagerRelative:E2} (graphs pad the batch; splits may differ)");
+            (int clearEager, int clearEagerAgree) = ClearWinners(eager, whole, margin: 0.05f);
+            Report.Check($"{name}: eager decode vs CUDA-graph replay", clearEagerAgree == clearEager && eagerRelative < 2e-2,
+                $"top-1 {agreeEager}/{total} ({clearEagerAgree}/{clearEager} where the lead is > 0.05); rel err {eagerRelative:E2} (graphs pad the batch and split by it)");
         }
     }
 

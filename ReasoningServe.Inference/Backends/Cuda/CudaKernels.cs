@@ -3,8 +3,12 @@ using ReasoningServe.Inference.Backends.Cuda.Native;
 
 namespace ReasoningServe.Inference.Backends.Cuda;
 
-/// <summary>A loaded kernel: a function handle and the one way to launch it on a stream.</summary>
-internal readonly unsafe struct CudaKernel(nint function, string name)
+/// <summary>
+/// A loaded kernel: a function handle and the one way to launch it on a stream. With <paramref name="programmatic"/>
+/// the launch lets it start while the kernel ahead of it finishes (programmatic dependent launch, sm_90 on): every
+/// kernel of Backends/Cuda/Kernels waits for its predecessor itself (common.cuh's wait_for_previous_grid).
+/// </summary>
+internal readonly unsafe struct CudaKernel(nint function, string name, bool programmatic = false)
 {
     public string Name { get; } = name;
 
@@ -17,7 +21,23 @@ internal readonly unsafe struct CudaKernel(nint function, string name)
         {
             throw new CudaException($"kernel {Name} is not available.");
         }
-        int result = CudaDriver.cuLaunchKernel(function, gridX, gridY, gridZ, blockX, 1, 1, sharedBytes, stream, arguments, null);
+        int result;
+        if (programmatic)
+        {
+            LaunchAttribute attribute = default;
+            attribute.Id = CudaDriver.LaunchAttributeProgrammaticStreamSerialization;
+            *(int*)attribute.Value = 1;
+            LaunchConfig config = new()
+            {
+                GridX = gridX, GridY = gridY, GridZ = gridZ, BlockX = blockX, BlockY = 1, BlockZ = 1, SharedBytes = sharedBytes,
+                Stream = stream, Attributes = &attribute, AttributeCount = 1,
+            };
+            result = CudaDriver.cuLaunchKernelEx(&config, function, arguments, null);
+        }
+        else
+        {
+            result = CudaDriver.cuLaunchKernel(function, gridX, gridY, gridZ, blockX, 1, 1, sharedBytes, stream, arguments, null);
+        }
         if (result != CudaDriver.Success)
         {
             throw new CudaException($"launch of {Name} <<<({gridX}, {gridY}, {gridZ}), {blockX}>>> failed: {CudaDriver.Describe(result)}");
@@ -40,6 +60,7 @@ internal sealed unsafe class CudaKernels : IDisposable
 
     public CudaKernels(CudaDevice device, string? cacheDirectory)
     {
+        ProgrammaticLaunch = device.ComputeCapability >= 90 && Environment.GetEnvironmentVariable("RS_CUDA_PDL") != "0";
         var compiler = new KernelCompiler(device.ComputeCapability, cacheDirectory);
         IReadOnlyList<string> files = KernelSources.KernelFiles;
         var cubins = new byte[files.Count][];
@@ -118,6 +139,13 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel LogitAdjust { get; }
     public CudaKernel FillUniform { get; }
 
+    /// <summary>
+    /// Whether kernels launch with programmatic dependent launch (Hopper and later; RS_CUDA_PDL=0 turns it off): each
+    /// starts during its predecessor's last wave, which hides most of the launch gap between the ~250 small kernels of
+    /// a decode step.
+    /// </summary>
+    public bool ProgrammaticLaunch { get; }
+
     /// <summary>Optional kernel files that did not compile or load, with the reason (their features stay off).</summary>
     public IReadOnlyDictionary<string, string> OptionalFailures => _optionalFailures;
 
@@ -131,7 +159,7 @@ internal sealed unsafe class CudaKernels : IDisposable
             }
             throw new InvalidOperationException($"kernel file {file} is not embedded.");
         }
-        return Function(module, name);
+        return Function(module, name, ProgrammaticLaunch);
     }
 
     /// <summary>cuModuleLoadData on a CUBIN, returning the driver's result (whether a failure is fatal is the caller's call).</summary>
@@ -148,7 +176,7 @@ internal sealed unsafe class CudaKernels : IDisposable
     }
 
     /// <summary>The kernel of a loaded module with this extern "C" name.</summary>
-    internal static CudaKernel Function(nint module, string name)
+    internal static CudaKernel Function(nint module, string name, bool programmatic = false)
     {
         nint function;
         byte[] utf8 = Encoding.UTF8.GetBytes(name + "\0");
@@ -156,7 +184,7 @@ internal sealed unsafe class CudaKernels : IDisposable
         {
             CudaDriver.Check(CudaDriver.cuModuleGetFunction(&function, module, text), $"cuModuleGetFunction({name})");
         }
-        return new CudaKernel(function, name);
+        return new CudaKernel(function, name, programmatic);
     }
 
     public void Dispose()

@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using ReasoningServe.Inference.Backends.Cuda;
 using ReasoningServe.Inference.Backends.Cuda.Native;
 using ReasoningServe.Inference.Backends.Cuda.Ops;
@@ -83,6 +84,29 @@ public sealed class CudaLibraryTests
         // Opt-in features' kernels may fail to build without taking the backend down; the rest may not.
         Assert.Subset(KernelSources.KernelFiles.ToHashSet(), CudaKernels.OptionalFiles.ToHashSet());
         Assert.DoesNotContain("gqa_attention.cu", CudaKernels.OptionalFiles);
+    }
+
+    [Fact]
+    public void Every_kernel_lets_its_successor_launch_and_waits_for_its_predecessor_before_touching_memory()
+    {
+        // The backend launches every kernel with programmatic dependent launch on Hopper: one that read an activation
+        // before wait_for_previous_grid() could see its predecessor's half-written output. Only gemv's L2 prefetch of
+        // weights (never written while the model runs) may come first.
+        var entry = new Regex(@"extern ""C"" __global__ void (?:__launch_bounds__\([^)]*\) )?(\w+)\([^{]*\{\n((?:    .*\n){3})");
+        int kernels = 0;
+        foreach (string file in KernelSources.KernelFiles)
+        {
+            foreach (Match m in entry.Matches(KernelSources.Read(file)))
+            {
+                kernels++;
+                string[] first = m.Groups[2].Value.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Trim()).ToArray();
+                Assert.True(first[0] == "launch_next_grid();", $"{m.Groups[1].Value} ({file}) starts with '{first[0]}'");
+                bool waits = first[1] == "wait_for_previous_grid();" || (file == "gemv.cu" && first[1].StartsWith("prefetch_rows<", StringComparison.Ordinal)
+                    && first[2] == "wait_for_previous_grid();");
+                Assert.True(waits, $"{m.Groups[1].Value} ({file}) does not wait for its predecessor first: '{first[1]}'");
+            }
+        }
+        Assert.Equal(KernelSources.KernelFiles.Sum(f => Regex.Matches(KernelSources.Read(f), @"__global__").Count), kernels);
     }
 
     [Fact]

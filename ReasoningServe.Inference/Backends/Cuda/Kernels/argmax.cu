@@ -20,6 +20,8 @@ __device__ __forceinline__ void take4(float4 x, int j4, float& v, int& index)
 
 extern "C" __global__ void argmax(const float* __restrict__ logits, int n, int* __restrict__ ids)
 {
+    launch_next_grid();
+    wait_for_previous_grid();
     __shared__ float bestValue[32];
     __shared__ int bestIndex[32];
     const float* row = logits + (long long)blockIdx.x * n;

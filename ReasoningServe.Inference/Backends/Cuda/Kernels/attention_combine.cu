@@ -9,6 +9,8 @@
 extern "C" __global__ void attention_combine(const float* __restrict__ partialOut, const float* __restrict__ partialMax,
     const float* __restrict__ partialSum, bf16* __restrict__ out, const int* __restrict__ tokenList, int heads, int headDim, int splits)
 {
+    launch_next_grid();
+    wait_for_previous_grid();
     __shared__ float weight[MAX_SPLITS];
     __shared__ float total;
     long long row = (long long)(tokenList == nullptr ? blockIdx.x : tokenList[blockIdx.x]) * heads + blockIdx.y;

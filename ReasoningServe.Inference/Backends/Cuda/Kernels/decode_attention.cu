@@ -254,6 +254,8 @@ extern "C" __global__ void __launch_bounds__(THREADS, 3) decode_attention(const 
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
     const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
 {
+    launch_next_grid();
+    wait_for_previous_grid();
     __shared__ __align__(128) unsigned char smem[SMEM_BYTES];
     const int t = tokenList == nullptr ? blockIdx.x : tokenList[blockIdx.x];
     const int* table = blockTables + (long long)tokenSeq[t] * maxBlocks;

@@ -4,6 +4,8 @@
 
 extern "C" __global__ void embedding(const bf16* __restrict__ table, const int* __restrict__ ids, bf16* __restrict__ out, int hidden)
 {
+    launch_next_grid();
+    wait_for_previous_grid();
     const bf16* row = table + (long long)ids[blockIdx.x] * hidden;
     bf16* o = out + (long long)blockIdx.x * hidden;
     if ((hidden & 7) == 0)

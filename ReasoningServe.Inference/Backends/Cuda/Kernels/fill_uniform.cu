@@ -11,6 +11,8 @@ __device__ __forceinline__ unsigned long long mix(unsigned long long z)
 
 extern "C" __global__ void fill_uniform(bf16* __restrict__ x, long long n, unsigned long long seed, float scale, float constant)
 {
+    launch_next_grid();
+    wait_for_previous_grid();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
     {
         float u = (float)(mix(seed * 0x9E3779B97F4A7C15ull + (unsigned long long)i) >> 40) * (1.f / 16777216.f);

@@ -24,6 +24,8 @@ extern "C" __global__ void __launch_bounds__(NT) gqa_attention(const bf16* __res
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
     const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
 {
+    launch_next_grid();
+    wait_for_previous_grid();
     __shared__ __align__(16) float qs[MAXG][MAXD];
     __shared__ float probs[MAXG][TILE];
     __shared__ long long slots[TILE];

@@ -6,6 +6,8 @@
 extern "C" __global__ void kv_write(const bf16* __restrict__ qkv, int rowStride, int kOffset, int kvSize, const int* __restrict__ slots,
     bf16* __restrict__ kCache, bf16* __restrict__ vCache)
 {
+    launch_next_grid();
+    wait_for_previous_grid();
     long long slot = slots[blockIdx.x];
     if (slot < 0) return;
     const bf16* k = qkv + (long long)blockIdx.x * rowStride + kOffset;

@@ -9,6 +9,8 @@
 extern "C" __global__ void logit_adjust(const float* __restrict__ raw, float* __restrict__ processed, int n, const int* __restrict__ offsets,
     const int* __restrict__ entries)
 {
+    launch_next_grid();
+    wait_for_previous_grid();
     const float* in = raw + (long long)blockIdx.x * n;
     float* out = processed + (long long)blockIdx.x * n;
     if ((n & 3) == 0)

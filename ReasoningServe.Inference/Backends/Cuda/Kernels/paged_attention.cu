@@ -14,6 +14,8 @@ extern "C" __global__ void __launch_bounds__(TILE) paged_attention(const bf16* _
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
     const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, int heads, int kvHeads, int headDim, int blockSize, float scale)
 {
+    launch_next_grid();
+    wait_for_previous_grid();
     __shared__ float qs[2 * TILE];
     __shared__ float probs[TILE];
     __shared__ long long slots[TILE];

@@ -203,6 +203,8 @@ extern "C" __global__ void __launch_bounds__(THREADS) prefill_attention(const bf
     const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tileFirst,
     const int* __restrict__ tileCount, int heads, int kvHeads, int headDim, int blockSize, float scale)
 {
+    launch_next_grid();
+    wait_for_previous_grid();
     __shared__ __align__(16) bf16 ks[TILE_K * (MAX_HEAD_DIM + PAD)];
     __shared__ __align__(16) bf16 vs[TILE_K * (MAX_HEAD_DIM + PAD)];
     __shared__ int slots[2][TILE_K];

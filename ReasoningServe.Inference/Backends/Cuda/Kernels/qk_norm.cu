@@ -5,6 +5,8 @@
 extern "C" __global__ void qk_norm(bf16* __restrict__ qkv, int rowStride, const bf16* __restrict__ qWeight, const bf16* __restrict__ kWeight,
     int heads, int headDim, float eps)
 {
+    launch_next_grid();
+    wait_for_previous_grid();
     int head = blockIdx.y;
     bf16* x = qkv + (long long)blockIdx.x * rowStride + (long long)head * headDim;
     const bf16* w = head < heads ? qWeight : kWeight;

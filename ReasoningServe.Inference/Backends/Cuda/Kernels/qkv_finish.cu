@@ -16,6 +16,8 @@ extern "C" __global__ void qkv_finish(bf16* __restrict__ qkv, int rowStride, con
     const int* __restrict__ positions, const float* __restrict__ invFreq, const int* __restrict__ slots,
     bf16* __restrict__ kCache, bf16* __restrict__ vCache, int heads, int kvHeads, int headDim)
 {
+    launch_next_grid();
+    wait_for_previous_grid();
     const int t = blockIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, half = headDim / 2;
     bf16* row = qkv + (long long)t * rowStride;
     const long long slot = slots[t];

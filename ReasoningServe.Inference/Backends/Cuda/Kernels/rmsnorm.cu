@@ -87,6 +87,8 @@ __device__ __forceinline__ void norm_row(bf16* r, const bf16* __restrict__ delta
 
 extern "C" __global__ void __launch_bounds__(BLOCK) rmsnorm(const bf16* __restrict__ x, const bf16* __restrict__ w, bf16* __restrict__ out, int n, float eps)
 {
+    launch_next_grid();
+    wait_for_previous_grid();
     __shared__ float scratch[32];
     long long row = (long long)blockIdx.x * n;
     norm_row(const_cast<bf16*>(x + row), nullptr, w, out + row, n, eps, scratch);
@@ -95,6 +97,8 @@ extern "C" __global__ void __launch_bounds__(BLOCK) rmsnorm(const bf16* __restri
 extern "C" __global__ void __launch_bounds__(BLOCK) add_rmsnorm(bf16* __restrict__ residual, const bf16* __restrict__ delta, const bf16* __restrict__ w,
     bf16* __restrict__ out, int n, float eps)
 {
+    launch_next_grid();
+    wait_for_previous_grid();
     __shared__ float scratch[32];
     long long row = (long long)blockIdx.x * n;
     norm_row(residual + row, delta + row, w, out + row, n, eps, scratch);

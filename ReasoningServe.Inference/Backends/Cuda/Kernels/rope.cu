@@ -7,6 +7,8 @@
 extern "C" __global__ void rope(bf16* __restrict__ qkv, int rowStride, const int* __restrict__ positions, const float* __restrict__ invFreq,
     int totalHeads, int headDim)
 {
+    launch_next_grid();
+    wait_for_previous_grid();
     int half = headDim / 2;
     float pos = (float)positions[blockIdx.x];
     bf16* row = qkv + (long long)blockIdx.x * rowStride;

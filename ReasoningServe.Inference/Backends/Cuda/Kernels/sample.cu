@@ -39,6 +39,8 @@ __device__ __forceinline__ float prob(const float* row, int i, float invT, float
 extern "C" __global__ void __launch_bounds__(THREADS) sample(const float* __restrict__ logits, const float* __restrict__ adjusted, int n,
     const float* __restrict__ params, int* __restrict__ out)
 {
+    launch_next_grid();
+    wait_for_previous_grid();
     __shared__ float values[32];
     __shared__ int indices[32];
     __shared__ float scratch[32];

@@ -8,6 +8,8 @@
 
 extern "C" __global__ void silu_mul(const bf16* __restrict__ gateUp, bf16* __restrict__ out, int n)
 {
+    launch_next_grid();
+    wait_for_previous_grid();
     int j0 = (blockIdx.x * blockDim.x + threadIdx.x) * PER_THREAD;
     if (j0 >= n) return;
     const bf16* row = gateUp + (long long)blockIdx.y * 2 * n;

@@ -56,6 +56,11 @@ internal static unsafe partial class CudaDriver
     public static partial int cuLaunchKernel(nint function, uint gridX, uint gridY, uint gridZ, uint blockX, uint blockY, uint blockZ,
         uint sharedBytes, nint stream, void** parameters, void** extra);
 
+    /// <summary>CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION: the launch may overlap the previous kernel in the stream.</summary>
+    public const int LaunchAttributeProgrammaticStreamSerialization = 6;
+
+    [LibraryImport(CudaLibraries.Driver)] public static partial int cuLaunchKernelEx(LaunchConfig* config, nint function, void** parameters, void** extra);
+
     [LibraryImport(CudaLibraries.Driver, EntryPoint = "cuStreamBeginCapture_v2")] public static partial int cuStreamBeginCapture(nint stream, int mode);
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuStreamEndCapture(nint stream, nint* graph);
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuGraphInstantiateWithFlags(nint* graphExec, nint graph, ulong flags);
@@ -82,4 +87,23 @@ internal static unsafe partial class CudaDriver
         string t = cuGetErrorString(result, &text) == Success && text != null ? Marshal.PtrToStringUTF8((nint)text) ?? "" : "";
         return t.Length == 0 ? n : $"{n} ({t})";
     }
+}
+
+/// <summary>CUlaunchAttribute: an id, padding to 8 bytes, then a 64-byte value union (here only its first int is used).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct LaunchAttribute
+{
+    public int Id;
+    private readonly int _padding;
+    public fixed byte Value[64];
+}
+
+/// <summary>CUlaunchConfig, as cuLaunchKernelEx reads it.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct LaunchConfig
+{
+    public uint GridX, GridY, GridZ, BlockX, BlockY, BlockZ, SharedBytes;
+    public nint Stream;
+    public LaunchAttribute* Attributes;
+    public uint AttributeCount;
 }
