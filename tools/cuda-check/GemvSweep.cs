@@ -7,15 +7,16 @@ using static ReasoningServe.Tools.CudaCheck.DeviceArrays;
 namespace ReasoningServe.Tools.CudaCheck;
 
 /// <summary>
-/// gemv.cu built with other parameters (-D MAXT, ROWS, UNROLL) against cuBLAS on the decode GEMMs of the Qwen2.5-1.5B
-/// and 7B shapes at 1, 4 and 8 tokens: the weight bytes streamed per second of each, every launch on weights the previous
-/// launches did not touch (as each layer's are), and each variant's worst error against cuBLAS. One run shows which
-/// parameters (if any) beat cuBLAS, so the backend's build can take them.
+/// gemv.cu built with other parameters (-D MAXT, ROWS, UNROLL, SLAB_CHUNKS) against cuBLAS on the decode GEMMs of the
+/// Qwen2.5-1.5B and 7B shapes at up to the variants' token count: the weight bytes streamed per second of each, every
+/// launch on weights the previous launches did not touch (as each layer's are), and each variant's worst error against
+/// cuBLAS. One run shows which parameters (if any) beat cuBLAS, so the backend's build can take them. (Builds for 8
+/// tokens lost to cuBLAS at 4 and 8 tokens on every shape: docs/benchmarks/results/h200/run3/cuda-check.log.)
 /// </summary>
 internal static class GemvSweep
 {
-    private static readonly (int MaxTokens, int Rows, int Unroll)[] Variants =
-        [(1, 1, 8), (1, 1, 16), (1, 2, 8), (1, 4, 4), (1, 4, 8), (8, 1, 16), (8, 2, 4), (8, 2, 8), (8, 4, 4)];
+    private static readonly (int MaxTokens, int Rows, int Unroll, int Slab)[] Variants =
+        [(1, 1, 8, 2048), (1, 1, 8, 2432), (1, 1, 4, 2432), (1, 1, 16, 2432), (1, 2, 8, 2432), (1, 2, 4, 2432)];
 
     private static readonly (string Name, int N, int K, bool Logits)[] Shapes =
     [
@@ -29,7 +30,7 @@ internal static class GemvSweep
 
     public static void Run(CudaDevice device, CudaKernels kernels)
     {
-        Report.Section("6. gemv.cu variants vs cuBLAS on decode GEMMs (TB/s of weights read; t = tokens, r = rows per warp, u = loads in flight per row)");
+        Report.Section("6. gemv.cu variants vs cuBLAS on decode GEMMs (TB/s of weights read; t = tokens, r = rows per warp, u = loads in flight per row, s = x chunks per slab)");
         nint stream = device.Stream;
         var compiler = new KernelCompiler(device.ComputeCapability, KernelCompiler.DefaultCacheDirectory());
         var modules = new List<nint>();
@@ -44,14 +45,14 @@ internal static class GemvSweep
             foreach ((string name, int n, int k, bool logits) in Shapes)
             {
                 long bytes = 2L * n * k;
-                foreach (int tokens in new[] { 1, 4, 8 })
+                foreach (int tokens in new[] { 1, 4, 8 }.Where(t => t <= Variants.Max(v => v.MaxTokens)))
                 {
                     var line = new StringBuilder($"  {name,-13} {n,6}x{k,-5} t={tokens}: cuBLAS {Rate(stream, pool.Pointer, bytes, w => cublas.Run(x.Pointer, tokens, w, n, k, y.Pointer, n, logits)),5:F2}");
                     cublas.Run(x.Pointer, tokens, pool.Pointer, n, k, reference.Pointer, n, logits);
                     float[] expected = Out(reference, tokens * n, logits);
                     for (int i = 0; i < loaded.Length; i++)
                     {
-                        ((int maxTokens, int rows, int unroll), CudaKernel kernel) = loaded[i];
+                        ((int maxTokens, int rows, int unroll, int slab), CudaKernel kernel) = loaded[i];
                         if (tokens > maxTokens)
                         {
                             continue;
@@ -59,15 +60,14 @@ internal static class GemvSweep
                         Gpu.Gemm.LaunchGemv(kernel, stream, rows * 8, x.Pointer, tokens, pool.Pointer, n, k, y.Pointer, n, logits);
                         worst[i] = Math.Max(worst[i], Errors(Out(y, tokens * n, logits), expected).Relative);
                         double rate = Rate(stream, pool.Pointer, bytes, w => Gpu.Gemm.LaunchGemv(kernel, stream, rows * 8, x.Pointer, tokens, w, n, k, y.Pointer, n, logits));
-                        line.Append($" | t{maxTokens}r{rows}u{unroll} {rate,5:F2}");
+                        line.Append($" | {Label(loaded[i].Variant)} {rate,5:F2}");
                     }
                     Report.Line(line.ToString());
                 }
             }
             for (int i = 0; i < loaded.Length; i++)
             {
-                (int maxTokens, int rows, int unroll) = loaded[i].Variant;
-                Report.Check($"gemv t{maxTokens}r{rows}u{unroll} vs cuBLAS (every shape)", worst[i] < Bf16Tolerance, $"worst rel err {worst[i]:E2}");
+                Report.Check($"gemv {Label(loaded[i].Variant)} vs cuBLAS (every shape)", worst[i] < Bf16Tolerance, $"worst rel err {worst[i]:E2}");
             }
         }
         finally
@@ -91,10 +91,13 @@ internal static class GemvSweep
     private static float[] Out(DeviceBuffer buffer, int count, bool logits) =>
         logits ? Download<float>(buffer.Pointer, count) : DownloadBf16(buffer.Pointer, count);
 
-    private static CudaKernel Load(KernelCompiler compiler, (int MaxTokens, int Rows, int Unroll) v, List<nint> modules)
+    /// <summary>t = tokens, r = rows per warp, u = loads in flight per row, s = 16-byte chunks of x per shared-memory slab.</summary>
+    private static string Label((int MaxTokens, int Rows, int Unroll, int Slab) v) => $"t{v.MaxTokens}r{v.Rows}u{v.Unroll}s{v.Slab}";
+
+    private static CudaKernel Load(KernelCompiler compiler, (int MaxTokens, int Rows, int Unroll, int Slab) v, List<nint> modules)
     {
-        byte[] cubin = compiler.Compile("gemv.cu", [$"-DMAXT={v.MaxTokens}", $"-DROWS={v.Rows}", $"-DUNROLL={v.Unroll}"]);
-        CudaDriver.Check(CudaKernels.LoadModule(cubin, out nint module), $"cuModuleLoadData(gemv t{v.MaxTokens}r{v.Rows}u{v.Unroll})");
+        byte[] cubin = compiler.Compile("gemv.cu", [$"-DMAXT={v.MaxTokens}", $"-DROWS={v.Rows}", $"-DUNROLL={v.Unroll}", $"-DSLAB_CHUNKS={v.Slab}"]);
+        CudaDriver.Check(CudaKernels.LoadModule(cubin, out nint module), $"cuModuleLoadData(gemv {Label(v)})");
         modules.Add(module);
         return CudaKernels.Function(module, "gemv");
     }

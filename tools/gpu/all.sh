@@ -4,9 +4,8 @@
 # (git-excluded; the device tool carries 64 MiB at most, the repository included, so the golden models are read from
 # testdata/ where they are tracked; the Qwen3 tokenizer is not tracked and travels packed).
 # There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,load,hf,hf-compile]  — writes logs and results to
-# $OUT. The -optin parts turn on the kernels that are not the default (gemv.cu's fused rmsnorm prologue), and
-# check-optin also benchmarks the defaults with programmatic dependent launch off and with gemv.cu off (cuBLAS alone);
-# once an opt-in passes and measures faster, make it the default. Timeouts (CHECK_TIMEOUT 90 s per cuda-check process,
+# $OUT. The -optin parts turn on what is not the default (gemv.cu's fused rmsnorm prologue, programmatic dependent
+# launch), check-optin also benchmarks each alone; once an opt-in passes and measures faster, make it the default. Timeouts (CHECK_TIMEOUT 90 s per cuda-check process,
 # SERVE_TIMEOUT 150 s, hf 200 s, HF_COMPILE_TIMEOUT 560 s for HF_SHAPES, default 1.5b,7b) bound each part; check,check-optin,serve,serve-optin should fit the 600 s of one call.
 set -uo pipefail
 case "${1:-}" in
@@ -37,8 +36,8 @@ run)
   export PATH=/tmp/dn:$PATH DOTNET_ROOT=/tmp/dn RS_CUBIN_CACHE=/tmp/cubin
   export LD_LIBRARY_PATH=/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
   nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem --format=csv | tee "$out/gpu.txt"
-  optin="RS_CUDA_GEMV_FUSE=norm,silu"                         # every opt-in at once
-  each="RS_CUDA_GEMV_FUSE=norm,silu RS_CUDA_PDL=0 RS_CUDA_GEMV=0" # benchmarked one at a time, the last two turn defaults off
+  optin="RS_CUDA_GEMV_FUSE=norm,silu RS_CUDA_PDL=1"             # every opt-in at once
+  each="RS_CUDA_PDL=1 RS_CUDA_PDL=exit RS_CUDA_GEMV_FUSE=norm,silu" # benchmarked one at a time
   check() { # log-name [env...] -- sections: one process per section, so a faulting kernel cannot take the others down
     local log=$1; shift
     local vars=(); while [ "$1" != -- ]; do vars+=("$1"); shift; done; shift

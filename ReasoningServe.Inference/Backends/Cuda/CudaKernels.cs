@@ -60,7 +60,9 @@ internal sealed unsafe class CudaKernels : IDisposable
 
     public CudaKernels(CudaDevice device, string? cacheDirectory)
     {
-        ProgrammaticLaunch = device.ComputeCapability >= 90 && Environment.GetEnvironmentVariable("RS_CUDA_PDL") != "0";
+        string? pdl = Environment.GetEnvironmentVariable("RS_CUDA_PDL");
+        ProgrammaticLaunch = device.ComputeCapability >= 90 && pdl is "1" or "exit";
+        string[] defines = pdl == "exit" ? ["-DPDL_TRIGGER_AT_EXIT"] : [];
         var compiler = new KernelCompiler(device.ComputeCapability, cacheDirectory);
         IReadOnlyList<string> files = KernelSources.KernelFiles;
         var cubins = new byte[files.Count][];
@@ -69,7 +71,7 @@ internal sealed unsafe class CudaKernels : IDisposable
         {
             try
             {
-                cubins[i] = compiler.Compile(files[i]);
+                cubins[i] = compiler.Compile(files[i], defines);
             }
             catch (CudaException e) when (OptionalFiles.Contains(files[i]))
             {
@@ -140,9 +142,10 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel FillUniform { get; }
 
     /// <summary>
-    /// Whether kernels launch with programmatic dependent launch (Hopper and later; RS_CUDA_PDL=0 turns it off): each
-    /// starts during its predecessor's last wave, which hides most of the launch gap between the ~250 small kernels of
-    /// a decode step.
+    /// Whether kernels launch with programmatic dependent launch (Hopper and later, opt-in: RS_CUDA_PDL=1 lets each
+    /// kernel's successor launch once all its blocks run, RS_CUDA_PDL=exit once they exit). Meant to hide the launch gap
+    /// between the ~250 small kernels of a decode step; on the H200 it has not made a decode step faster yet
+    /// (docs/benchmarks/cuda-h200.md).
     /// </summary>
     public bool ProgrammaticLaunch { get; }
 
