@@ -24,31 +24,21 @@ internal static unsafe class SamplingChecks
         logits[argmax] = logits[tied] = logits.Max() + 0.5f; // a tie for the maximum: the lower index wins
         foreach ((float t, float topP, int topK, float minP) in new[] { (1f, 1f, 0, 0f), (0.7f, 0.9f, 0, 0f), (1f, 1f, 50, 0f), (0.6f, 0.95f, 20, 0f), (1.3f, 1f, 0, 0.1f), (0.8f, 0.8f, 40, 0.05f) })
         {
-            var parameters = Enumerable.Range(0, draws).Select(i => new BackendSamplingParams(t, topP, topK, minP, Mix((ulong)i), -1)).ToArray();
-            int[] tokens = Draw(device, k, logits, parameters);
-            double[] expected = Kept(logits, t, topP, topK, minP);
-            var counts = new double[vocab];
-            bool inside = true;
-            foreach (int token in tokens)
-            {
-                inside &= (uint)token < vocab && expected[token] > 0;
-                if ((uint)token < vocab)
-                {
-                    counts[token]++;
-                }
-            }
-            double tv = 0;
-            for (int i = 0; i < vocab; i++)
-            {
-                tv += Math.Abs(counts[i] / draws - expected[i]);
-            }
-            tv /= 2;
-            int kept = expected.Count(p => p > 0);
-            // Exact draws are off by |count/N - p| ~ sqrt(2 p (1 - p) / (pi N)) per token on average, so a fair sampler's
-            // total variation is about half their sum (0.06 for 1000 near-uniform tokens at N = 20000): allow a third more.
-            double noise = 0.5 * expected.Sum(p => Math.Sqrt(2 * p * (1 - p) / (Math.PI * draws))), bound = 4.0 / 3 * noise;
-            Report.Check($"sample T={t} top_p={topP} top_k={topK} min_p={minP}", inside && tv < bound,
-                $"{kept} tokens kept; {draws} draws {(inside ? "all inside" : "SOME OUTSIDE")}; total variation {tv:F4} (< {bound:F4}, noise {noise:F4})");
+            FrequencyCheck(device, k, logits, draws, t, topP, topK, minP, "");
+        }
+        // Rows longer than sample.cu's 1024 candidates: a peaked one (30 tokens far ahead, as a reasoning model's next token
+        // usually is), whose nucleus the gathered candidates hold, also under a top-k above 1024; and a flat one, whose
+        // nucleus does not fit, so the search runs over the whole row.
+        const int longVocab = 8000, longDraws = 10000;
+        float[] peaked = Enumerable.Range(0, longVocab).Select(i => (float)(random.NextDouble() * 4 - 2) + (i % 267 == 5 ? 9f : 0f)).ToArray();
+        float[] flat = Enumerable.Range(0, longVocab).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        foreach ((float[] longRow, string shape, float t, float topP, int topK) in new[]
+        {
+            (peaked, "peaked", 0.6f, 0.95f, 0), (peaked, "peaked", 0.6f, 0.95f, 20), (peaked, "peaked", 1f, 0.9f, 2000), (peaked, "peaked", 1.5f, 0.99f, 0),
+            (flat, "flat", 1f, 0.95f, 0), (flat, "flat", 1f, 0.5f, 1500),
+        })
+        {
+            FrequencyCheck(device, k, longRow, longDraws, t, topP, topK, 0f, $" ({shape} row of {longVocab})");
         }
 
         int[] greedy = Draw(device, k, logits, [new(0f, 1f, 0, 0f, 1, -1), new(1e-6f, 0.5f, 5, 0f, 3, -1)]);
@@ -168,6 +158,40 @@ internal static unsafe class SamplingChecks
         z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ul;
         z = (z ^ (z >> 27)) * 0x94d049bb133111ebul;
         return z ^ (z >> 31);
+    }
+
+    /// <summary>
+    /// <paramref name="draws"/> seeded draws from <paramref name="logits"/>: every one must be a token the sampler's rules
+    /// keep, and their frequencies within 4/3 of exact sampling's expected total variation.
+    /// </summary>
+    private static void FrequencyCheck(CudaDevice device, CudaKernels k, float[] logits, int draws, float t, float topP, int topK, float minP, string shape)
+    {
+        int vocab = logits.Length;
+        var parameters = Enumerable.Range(0, draws).Select(i => new BackendSamplingParams(t, topP, topK, minP, Mix((ulong)i), -1)).ToArray();
+        int[] tokens = Draw(device, k, logits, parameters);
+        double[] expected = Kept(logits, t, topP, topK, minP);
+        var counts = new double[vocab];
+        bool inside = true;
+        foreach (int token in tokens)
+        {
+            inside &= (uint)token < vocab && expected[token] > 0;
+            if ((uint)token < vocab)
+            {
+                counts[token]++;
+            }
+        }
+        double tv = 0;
+        for (int i = 0; i < vocab; i++)
+        {
+            tv += Math.Abs(counts[i] / draws - expected[i]);
+        }
+        tv /= 2;
+        int kept = expected.Count(p => p > 0);
+        // Exact draws are off by |count/N - p| ~ sqrt(2 p (1 - p) / (pi N)) per token on average, so a fair sampler's
+        // total variation is about half their sum (0.06 for 1000 near-uniform tokens at N = 20000): allow a third more.
+        double noise = 0.5 * expected.Sum(p => Math.Sqrt(2 * p * (1 - p) / (Math.PI * draws))), bound = 4.0 / 3 * noise;
+        Report.Check($"sample T={t} top_p={topP} top_k={topK} min_p={minP}{shape}", inside && tv < bound,
+            $"{kept} tokens kept; {draws} draws {(inside ? "all inside" : "SOME OUTSIDE")}; total variation {tv:F4} (< {bound:F4}, noise {noise:F4})");
     }
 
     private static int[] Draw(CudaDevice device, CudaKernels k, float[] row, BackendSamplingParams[] parameters) =>

@@ -1,10 +1,13 @@
 """sample.cu's keep rules, emulated in plain Python (fp32 via struct) against the engine sampler's rules with a sort.
 
-sample.cu finds the top-k and top-p cuts by building a float's bits from the top bit down (no sort). This checks that
-search, on random rows, against the sampler's definition: keep p >= the k-th largest (ties kept), then the smallest
-prefix of the survivors, largest first, whose mass reaches top_p of theirs. Only the kept SET is compared (the draw is
-an exponential race over it). One difference is by design: tokens tied with the nucleus' last one are all kept (the
-sampler keeps whichever its sort put first), so the sets may differ only by such ties.
+sample.cu finds the top-k cut by a radix select (4 passes of 8-bit digits over the float bits) and the top-p cut by
+building a float's bits from the top bit down (no sort), over the entries it gathered into shared memory (top-k's
+survivors, or the CANDIDATES largest when they hold the nucleus) or else over the whole row. This checks both, on random
+rows, against the sampler's definition: keep p >= the k-th largest (ties kept), then the smallest prefix of the
+survivors, largest first, whose mass reaches top_p of theirs; and the gathered path against the whole-row one (the same
+set). Only the kept SET is compared (the draw is an exponential race over it). One difference is by design: tokens tied
+with the nucleus' last one are all kept (the sampler keeps whichever its sort put first), so the sets may differ only by
+such ties. CANDIDATES is small here so that rows overflow it.
 No GPU and no numpy needed:  python3 tools/cuda-check/emu/sample_emu.py
 """
 import math
@@ -35,6 +38,79 @@ def fsum(values):
     for v in values:
         s = f32(s + v)
     return s
+
+
+CANDIDATES = 16
+
+
+def f32_bits(x):
+    return struct.unpack("I", struct.pack("f", x))[0]
+
+
+def kth_largest_bits(p, k):
+    """sample.cu's radix select: per 8-bit digit, a histogram of the entries matching the digits so far, scanned from the top."""
+    prefix = mask = 0
+    for shift in (24, 16, 8, 0):
+        histogram = [0] * 256
+        for q in p:
+            bits = f32_bits(q)
+            if bits & mask == prefix:
+                histogram[(bits >> shift) & 255] += 1
+        above = 0
+        for digit in range(255, -1, -1):
+            if above + histogram[digit] >= k:
+                break
+            above += histogram[digit]
+        prefix |= digit << shift
+        mask |= 255 << shift
+        k -= above
+    return prefix
+
+
+def nucleus_bits(values, floor, mass):
+    nucleus = 0
+    for bit in range(30, -1, -1):
+        candidate = nucleus | (1 << bit)
+        tv = max(bits_to_float(candidate), floor)
+        kept_mass = fsum(q for q in values if q >= tv)
+        if kept_mass >= mass and kept_mass > 0:
+            nucleus = candidate
+    return nucleus
+
+
+def gathered_kept(row, t, top_p, top_k, min_p):
+    """sample.cu as it runs: radix top-k, gather, nucleus and race over the candidates when they hold it."""
+    p = probs(row, t, min_p)
+    n = len(p)
+    threshold = kth_largest_bits(p, top_k) if 0 < top_k < n else 0
+    floor = bits_to_float(threshold)
+    gathered = False
+    by_top_k = 0 < top_k <= CANDIDATES
+    if by_top_k or top_p < 1 or n <= CANDIDATES:
+        floor_bits = threshold
+        if not by_top_k and n > CANDIDATES:
+            floor_bits = max(threshold, kth_largest_bits(p, CANDIDATES))
+        candidate_floor = bits_to_float(floor_bits)
+        candidates = [(i, q) for i, q in enumerate(p) if q > 0 and q >= candidate_floor]
+        row_mass = fsum(q for q in p if q >= floor)
+        if len(candidates) <= CANDIDATES:
+            gathered = True
+            total = 0.0 if floor_bits == threshold else row_mass
+    if top_p < 1:
+        if gathered:
+            candidate_mass = fsum(q for _, q in candidates if q >= floor)
+            if total == 0.0:
+                total = candidate_mass
+            if candidate_mass < f32(top_p * total):
+                gathered = False
+        if not gathered:
+            total = fsum(q for q in p if q >= floor)
+        mass = f32(top_p * total)
+        values = [q for _, q in candidates] if gathered else p
+        threshold = max(nucleus_bits(values, floor, mass), threshold)
+    cut = bits_to_float(threshold)
+    pool = candidates if gathered else list(enumerate(p))
+    return {i for i, q in pool if q > 0 and q >= cut}, gathered
 
 
 def kernel_kept(row, t, top_p, top_k, min_p):
@@ -84,7 +160,7 @@ def sampler_kept(row, t, top_p, top_k, min_p):
 
 def main():
     rng = random.Random(5)
-    cases = mismatches = ties = 0
+    cases = mismatches = ties = gathered = 0
     for trial in range(400):
         n = rng.choice([50, 300, 1000])
         spread = rng.choice([1.0, 4.0, 12.0])
@@ -96,6 +172,11 @@ def main():
         top_k = rng.choice([0, 1, 5, 20, 200])
         min_p = rng.choice([0.0, 0.0, 0.05, 0.2])
         a, b = kernel_kept(row, t, top_p, top_k, min_p), sampler_kept(row, t, top_p, top_k, min_p)
+        g, was_gathered = gathered_kept(row, t, top_p, top_k, min_p)
+        gathered += was_gathered
+        if g != a:
+            mismatches += 1
+            print(f"case {trial}: the gathered path keeps {len(g)}, the whole-row search {len(a)}")
         cases += 1
         p = probs(row, t, min_p)
         smallest = min(p[i] for i in b)
@@ -107,7 +188,7 @@ def main():
             print(f"case {trial}: n={n} T={t} top_p={top_p} top_k={top_k} min_p={min_p}: kernel keeps {len(a)}, sampler {len(b)}; "
                   f"only kernel {sorted(a - b)[:5]}, only sampler {sorted(b - a)[:5]}")
     print(f"{cases - mismatches}/{cases} random rows: the kernel's kept set equals the sampler's "
-          f"({ties} of them up to tokens tied with the last one kept)")
+          f"({ties} of them up to tokens tied with the last one kept), and its gathered path ({gathered} rows) the whole-row search's")
     return 1 if mismatches else 0
 
 

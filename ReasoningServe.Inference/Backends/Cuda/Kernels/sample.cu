@@ -6,6 +6,11 @@
 //   kept mass reaches top_p of the total, found by a binary search on the float bits, so no sort)
 //   token = argmax_i p_i / E_i with E_i ~ Exp(1) from a hash of (seed, i): a draw from p restricted to what survived
 //   (the exponential race), in one pass. T < 1e-5 is greedy (first index of the max, like torch.argmax).
+// One block does a row, so each pass over a 152k-entry row costs a few microseconds of one SM: the k-th largest p is
+// a radix select (4 passes of 8-bit digits, exact), and the entries that can survive (top-k's, or the CANDIDATES
+// largest when only top-p cuts and they hold the nucleus) are gathered once into shared memory, where the nucleus
+// search's 31 steps and the race run. A row whose survivors do not fit (ties, a flat distribution) takes the same
+// steps over the whole row.
 // Logprobs are of the raw logits (log_softmax): the token's, its rank (1 + how many logits are larger), and the top n
 // in order, each found by one pass that takes the best entry ranked after the previous one.
 // A forced token (a thinking budget's end) replaces the draw; its logprob is still reported.
@@ -20,6 +25,8 @@
 #define ROW_UNROLL 16
 #define MAX_TOP 20
 #define OUT_STRIDE (3 + 2 * MAX_TOP)
+#define CANDIDATES 1024
+#define HISTOGRAM_UNROLL 4
 
 __device__ __forceinline__ unsigned long long mix64(unsigned long long z)
 {
@@ -36,6 +43,117 @@ __device__ __forceinline__ float prob(const float* row, int i, float invT, float
     return p < minP ? 0.f : p;
 }
 
+// One entry of the exponential race: u in (0, 1] from 53 random bits of (seed, i); the key log(q) - log(E) orders like q / E.
+__device__ __forceinline__ void race_entry(float q, int i, unsigned long long seed, float& race, int& raceIndex)
+{
+    double u = ((mix64(seed ^ mix64((unsigned long long)i)) >> 11) + 1) * (1.0 / 9007199254740992.0);
+    float key = logf(q) - logf(-(float)log(u));
+    if (better(key, i, race, raceIndex)) { race = key; raceIndex = i; }
+}
+
+// The bits of the k-th largest p (1 <= k): non-negative floats order like their bits, so 4 passes each settle 8 bits,
+// counting in a 256-bin histogram the entries that match the bits settled so far (warp-aggregated: a peaked row puts
+// most entries in a few bins). Exactly the largest t with count(p >= t) >= k, which is what a 31-step search finds.
+__device__ unsigned kth_largest_bits(const float* row, int n, float invT, float scaledMax, float minP, int k, int* histogram, int* choice)
+{
+    const int lane = threadIdx.x & 31;
+    unsigned prefix = 0, mask = 0;
+    for (int shift = 24; shift >= 0; shift -= 8)
+    {
+        for (int b = threadIdx.x; b < 256; b += THREADS) histogram[b] = 0;
+        __syncthreads();
+        // every lane runs the same number of iterations, so the warp stays converged for __match_any_sync; the row's
+        // loads for HISTOGRAM_UNROLL iterations go out before the first is counted
+        for (int base = threadIdx.x - lane; base < n; base += THREADS * HISTOGRAM_UNROLL)
+        {
+            float x[HISTOGRAM_UNROLL];
+#pragma unroll
+            for (int u = 0; u < HISTOGRAM_UNROLL; u++)
+            {
+                int i = base + lane + u * THREADS;
+                x[u] = i < n ? row[i] : -INFINITY;
+            }
+#pragma unroll
+            for (int u = 0; u < HISTOGRAM_UNROLL; u++)
+            {
+                int i = base + lane + u * THREADS;
+                float q = expf(x[u] * invT - scaledMax);
+                unsigned bits = __float_as_uint(q < minP ? 0.f : q);
+                bool counted = i < n && (bits & mask) == prefix;
+                int bin = counted ? (int)((bits >> shift) & 255u) : -1;
+                unsigned same = __match_any_sync(0xffffffffu, bin);
+                if (counted && lane == __ffs(same) - 1) atomicAdd(&histogram[bin], __popc(same));
+            }
+        }
+        __syncthreads();
+        if (threadIdx.x < 32)
+        {
+            // lane l holds bins 255 - 8l down to 248 - 8l; the first lane whose running count (from the top) reaches k
+            // holds the digit
+            int own = 0;
+#pragma unroll
+            for (int j = 0; j < 8; j++) own += histogram[255 - 8 * lane - j];
+            int running = own;
+#pragma unroll
+            for (int o = 1; o < 32; o <<= 1)
+            {
+                int v = __shfl_up_sync(0xffffffffu, running, o);
+                if (lane >= o) running += v;
+            }
+            unsigned reached = __ballot_sync(0xffffffffu, running >= k);
+            int first = __ffs(reached) - 1;
+            if (lane == first)
+            {
+                int above = running - own;
+                for (int j = 0; j < 8; j++)
+                {
+                    int bin = 255 - 8 * lane - j;
+                    if (above + histogram[bin] >= k) { choice[0] = bin; choice[1] = k - above; break; }
+                    above += histogram[bin];
+                }
+            }
+        }
+        __syncthreads();
+        prefix |= (unsigned)choice[0] << shift;
+        mask |= 255u << shift;
+        k = choice[1];
+        __syncthreads();
+    }
+    return prefix;
+}
+
+// Exclusive prefix of v over the block's threads in order; *total gets the sum. scratch holds 33 ints.
+__device__ __forceinline__ int block_exclusive_scan(int v, int* scratch, int* total)
+{
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    int inclusive = v;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1)
+    {
+        int u = __shfl_up_sync(0xffffffffu, inclusive, o);
+        if (lane >= o) inclusive += u;
+    }
+    if (lane == 31) scratch[warp] = inclusive;
+    __syncthreads();
+    if (warp == 0)
+    {
+        int w = lane < (int)(blockDim.x >> 5) ? scratch[lane] : 0, wi = w;
+#pragma unroll
+        for (int o = 1; o < 32; o <<= 1)
+        {
+            int u = __shfl_up_sync(0xffffffffu, wi, o);
+            if (lane >= o) wi += u;
+        }
+        scratch[lane] = wi - w;
+        if (lane == 31) scratch[32] = wi;
+    }
+    __syncthreads();
+    int result = scratch[warp] + inclusive - v;
+    *total = scratch[32];
+    __syncthreads();
+    return result;
+}
+
 extern "C" __global__ void __launch_bounds__(THREADS) sample(const float* __restrict__ logits, const float* __restrict__ adjusted, int n,
     const float* __restrict__ params, int* __restrict__ out)
 {
@@ -44,6 +162,9 @@ extern "C" __global__ void __launch_bounds__(THREADS) sample(const float* __rest
     __shared__ float values[32];
     __shared__ int indices[32];
     __shared__ float scratch[32];
+    __shared__ int histogram[256], choice[2], scanScratch[33];
+    __shared__ float candidateP[CANDIDATES];
+    __shared__ int candidateIndex[CANDIDATES];
     const float* raw = logits + (long long)blockIdx.x * n;
     const float* row = adjusted + (long long)blockIdx.x * n;
     const float* p = params + blockIdx.x * 8;
@@ -73,29 +194,73 @@ extern "C" __global__ void __launch_bounds__(THREADS) sample(const float* __rest
         // Keep p >= threshold: min-p's zeroes (inside prob()) and top-k's / top-p's cut, each the largest float (as
         // bits: positive floats order like their bits) whose survivors still count k / still hold top_p of the mass.
         unsigned threshold = 0;
-        if (topK > 0 && topK < n)
+        if (topK > 0 && topK < n) threshold = kth_largest_bits(row, n, invT, scaledMax, minP, topK, histogram, choice);
+        float floorValue = __int_as_float((int)threshold);
+
+        // Gather what can survive: top-k's survivors, or (top-p alone) the CANDIDATES largest, whose mass must then
+        // reach the nucleus' for the search to stay among them. Every p >= the final cut is among the candidates.
+        bool gathered = false;
+        int count = 0;
+        float total = 0.f;
+        bool byTopK = topK > 0 && topK <= CANDIDATES;
+        if (byTopK || topP < 1.f || n <= CANDIDATES)
         {
-            for (int bit = 30; bit >= 0; bit--)
-            {
-                unsigned candidate = threshold | (1u << bit);
-                float t = __int_as_float((int)candidate);
-                float count = 0.f;
-#pragma unroll ROW_UNROLL
-                for (int i = threadIdx.x; i < n; i += THREADS) count += prob(row, i, invT, scaledMax, minP) >= t ? 1.f : 0.f;
-                if (block_sum(count, scratch) >= (float)topK) threshold = candidate;
-            }
-        }
-        if (topP < 1.f)
-        {
-            float total = 0.f;
-            float floorValue = __int_as_float((int)threshold);
+            unsigned floorBits = threshold;
+            if (!byTopK && n > CANDIDATES)
+                floorBits = max(threshold, kth_largest_bits(row, n, invT, scaledMax, minP, CANDIDATES, histogram, choice));
+            float candidateFloor = __int_as_float((int)floorBits);
+            int mine = 0;
+            float rowMass = 0.f;
 #pragma unroll ROW_UNROLL
             for (int i = threadIdx.x; i < n; i += THREADS)
             {
                 float q = prob(row, i, invT, scaledMax, minP);
-                total += q >= floorValue ? q : 0.f;
+                mine += q > 0.f && q >= candidateFloor ? 1 : 0;
+                rowMass += q >= floorValue ? q : 0.f;
             }
-            float mass = topP * block_sum(total, scratch);
+            int offset = block_exclusive_scan(mine, scanScratch, &count);
+            if (count <= CANDIDATES)
+            {
+                // thread-major order: deterministic, so the sums below (and a seeded draw) repeat exactly
+#pragma unroll ROW_UNROLL
+                for (int i = threadIdx.x; i < n; i += THREADS)
+                {
+                    float q = prob(row, i, invT, scaledMax, minP);
+                    if (q > 0.f && q >= candidateFloor)
+                    {
+                        candidateP[offset] = q;
+                        candidateIndex[offset++] = i;
+                    }
+                }
+                gathered = true;
+                // the nucleus' total is over everything top-k keeps: the candidates when they are top-k's survivors
+                total = block_sum(floorBits == threshold ? 0.f : rowMass, scratch);
+                __syncthreads();
+            }
+        }
+
+        if (topP < 1.f)
+        {
+            if (gathered)
+            {
+                float candidateMass = 0.f;
+                for (int j = threadIdx.x; j < count; j += THREADS) candidateMass += candidateP[j] >= floorValue ? candidateP[j] : 0.f;
+                candidateMass = block_sum(candidateMass, scratch);
+                if (total == 0.f) total = candidateMass; // top-k's survivors (or the whole row) are the candidates
+                if (candidateMass < topP * total) gathered = false; // the nucleus reaches below the candidates
+            }
+            if (!gathered)
+            {
+                total = 0.f;
+#pragma unroll ROW_UNROLL
+                for (int i = threadIdx.x; i < n; i += THREADS)
+                {
+                    float q = prob(row, i, invT, scaledMax, minP);
+                    total += q >= floorValue ? q : 0.f;
+                }
+                total = block_sum(total, scratch);
+            }
+            float mass = topP * total;
             // S(t) = mass of what survives both cuts is total (>= mass) up to the top-k floor and falls after it, so the
             // bit-by-bit search for the largest t with S(t) >= mass starts from 0 and lands at or above the floor.
             unsigned nucleus = 0;
@@ -104,11 +269,18 @@ extern "C" __global__ void __launch_bounds__(THREADS) sample(const float* __rest
                 unsigned candidate = nucleus | (1u << bit);
                 float t = fmaxf(__int_as_float((int)candidate), floorValue);
                 float kept = 0.f;
-#pragma unroll ROW_UNROLL
-                for (int i = threadIdx.x; i < n; i += THREADS)
+                if (gathered)
                 {
-                    float q = prob(row, i, invT, scaledMax, minP);
-                    kept += q >= t ? q : 0.f;
+                    for (int j = threadIdx.x; j < count; j += THREADS) kept += candidateP[j] >= t ? candidateP[j] : 0.f;
+                }
+                else
+                {
+#pragma unroll ROW_UNROLL
+                    for (int i = threadIdx.x; i < n; i += THREADS)
+                    {
+                        float q = prob(row, i, invT, scaledMax, minP);
+                        kept += q >= t ? q : 0.f;
+                    }
                 }
                 // kept > 0: a top_p so small that its mass rounds to 0 still keeps the most likely token, where NaN
                 // thresholds (all bits set) would otherwise keep nothing
@@ -120,16 +292,18 @@ extern "C" __global__ void __launch_bounds__(THREADS) sample(const float* __rest
         float cut = __int_as_float((int)threshold);
         float race = -INFINITY;
         int raceIndex = 0x7fffffff;
-#pragma unroll ROW_UNROLL
-        for (int i = threadIdx.x; i < n; i += THREADS)
+        if (gathered)
         {
-            float q = prob(row, i, invT, scaledMax, minP);
-            if (q > 0.f && q >= cut)
+            for (int j = threadIdx.x; j < count; j += THREADS)
+                if (candidateP[j] >= cut) race_entry(candidateP[j], candidateIndex[j], seed, race, raceIndex);
+        }
+        else
+        {
+#pragma unroll ROW_UNROLL
+            for (int i = threadIdx.x; i < n; i += THREADS)
             {
-                // u in (0, 1]: 53 random bits; the key log(q) - log(E) orders like q / E
-                double u = ((mix64(seed ^ mix64((unsigned long long)i)) >> 11) + 1) * (1.0 / 9007199254740992.0);
-                float key = logf(q) - logf(-(float)log(u));
-                if (better(key, i, race, raceIndex)) { race = key; raceIndex = i; }
+                float q = prob(row, i, invT, scaledMax, minP);
+                if (q > 0.f && q >= cut) race_entry(q, i, seed, race, raceIndex);
             }
         }
         block_best(race, raceIndex, values, indices);
