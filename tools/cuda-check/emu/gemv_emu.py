@@ -2,8 +2,7 @@
 
 gemv.cu stages each block's input in shared memory one k-slab at a time (SLAB_CHUNKS 16-byte chunks for all tokens),
 then every warp streams ROWS weight rows over the slab, UNROLL chunks per row and lane at a time, and reduces across
-its lanes; each lane's first UNROLL x ROWS weight chunks are requested before the kernel waits for its input (the
-slab loop then uses them instead of loading its first step). This walks the same loops (blocks, warps, lanes, slabs, unrolled steps, the guards on the last slab and on
+its lanes. This walks the same loops (blocks, warps, lanes, slabs, unrolled steps, the guards on the last slab and on
 rows past n) with small slabs so that every path is taken, and checks that each output is the full dot product, every
 (row, chunk) pair used exactly once and every shared-memory read inside what the slab staged. Exact integer values,
 so the order of the sums does not matter. No GPU and no numpy needed:  python3 tools/cuda-check/emu/gemv_emu.py
@@ -21,12 +20,6 @@ def gemv(x, w, tokens, n, k, rows, unroll, slab_chunks):
     used = {}
     for block in range(blocks):
         acc = {}  # (warp, lane, r, t) -> partial sum
-        first = {}  # (warp, lane, u, r) -> the chunk load_weights requested before the input was read
-        for warp in range(WARPS):
-            for lane in range(LANES):
-                for u in range(unroll):
-                    for r in range(rows):
-                        first[(warp, lane, u, r)] = lane + LANES * u if lane + LANES * u < min(slab, chunks) else None
         for c0 in range(0, chunks, slab):
             count = min(slab, chunks - c0)
             xs = {}
@@ -43,8 +36,6 @@ def gemv(x, w, tokens, n, k, rows, unroll, slab_chunks):
                                 break
                             c = c0 + j + LANES * u
                             for r in range(rows):
-                                if c0 == 0 and j == lane:  # the first batch, already in flight
-                                    assert first[(warp, lane, u, r)] == c, "the preloaded batch is not the first step's"
                                 row = min(row0 + r, n - 1)
                                 wv = w[row][c * CHUNK:(c + 1) * CHUNK]
                                 if row0 + r < n:

@@ -104,22 +104,9 @@ struct SiluInput
     }
 };
 
-// The U x R weight chunks a lane multiplies at chunk j of the slab starting at c0 (zeros past the slab's count).
-template <int R, int U>
-__device__ __forceinline__ void load_weights(uint4 (&wv)[U][R], const uint4* const (&wr)[R], int c0, int j, int count)
-{
-#pragma unroll
-    for (int u = 0; u < U; u++)
-#pragma unroll
-        for (int r = 0; r < R; r++)
-            wv[u][r] = j + 32 * u < count ? __ldg(wr[r] + c0 + j + 32 * u) : make_uint4(0, 0, 0, 0);
-}
-
-// before_input() runs once, after the first batch of weights is requested and before x is read: it waits for the kernel
-// that writes x (common.cuh), so the first weight loads, which no kernel writes, overlap that kernel's end.
-template <int R, int U, class Input, class BeforeInput>
+template <int R, int U, class Input>
 __device__ __forceinline__ void gemv_rows(const Input& in, int tokens, const bf16* __restrict__ w, int n, int k, void* __restrict__ y, int ldy,
-    int floatOutput, BeforeInput before_input)
+    int floatOutput)
 {
     __shared__ uint4 xs[SLAB_CHUNKS];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -135,9 +122,6 @@ __device__ __forceinline__ void gemv_rows(const Input& in, int tokens, const bf1
 #pragma unroll
         for (int t = 0; t < MAXT; t++) acc[r][t] = 0.f;
 
-    uint4 wv[U][R];
-    load_weights<R, U>(wv, wr, 0, lane, min(slab, chunks));
-    before_input();
     for (int c0 = 0; c0 < chunks; c0 += slab)
     {
         const int count = min(slab, chunks - c0);
@@ -151,7 +135,12 @@ __device__ __forceinline__ void gemv_rows(const Input& in, int tokens, const bf1
         __syncthreads();
         for (int j = lane; j < count; j += 32 * U)
         {
-            if (c0 != 0 || j != lane) load_weights<R, U>(wv, wr, c0, j, count); // the first batch is already in flight
+            uint4 wv[U][R];
+#pragma unroll
+            for (int u = 0; u < U; u++)
+#pragma unroll
+                for (int r = 0; r < R; r++)
+                    wv[u][r] = j + 32 * u < count ? __ldg(wr[r] + c0 + j + 32 * u) : make_uint4(0, 0, 0, 0);
 #pragma unroll
             for (int u = 0; u < U; u++)
             {
@@ -192,14 +181,20 @@ extern "C" __global__ void __launch_bounds__(256) gemv(const bf16* __restrict__ 
     void* __restrict__ y, int ldy, int floatOutput)
 {
     launch_next_grid();
-    gemv_rows<ROWS, UNROLL>(PlainInput{x, k}, tokens, w, n, k, y, ldy, floatOutput, [] { wait_for_previous_grid(); });
+    wait_for_previous_grid();
+    gemv_rows<ROWS, UNROLL>(PlainInput{x, k}, tokens, w, n, k, y, ldy, floatOutput);
 }
 
-// Every token's 1 / rms of residual + delta into scale, in one pass of 16-byte chunks (a 3584-wide row is 2 chunks per
-// thread), all tokens' loads in flight together; block 0 also writes the new residual.
-__device__ __forceinline__ void norm_scales(const bf16* __restrict__ residual, const bf16* __restrict__ delta, float eps,
-    bf16* __restrict__ residualOut, int tokens, int k, float* scale, float* scratch)
+extern "C" __global__ void __launch_bounds__(256) gemv_rmsnorm(const bf16* __restrict__ residual, const bf16* __restrict__ delta,
+    const bf16* __restrict__ normWeight, float eps, bf16* __restrict__ residualOut, int tokens, const bf16* __restrict__ w, int n, int k,
+    void* __restrict__ y, int ldy, int floatOutput)
 {
+    launch_next_grid();
+    wait_for_previous_grid();
+    __shared__ float scale[MAXT];
+    __shared__ float scratch[32];
+    // Every token's sum of squares in one pass of 16-byte chunks (a 3584-wide row is 2 chunks per thread), all tokens'
+    // loads in flight together; block 0 also writes the new residual.
     float s[MAXT];
 #pragma unroll
     for (int t = 0; t < MAXT; t++) s[t] = 0.f;
@@ -235,24 +230,13 @@ __device__ __forceinline__ void norm_scales(const bf16* __restrict__ residual, c
         }
     }
     __syncthreads();
-}
-
-extern "C" __global__ void __launch_bounds__(256) gemv_rmsnorm(const bf16* __restrict__ residual, const bf16* __restrict__ delta,
-    const bf16* __restrict__ normWeight, float eps, bf16* __restrict__ residualOut, int tokens, const bf16* __restrict__ w, int n, int k,
-    void* __restrict__ y, int ldy, int floatOutput)
-{
-    launch_next_grid();
-    __shared__ float scale[MAXT];
-    __shared__ float scratch[32];
-    gemv_rows<NORM_ROWS, NORM_UNROLL>(NormInput{residual, delta, normWeight, scale, k}, tokens, w, n, k, y, ldy, floatOutput, [&] {
-        wait_for_previous_grid();
-        norm_scales(residual, delta, eps, residualOut, tokens, k, scale, scratch);
-    });
+    gemv_rows<NORM_ROWS, NORM_UNROLL>(NormInput{residual, delta, normWeight, scale, k}, tokens, w, n, k, y, ldy, floatOutput);
 }
 
 extern "C" __global__ void __launch_bounds__(256) gemv_silu(const bf16* __restrict__ gateUp, int tokens, const bf16* __restrict__ w, int n, int k,
     void* __restrict__ y, int ldy, int floatOutput)
 {
     launch_next_grid();
-    gemv_rows<SILU_ROWS, SILU_UNROLL>(SiluInput{gateUp, k}, tokens, w, n, k, y, ldy, floatOutput, [] { wait_for_previous_grid(); });
+    wait_for_previous_grid();
+    gemv_rows<SILU_ROWS, SILU_UNROLL>(SiluInput{gateUp, k}, tokens, w, n, k, y, ldy, floatOutput);
 }
