@@ -14,8 +14,9 @@
 //                 rounded once as silu_mul.cu does.
 // A block's input costs L2 reads in proportion to k whatever its rows (the norm's: its sums of squares, then residual,
 // delta and weight per chunk), so the fused forms take more rows per block than the plain one to keep that small next
-// to the weights they stream. The defaults are the H200 sweep's best for one token (docs/benchmarks/cuda-h200.md);
-// Gemm.cs's rows per block must match them.
+// to the weights they stream. The plain form's ROWS and UNROLL are the H200 sweep's best for one token; the fused forms'
+// were chosen by that reasoning and measured only as whole decode steps (docs/benchmarks/cuda-h200.md). Gemm.cs's rows
+// per block must match them.
 #include "common.cuh"
 
 // The backend's build; tools/cuda-check's gemv sweep compiles others with -D to compare them.
