@@ -29,8 +29,16 @@ internal readonly unsafe struct CudaKernel(nint function, string name, bool prog
             *(int*)attribute.Value = 1;
             LaunchConfig config = new()
             {
-                GridX = gridX, GridY = gridY, GridZ = gridZ, BlockX = blockX, BlockY = 1, BlockZ = 1, SharedBytes = sharedBytes,
-                Stream = stream, Attributes = &attribute, AttributeCount = 1,
+                GridX = gridX,
+                GridY = gridY,
+                GridZ = gridZ,
+                BlockX = blockX,
+                BlockY = 1,
+                BlockZ = 1,
+                SharedBytes = sharedBytes,
+                Stream = stream,
+                Attributes = &attribute,
+                AttributeCount = 1,
             };
             result = CudaDriver.cuLaunchKernelEx(&config, function, arguments, null);
         }
