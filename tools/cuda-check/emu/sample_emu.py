@@ -127,14 +127,7 @@ def kernel_kept(row, t, top_p, top_k, min_p):
         floor = bits_to_float(threshold)
         total = fsum(q for q in p if q >= floor)
         mass = f32(top_p * total)
-        nucleus = 0
-        for bit in range(30, -1, -1):
-            candidate = nucleus | (1 << bit)
-            tv = max(bits_to_float(candidate), floor)
-            kept_mass = fsum(q for q in p if q >= tv)
-            if kept_mass >= mass and kept_mass > 0:
-                nucleus = candidate
-        threshold = max(nucleus, threshold)
+        threshold = max(nucleus_bits(p, floor, mass), threshold)
     cut = bits_to_float(threshold)
     return {i for i, q in enumerate(p) if q > 0 and q >= cut}
 
