@@ -30,6 +30,9 @@ internal sealed unsafe class CudaDevice : IDisposable
         byte* name = stackalloc byte[256];
         CudaDriver.Check(CudaDriver.cuDeviceGetName(name, 256, device), "cuDeviceGetName");
         Name = Marshal.PtrToStringUTF8((nint)name) ?? "";
+        int version;
+        CudaDriver.Check(CudaDriver.cuDriverGetVersion(&version), "cuDriverGetVersion");
+        DriverVersion = version;
     }
 
     public nint Stream { get; }
@@ -37,6 +40,8 @@ internal sealed unsafe class CudaDevice : IDisposable
     public int ComputeCapability { get; }
     public int MultiprocessorCount { get; }
     public string Name { get; }
+    /// <summary>The CUDA version the driver supports, major * 1000 + minor * 10 (13000 for CUDA 13.0).</summary>
+    public int DriverVersion { get; }
 
     /// <summary>
     /// The driver's current context is per thread; every entry point that may run on a new thread calls this. Only a

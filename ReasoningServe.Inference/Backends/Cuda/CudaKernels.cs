@@ -69,7 +69,8 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernels(CudaDevice device, string? cacheDirectory)
     {
         string pdl = Environment.GetEnvironmentVariable("RS_CUDA_PDL") ?? "exit";
-        ProgrammaticLaunch = device.ComputeCapability >= 90 && pdl is "1" or "exit";
+        // Captured graphs have programmatic edges from CUDA 12.3 on; with an older driver a capture could fail and lose the graphs.
+        ProgrammaticLaunch = device.ComputeCapability >= 90 && device.DriverVersion >= 12030 && pdl is "1" or "exit";
         string[] defines = pdl == "exit" ? ["-DPDL_TRIGGER_AT_EXIT"] : [];
         var compiler = new KernelCompiler(device.ComputeCapability, cacheDirectory);
         IReadOnlyList<string> files = KernelSources.KernelFiles;
