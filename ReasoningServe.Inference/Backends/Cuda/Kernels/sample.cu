@@ -36,11 +36,16 @@ __device__ __forceinline__ unsigned long long mix64(unsigned long long z)
     return z ^ (z >> 31);
 }
 
-// p_i after temperature and min-p (0 where filtered), recomputed where needed instead of stored.
+// p of logit x after temperature and min-p (0 where filtered), recomputed where needed instead of stored.
+__device__ __forceinline__ float prob_of(float x, float invT, float scaledMax, float minP)
+{
+    float p = expf(x * invT - scaledMax);
+    return p < minP ? 0.f : p;
+}
+
 __device__ __forceinline__ float prob(const float* row, int i, float invT, float scaledMax, float minP)
 {
-    float p = expf(row[i] * invT - scaledMax);
-    return p < minP ? 0.f : p;
+    return prob_of(row[i], invT, scaledMax, minP);
 }
 
 // One entry of the exponential race: u in (0, 1] from 53 random bits of (seed, i); the key log(q) - log(E) orders like q / E.
@@ -77,8 +82,7 @@ __device__ unsigned kth_largest_bits(const float* row, int n, float invT, float 
             for (int u = 0; u < HISTOGRAM_UNROLL; u++)
             {
                 int i = base + lane + u * THREADS;
-                float q = expf(x[u] * invT - scaledMax);
-                unsigned bits = __float_as_uint(q < minP ? 0.f : q);
+                unsigned bits = __float_as_uint(prob_of(x[u], invT, scaledMax, minP));
                 bool counted = i < n && (bits & mask) == prefix;
                 int bin = counted ? (int)((bits >> shift) & 255u) : -1;
                 unsigned same = __match_any_sync(0xffffffffu, bin);
