@@ -64,6 +64,7 @@ KernelSection("prefill", PrefillAttentionChecks.Run);
 KernelSection("decode", DecodeAttentionChecks.Run);
 KernelSection("sampling", SamplingChecks.Run);
 KernelSection("gemv-sweep", GemvSweep.Run);
+KernelSection("step-parts", StepParts.Run);
 Guard("goldens", () => GoldenChecks.Run(goldens));
 Guard("compare", CompareChecks.Run);
 Guard("realistic", CompareChecks.RunRealistic);

@@ -48,7 +48,7 @@ run)
     done
   }
   if [[ ,$parts, == *,check,* ]]; then
-    echo "=== cuda-check"; check cuda-check.log -- kernels prefill decode sampling gemv-sweep goldens,compare,realistic bench
+    echo "=== cuda-check"; check cuda-check.log -- kernels prefill decode sampling gemv-sweep step-parts goldens,compare,realistic bench
   fi
   if [[ ,$parts, == *,check-optin,* ]]; then
     # all opt-ins together for correctness, then the benchmark with each alone (which one helps, which one hurts)
