@@ -1,6 +1,7 @@
 using System.Text;
 using ReasoningServe.Inference.Backends.Cuda;
 using ReasoningServe.Inference.Backends.Cuda.Native;
+using ReasoningServe.Inference.Model;
 using Gpu = ReasoningServe.Inference.Backends.Cuda.Ops;
 using static ReasoningServe.Tools.CudaCheck.DeviceArrays;
 
@@ -19,11 +20,21 @@ internal static class GemvSweep
         [(1, 1, 8, 2048), (1, 1, 8, 2432), (1, 1, 4, 2432), (1, 1, 16, 2432), (1, 2, 8, 2432), (1, 2, 4, 2432)];
 
     private static readonly (string Name, int N, int K, bool Logits)[] Shapes =
-    [
-        ("7B qkv", 4608, 3584, false), ("7B o", 3584, 3584, false), ("7B gate_up", 37888, 3584, false), ("7B down", 3584, 18944, false),
-        ("7B lm_head", 152064, 3584, true), ("1.5B qkv", 2048, 1536, false), ("1.5B o", 1536, 1536, false),
-        ("1.5B gate_up", 17920, 1536, false), ("1.5B down", 1536, 8960, false),
-    ];
+        [.. DecodeGemms("7B", DecodeBench.Qwen7B, lmHead: true), .. DecodeGemms("1.5B", DecodeBench.Qwen15B, lmHead: false)];
+
+    /// <summary>A decode layer's GEMMs (out x in features) of <paramref name="c"/>, and its vocabulary projection if asked.</summary>
+    private static IEnumerable<(string Name, int N, int K, bool Logits)> DecodeGemms(string model, ModelConfig c, bool lmHead)
+    {
+        int h = c.HiddenSize;
+        yield return ($"{model} qkv", c.QSize + 2 * c.KvSize, h, false);
+        yield return ($"{model} o", h, c.QSize, false);
+        yield return ($"{model} gate_up", 2 * c.IntermediateSize, h, false);
+        yield return ($"{model} down", h, c.IntermediateSize, false);
+        if (lmHead)
+        {
+            yield return ($"{model} lm_head", c.VocabSize, h, true);
+        }
+    }
 
     private const long PoolBytes = 2L << 30;
     private const int Runs = 20;

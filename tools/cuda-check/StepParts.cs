@@ -1,5 +1,6 @@
 using ReasoningServe.Inference.Backends.Cuda;
 using ReasoningServe.Inference.Backends.Cuda.Native;
+using ReasoningServe.Inference.Model;
 using Gpu = ReasoningServe.Inference.Backends.Cuda.Ops;
 
 namespace ReasoningServe.Tools.CudaCheck;
@@ -13,12 +14,6 @@ namespace ReasoningServe.Tools.CudaCheck;
 /// </summary>
 internal static unsafe class StepParts
 {
-    private static readonly (string Name, int Hidden, int Inter, int Qkv, int QSize, int Vocab, int Layers)[] Shapes =
-    [
-        ("Qwen2.5-1.5B", 1536, 8960, 2048, 1536, 151936, 28),
-        ("Qwen2.5-7B", 3584, 18944, 4608, 3584, 152064, 28),
-    ];
-
     private const long LayerPoolBytes = 2L << 30;
     private const int Runs = 20;
 
@@ -28,8 +23,9 @@ internal static unsafe class StepParts
         nint stream = device.Stream;
         using var gemm = new Gpu.Gemm(stream, kernels);
         Report.Line($"  gemv.cu for one token: {gemm.UsesGemv(1, 8)}; SiLU fused: {gemm.FuseSilu}; programmatic dependent launch: {kernels.ProgrammaticLaunch}");
-        foreach ((string name, int h, int inter, int qkv, int qSize, int vocab, int layers) in Shapes)
+        foreach ((string name, ModelConfig c) in new[] { ("Qwen2.5-1.5B", DecodeBench.Qwen15B), ("Qwen2.5-7B", DecodeBench.Qwen7B) })
         {
+            int h = c.HiddenSize, inter = c.IntermediateSize, qSize = c.QSize, qkv = c.QSize + 2 * c.KvSize, vocab = c.VocabSize, layers = c.NumLayers;
             long layerBytes = 2L * ((long)qkv * h + (long)h * qSize + 2L * inter * h + (long)h * inter), lmBytes = 2L * vocab * h;
             int slots = (int)Math.Clamp(LayerPoolBytes / layerBytes, 1, layers);
             long weightBytes = layers * layerBytes + lmBytes;
