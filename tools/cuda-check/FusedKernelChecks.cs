@@ -45,8 +45,9 @@ internal static unsafe class FusedKernelChecks
     }
 
     /// <summary>
-    /// gemv.cu's three entry points against cuBLAS and the separate kernels they replace in a decode step: gemv vs
-    /// cublasGemmEx; gemv_rmsnorm vs add_rmsnorm then gemv (its new residual bit-exact); gemv_silu vs silu_mul then gemv.
+    /// gemv.cu's entry points against cuBLAS and the separate kernels they replace in a decode step: gemv and gemv_wide vs
+    /// cublasGemmEx; gemv_rmsnorm vs add_rmsnorm then gemv (its new residual bit-exact); gemv_silu and gemv_wide_silu vs
+    /// silu_mul then gemv.
     /// </summary>
     private static void GemvCheck(CudaDevice device, CudaKernels k, Random random, int n, int kIn, bool floatOutput = false)
     {
@@ -60,12 +61,15 @@ internal static unsafe class FusedKernelChecks
             residual = UploadBf16(x), residualOut = new(2L * tokens * kIn), act = new(2L * tokens * kIn);
         using var cublas = new Gpu.Gemm(s);
         using var gemv = new Gpu.Gemm(s, k) { UseGemv = true };
+        using var wide = new Gpu.Gemm(s, k, device.MultiprocessorCount) { UseGemv = true, Wide = Gpu.Gemm.WideRows.All };
         float[] Out(DeviceBuffer b) => floatOutput ? Download<float>(b.Pointer, tokens * n) : DownloadBf16(b.Pointer, tokens * n);
         string shape = $"{tokens} x {kIn} by {n}{(floatOutput ? ", fp32 out" : "")}";
 
         cublas.Run(dx.Pointer, tokens, dw.Pointer, n, kIn, reference.Pointer, n, floatOutput);
         gemv.Run(dx.Pointer, tokens, dw.Pointer, n, kIn, got.Pointer, n, floatOutput);
         Report.ErrorCheck($"gemv vs cuBLAS, {shape}", Errors(Out(got), Out(reference)), floatOutput ? 1e-4 : Bf16Tolerance);
+        wide.Run(dx.Pointer, tokens, dw.Pointer, n, kIn, got.Pointer, n, floatOutput);
+        Report.ErrorCheck($"gemv_wide vs cuBLAS, {shape}", Errors(Out(got), Out(reference)), floatOutput ? 1e-4 : Bf16Tolerance);
         if (floatOutput)
         {
             return;
@@ -83,6 +87,8 @@ internal static unsafe class FusedKernelChecks
         gemv.Run(act.Pointer, tokens, dw.Pointer, n, kIn, reference.Pointer, n);
         gemv.RunSilu(dgu.Pointer, tokens, dw.Pointer, n, kIn, got.Pointer, n);
         Report.ErrorCheck($"gemv_silu vs silu_mul + gemv, {shape}", Errors(Out(got), Out(reference)), 1e-3);
+        wide.RunSilu(dgu.Pointer, tokens, dw.Pointer, n, kIn, got.Pointer, n);
+        Report.ErrorCheck($"gemv_wide_silu vs silu_mul + gemv, {shape}", Errors(Out(got), Out(reference)), 1e-3);
     }
 
     private static void CudaDriverSync() =>

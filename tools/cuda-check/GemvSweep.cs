@@ -16,8 +16,30 @@ namespace ReasoningServe.Tools.CudaCheck;
 /// </summary>
 internal static class GemvSweep
 {
-    private static readonly (int MaxTokens, int Rows, int Unroll, int Slab)[] Variants =
-        [(1, 1, 8, 2048), (1, 1, 8, 2432), (1, 1, 4, 2432), (1, 1, 16, 2432), (1, 2, 8, 2432), (1, 2, 4, 2432)];
+    /// <summary>
+    /// A build of gemv.cu: its row-per-warp entry point (MaxTokens, Rows, Unroll, Slab), or with <see cref="Wide"/> its wide
+    /// one for one token (ChunksPerThread, WideRows).
+    /// </summary>
+    private sealed record Variant(int MaxTokens, int Rows, int Unroll, int Slab, bool Wide = false, int ChunksPerThread = 0, int WideRows = 0)
+    {
+        public static Variant WideLayout(int chunksPerThread, int rows) => new(1, 0, 0, 0, true, chunksPerThread, rows);
+
+        /// <summary>t = tokens, r = rows per warp, u = loads in flight per row, s = x chunks per slab; w = wide: c = chunks per thread, r = rows at a time.</summary>
+        public string Label => Wide ? $"w c{ChunksPerThread}r{WideRows}" : $"t{MaxTokens}r{Rows}u{Unroll}s{Slab}";
+
+        public string[] Defines => Wide ? [$"-DCPT={ChunksPerThread}", $"-DWIDE_ROWS={WideRows}"]
+            : [$"-DMAXT={MaxTokens}", $"-DROWS={Rows}", $"-DUNROLL={Unroll}", $"-DSLAB_CHUNKS={Slab}"];
+
+        public bool Fits(int k) => !Wide || Gpu.Gemm.WideThreads(k, ChunksPerThread) <= Gpu.Gemm.WideMaxThreads;
+    }
+
+    // The backend's row-per-warp build first, then the wide layout's: its default (c6r2) and other splits of a thread's
+    // loads in flight between chunks and rows (those that ptxas fits in 128 registers without spilling).
+    private static readonly Variant[] Variants =
+    [
+        new(1, 1, 8, 2048), Variant.WideLayout(6, 2), Variant.WideLayout(5, 2), Variant.WideLayout(5, 3), Variant.WideLayout(8, 1),
+        Variant.WideLayout(6, 1), Variant.WideLayout(4, 3), Variant.WideLayout(3, 4),
+    ];
 
     private static readonly (string Name, int N, int K, bool Logits)[] Shapes =
         [.. DecodeGemms("7B", DecodeBench.Qwen7B, lmHead: true), .. DecodeGemms("1.5B", DecodeBench.Qwen15B, lmHead: false)];
@@ -41,7 +63,7 @@ internal static class GemvSweep
 
     public static void Run(CudaDevice device, CudaKernels kernels)
     {
-        Report.Section("6. gemv.cu variants vs cuBLAS on decode GEMMs (TB/s of weights read; t = tokens, r = rows per warp, u = loads in flight per row, s = x chunks per slab)");
+        Report.Section("6. gemv.cu variants vs cuBLAS on decode GEMMs (TB/s of weights read; t = tokens, r = rows per warp, u = loads in flight per row, s = x chunks per slab; w = wide layout, c = chunks per thread, r = rows at a time)");
         nint stream = device.Stream;
         var compiler = new KernelCompiler(device.ComputeCapability, KernelCompiler.DefaultCacheDirectory());
         var modules = new List<nint>();
@@ -63,22 +85,32 @@ internal static class GemvSweep
                     float[] expected = Out(reference, tokens * n, logits);
                     for (int i = 0; i < loaded.Length; i++)
                     {
-                        ((int maxTokens, int rows, int unroll, int slab), CudaKernel kernel) = loaded[i];
-                        if (tokens > maxTokens)
+                        (Variant v, CudaKernel kernel) = loaded[i];
+                        if (tokens > v.MaxTokens || !v.Fits(k))
                         {
                             continue;
                         }
-                        Gpu.Gemm.LaunchGemv(kernel, stream, rows * 8, x.Pointer, tokens, pool.Pointer, n, k, y.Pointer, n, logits);
+                        void Launch(ulong w)
+                        {
+                            if (v.Wide)
+                            {
+                                Gpu.Gemm.LaunchWide(kernel, stream, device.MultiprocessorCount, v.ChunksPerThread, x.Pointer, w, n, k, y.Pointer, logits);
+                            }
+                            else
+                            {
+                                Gpu.Gemm.LaunchGemv(kernel, stream, v.Rows * 8, x.Pointer, tokens, w, n, k, y.Pointer, n, logits);
+                            }
+                        }
+                        Launch(pool.Pointer);
                         worst[i] = Math.Max(worst[i], Errors(Out(y, tokens * n, logits), expected).Relative);
-                        double rate = Rate(stream, pool.Pointer, bytes, w => Gpu.Gemm.LaunchGemv(kernel, stream, rows * 8, x.Pointer, tokens, w, n, k, y.Pointer, n, logits));
-                        line.Append($" | {Label(loaded[i].Variant)} {rate,5:F2}");
+                        line.Append($" | {v.Label} {Rate(stream, pool.Pointer, bytes, Launch),5:F2}");
                     }
                     Report.Line(line.ToString());
                 }
             }
             for (int i = 0; i < loaded.Length; i++)
             {
-                Report.Check($"gemv {Label(loaded[i].Variant)} vs cuBLAS (every shape)", worst[i] < Bf16Tolerance, $"worst rel err {worst[i]:E2}");
+                Report.Check($"gemv {loaded[i].Variant.Label} vs cuBLAS (every shape)", worst[i] < Bf16Tolerance, $"worst rel err {worst[i]:E2}");
             }
         }
         finally
@@ -102,14 +134,11 @@ internal static class GemvSweep
     private static float[] Out(DeviceBuffer buffer, int count, bool logits) =>
         logits ? Download<float>(buffer.Pointer, count) : DownloadBf16(buffer.Pointer, count);
 
-    /// <summary>t = tokens, r = rows per warp, u = loads in flight per row, s = 16-byte chunks of x per shared-memory slab.</summary>
-    private static string Label((int MaxTokens, int Rows, int Unroll, int Slab) v) => $"t{v.MaxTokens}r{v.Rows}u{v.Unroll}s{v.Slab}";
-
-    private static CudaKernel Load(KernelCompiler compiler, (int MaxTokens, int Rows, int Unroll, int Slab) v, List<nint> modules)
+    private static CudaKernel Load(KernelCompiler compiler, Variant v, List<nint> modules)
     {
-        byte[] cubin = compiler.Compile("gemv.cu", [$"-DMAXT={v.MaxTokens}", $"-DROWS={v.Rows}", $"-DUNROLL={v.Unroll}", $"-DSLAB_CHUNKS={v.Slab}"]);
-        CudaDriver.Check(CudaKernels.LoadModule(cubin, out nint module), $"cuModuleLoadData(gemv {Label(v)})");
+        byte[] cubin = compiler.Compile("gemv.cu", v.Defines);
+        CudaDriver.Check(CudaKernels.LoadModule(cubin, out nint module), $"cuModuleLoadData(gemv {v.Label})");
         modules.Add(module);
-        return CudaKernels.Function(module, "gemv");
+        return CudaKernels.Function(module, v.Wide ? "gemv_wide" : "gemv");
     }
 }

@@ -8,7 +8,7 @@ namespace ReasoningServe.Tools.CudaCheck;
 /// <summary>
 /// Where a one-token decode step's time goes inside a CUDA graph, which the bench's eager profile cannot say (its events
 /// between ops add their own gaps). The backend's own launches for the 1.5B and 7B shapes are captured in parts: the
-/// layers' GEMMs alone (gemv.cu as the backend picks it, the SiLU fused into down, the lm_head), then with the two
+/// layers' GEMMs alone (gemv.cu as the backend picks it, in each of its wide-layout settings, the SiLU fused into down, the lm_head), then with the two
 /// add_rmsnorms per layer. The bench's full graph step minus these is qkv_finish, attention and the step's ends.
 /// Each layer reads other weights than the layers next to it (a pool of several layers' worth, beyond L2).
 /// </summary>
@@ -21,8 +21,8 @@ internal static unsafe class StepParts
     {
         Report.Section("7. a one-token decode step's parts in a CUDA graph (the backend's launches; compare the bench's full graph step)");
         nint stream = device.Stream;
-        using var gemm = new Gpu.Gemm(stream, kernels);
-        Report.Line($"  gemv.cu for one token: {gemm.UsesGemv(1, 8)}; SiLU fused: {gemm.FuseSilu}; programmatic dependent launch: {kernels.ProgrammaticLaunch}");
+        using var gemm = new Gpu.Gemm(stream, kernels, device.MultiprocessorCount);
+        Report.Line($"  gemv.cu for one token: {gemm.UsesGemv(1, 8)}; SiLU fused: {gemm.FuseSilu}; wide layout: {gemm.Wide}; programmatic dependent launch: {kernels.ProgrammaticLaunch}");
         foreach ((string name, ModelConfig c) in new[] { ("Qwen2.5-1.5B", DecodeBench.Qwen15B), ("Qwen2.5-7B", DecodeBench.Qwen7B) })
         {
             int h = c.HiddenSize, inter = c.IntermediateSize, qSize = c.QSize, qkv = c.QSize + 2 * c.KvSize, vocab = c.VocabSize, layers = c.NumLayers;
@@ -70,9 +70,15 @@ internal static unsafe class StepParts
                 gemm.Run(normed.Pointer, 1, pool.Pointer + (ulong)(slots * layerBytes), vocab, h, logits.Pointer, vocab, floatOutput: true);
             }
 
-            double gemvOnly = TimeGraph(stream, () => Step(norms: false)), withNorms = TimeGraph(stream, () => Step(norms: true));
-            Report.Line($"  {name,-13} GEMMs only {gemvOnly,6:F3} ms ({weightBytes / (gemvOnly * 1e-3) / 1e12:F2} TB/s of {weightBytes / 1e9:F2} GB); "
-                + $"with 2 add_rmsnorms per layer {withNorms,6:F3} ms (+{(withNorms - gemvOnly) * 1e3 / (2 * layers):F1} us each)");
+            Gpu.Gemm.WideRows configured = gemm.Wide;
+            foreach (Gpu.Gemm.WideRows wide in Enum.GetValues<Gpu.Gemm.WideRows>())
+            {
+                gemm.Wide = wide;
+                double gemvOnly = TimeGraph(stream, () => Step(norms: false)), withNorms = TimeGraph(stream, () => Step(norms: true));
+                Report.Line($"  {name,-13} wide layout {wide,-4}: GEMMs only {gemvOnly,6:F3} ms ({weightBytes / (gemvOnly * 1e-3) / 1e12:F2} TB/s of {weightBytes / 1e9:F2} GB); "
+                    + $"with 2 add_rmsnorms per layer {withNorms,6:F3} ms (+{(withNorms - gemvOnly) * 1e3 / (2 * layers):F1} us each)");
+            }
+            gemm.Wide = configured;
         }
     }
 

@@ -39,7 +39,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         _device = device;
         _kernels = kernels;
         _qkvStride = config.QSize + 2 * config.KvSize;
-        _gemm = new CudaOps.Gemm(device.Stream, kernels);
+        _gemm = new CudaOps.Gemm(device.Stream, kernels, device.MultiprocessorCount);
         _weights = weights();
         var rope = new RotaryEmbedding(config.HeadDim, config.RopeTheta, config.RopeScaling);
         _invFreq = new DeviceBuffer(config.HeadDim / 2 * 4);

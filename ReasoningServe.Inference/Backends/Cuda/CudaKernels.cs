@@ -15,6 +15,14 @@ internal readonly unsafe struct CudaKernel(nint function, string name, bool prog
     /// <summary>False for an optional kernel whose file did not compile or load (its feature stays off).</summary>
     public bool IsLoaded => function != 0;
 
+    /// <summary>How many blocks of <paramref name="blockSize"/> threads fit on one multiprocessor at once (registers, shared memory).</summary>
+    public int MaxActiveBlocksPerMultiprocessor(int blockSize)
+    {
+        int blocks;
+        CudaDriver.Check(CudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, function, blockSize, 0), $"cuOccupancyMaxActiveBlocksPerMultiprocessor({Name})");
+        return blocks;
+    }
+
     public void Launch(nint stream, uint gridX, uint gridY, uint blockX, void** arguments, uint sharedBytes = 0, uint gridZ = 1)
     {
         if (function == 0)
@@ -121,6 +129,8 @@ internal sealed unsafe class CudaKernels : IDisposable
         Gemv = Get(functions, "gemv.cu", "gemv");
         GemvRmsNorm = Get(functions, "gemv.cu", "gemv_rmsnorm");
         GemvSilu = Get(functions, "gemv.cu", "gemv_silu");
+        GemvWide = Get(functions, "gemv.cu", "gemv_wide");
+        GemvWideSilu = Get(functions, "gemv.cu", "gemv_wide_silu");
         PrefillAttention = Get(functions, "prefill_attention.cu", "prefill_attention");
         ArgMax = Get(functions, "argmax.cu", "argmax");
         Sample = Get(functions, "sample.cu", "sample");
@@ -144,6 +154,8 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel Gemv { get; }
     public CudaKernel GemvRmsNorm { get; }
     public CudaKernel GemvSilu { get; }
+    public CudaKernel GemvWide { get; }
+    public CudaKernel GemvWideSilu { get; }
     public CudaKernel PrefillAttention { get; }
     public CudaKernel ArgMax { get; }
     public CudaKernel Sample { get; }
