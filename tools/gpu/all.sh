@@ -5,8 +5,8 @@
 # testdata/ where they are tracked; the Qwen3 tokenizer is not tracked and travels packed).
 # There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,load,hf,hf-compile]  — writes logs and results to
 # $OUT. The -optin parts turn on what is not the default (gemv.cu's fused rmsnorm prologue and wide layout, programmatic
-# dependent launch's early trigger); check-optin also benchmarks the settings in EACH one at a time (default: wider
-# uses of the wide layout, the early trigger); once an opt-in passes and measures faster, make it the default. Timeouts (CHECK_TIMEOUT 90 s per cuda-check process,
+# dependent launch's early trigger, qkv_finish inside decode attention); check-optin also benchmarks the settings in EACH
+# one at a time (default: those, alone and together); once an opt-in passes and measures faster, make it the default. Timeouts (CHECK_TIMEOUT 90 s per cuda-check process,
 # SERVE_TIMEOUT 150 s, hf 200 s, HF_COMPILE_TIMEOUT 560 s for HF_SHAPES, default 1.5b,7b) bound each part; check,check-optin,serve,serve-optin should fit the 600 s of one call.
 set -uo pipefail
 case "${1:-}" in
@@ -37,9 +37,10 @@ run)
   export PATH=/tmp/dn:$PATH DOTNET_ROOT=/tmp/dn RS_CUBIN_CACHE=/tmp/cubin
   export LD_LIBRARY_PATH=/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
   nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem --format=csv | tee "$out/gpu.txt"
-  optin="RS_CUDA_GEMV_FUSE=norm,silu RS_CUDA_PDL=1 RS_CUDA_GEMV_WIDE=all"   # every opt-in at once
+  optin="RS_CUDA_GEMV_FUSE=wide-norm,silu RS_CUDA_PDL=1 RS_CUDA_GEMV_WIDE=all RS_CUDA_QKV_FINISH=attention"   # every opt-in at once
   # benchmarked one at a time; a + joins variables set together
-  each="${EACH:-RS_CUDA_GEMV_WIDE=long,few RS_CUDA_GEMV_WIDE=all RS_CUDA_PDL=1 RS_CUDA_PDL=1+RS_CUDA_GEMV_WIDE=long,few}"
+  wn=RS_CUDA_GEMV_WIDE=all+RS_CUDA_GEMV_FUSE=wide-norm,silu
+  each="${EACH:-RS_CUDA_QKV_FINISH=attention $wn $wn+RS_CUDA_QKV_FINISH=attention $wn+RS_CUDA_QKV_FINISH=attention+RS_CUDA_PDL=1 RS_CUDA_GEMV_WIDE=long,few+RS_CUDA_PDL=1}"
   check() { # log-name [env...] -- sections: one process per section, so a faulting kernel cannot take the others down
     local log=$1; shift
     local vars=(); while [ "$1" != -- ]; do vars+=("$1"); shift; done; shift

@@ -130,6 +130,7 @@ internal sealed unsafe class CudaKernels : IDisposable
         GemvRmsNorm = Get(functions, "gemv.cu", "gemv_rmsnorm");
         GemvSilu = Get(functions, "gemv.cu", "gemv_silu");
         GemvWide = Get(functions, "gemv.cu", "gemv_wide");
+        GemvWideRmsNorm = Get(functions, "gemv.cu", "gemv_wide_rmsnorm");
         GemvWideSilu = Get(functions, "gemv.cu", "gemv_wide_silu");
         PrefillAttention = Get(functions, "prefill_attention.cu", "prefill_attention");
         ArgMax = Get(functions, "argmax.cu", "argmax");
@@ -155,6 +156,7 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel GemvRmsNorm { get; }
     public CudaKernel GemvSilu { get; }
     public CudaKernel GemvWide { get; }
+    public CudaKernel GemvWideRmsNorm { get; }
     public CudaKernel GemvWideSilu { get; }
     public CudaKernel PrefillAttention { get; }
     public CudaKernel ArgMax { get; }

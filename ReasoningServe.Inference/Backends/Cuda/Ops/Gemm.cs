@@ -22,7 +22,7 @@ internal sealed unsafe class Gemm : IDisposable
     private readonly nint _stream;
     private readonly CudaKernels? _kernels;
     /// <summary>gemv.cu's wide layout: CPT chunks of 8 weights per thread, at most 32 rows per block, 512 threads.</summary>
-    public const int WideChunksPerThread = 6, WideMaxRowsPerBlock = 32, WideMaxThreads = 512;
+    public const int WideChunksPerThread = 5, WideMaxRowsPerBlock = 32, WideMaxThreads = 512;
     /// <summary>
     /// Rows this long (in features) are "long" for RS_CUDA_GEMV_WIDE (every down projection, no hidden-size row); as many
     /// rows as <see cref="WideManyRows"/> are "many" (gate_up, lm_head: the row-per-warp layout keeps those).
@@ -49,7 +49,8 @@ internal sealed unsafe class Gemm : IDisposable
         _kernels is { Gemv.IsLoaded: true } && UseGemv && tokens <= MaxGemvTokens && inFeatures % 8 == 0;
 
     /// <summary>Whether the rmsnorm before such a GEMM goes into it (<see cref="RunRmsNorm"/>).</summary>
-    public bool FusesNorm(int tokens, int inFeatures) => FuseNorm && UsesGemv(tokens, inFeatures);
+    public bool FusesNorm(int tokens, int inFeatures, int outFeatures) =>
+        UsesGemv(tokens, inFeatures) && (FuseNorm || (FuseWideNorm && UsesWide(tokens, inFeatures, outFeatures)));
 
     /// <summary>Whether the SiLU before such a GEMM goes into it (<see cref="RunSilu"/>).</summary>
     public bool FusesSilu(int tokens, int inFeatures) => FuseSilu && UsesGemv(tokens, inFeatures);
@@ -95,6 +96,14 @@ internal sealed unsafe class Gemm : IDisposable
         int inFeatures, ulong y, int ldy)
     {
         int asFloat = 0;
+        if (UsesWide(tokens, inFeatures, outFeatures))
+        {
+            CudaKernel wide = _kernels!.GemvWideRmsNorm;
+            (uint blocks, uint threads) = WideGrid(wide, _multiprocessors, WideChunksPerThread, outFeatures, inFeatures);
+            void** wideArgs = stackalloc void*[] { &residual, &delta, &normWeight, &eps, &residualOut, &weight, &outFeatures, &inFeatures, &y, &asFloat };
+            wide.Launch(_stream, blocks, 1, threads, wideArgs);
+            return;
+        }
         void** args = stackalloc void*[] { &residual, &delta, &normWeight, &eps, &residualOut, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat };
         _kernels!.GemvRmsNorm.Launch(_stream, GemvBlocks(outFeatures, GemvNormRowsPerBlock), 1, 256, args);
     }
@@ -129,12 +138,18 @@ internal sealed unsafe class Gemm : IDisposable
     public static void LaunchWide(CudaKernel kernel, nint stream, int multiprocessors, int chunksPerThread, ulong x, ulong weight, int outFeatures,
         int inFeatures, ulong y, bool floatOutput)
     {
+        (uint blocks, uint threads) = WideGrid(kernel, multiprocessors, chunksPerThread, outFeatures, inFeatures);
+        int asFloat = floatOutput ? 1 : 0;
+        void** args = stackalloc void*[] { &x, &weight, &outFeatures, &inFeatures, &y, &asFloat };
+        kernel.Launch(stream, blocks, 1, threads, args);
+    }
+
+    private static (uint Blocks, uint Threads) WideGrid(CudaKernel kernel, int multiprocessors, int chunksPerThread, int outFeatures, int inFeatures)
+    {
         int threads = WideThreads(inFeatures, chunksPerThread);
         int resident = Math.Max(1, kernel.MaxActiveBlocksPerMultiprocessor(threads)) * multiprocessors;
         int blocks = Math.Min(outFeatures, Math.Max(resident, (outFeatures + WideMaxRowsPerBlock - 1) / WideMaxRowsPerBlock));
-        int asFloat = floatOutput ? 1 : 0;
-        void** args = stackalloc void*[] { &x, &weight, &outFeatures, &inFeatures, &y, &asFloat };
-        kernel.Launch(stream, (uint)blocks, 1, (uint)threads, args);
+        return ((uint)blocks, (uint)threads);
     }
 
     /// <summary>Threads of a wide block: enough warps that each thread takes at most <paramref name="chunksPerThread"/> 16-byte chunks of a row.</summary>
@@ -151,6 +166,12 @@ internal sealed unsafe class Gemm : IDisposable
 
     /// <summary>gemv.cu's fused rmsnorm prologue instead of a separate rmsnorm launch (RS_CUDA_GEMV_FUSE=norm,silu).</summary>
     public bool FuseNorm { get; set; } = FuseOption("norm");
+
+    /// <summary>
+    /// The fused rmsnorm prologue only where the GEMM takes the wide layout (RS_CUDA_GEMV_FUSE=wide-norm,silu), whose block
+    /// holds the whole row and computes the norm while its first weights are in flight.
+    /// </summary>
+    public bool FuseWideNorm { get; set; } = FuseOption("wide-norm");
 
     /// <summary>gemv.cu's fused SiLU prologue instead of a separate silu_mul launch (the default; RS_CUDA_GEMV_FUSE=none turns it off).</summary>
     public bool FuseSilu { get; set; } = FuseOption("silu");
