@@ -9,7 +9,7 @@ namespace ReasoningServe.Tools.CudaCheck;
 /// Where a one-token decode step's time goes inside a CUDA graph, which the bench's eager profile cannot say (its events
 /// between ops add their own gaps). The backend's own launches for the 1.5B and 7B shapes are captured in parts: the
 /// layers' GEMMs alone (gemv.cu as the backend picks it, in each of its wide-layout settings, the SiLU fused into down, the lm_head), then with the two
-/// add_rmsnorms per layer, as separate launches and fused into the GEMMs that take the wide layout. The bench's full graph step minus these is qkv_finish, attention and the step's ends.
+/// add_rmsnorms per layer. The bench's full graph step minus these is qkv_finish, attention and the step's ends.
 /// Each layer reads other weights than the layers next to it (a pool of several layers' worth, beyond L2).
 /// </summary>
 internal static unsafe class StepParts
@@ -29,7 +29,7 @@ internal static unsafe class StepParts
             long layerBytes = 2L * ((long)qkv * h + (long)h * qSize + 2L * inter * h + (long)h * inter), lmBytes = 2L * vocab * h;
             int slots = (int)Math.Clamp(LayerPoolBytes / layerBytes, 1, layers);
             long weightBytes = layers * layerBytes + lmBytes;
-            using DeviceBuffer pool = new(slots * layerBytes + lmBytes), norm = new(2L * h), residual = new(2L * h), residual2 = new(2L * h), delta = new(2L * h),
+            using DeviceBuffer pool = new(slots * layerBytes + lmBytes), norm = new(2L * h), residual = new(2L * h), delta = new(2L * h),
                 normed = new(2L * h), attn = new(2L * qSize), qkvOut = new(2L * qkv), gateUp = new(2L * 2 * inter), act = new(2L * inter),
                 logits = new(4L * vocab);
             Gpu.FillUniform.Launch(kernels, stream, pool.Pointer, pool.Bytes / 2, seed: 11, scale: 0.05f, constant: 0f);
@@ -40,14 +40,8 @@ internal static unsafe class StepParts
 
             // One step's launches as the backend makes them for one token (CudaBackend.Enqueue), less embedding,
             // qkv_finish, attention and the final norm/argmax.
-            // norms fused: each add_rmsnorm goes into the GEMM after it where the backend would fuse it (gemm.FusesNorm)
-            void NormThenProject(bool norms, bool fused, ulong weight, int outFeatures, ulong output)
+            void NormThenProject(bool norms, ulong weight, int outFeatures, ulong output)
             {
-                if (norms && fused && gemm.FusesNorm(1, h, outFeatures))
-                {
-                    gemm.RunRmsNorm(residual.Pointer, delta.Pointer, norm.Pointer, 1e-6f, residual2.Pointer, 1, weight, outFeatures, h, output, outFeatures);
-                    return;
-                }
                 if (norms)
                 {
                     Gpu.RmsNorm.LaunchAdd(kernels, stream, residual.Pointer, delta.Pointer, norm.Pointer, normed.Pointer, 1, h, 1e-6f);
@@ -55,15 +49,15 @@ internal static unsafe class StepParts
                 gemm.Run(normed.Pointer, 1, weight, outFeatures, h, output, outFeatures);
             }
 
-            void Step(bool norms, bool fused = false)
+            void Step(bool norms)
             {
                 for (int l = 0; l < layers; l++)
                 {
                     ulong w = pool.Pointer + (ulong)(l % slots * layerBytes);
                     ulong wQkv = w, wO = wQkv + 2UL * (ulong)(qkv * h), wGateUp = wO + 2UL * (ulong)(h * qSize), wDown = wGateUp + 4UL * (ulong)inter * (ulong)h;
-                    NormThenProject(norms, fused, wQkv, qkv, qkvOut.Pointer);
+                    NormThenProject(norms, wQkv, qkv, qkvOut.Pointer);
                     gemm.Run(attn.Pointer, 1, wO, h, qSize, delta.Pointer, h);
-                    NormThenProject(norms, fused, wGateUp, 2 * inter, gateUp.Pointer);
+                    NormThenProject(norms, wGateUp, 2 * inter, gateUp.Pointer);
                     if (gemm.FusesSilu(1, inter))
                     {
                         gemm.RunSilu(gateUp.Pointer, 1, wDown, h, inter, delta.Pointer, h);
@@ -78,17 +72,12 @@ internal static unsafe class StepParts
             }
 
             Gpu.Gemm.WideRows configured = gemm.Wide;
-            bool fuseWideNorm = gemm.FuseWideNorm;
             foreach (Gpu.Gemm.WideRows wide in Enum.GetValues<Gpu.Gemm.WideRows>())
             {
                 gemm.Wide = wide;
                 double gemvOnly = TimeGraph(stream, () => Step(norms: false)), withNorms = TimeGraph(stream, () => Step(norms: true));
-                gemm.FuseWideNorm = true;
-                double fused = TimeGraph(stream, () => Step(norms: true, fused: true));
-                gemm.FuseWideNorm = fuseWideNorm;
                 Report.Line($"  {name,-13} wide layout {wide,-9}: GEMMs only {gemvOnly,6:F3} ms ({weightBytes / (gemvOnly * 1e-3) / 1e12:F2} TB/s of {weightBytes / 1e9:F2} GB); "
-                    + $"with 2 add_rmsnorms per layer {withNorms,6:F3} ms (+{(withNorms - gemvOnly) * 1e3 / (2 * layers):F1} us each), "
-                    + $"fused into wide GEMMs {fused,6:F3} ms");
+                    + $"with 2 add_rmsnorms per layer {withNorms,6:F3} ms (+{(withNorms - gemvOnly) * 1e3 / (2 * layers):F1} us each)");
             }
             gemm.Wide = configured;
         }

@@ -37,18 +37,10 @@ run)
   export PATH=/tmp/dn:$PATH DOTNET_ROOT=/tmp/dn RS_CUBIN_CACHE=/tmp/cubin
   export LD_LIBRARY_PATH=/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
   nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem --format=csv | tee "$out/gpu.txt"
-  optin="RS_CUDA_GEMV_FUSE=wide-norm,silu RS_CUDA_PDL=1 RS_CUDA_GEMV_WIDE=all RS_CUDA_QKV_FINISH=attention"   # every opt-in at once
+  optin="RS_CUDA_GEMV_FUSE=norm,silu RS_CUDA_PDL=1 RS_CUDA_GEMV_WIDE=all RS_CUDA_QKV_FINISH=attention"   # every opt-in at once
   # benchmarked one at a time; a + joins variables set together
-  wn=RS_CUDA_GEMV_WIDE=all+RS_CUDA_GEMV_FUSE=wide-norm,silu
-  each="${EACH:-RS_CUDA_QKV_FINISH=attention $wn $wn+RS_CUDA_QKV_FINISH=attention $wn+RS_CUDA_QKV_FINISH=attention+RS_CUDA_PDL=1 RS_CUDA_GEMV_WIDE=long,few+RS_CUDA_PDL=1}"
-  check() { # log-name [env...] -- sections: one process per section, so a faulting kernel cannot take the others down
-    local log=$1; shift
-    local vars=(); while [ "$1" != -- ]; do vars+=("$1"); shift; done; shift
-    for section in "$@"; do
-      echo "--- $section ${vars[*]}" | tee -a "$out/$log"
-      env "${vars[@]}" timeout "${CHECK_TIMEOUT:-90}" dotnet /tmp/app/app/CudaCheck/CudaCheck.dll --goldens testdata/goldens/models --only "$section" 2>&1 | tee -a "$out/$log"
-    done
-  }
+  p1=RS_CUDA_PDL=1 fin=RS_CUDA_QKV_FINISH=attention
+  each="${EACH:-$fin $p1 $p1+RS_CUDA_GEMV_WIDE=long,few $p1+RS_CUDA_GEMV_WIDE=all $p1+RS_CUDA_GEMV_WIDE=long,few+$fin $p1+RS_CUDA_GEMV_WIDE=all+$fin}"
   if [[ ,$parts, == *,check,* ]]; then
     echo "=== cuda-check"; check cuda-check.log -- kernels prefill decode sampling gemv-sweep step-parts goldens,compare,realistic bench
   fi

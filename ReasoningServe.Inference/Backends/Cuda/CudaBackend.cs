@@ -319,7 +319,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     {
         int h = Config.HiddenSize;
         float eps = Config.RmsNormEps;
-        if (_gemm.FusesNorm(tokens, h, outFeatures))
+        if (_gemm.FusesNorm(tokens, h))
         {
             ulong next = !add ? x : x == _x.Pointer ? _x2.Pointer : _x.Pointer;
             _gemm.RunRmsNorm(x, add ? _delta.Pointer : 0, normWeight, eps, add ? next : 0, tokens, weight, outFeatures, h, output, outFeatures);

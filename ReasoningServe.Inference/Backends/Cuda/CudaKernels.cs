@@ -124,13 +124,13 @@ internal sealed unsafe class CudaKernels : IDisposable
         PagedAttention = Get(functions, "paged_attention.cu", "paged_attention");
         GqaAttention = Get(functions, "gqa_attention.cu", "gqa_attention");
         DecodeAttention = Get(functions, "decode_attention.cu", "decode_attention");
+        DecodeAttentionFinish = Get(functions, "decode_attention.cu", "decode_attention_finish");
         AttentionCombine = Get(functions, "attention_combine.cu", "attention_combine");
         QkvFinish = Get(functions, "qkv_finish.cu", "qkv_finish");
         Gemv = Get(functions, "gemv.cu", "gemv");
         GemvRmsNorm = Get(functions, "gemv.cu", "gemv_rmsnorm");
         GemvSilu = Get(functions, "gemv.cu", "gemv_silu");
         GemvWide = Get(functions, "gemv.cu", "gemv_wide");
-        GemvWideRmsNorm = Get(functions, "gemv.cu", "gemv_wide_rmsnorm");
         GemvWideSilu = Get(functions, "gemv.cu", "gemv_wide_silu");
         PrefillAttention = Get(functions, "prefill_attention.cu", "prefill_attention");
         ArgMax = Get(functions, "argmax.cu", "argmax");
@@ -150,13 +150,13 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel PagedAttention { get; }
     public CudaKernel GqaAttention { get; }
     public CudaKernel DecodeAttention { get; }
+    public CudaKernel DecodeAttentionFinish { get; }
     public CudaKernel AttentionCombine { get; }
     public CudaKernel QkvFinish { get; }
     public CudaKernel Gemv { get; }
     public CudaKernel GemvRmsNorm { get; }
     public CudaKernel GemvSilu { get; }
     public CudaKernel GemvWide { get; }
-    public CudaKernel GemvWideRmsNorm { get; }
     public CudaKernel GemvWideSilu { get; }
     public CudaKernel PrefillAttention { get; }
     public CudaKernel ArgMax { get; }

@@ -12,7 +12,7 @@
 //                 the old one). delta may be null.
 //   gemv_silu     x = silu(gate) * up from the fused gate_up rows [tokens, 2k],     R = SILU_ROWS, U = SILU_UNROLL
 //                 rounded once as silu_mul.cu does.
-//   gemv_wide, gemv_wide_rmsnorm, gemv_wide_silu: one token, as gemv / gemv_rmsnorm / gemv_silu, laid out for long rows (below).
+//   gemv_wide, gemv_wide_silu: one token, as gemv / gemv_silu, laid out for long rows (below).
 // A block's input costs L2 reads in proportion to k whatever its rows (the norm's: its sums of squares, then residual,
 // delta and weight per chunk), so the fused forms take more rows per block than the plain one to keep that small next
 // to the weights they stream. The plain form's ROWS and UNROLL are the H200 sweep's best for one token; the fused forms'
@@ -277,7 +277,7 @@ __device__ __forceinline__ void load_wide_rows(uint4 (&wv)[WIDE_ROWS][CPT], cons
     }
 }
 
-// This thread's chunks of x (zero past k): as the input gives them...
+// This thread's chunks of x (zero past k).
 template <class Input>
 __device__ __forceinline__ void load_wide_x(const Input& in, int k, uint4 (&xv)[CPT])
 {
@@ -286,61 +286,6 @@ __device__ __forceinline__ void load_wide_x(const Input& in, int k, uint4 (&xv)[
     {
         int c = threadIdx.x + i * blockDim.x;
         xv[i] = c < k / 8 ? in.load(0, c) : make_uint4(0, 0, 0, 0);
-    }
-}
-
-// ...or rmsnorm(residual + delta) * w, rounded as rmsnorm.cu rounds: the block holds the whole row, so one block-wide sum
-// of squares gives the scale, while the first weights are in flight. Block 0 also writes the new residual to residualOut
-// (another buffer: other blocks still read the old one).
-struct WideNormInput
-{
-    const bf16* residual;
-    const bf16* delta; // may be null
-    const bf16* w;
-    float eps;
-    bf16* residualOut; // may be null
-};
-
-__device__ __forceinline__ void load_wide_x(const WideNormInput& in, int k, uint4 (&xv)[CPT])
-{
-    __shared__ float scratch[32];
-    float s = 0.f;
-#pragma unroll
-    for (int i = 0; i < CPT; i++)
-    {
-        int c = threadIdx.x + i * blockDim.x;
-        xv[i] = make_uint4(0, 0, 0, 0);
-        if (c < k / 8)
-        {
-            uint4 r = __ldg((const uint4*)in.residual + c);
-            if (in.delta != nullptr)
-            {
-                uint4 d = __ldg((const uint4*)in.delta + c);
-                bf16* rp = (bf16*)&r;
-                const bf16* dp = (const bf16*)&d;
-#pragma unroll
-                for (int e = 0; e < 8; e++) rp[e] = __float2bfloat16(__bfloat162float(rp[e]) + __bfloat162float(dp[e]));
-            }
-            const bf16* rp = (const bf16*)&r;
-#pragma unroll
-            for (int e = 0; e < 8; e++) s += __bfloat162float(rp[e]) * __bfloat162float(rp[e]);
-            if (blockIdx.x == 0 && in.residualOut != nullptr) ((uint4*)in.residualOut)[c] = r;
-            xv[i] = r;
-        }
-    }
-    const float scale = rsqrtf(block_sum(s, scratch) / k + in.eps);
-#pragma unroll
-    for (int i = 0; i < CPT; i++)
-    {
-        int c = threadIdx.x + i * blockDim.x;
-        if (c < k / 8)
-        {
-            uint4 wv = __ldg((const uint4*)in.w + c);
-            bf16* xp = (bf16*)&xv[i];
-            const bf16* wp = (const bf16*)&wv;
-#pragma unroll
-            for (int e = 0; e < 8; e++) xp[e] = rms_normalized(__bfloat162float(xp[e]), scale, wp[e]);
-        }
     }
 }
 
@@ -390,14 +335,6 @@ extern "C" __global__ void __launch_bounds__(512) gemv_wide(const bf16* __restri
 {
     launch_next_grid();
     gemv_wide_rows(PlainInput{x, k}, w, n, k, y, floatOutput);
-}
-
-extern "C" __global__ void __launch_bounds__(512) gemv_wide_rmsnorm(const bf16* __restrict__ residual, const bf16* __restrict__ delta,
-    const bf16* __restrict__ normWeight, float eps, bf16* __restrict__ residualOut, const bf16* __restrict__ w, int n, int k,
-    void* __restrict__ y, int floatOutput)
-{
-    launch_next_grid();
-    gemv_wide_rows(WideNormInput{residual, delta, normWeight, eps, residualOut}, w, n, k, y, floatOutput);
 }
 
 extern "C" __global__ void __launch_bounds__(512) gemv_wide_silu(const bf16* __restrict__ gateUp, const bf16* __restrict__ w, int n, int k,

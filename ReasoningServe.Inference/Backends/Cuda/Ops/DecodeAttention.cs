@@ -74,15 +74,16 @@ internal static unsafe class DecodeAttention
         float scale = 1f / MathF.Sqrt(headDim);
         (ulong partialOut, ulong partialMax, ulong partialSum) = GqaAttention.PartialParts(partials, tokens, heads, headDim, splits);
         QkvFinishing f = finish ?? default;
-        int finishing = finish is null ? 0 : 1;
         ulong bias = f.Bias, qNorm = f.QNormWeight, kNorm = f.KNormWeight, positions = f.Positions, invFreq = f.InverseFrequencies, slots = f.Slots;
         float eps = f.Eps;
+        // decode_attention_finish takes decode_attention's parameters, then qkv_finish's
         void** args = stackalloc void*[]
         {
             &q, &qRowStride, &output, &partialOut, &partialMax, &partialSum, &kCache, &vCache, &blockTables, &maxBlocks, &tokenSeq, &tokenContext,
-            &tokenList, &heads, &kvHeads, &headDim, &blockSize, &scale, &finishing, &bias, &qNorm, &kNorm, &eps, &positions, &invFreq, &slots,
+            &tokenList, &heads, &kvHeads, &headDim, &blockSize, &scale, &bias, &qNorm, &kNorm, &eps, &positions, &invFreq, &slots,
         };
-        kernels.DecodeAttention.Launch(stream, (uint)launched, (uint)kvHeads, 128, args, gridZ: (uint)splits);
+        CudaKernel kernel = finish is null ? kernels.DecodeAttention : kernels.DecodeAttentionFinish;
+        kernel.Launch(stream, (uint)launched, (uint)kvHeads, 128, args, gridZ: (uint)splits);
         GqaAttention.Combine(kernels, stream, partials, output, tokens, heads, headDim, splits, tokenList, launched);
     }
 }

@@ -49,8 +49,7 @@ internal sealed unsafe class Gemm : IDisposable
         _kernels is { Gemv.IsLoaded: true } && UseGemv && tokens <= MaxGemvTokens && inFeatures % 8 == 0;
 
     /// <summary>Whether the rmsnorm before such a GEMM goes into it (<see cref="RunRmsNorm"/>).</summary>
-    public bool FusesNorm(int tokens, int inFeatures, int outFeatures) =>
-        UsesGemv(tokens, inFeatures) && (FuseNorm || (FuseWideNorm && UsesWide(tokens, inFeatures, outFeatures)));
+    public bool FusesNorm(int tokens, int inFeatures) => FuseNorm && UsesGemv(tokens, inFeatures);
 
     /// <summary>Whether the SiLU before such a GEMM goes into it (<see cref="RunSilu"/>).</summary>
     public bool FusesSilu(int tokens, int inFeatures) => FuseSilu && UsesGemv(tokens, inFeatures);
@@ -96,14 +95,6 @@ internal sealed unsafe class Gemm : IDisposable
         int inFeatures, ulong y, int ldy)
     {
         int asFloat = 0;
-        if (UsesWide(tokens, inFeatures, outFeatures))
-        {
-            CudaKernel wide = _kernels!.GemvWideRmsNorm;
-            (uint blocks, uint threads) = WideGrid(wide, _multiprocessors, WideChunksPerThread, outFeatures, inFeatures);
-            void** wideArgs = stackalloc void*[] { &residual, &delta, &normWeight, &eps, &residualOut, &weight, &outFeatures, &inFeatures, &y, &asFloat };
-            wide.Launch(_stream, blocks, 1, threads, wideArgs);
-            return;
-        }
         void** args = stackalloc void*[] { &residual, &delta, &normWeight, &eps, &residualOut, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat };
         _kernels!.GemvRmsNorm.Launch(_stream, GemvBlocks(outFeatures, GemvNormRowsPerBlock), 1, 256, args);
     }
@@ -166,12 +157,6 @@ internal sealed unsafe class Gemm : IDisposable
 
     /// <summary>gemv.cu's fused rmsnorm prologue instead of a separate rmsnorm launch (RS_CUDA_GEMV_FUSE=norm,silu).</summary>
     public bool FuseNorm { get; set; } = FuseOption("norm");
-
-    /// <summary>
-    /// The fused rmsnorm prologue only where the GEMM takes the wide layout (RS_CUDA_GEMV_FUSE=wide-norm,silu), whose block
-    /// holds the whole row and computes the norm while its first weights are in flight.
-    /// </summary>
-    public bool FuseWideNorm { get; set; } = FuseOption("wide-norm");
 
     /// <summary>gemv.cu's fused SiLU prologue instead of a separate silu_mul launch (the default; RS_CUDA_GEMV_FUSE=none turns it off).</summary>
     public bool FuseSilu { get; set; } = FuseOption("silu");
