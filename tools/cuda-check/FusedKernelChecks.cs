@@ -7,8 +7,7 @@ namespace ReasoningServe.Tools.CudaCheck;
 
 /// <summary>
 /// The kernels the backend runs per layer that fuse or replace simpler ones: gemv.cu against cuBLAS and the kernels its
-/// fused forms replace, qkv_finish against the chain it replaces (bias_add, qk_norm, rope, kv_write), decode_attention
-/// finishing qkv rows itself against qkv_finish then decode_attention, and gqa_attention
+/// fused forms replace, qkv_finish against the chain it replaces (bias_add, qk_norm, rope, kv_write), and gqa_attention
 /// (with and without context splits, GQA groups above one block's eight heads, MHA, small head dims) against the CPU
 /// backend's attention.
 /// </summary>
@@ -29,12 +28,6 @@ internal static unsafe class FusedKernelChecks
         GemvCheck(device, k, random, n: 4999, kIn: 1536);
         GemvCheck(device, k, random, n: 3584, kIn: 18944);
         GemvCheck(device, k, random, n: 151936, kIn: 896, floatOutput: true);
-
-        foreach (int splits in new[] { 1, 3 })
-        {
-            QkvFinishInAttentionCheck(device, k, random, $"qwen2-like (bias) 28/4 heads of 128, {splits} split(s)", 28, 4, 128, bias: true, norm: false, splits);
-            QkvFinishInAttentionCheck(device, k, random, $"qwen3-like (qk norm) 32/8 heads of 64, {splits} split(s)", 32, 8, 64, bias: false, norm: true, splits);
-        }
 
         (int Cached, int New)[] mixed = [(1499, 1), (50, 20), (0, 33), (300, 1)];
         foreach (int splits in new[] { 1, 4, 64 })
@@ -148,55 +141,6 @@ internal static unsafe class FusedKernelChecks
         (double MaxAbs, double Relative) rowError = Errors(r2, r1), cacheError = Errors(c2, c1);
         Report.Check($"qkv_finish {name}", rowError.Relative < 2e-3 && cacheError.Relative < 2e-3,
             $"vs bias_add+qk_norm+rope+kv_write: rows rel {rowError.Relative:E1} ({differing} of {rows} values differ), cache rel {cacheError.Relative:E1}");
-    }
-
-    /// <summary>
-    /// decode_attention finishing raw qkv rows itself (a decode step without qkv_finish) against qkv_finish then
-    /// decode_attention: the same output and the same cache, bit for bit (both run qkv_head.cuh's code). Decode tokens
-    /// over contexts that end in different splits, one of them padding (slot -1: the cache keeps its old values).
-    /// </summary>
-    private static void QkvFinishInAttentionCheck(CudaDevice device, CudaKernels k, Random random, string name, int heads, int kvHeads, int d,
-        bool bias, bool norm, int splits)
-    {
-        const int blockSize = 16;
-        int[] contexts = [1, 17, 300, 1030, 64];
-        int tokens = contexts.Length, qSize = heads * d, kvSize = kvHeads * d, stride = qSize + 2 * kvSize;
-        int maxBlocks = (contexts.Max() + blockSize - 1) / blockSize, numBlocks = tokens * maxBlocks, cacheSlots = numBlocks * blockSize;
-        int[] order = Enumerable.Range(0, numBlocks).OrderBy(_ => random.Next()).ToArray();
-        int[] tables = new int[tokens * maxBlocks], slots = new int[tokens], positions = new int[tokens];
-        for (int t = 0; t < tokens; t++)
-        {
-            Array.Copy(order, t * maxBlocks, tables, t * maxBlocks, maxBlocks);
-            positions[t] = contexts[t] - 1;
-            slots[t] = tables[t * maxBlocks + positions[t] / blockSize] * blockSize + positions[t] % blockSize;
-        }
-        slots[^1] = -1;
-        float[] qkv = Random(random, tokens * stride, 2f), b = Random(random, stride), qw = Random(random, d), kw = Random(random, d);
-        float[] kc = Random(random, cacheSlots * kvSize, 2f), vc = Random(random, cacheSlots * kvSize);
-        var rope = new Cpu.RotaryEmbedding(d, 1000000f, null);
-        nint s = device.Stream;
-        long partialFloats = Gpu.GqaAttention.PartialFloats(tokens, heads, d, splits);
-        using DeviceBuffer q1 = UploadBf16(qkv), q2 = UploadBf16(qkv), db = UploadBf16(b), dqw = UploadBf16(qw), dkw = UploadBf16(kw),
-            k1 = UploadBf16(kc), v1 = UploadBf16(vc), k2 = UploadBf16(kc), v2 = UploadBf16(vc), dt = Upload(tables), ds = Upload(slots),
-            dp = Upload(positions), df = Upload(rope.InverseFrequencies.ToArray()), dseq = Upload(Enumerable.Range(0, tokens).ToArray()),
-            dctx = Upload(contexts), out1 = new(2L * tokens * qSize), out2 = new(2L * tokens * qSize), partials = new(Math.Max(4, 4 * partialFloats));
-        ulong biasPointer = bias ? db.Pointer : 0, qNorm = norm ? dqw.Pointer : 0, kNorm = norm ? dkw.Pointer : 0;
-
-        Gpu.QkvFinish.Launch(k, s, q1.Pointer, stride, biasPointer, qNorm, kNorm, 1e-6f, dp.Pointer, df.Pointer, ds.Pointer, k1.Pointer, v1.Pointer,
-            tokens, heads, kvHeads, d);
-        Gpu.DecodeAttention.Launch(k, s, q1.Pointer, stride, out1.Pointer, partials.Pointer, k1.Pointer, v1.Pointer, dt.Pointer, maxBlocks, dseq.Pointer,
-            dctx.Pointer, tokens, heads, kvHeads, d, blockSize, splits);
-        var finishing = new Gpu.DecodeAttention.QkvFinishing(biasPointer, qNorm, kNorm, 1e-6f, dp.Pointer, df.Pointer, ds.Pointer);
-        Gpu.DecodeAttention.Launch(k, s, q2.Pointer, stride, out2.Pointer, partials.Pointer, k2.Pointer, v2.Pointer, dt.Pointer, maxBlocks, dseq.Pointer,
-            dctx.Pointer, tokens, heads, kvHeads, d, blockSize, splits, finish: finishing);
-        CudaDriverSync();
-
-        float[] o1 = DownloadBf16(out1.Pointer, tokens * qSize), o2 = DownloadBf16(out2.Pointer, tokens * qSize);
-        bool outSame = o1.AsSpan().SequenceEqual(o2);
-        bool cacheSame = DownloadBf16(k1.Pointer, cacheSlots * kvSize).AsSpan().SequenceEqual(DownloadBf16(k2.Pointer, cacheSlots * kvSize))
-            && DownloadBf16(v1.Pointer, cacheSlots * kvSize).AsSpan().SequenceEqual(DownloadBf16(v2.Pointer, cacheSlots * kvSize));
-        Report.Check($"decode_attention finishing qkv itself {name}", outSame && cacheSame,
-            $"output {(outSame ? "bit-exact" : $"DIFFERS (rel {Errors(o2, o1).Relative:E1})")}; cache {(cacheSame ? "bit-exact" : "DIFFERS")} vs qkv_finish + decode_attention");
     }
 
     private static void AttentionCheck(CudaDevice device, CudaKernels k, Random random, string name, int heads, int kvHeads, int d,

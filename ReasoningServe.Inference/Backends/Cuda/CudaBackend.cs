@@ -116,26 +116,6 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
 
     private bool _useDecodeAttention = Environment.GetEnvironmentVariable("RS_CUDA_DECODE_ATTENTION") != "0";
 
-    /// <summary>
-    /// In a decode-only step, decode_attention.cu applies what qkv_finish.cu would (bias, q/k norm, RoPE, the new K and V to
-    /// the cache) and qkv_finish is not launched: one launch fewer per layer (RS_CUDA_QKV_FINISH=attention; the default,
-    /// separate, keeps the launch). Changing it drops the captured decode graphs.
-    /// </summary>
-    public bool FinishQkvInAttention
-    {
-        get => _finishQkvInAttention;
-        set
-        {
-            if (value != _finishQkvInAttention)
-            {
-                DropGraphs();
-                _finishQkvInAttention = value;
-            }
-        }
-    }
-
-    private bool _finishQkvInAttention = Environment.GetEnvironmentVariable("RS_CUDA_QKV_FINISH") == "attention";
-
     /// <summary>Small-token GEMMs through gemv.cu instead of cuBLAS (see <see cref="CudaOps.Gemm.UseGemv"/>).</summary>
     public bool UseGemv
     {
@@ -261,18 +241,11 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
             CudaLayer layer = _weights.Layers[l];
             x = NormAndProject(x, add: l > 0, layer.InputNorm.Pointer, layer.Qkv.Pointer, _qkvStride, _qkv.Pointer, tokens);
             Mark("norm + gemm qkv");
-            var finishing = new CudaOps.DecodeAttention.QkvFinishing(layer.QkvBias?.Pointer ?? 0, layer.QNorm?.Pointer ?? 0, layer.KNorm?.Pointer ?? 0, eps,
-                inputs.Positions, _invFreq.Pointer, inputs.Slots);
-            // Only where each token is its sequence's one new token: a prefill token would attend to K and V that other
-            // blocks are still writing.
-            bool finishInAttention = FinishQkvInAttention && tokens == seqs && inputs.Tiles == 0 && UsesDecodeAttention;
-            if (!finishInAttention)
-            {
-                CudaOps.QkvFinish.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, finishing.Bias, finishing.QNormWeight, finishing.KNormWeight, eps,
-                    inputs.Positions, _invFreq.Pointer, inputs.Slots, cache.K(l), cache.V(l), tokens, c.NumHeads, c.NumKvHeads, c.HeadDim);
-                Mark("qkv_finish");
-            }
-            Attend(inputs, cache, l, splits, finishInAttention ? finishing : null);
+            CudaOps.QkvFinish.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, layer.QkvBias?.Pointer ?? 0, layer.QNorm?.Pointer ?? 0,
+                layer.KNorm?.Pointer ?? 0, eps, inputs.Positions, _invFreq.Pointer, inputs.Slots, cache.K(l), cache.V(l),
+                tokens, c.NumHeads, c.NumKvHeads, c.HeadDim);
+            Mark("qkv_finish");
+            Attend(inputs, cache, l, splits);
             Mark("attention");
             _gemm.Run(_attn.Pointer, tokens, layer.O.Pointer, h, c.QSize, _delta.Pointer, h);
             Mark("gemm o");
@@ -341,8 +314,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     /// Attention of layer <paramref name="layer"/>: prefill chunks by query tile on tensor cores when tiled, the other
     /// (decode) tokens, or every token when not tiled, by the GQA decode kernel; the scalar kernel for head dims neither takes.
     /// </summary>
-    /// <param name="finishing">Given, the step skipped qkv_finish and decode_attention finishes the rows (decode-only steps).</param>
-    private void Attend(CudaStepInputs inputs, CudaKvCache cache, int layer, int splits, CudaOps.DecodeAttention.QkvFinishing? finishing)
+    private void Attend(CudaStepInputs inputs, CudaKvCache cache, int layer, int splits)
     {
         ModelConfig c = Config;
         nint stream = _device.Stream;
@@ -355,7 +327,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         }
         else if (UsesDecodeAttention || CudaOps.GqaAttention.IsSupported(c.HeadDim))
         {
-            AttendDecode(inputs, k, v, cache.BlockSize, splits, 0, 0, finishing);
+            AttendDecode(inputs, k, v, cache.BlockSize, splits, 0, 0);
         }
         else
         {
@@ -365,15 +337,13 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     }
 
     /// <summary>The listed tokens (or all, given no list) through decode_attention.cu (tensor cores) or gqa_attention.cu.</summary>
-    private void AttendDecode(CudaStepInputs inputs, ulong k, ulong v, int blockSize, int splits, ulong tokenList, int listed,
-        CudaOps.DecodeAttention.QkvFinishing? finishing = null)
+    private void AttendDecode(CudaStepInputs inputs, ulong k, ulong v, int blockSize, int splits, ulong tokenList, int listed)
     {
         ModelConfig c = Config;
         if (UsesDecodeAttention)
         {
             CudaOps.DecodeAttention.Launch(_kernels, _device.Stream, _qkv.Pointer, _qkvStride, _attn.Pointer, _partials.Pointer, k, v, inputs.BlockTables,
-                inputs.MaxBlocks, inputs.TokenSeq, inputs.TokenContext, inputs.Tokens, c.NumHeads, c.NumKvHeads, c.HeadDim, blockSize, splits, tokenList, listed,
-                finishing);
+                inputs.MaxBlocks, inputs.TokenSeq, inputs.TokenContext, inputs.Tokens, c.NumHeads, c.NumKvHeads, c.HeadDim, blockSize, splits, tokenList, listed);
         }
         else
         {

@@ -73,15 +73,11 @@ public sealed class CudaLibraryTests
             string source = KernelSources.Read(name + ".cu");
             Assert.Contains($"extern \"C\" __global__ void", source);
             Assert.Contains(name == "rmsnorm" ? "rmsnorm(" : name + "(", source);
-            // common.cuh directly, or through tensor_core.cuh or qkv_head.cuh (which include it, below)
-            Assert.True(source.Contains("#include \"common.cuh\"") || source.Contains("#include \"tensor_core.cuh\"")
-                || source.Contains("#include \"qkv_head.cuh\""), name);
+            // common.cuh directly, or through tensor_core.cuh (which includes it, below)
+            Assert.True(source.Contains("#include \"common.cuh\"") || source.Contains("#include \"tensor_core.cuh\""), name);
         }
         Assert.Contains("block_sum", KernelSources.Read(KernelSources.CommonHeader));
-        Assert.Equal(["common.cuh", "qkv_head.cuh", "tensor_core.cuh"], KernelSources.HeaderFiles);
-        Assert.Contains("#include \"qkv_head.cuh\"", KernelSources.Read("qkv_finish.cu"));
-        Assert.Contains("#include \"common.cuh\"", KernelSources.Read("qkv_head.cuh"));
-        Assert.Contains("#include \"qkv_head.cuh\"", KernelSources.Read("decode_attention.cu"));
+        Assert.Equal(["common.cuh", "tensor_core.cuh"], KernelSources.HeaderFiles);
         Assert.Contains("#include \"common.cuh\"", KernelSources.Read("tensor_core.cuh"));
         Assert.Contains("#include \"tensor_core.cuh\"", KernelSources.Read("prefill_attention.cu"));
         Assert.Contains("#include \"tensor_core.cuh\"", KernelSources.Read("decode_attention.cu"));

@@ -12,10 +12,11 @@ typedef __nv_bfloat16 bf16;
 // Programmatic dependent launch (Hopper on, RS_CUDA_PDL): the backend launches kernels with the attribute that lets
 // one start before the kernel ahead of it in the stream has completed, so a grid's launch overlaps its predecessor's
 // last blocks instead of following them. Each kernel therefore begins with launch_next_grid() (its own successor may be
-// scheduled once all of this grid's blocks are running; built with PDL_TRIGGER_AT_EXIT, the backend's default, only as
-// they exit) and calls wait_for_previous_grid() before it touches any memory: that returns once the predecessor has
-// completed and its writes are visible. Without the attribute, or before sm_90, both are no-ops. A unit test checks
-// every kernel.
+// scheduled once all of this grid's blocks are running, the backend's default; built with PDL_TRIGGER_AT_EXIT
+// (RS_CUDA_PDL=exit) only as they exit) and calls wait_for_previous_grid() before it touches any memory that kernels
+// ahead of it write (gemv.cu's wide entry points request their first weights before): that returns once the
+// predecessor has completed and its writes are visible. Without the attribute, or before sm_90, both are no-ops. A unit
+// test checks every kernel.
 __device__ __forceinline__ void launch_next_grid()
 {
 #if __CUDA_ARCH__ >= 900 && !defined(PDL_TRIGGER_AT_EXIT)

@@ -20,14 +20,10 @@
 // the normalized bf16 output; otherwise its unnormalized fp32 accumulator with its max (natural-log units, like
 // gqa_attention) and sum. A split or warp left without keys has m = -inf, l = 0, O = 0.
 // tokenList (optional) names the tokens to process; without it block x is token x.
-// decode_attention_finish (a decode step that skipped qkv_finish.cu) takes q as the raw fused qkv row: each block finishes its group's
-// q heads (bias, q norm, RoPE: qkv_head.cuh, the code qkv_finish runs) into shared memory, and the block whose split
-// holds the new token's position finishes its K and V and writes them to the cache slot before any warp loads a tile.
 // grid: (tokens, kvHeads, splits) - one block takes the whole group (the host refuses groups above 16). block: 128.
 // head_dim 64 or 128 (templated; the host refuses others); q's row stride must be even, cache rows 16-byte aligned.
 // smem: 48 KB static (the rings), under the limit that needs no opt-in.
 #include "tensor_core.cuh"
-#include "qkv_head.cuh"
 
 #define WARPS 4
 #define THREADS (WARPS * 32)
@@ -53,10 +49,8 @@ __device__ __forceinline__ void load_tile(unsigned dst, const bf16* __restrict__
     }
 }
 
-// qHeads: the group's first query head (global, or shared memory when STAGED: then the rings wait until every warp
-// has its fragments).
-template <int HEAD_DIM, int RING, bool STAGED>
-__device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ qHeads, bf16* __restrict__ out,
+template <int HEAD_DIM, int RING>
+__device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
     float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ table, int t, int context,
     int heads, int kvHeads, int blockSize, float scale, unsigned char* smem)
@@ -79,7 +73,7 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
     // Q A fragments straight from global: rows group and group + 8 of the group's heads, zero past G.
     unsigned qf[DK][4];
     {
-        const bf16* q0 = qHeads + group * HEAD_DIM + 2 * quad;
+        const bf16* q0 = q + (long long)t * qRowStride + (long long)(h0 + group) * HEAD_DIM + 2 * quad;
         const bool valid0 = group < G, valid1 = group + 8 < G;
 #pragma unroll
         for (int kk = 0; kk < DK; kk++)
@@ -90,7 +84,6 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
             qf[kk][3] = valid1 ? *(const unsigned*)(q0 + 8 * HEAD_DIM + kk * 16 + 8) : 0u;
         }
     }
-    if (STAGED) __syncthreads();
 
     // Loads are numbered K(0), V(0), K(1), V(1), ... of this warp's tiles; load n goes to buffer n % RING and is one
     // commit group, so "all but the newest RING - 1 groups" means load n has landed when n + RING - 1 is issued.
@@ -256,79 +249,6 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
     }
 }
 
-// Finishes the raw qkv row's heads this block needs (see the header): the group's q heads into qs [G][headDim], and, in
-// the split that holds position context - 1, the new K and V into the cache (slot < 0: padding, not written).
-__device__ __forceinline__ void finish_group_heads(const bf16* __restrict__ row, bf16* qs, const bf16* __restrict__ bias,
-    const bf16* __restrict__ qNormWeight, const bf16* __restrict__ kNormWeight, float eps, float pos, const float* __restrict__ invFreq,
-    long long slot, bf16* __restrict__ kCache, bf16* __restrict__ vCache, int context, int heads, int kvHeads, int headDim)
-{
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, half = headDim / 2;
-    const int G = heads / kvHeads, g = blockIdx.y, splits = gridDim.z, split = blockIdx.z;
-    for (int i = warp; i < G; i += WARPS)
-    {
-        const int head = g * G + i;
-        bf16* dst = qs + i * headDim;
-        finish_rotary_head(row + head * headDim, bias == nullptr ? nullptr : bias + head * headDim, qNormWeight, eps, pos, invFreq, headDim, lane,
-            [&](int j, bf16 y1, bf16 y2)
-            {
-                dst[j] = y1;
-                dst[j + half] = y2;
-            });
-    }
-    const int tilesPerSplit = ((context + SPLIT_TILE - 1) / SPLIT_TILE + splits - 1) / splits;
-    const int last = context - 1, begin = split * tilesPerSplit * SPLIT_TILE;
-    if (slot < 0 || last < begin || last >= begin + tilesPerSplit * SPLIT_TILE) return;
-    const long long at = slot * kvHeads * headDim + (long long)g * headDim;
-    if (warp == WARPS - 2)
-    {
-        const int head = heads + g;
-        bf16* k = kCache + at;
-        finish_rotary_head(row + head * headDim, bias == nullptr ? nullptr : bias + head * headDim, kNormWeight, eps, pos, invFreq, headDim, lane,
-            [&](int j, bf16 y1, bf16 y2)
-            {
-                k[j] = y1;
-                k[j + half] = y2;
-            });
-    }
-    else if (warp == WARPS - 1)
-    {
-        const int head = heads + kvHeads + g;
-        bf16* v = vCache + at;
-        finish_value_head(row + head * headDim, bias == nullptr ? nullptr : bias + head * headDim, headDim, lane, [&](int j, bf16 value) { v[j] = value; });
-    }
-}
-
-// One block's work; FINISH: q is the raw qkv row (finish_group_heads first). Two entry points, so that the plain one
-// compiles as if the finishing code did not exist.
-template <bool FINISH>
-__device__ __forceinline__ void decode_attention_block(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
-    float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum, bf16* kCache, bf16* vCache,
-    const int* __restrict__ blockTables, int maxBlocks, const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext,
-    const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale, const bf16* __restrict__ bias,
-    const bf16* __restrict__ qNormWeight, const bf16* __restrict__ kNormWeight, float eps, const int* __restrict__ positions,
-    const float* __restrict__ invFreq, const int* __restrict__ slots)
-{
-    __shared__ __align__(128) unsigned char smem[SMEM_BYTES];
-    const int t = tokenList == nullptr ? blockIdx.x : tokenList[blockIdx.x];
-    const int* table = blockTables + (long long)tokenSeq[t] * maxBlocks;
-    const int context = tokenContext[t];
-    const bf16* qHeads = q + (long long)t * qRowStride + (long long)blockIdx.y * (heads / kvHeads) * headDim;
-    if (FINISH)
-    {
-        bf16* qs = (bf16*)smem; // before the rings take it: decode_attention_group waits for every warp's fragments
-        finish_group_heads(q + (long long)t * qRowStride, qs, bias, qNormWeight, kNormWeight, eps, (float)positions[t], invFreq, slots[t],
-            kCache, vCache, context, heads, kvHeads, headDim);
-        __syncthreads(); // the staged q, and the new K and V in the cache, are visible to every warp
-        qHeads = qs;
-    }
-    if (headDim == 128)
-        decode_attention_group<128, 3, FINISH>(qHeads, out, partialOut, partialMax, partialSum, kCache, vCache, table, t, context,
-            heads, kvHeads, blockSize, scale, smem);
-    else if (headDim == 64)
-        decode_attention_group<64, 6, FINISH>(qHeads, out, partialOut, partialMax, partialSum, kCache, vCache, table, t, context,
-            heads, kvHeads, blockSize, scale, smem);
-}
-
 extern "C" __global__ void __launch_bounds__(THREADS, 3) decode_attention(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
     float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
@@ -336,20 +256,14 @@ extern "C" __global__ void __launch_bounds__(THREADS, 3) decode_attention(const 
 {
     launch_next_grid();
     wait_for_previous_grid();
-    decode_attention_block<false>(q, qRowStride, out, partialOut, partialMax, partialSum, (bf16*)kCache, (bf16*)vCache, blockTables, maxBlocks,
-        tokenSeq, tokenContext, tokenList, heads, kvHeads, headDim, blockSize, scale, nullptr, nullptr, nullptr, 0.f, nullptr, nullptr, nullptr);
-}
-
-// decode_attention's parameters, then qkv_finish's.
-extern "C" __global__ void __launch_bounds__(THREADS, 3) decode_attention_finish(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
-    float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum, bf16* kCache, bf16* vCache,
-    const int* __restrict__ blockTables, int maxBlocks, const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext,
-    const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale, const bf16* __restrict__ bias,
-    const bf16* __restrict__ qNormWeight, const bf16* __restrict__ kNormWeight, float eps, const int* __restrict__ positions,
-    const float* __restrict__ invFreq, const int* __restrict__ slots)
-{
-    launch_next_grid();
-    wait_for_previous_grid();
-    decode_attention_block<true>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
-        tokenContext, tokenList, heads, kvHeads, headDim, blockSize, scale, bias, qNormWeight, kNormWeight, eps, positions, invFreq, slots);
+    __shared__ __align__(128) unsigned char smem[SMEM_BYTES];
+    const int t = tokenList == nullptr ? blockIdx.x : tokenList[blockIdx.x];
+    const int* table = blockTables + (long long)tokenSeq[t] * maxBlocks;
+    const int context = tokenContext[t];
+    if (headDim == 128)
+        decode_attention_group<128, 3>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t, context,
+            heads, kvHeads, blockSize, scale, smem);
+    else if (headDim == 64)
+        decode_attention_group<64, 6>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t, context,
+            heads, kvHeads, blockSize, scale, smem);
 }

@@ -7,7 +7,9 @@
 // grid: (tokens, head groups), block: 128 (one warp per head; head_dim even, at most 256). Warps stride over the heads,
 // so any number of head groups is correct; one warp per head keeps a one-token decode step from running its 36 heads
 // through 4 warps in turn.
-#include "qkv_head.cuh"
+#include "common.cuh"
+
+#define MAX_PAIRS_PER_LANE 4
 
 extern "C" __global__ void qkv_finish(bf16* __restrict__ qkv, int rowStride, const bf16* __restrict__ bias,
     const bf16* __restrict__ qNormWeight, const bf16* __restrict__ kNormWeight, float eps,
@@ -28,20 +30,62 @@ extern "C" __global__ void qkv_finish(bf16* __restrict__ qkv, int rowStride, con
         const bf16* b = bias == nullptr ? nullptr : bias + head * headDim;
         if (head >= heads + kvHeads)
         {
-            bf16* v = slot >= 0 ? vCache + slot * kvSize + (head - heads - kvHeads) * headDim : nullptr;
-            finish_value_head(x, b, headDim, lane, [&](int i, bf16 value)
+            bf16* v = vCache + slot * kvSize + (head - heads - kvHeads) * headDim;
+            for (int i = lane; i < headDim; i += 32)
             {
+                bf16 value = b == nullptr ? x[i] : __float2bfloat16(__bfloat162float(x[i]) + __bfloat162float(b[i]));
                 x[i] = value;
-                if (v != nullptr) v[i] = value;
-            });
+                if (slot >= 0) v[i] = value;
+            }
             continue;
         }
-        bf16* k = head >= heads && slot >= 0 ? kCache + slot * kvSize + (head - heads) * headDim : nullptr;
-        finish_rotary_head(x, b, head < heads ? qNormWeight : kNormWeight, eps, pos, invFreq, headDim, lane, [&](int i, bf16 y1, bf16 y2)
+        float lo[MAX_PAIRS_PER_LANE], hi[MAX_PAIRS_PER_LANE], sumsq = 0.f;
+#pragma unroll
+        for (int p = 0; p < MAX_PAIRS_PER_LANE; p++)
         {
-            x[i] = y1;
-            x[i + half] = y2;
-            if (k != nullptr) { k[i] = y1; k[i + half] = y2; }
-        });
+            int i = lane + 32 * p;
+            if (i < half)
+            {
+                float a = __bfloat162float(x[i]), c = __bfloat162float(x[i + half]);
+                if (b != nullptr)
+                {
+                    a = __bfloat162float(__float2bfloat16(a + __bfloat162float(b[i])));
+                    c = __bfloat162float(__float2bfloat16(c + __bfloat162float(b[i + half])));
+                }
+                lo[p] = a;
+                hi[p] = c;
+                sumsq += a * a + c * c;
+            }
+        }
+        const bf16* w = head < heads ? qNormWeight : kNormWeight;
+        if (w != nullptr)
+        {
+            float scale = rsqrtf(warp_sum(sumsq) / headDim + eps);
+#pragma unroll
+            for (int p = 0; p < MAX_PAIRS_PER_LANE; p++)
+            {
+                int i = lane + 32 * p;
+                if (i < half)
+                {
+                    lo[p] = __bfloat162float(rms_normalized(lo[p], scale, w[i]));
+                    hi[p] = __bfloat162float(rms_normalized(hi[p], scale, w[i + half]));
+                }
+            }
+        }
+        bf16* k = head >= heads && slot >= 0 ? kCache + slot * kvSize + (head - heads) * headDim : nullptr;
+#pragma unroll
+        for (int p = 0; p < MAX_PAIRS_PER_LANE; p++)
+        {
+            int i = lane + 32 * p;
+            if (i < half)
+            {
+                float s, c;
+                sincosf(pos * invFreq[i], &s, &c);
+                bf16 y1 = __float2bfloat16(lo[p] * c - hi[p] * s), y2 = __float2bfloat16(hi[p] * c + lo[p] * s);
+                x[i] = y1;
+                x[i + half] = y2;
+                if (k != nullptr) { k[i] = y1; k[i + half] = y2; }
+            }
+        }
     }
 }

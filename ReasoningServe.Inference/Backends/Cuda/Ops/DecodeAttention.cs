@@ -38,20 +38,12 @@ internal static unsafe class DecodeAttention
     /// </summary>
     public const int MinTilesPerSplit = 4;
 
-    /// <summary>
-    /// What qkv_finish.cu applies to a decode step's fused qkv rows (its own parameters), for decode_attention to apply
-    /// itself: each block finishes its group's q heads, and the block whose split holds the new position writes its K and V.
-    /// </summary>
-    public readonly record struct QkvFinishing(ulong Bias, ulong QNormWeight, ulong KNormWeight, float Eps, ulong Positions, ulong InverseFrequencies,
-        ulong Slots);
-
     /// <param name="qRowStride">Elements between query rows; must be even (rows are read as bf16 pairs).</param>
     /// <param name="partials">At least <see cref="GqaAttention.PartialFloats"/> floats when <paramref name="splits"/> &gt; 1.</param>
     /// <param name="tokenList">Device ints naming the <paramref name="listed"/> tokens to attend for, or 0 for all <paramref name="tokens"/>.</param>
-    /// <param name="finish">Given, q is the raw qkv row (q, k and v heads) that qkv_finish.cu has not seen, and this launch finishes it.</param>
     public static void Launch(CudaKernels kernels, nint stream, ulong q, int qRowStride, ulong output, ulong partials, ulong kCache, ulong vCache,
         ulong blockTables, int maxBlocks, ulong tokenSeq, ulong tokenContext, int tokens, int heads, int kvHeads, int headDim, int blockSize, int splits,
-        ulong tokenList = 0, int listed = 0, QkvFinishing? finish = null)
+        ulong tokenList = 0, int listed = 0)
     {
         if (!IsSupported(headDim, heads, kvHeads))
         {
@@ -73,17 +65,12 @@ internal static unsafe class DecodeAttention
         }
         float scale = 1f / MathF.Sqrt(headDim);
         (ulong partialOut, ulong partialMax, ulong partialSum) = GqaAttention.PartialParts(partials, tokens, heads, headDim, splits);
-        QkvFinishing f = finish ?? default;
-        ulong bias = f.Bias, qNorm = f.QNormWeight, kNorm = f.KNormWeight, positions = f.Positions, invFreq = f.InverseFrequencies, slots = f.Slots;
-        float eps = f.Eps;
-        // decode_attention_finish takes decode_attention's parameters, then qkv_finish's
         void** args = stackalloc void*[]
         {
             &q, &qRowStride, &output, &partialOut, &partialMax, &partialSum, &kCache, &vCache, &blockTables, &maxBlocks, &tokenSeq, &tokenContext,
-            &tokenList, &heads, &kvHeads, &headDim, &blockSize, &scale, &bias, &qNorm, &kNorm, &eps, &positions, &invFreq, &slots,
+            &tokenList, &heads, &kvHeads, &headDim, &blockSize, &scale,
         };
-        CudaKernel kernel = finish is null ? kernels.DecodeAttention : kernels.DecodeAttentionFinish;
-        kernel.Launch(stream, (uint)launched, (uint)kvHeads, 128, args, gridZ: (uint)splits);
+        kernels.DecodeAttention.Launch(stream, (uint)launched, (uint)kvHeads, 128, args, gridZ: (uint)splits);
         GqaAttention.Combine(kernels, stream, partials, output, tokens, heads, headDim, splits, tokenList, launched);
     }
 }

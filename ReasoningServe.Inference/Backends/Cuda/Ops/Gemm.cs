@@ -10,7 +10,8 @@ namespace ReasoningServe.Inference.Backends.Cuda.Ops;
 /// TB/s, gate_up 4.21 vs 3.77; 1.5B qkv 1.07 vs 0.46), and slower at 4 and 8 (docs/benchmarks/cuda-h200.md), so more
 /// tokens stay on cuBLAS. Its fused forms also take the rmsnorm before a projection (<see cref="FuseNorm"/>, opt-in: no
 /// faster on the H200) and the SiLU before the down projection (<see cref="FuseSilu"/>, default: a 7B step 4.41 -> 4.33 ms),
-/// one launch fewer each.
+/// one launch fewer each. Its wide layout (<see cref="Wide"/>: a block per run of rows, threads across the row) streams
+/// the long rows of the down projections and the small qkv and o GEMMs faster than a warp per row.
 /// </summary>
 internal sealed unsafe class Gemm : IDisposable
 {
@@ -162,16 +163,18 @@ internal sealed unsafe class Gemm : IDisposable
     public bool FuseSilu { get; set; } = FuseOption("silu");
 
     /// <summary>
-    /// Which one-token GEMMs take gemv.cu's wide layout (RS_CUDA_GEMV_WIDE=long: rows of <see cref="WideLongRow"/> or more,
-    /// the down projections, the default: on the H200 a 7B step went from 4.19 to 4.10 ms, a 1.5B one from 1.52 to 1.47;
-    /// long,few: those and GEMMs of fewer than <see cref="WideManyRows"/> rows; all; none).
+    /// Which one-token GEMMs take gemv.cu's wide layout: by default rows of <see cref="WideLongRow"/> or more (the down
+    /// projections) and GEMMs of fewer than <see cref="WideManyRows"/> rows (qkv, o); RS_CUDA_GEMV_WIDE=long: only the long
+    /// rows; all; none. On the H200 (docs/benchmarks/cuda-h200.md) long rows took a 7B step from 4.19 to 4.10 ms and a 1.5B
+    /// one from 1.52 to 1.47; adding the few-row GEMMs gave 4.01 -> 3.95 at 7B and no change at 1.5B; every GEMM was no
+    /// better (gate_up and lm_head stream as fast row per warp).
     /// </summary>
     public WideRows Wide { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_GEMV_WIDE") switch
     {
         "none" => WideRows.None,
-        "long,few" => WideRows.LongOrFew,
+        "long" => WideRows.Long,
         "all" => WideRows.All,
-        _ => WideRows.Long,
+        _ => WideRows.LongOrFew,
     };
 
     /// <summary>RS_CUDA_GEMV_FUSE lists the fused prologues (norm, silu; "none" for neither); unset means silu.</summary>
