@@ -28,8 +28,6 @@ internal static unsafe class FusedKernelChecks
         GemvCheck(device, k, random, n: 4999, kIn: 1536);
         GemvCheck(device, k, random, n: 3584, kIn: 18944);
         GemvCheck(device, k, random, n: 151936, kIn: 896, floatOutput: true);
-        ResidualCheck(device, k, random, hidden: 3584, kIn: 3584, silu: false, nextOut: 4608);
-        ResidualCheck(device, k, random, hidden: 1536, kIn: 8960, silu: true, nextOut: 4999);
 
         (int Cached, int New)[] mixed = [(1499, 1), (50, 20), (0, 33), (300, 1)];
         foreach (int splits in new[] { 1, 4, 64 })
@@ -91,57 +89,6 @@ internal static unsafe class FusedKernelChecks
         Report.ErrorCheck($"gemv_silu vs silu_mul + gemv, {shape}", Errors(Out(got), Out(reference)), 1e-3);
         wide.RunSilu(dgu.Pointer, tokens, dw.Pointer, n, kIn, got.Pointer, n);
         Report.ErrorCheck($"gemv_wide_silu vs silu_mul + gemv, {shape}", Errors(Out(got), Out(reference)), 1e-3);
-    }
-
-    /// <summary>
-    /// The one-token residual path (Gemm.FusesResidual): gemv_wide / gemv_wide_silu adding into the residual against the
-    /// plain wide GEMM and the add done here (bit-exact), its sums of squares against the new residual's, then the next
-    /// GEMM normalizing from those parts (gemv_wide_normed and gemv_normed) against rmsnorm then gemv.
-    /// </summary>
-    private static void ResidualCheck(CudaDevice device, CudaKernels k, Random random, int hidden, int kIn, bool silu, int nextOut)
-    {
-        nint s = device.Stream;
-        float[] input = Random(random, silu ? 2 * kIn : kIn, silu ? 3f : 1f), w = Random(random, hidden * kIn, 0.05f), residual = Random(random, hidden, 4f);
-        float[] norm = Random(random, hidden), next = Random(random, nextOut * hidden, 0.05f);
-        using DeviceBuffer dIn = UploadBf16(input), dw = UploadBf16(w), dx = UploadBf16(residual), dy = new(2L * hidden), dn = UploadBf16(norm),
-            dNext = UploadBf16(next), normed = new(2L * hidden), reference = new(2L * nextOut), got = new(2L * nextOut),
-            sumsq = new(4L * (32 * device.MultiprocessorCount + hidden / Gpu.Gemm.WideMaxRowsPerBlock + 1));
-        using var wide = new Gpu.Gemm(s, k, device.MultiprocessorCount) { UseGemv = true, Wide = Gpu.Gemm.WideRows.All };
-        using var rowPerWarp = new Gpu.Gemm(s, k, device.MultiprocessorCount) { UseGemv = true, Wide = Gpu.Gemm.WideRows.None };
-        string shape = $"{(silu ? "silu + " : "")}1 x {kIn} by {hidden}";
-
-        if (silu)
-        {
-            wide.RunSilu(dIn.Pointer, 1, dw.Pointer, hidden, kIn, dy.Pointer, hidden);
-        }
-        else
-        {
-            wide.Run(dIn.Pointer, 1, dw.Pointer, hidden, kIn, dy.Pointer, hidden);
-        }
-        float[] delta = DownloadBf16(dy.Pointer, hidden);
-        int parts = wide.RunAddToResidual(dIn.Pointer, silu, dw.Pointer, hidden, kIn, dx.Pointer, sumsq.Pointer);
-        float[] got0 = DownloadBf16(dx.Pointer, hidden);
-        float[] expected = new float[hidden];
-        double squares = 0;
-        for (int i = 0; i < hidden; i++)
-        {
-            expected[i] = RoundBf16(residual[i] + delta[i]);
-            squares += (double)expected[i] * expected[i];
-        }
-        double partSum = Download<float>(sumsq.Pointer, parts).Sum(p => (double)p);
-        bool same = got0.AsSpan().SequenceEqual(expected);
-        double sumError = Math.Abs(partSum - squares) / squares;
-        Report.Check($"gemv_wide{(silu ? "_silu" : "")} adding into the residual, {shape}", same && sumError < 1e-5,
-            $"new residual {(same ? "bit-exact" : "DIFFERS")} vs wide gemv + add; sum of squares in {parts} parts rel {sumError:E1}");
-
-        Gpu.RmsNorm.Launch(k, s, dx.Pointer, dn.Pointer, normed.Pointer, 1, hidden, 1e-6f);
-        foreach ((string name, Gpu.Gemm gemm) in new[] { ("gemv_wide_normed", wide), ("gemv_normed", rowPerWarp) })
-        {
-            gemm.Run(normed.Pointer, 1, dNext.Pointer, nextOut, hidden, reference.Pointer, nextOut);
-            gemm.RunNormed(dx.Pointer, sumsq.Pointer, parts, dn.Pointer, 1e-6f, dNext.Pointer, nextOut, hidden, got.Pointer);
-            Report.ErrorCheck($"{name} from {parts} sums of squares vs rmsnorm + gemv, 1 x {hidden} by {nextOut}",
-                Errors(DownloadBf16(got.Pointer, nextOut), DownloadBf16(reference.Pointer, nextOut)), Bf16Tolerance);
-        }
     }
 
     private static void CudaDriverSync() =>

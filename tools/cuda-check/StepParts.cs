@@ -9,7 +9,7 @@ namespace ReasoningServe.Tools.CudaCheck;
 /// Where a one-token decode step's time goes inside a CUDA graph, which the bench's eager profile cannot say (its events
 /// between ops add their own gaps). The backend's own launches for the 1.5B and 7B shapes are captured in parts: the
 /// layers' GEMMs alone (gemv.cu as the backend picks it, in each of its wide-layout settings, the SiLU fused into down, the lm_head), then with the two
-/// add_rmsnorms per layer, then with those norms inside the GEMMs (the residual path, where the wide layout allows it). The bench's full graph step minus these is qkv_finish, attention and the step's ends.
+/// add_rmsnorms per layer. The bench's full graph step minus these is qkv_finish, attention and the step's ends.
 /// Each layer reads other weights than the layers next to it (a pool of several layers' worth, beyond L2).
 /// </summary>
 internal static unsafe class StepParts
@@ -31,7 +31,7 @@ internal static unsafe class StepParts
             long weightBytes = layers * layerBytes + lmBytes;
             using DeviceBuffer pool = new(slots * layerBytes + lmBytes), norm = new(2L * h), residual = new(2L * h), delta = new(2L * h),
                 normed = new(2L * h), attn = new(2L * qSize), qkvOut = new(2L * qkv), gateUp = new(2L * 2 * inter), act = new(2L * inter),
-                logits = new(4L * vocab), sumsq = new(4L * (32 * device.MultiprocessorCount + h / Gpu.Gemm.WideMaxRowsPerBlock + 1));
+                logits = new(4L * vocab);
             Gpu.FillUniform.Launch(kernels, stream, pool.Pointer, pool.Bytes / 2, seed: 11, scale: 0.05f, constant: 0f);
             foreach ((DeviceBuffer buffer, ulong seed) in new[] { (norm, 12UL), (residual, 13UL), (delta, 14UL), (normed, 15UL), (attn, 16UL), (gateUp, 17UL) })
             {
@@ -71,40 +71,13 @@ internal static unsafe class StepParts
                 gemm.Run(normed.Pointer, 1, pool.Pointer + (ulong)(slots * layerBytes), vocab, h, logits.Pointer, vocab, floatOutput: true);
             }
 
-            // The same with the norms inside the GEMMs (Gemm.FusesResidual): o and down add into the residual, and qkv and
-            // gate_up normalize it from the sums of squares those leave; layer 0's qkv after a plain rmsnorm.
-            void ResidualStep()
-            {
-                int parts = 0;
-                for (int l = 0; l < layers; l++)
-                {
-                    ulong w = pool.Pointer + (ulong)(l % slots * layerBytes);
-                    ulong wQkv = w, wO = wQkv + 2UL * (ulong)(qkv * h), wGateUp = wO + 2UL * (ulong)(h * qSize), wDown = wGateUp + 4UL * (ulong)inter * (ulong)h;
-                    if (l == 0)
-                    {
-                        Gpu.RmsNorm.Launch(kernels, stream, residual.Pointer, norm.Pointer, normed.Pointer, 1, h, 1e-6f);
-                        gemm.Run(normed.Pointer, 1, wQkv, qkv, h, qkvOut.Pointer, qkv);
-                    }
-                    else
-                    {
-                        gemm.RunNormed(residual.Pointer, sumsq.Pointer, parts, norm.Pointer, 1e-6f, wQkv, qkv, h, qkvOut.Pointer);
-                    }
-                    parts = gemm.RunAddToResidual(attn.Pointer, silu: false, wO, h, qSize, residual.Pointer, sumsq.Pointer);
-                    gemm.RunNormed(residual.Pointer, sumsq.Pointer, parts, norm.Pointer, 1e-6f, wGateUp, 2 * inter, h, gateUp.Pointer);
-                    parts = gemm.RunAddToResidual(gateUp.Pointer, silu: true, wDown, h, inter, residual.Pointer, sumsq.Pointer);
-                }
-                gemm.Run(normed.Pointer, 1, pool.Pointer + (ulong)(slots * layerBytes), vocab, h, logits.Pointer, vocab, floatOutput: true);
-            }
-
             Gpu.Gemm.WideRows configured = gemm.Wide;
             foreach (Gpu.Gemm.WideRows wide in Enum.GetValues<Gpu.Gemm.WideRows>())
             {
                 gemm.Wide = wide;
                 double gemvOnly = TimeGraph(stream, () => Step(norms: false)), withNorms = TimeGraph(stream, () => Step(norms: true));
-                bool fusable = gemm.FuseSilu && gemm.UsesWide(1, qSize, h) && gemm.UsesWide(1, inter, h);
-                string inside = fusable ? $"{TimeGraph(stream, ResidualStep),6:F3} ms" : "-";
                 Report.Line($"  {name,-13} wide layout {wide,-9}: GEMMs only {gemvOnly,6:F3} ms ({weightBytes / (gemvOnly * 1e-3) / 1e12:F2} TB/s of {weightBytes / 1e9:F2} GB); "
-                    + $"with 2 add_rmsnorms per layer {withNorms,6:F3} ms (+{(withNorms - gemvOnly) * 1e3 / (2 * layers):F1} us each); norms inside the GEMMs {inside}");
+                    + $"with 2 add_rmsnorms per layer {withNorms,6:F3} ms (+{(withNorms - gemvOnly) * 1e3 / (2 * layers):F1} us each)");
             }
             gemm.Wide = configured;
         }

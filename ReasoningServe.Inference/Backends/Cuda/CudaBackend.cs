@@ -30,10 +30,6 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
 
     private readonly DeviceBuffer _x = new(), _x2 = new(), _normed = new(), _delta = new(), _qkv = new(), _attn = new(), _gateUp = new(), _act = new(),
         _last = new(), _logits = new(), _ids = new(), _partials = new();
-    // The residual's sums of squares in parts, one per block of a one-token step's o or down projection (Gemm.FusesResidual).
-    private readonly DeviceBuffer _sumsq;
-    // Whether a layer adds a bias after o, gate_up or down (not Qwen2/3, Llama), which the fused residual path has no room for.
-    private readonly bool _biasAfterAttention;
     private readonly PinnedBuffer _hostLogits = new(), _hostIds = new();
     private int _tokenCapacity, _seqCapacity;
 
@@ -45,9 +41,6 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         _qkvStride = config.QSize + 2 * config.KvSize;
         _gemm = new CudaOps.Gemm(device.Stream, kernels, device.MultiprocessorCount);
         _weights = weights();
-        _biasAfterAttention = _weights.Layers.Any(l => l.OBias is not null || l.GateUpBias is not null || l.DownBias is not null);
-        // a wide launch has at most max(resident blocks, rows / 32) blocks, and at most 32 blocks fit on a multiprocessor
-        _sumsq = new DeviceBuffer(4L * (32 * device.MultiprocessorCount + config.HiddenSize / CudaOps.Gemm.WideMaxRowsPerBlock + 1));
         var rope = new RotaryEmbedding(config.HeadDim, config.RopeTheta, config.RopeScaling);
         _invFreq = new DeviceBuffer(config.HeadDim / 2 * 4);
         fixed (float* invFreq = rope.InverseFrequencies)
@@ -243,20 +236,10 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         CudaOps.Embedding.Launch(_kernels, stream, _weights.Embed.Pointer, inputs.TokenIds, _x.Pointer, tokens, h);
         Mark("embedding");
         ulong x = _x.Pointer; // the residual stream; gemv.cu's fused rmsnorm moves it between _x and _x2
-        // One token with the norms inside the GEMMs: o and down add into x and leave its sums of squares in parts
-        bool residualFused = _gemm.FusesResidual(tokens, h, c.QSize, inter) && !_biasAfterAttention;
-        int parts = 0;
         for (int l = 0; l < _weights.Layers.Length; l++)
         {
             CudaLayer layer = _weights.Layers[l];
-            if (residualFused && l > 0)
-            {
-                _gemm.RunNormed(x, _sumsq.Pointer, parts, layer.InputNorm.Pointer, eps, layer.Qkv.Pointer, _qkvStride, h, _qkv.Pointer);
-            }
-            else
-            {
-                x = NormAndProject(x, add: l > 0, layer.InputNorm.Pointer, layer.Qkv.Pointer, _qkvStride, _qkv.Pointer, tokens);
-            }
+            x = NormAndProject(x, add: l > 0, layer.InputNorm.Pointer, layer.Qkv.Pointer, _qkvStride, _qkv.Pointer, tokens);
             Mark("norm + gemm qkv");
             CudaOps.QkvFinish.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, layer.QkvBias?.Pointer ?? 0, layer.QNorm?.Pointer ?? 0,
                 layer.KNorm?.Pointer ?? 0, eps, inputs.Positions, _invFreq.Pointer, inputs.Slots, cache.K(l), cache.V(l),
@@ -264,16 +247,6 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
             Mark("qkv_finish");
             Attend(inputs, cache, l, splits);
             Mark("attention");
-            if (residualFused)
-            {
-                parts = _gemm.RunAddToResidual(_attn.Pointer, silu: false, layer.O.Pointer, h, c.QSize, x, _sumsq.Pointer);
-                Mark("gemm o");
-                _gemm.RunNormed(x, _sumsq.Pointer, parts, layer.PostAttentionNorm.Pointer, eps, layer.GateUp.Pointer, 2 * inter, h, _gateUp.Pointer);
-                Mark("norm + gemm gate_up");
-                parts = _gemm.RunAddToResidual(_gateUp.Pointer, silu: true, layer.Down.Pointer, h, inter, x, _sumsq.Pointer);
-                Mark("silu + gemm down");
-                continue;
-            }
             _gemm.Run(_attn.Pointer, tokens, layer.O.Pointer, h, c.QSize, _delta.Pointer, h);
             Mark("gemm o");
             if (layer.OBias is { } oBias)
@@ -304,14 +277,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         }
         // The final norm runs over every token (cheap) so the fused add stays one kernel; then only each sequence's last
         // row goes through the vocabulary projection, the largest matmul of a decode step.
-        if (residualFused)
-        {
-            CudaOps.RmsNorm.Launch(_kernels, stream, x, _weights.FinalNorm.Pointer, _normed.Pointer, tokens, h, eps);
-        }
-        else
-        {
-            CudaOps.RmsNorm.LaunchAdd(_kernels, stream, x, _delta.Pointer, _weights.FinalNorm.Pointer, _normed.Pointer, tokens, h, eps);
-        }
+        CudaOps.RmsNorm.LaunchAdd(_kernels, stream, x, _delta.Pointer, _weights.FinalNorm.Pointer, _normed.Pointer, tokens, h, eps);
         CudaOps.Embedding.Launch(_kernels, stream, _normed.Pointer, inputs.LastTokens, _last.Pointer, seqs, h);
         Mark("rmsnorm");
         _gemm.Run(_last.Pointer, seqs, _weights.LmHead, c.VocabSize, h, _logits.Pointer, c.VocabSize, floatOutput: true);
@@ -430,7 +396,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         _device.MakeCurrent();
         DropGraphs();
         _kvCache?.Dispose();
-        foreach (DeviceBuffer buffer in new[] { _x, _x2, _normed, _delta, _qkv, _attn, _gateUp, _act, _last, _logits, _ids, _invFreq, _partials, _sumsq })
+        foreach (DeviceBuffer buffer in new[] { _x, _x2, _normed, _delta, _qkv, _attn, _gateUp, _act, _last, _logits, _ids, _invFreq, _partials })
         {
             buffer.Dispose();
         }

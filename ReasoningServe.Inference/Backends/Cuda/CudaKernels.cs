@@ -129,10 +129,8 @@ internal sealed unsafe class CudaKernels : IDisposable
         Gemv = Get(functions, "gemv.cu", "gemv");
         GemvRmsNorm = Get(functions, "gemv.cu", "gemv_rmsnorm");
         GemvSilu = Get(functions, "gemv.cu", "gemv_silu");
-        GemvNormed = Get(functions, "gemv.cu", "gemv_normed");
         GemvWide = Get(functions, "gemv.cu", "gemv_wide");
         GemvWideSilu = Get(functions, "gemv.cu", "gemv_wide_silu");
-        GemvWideNormed = Get(functions, "gemv.cu", "gemv_wide_normed");
         PrefillAttention = Get(functions, "prefill_attention.cu", "prefill_attention");
         ArgMax = Get(functions, "argmax.cu", "argmax");
         Sample = Get(functions, "sample.cu", "sample");
@@ -156,10 +154,8 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel Gemv { get; }
     public CudaKernel GemvRmsNorm { get; }
     public CudaKernel GemvSilu { get; }
-    public CudaKernel GemvNormed { get; }
     public CudaKernel GemvWide { get; }
     public CudaKernel GemvWideSilu { get; }
-    public CudaKernel GemvWideNormed { get; }
     public CudaKernel PrefillAttention { get; }
     public CudaKernel ArgMax { get; }
     public CudaKernel Sample { get; }

@@ -106,32 +106,6 @@ struct SiluInput
     }
 };
 
-// x = rmsnorm(x) * w where the kernel before this one left x's sum of squares in per-block parts (the wide layout's
-// residual epilogue, below): every warp adds the parts in the same order itself (norm_scale), so no barrier is needed.
-// Rounded as rmsnorm.cu rounds. One token.
-struct NormedInput
-{
-    const bf16* x;
-    const bf16* w;
-    float scale;
-    __device__ __forceinline__ uint4 load(int, int c) const
-    {
-        uint4 xv = __ldg((const uint4*)x + c), wv = __ldg((const uint4*)w + c), out;
-        const bf16 *xp = (const bf16*)&xv, *wp = (const bf16*)&wv;
-        bf16* op = (bf16*)&out;
-#pragma unroll
-        for (int i = 0; i < 8; i++) op[i] = rms_normalized(__bfloat162float(xp[i]), scale, wp[i]);
-        return out;
-    }
-};
-
-__device__ __forceinline__ float norm_scale(const float* __restrict__ sumsq, int parts, int k, float eps)
-{
-    float s = 0.f;
-    for (int i = threadIdx.x & 31; i < parts; i += 32) s += sumsq[i];
-    return rsqrtf(warp_sum(s) / k + eps);
-}
-
 template <int R, int U, class Input>
 __device__ __forceinline__ void gemv_rows(const Input& in, int tokens, const bf16* __restrict__ w, int n, int k, void* __restrict__ y, int ldy,
     int floatOutput)
@@ -269,15 +243,6 @@ extern "C" __global__ void __launch_bounds__(256) gemv_silu(const bf16* __restri
     gemv_rows<SILU_ROWS, SILU_UNROLL>(SiluInput{gateUp, k}, tokens, w, n, k, y, ldy, floatOutput);
 }
 
-// One token: y = (rmsnorm(x) * normWeight) W^T, x's sum of squares in sumsqParts parts (see NormedInput).
-extern "C" __global__ void __launch_bounds__(256) gemv_normed(const bf16* __restrict__ x, const float* __restrict__ sumsq, int sumsqParts,
-    const bf16* __restrict__ normWeight, float eps, const bf16* __restrict__ w, int n, int k, void* __restrict__ y, int floatOutput)
-{
-    launch_next_grid();
-    wait_for_previous_grid();
-    gemv_rows<ROWS, UNROLL>(NormedInput{x, normWeight, norm_scale(sumsq, sumsqParts, k, eps)}, 1, w, n, k, y, n, floatOutput);
-}
-
 // The wide layout, for one token: a block's threads split each row's k between them, CPT 16-byte chunks per thread
 // (thread i takes chunks i, i + blockDim, ...), and hold their chunks of x in registers for the whole kernel, so there
 // is no shared-memory slab and no barrier until the end. The block walks its run of consecutive rows WIDE_ROWS at a time
@@ -324,11 +289,8 @@ __device__ __forceinline__ void load_wide_x(const Input& in, int k, uint4 (&xv)[
     }
 }
 
-// y = x W^T; or, given residual, residual += bf16(x W^T) in place (each block reads and writes only its own rows), with
-// the block's sum of squares of the new values in sumsq[block]: the next kernel's rmsnorm needs only those parts.
 template <class Input>
-__device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __restrict__ w, int n, int k, void* __restrict__ y, int floatOutput,
-    bf16* residual, float* __restrict__ sumsq)
+__device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __restrict__ w, int n, int k, void* __restrict__ y, int floatOutput)
 {
     __shared__ float partial[WIDE_MAX_ROWS][33]; // [row][warp], padded
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
@@ -357,62 +319,27 @@ __device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __re
         }
     }
     __syncthreads();
-    if (warp > 0) return; // rows <= 32: warp 0 writes them
-    float v = 0.f, square = 0.f;
-    if (lane < rows)
+    if (threadIdx.x < rows)
     {
-        for (int i = 0; i < warps; i++) v += partial[lane][i];
-        int at = row0 + lane;
-        if (residual != nullptr)
-        {
-            float sum = __bfloat162float(__float2bfloat16(__bfloat162float(residual[at]) + __bfloat162float(__float2bfloat16(v))));
-            residual[at] = __float2bfloat16(sum);
-            square = sum * sum;
-        }
-        else if (floatOutput) ((float*)y)[at] = v;
+        float v = 0.f;
+        for (int i = 0; i < warps; i++) v += partial[threadIdx.x][i];
+        int at = row0 + threadIdx.x;
+        if (floatOutput) ((float*)y)[at] = v;
         else ((bf16*)y)[at] = __float2bfloat16(v);
-    }
-    if (residual != nullptr)
-    {
-        square = warp_sum(square);
-        if (lane == 0) sumsq[blockIdx.x] = square;
     }
 }
 
-// These wait for the previous kernel inside gemv_wide_rows, after requesting their first weights. residual and sumsq:
-// null for y = x W^T, else the residual epilogue above (y unused).
+// These wait for the previous kernel inside gemv_wide_rows, after requesting their first weights.
 extern "C" __global__ void __launch_bounds__(512) gemv_wide(const bf16* __restrict__ x, const bf16* __restrict__ w, int n, int k,
-    void* __restrict__ y, int floatOutput, bf16* residual, float* __restrict__ sumsq)
+    void* __restrict__ y, int floatOutput)
 {
     launch_next_grid();
-    gemv_wide_rows(PlainInput{x, k}, w, n, k, y, floatOutput, residual, sumsq);
+    gemv_wide_rows(PlainInput{x, k}, w, n, k, y, floatOutput);
 }
 
 extern "C" __global__ void __launch_bounds__(512) gemv_wide_silu(const bf16* __restrict__ gateUp, const bf16* __restrict__ w, int n, int k,
-    void* __restrict__ y, int floatOutput, bf16* residual, float* __restrict__ sumsq)
+    void* __restrict__ y, int floatOutput)
 {
     launch_next_grid();
-    gemv_wide_rows(SiluInput{gateUp, k}, w, n, k, y, floatOutput, residual, sumsq);
-}
-
-// x = rmsnorm(x) * normWeight from its sum of squares in parts (NormedInput), in the wide layout.
-struct WideNormedInput
-{
-    const bf16* x;
-    const bf16* w;
-    const float* sumsq;
-    int parts;
-    float eps;
-};
-
-__device__ __forceinline__ void load_wide_x(const WideNormedInput& in, int k, uint4 (&xv)[CPT])
-{
-    load_wide_x(NormedInput{in.x, in.w, norm_scale(in.sumsq, in.parts, k, in.eps)}, k, xv);
-}
-
-extern "C" __global__ void __launch_bounds__(512) gemv_wide_normed(const bf16* __restrict__ x, const float* __restrict__ sumsq, int sumsqParts,
-    const bf16* __restrict__ normWeight, float eps, const bf16* __restrict__ w, int n, int k, void* __restrict__ y, int floatOutput)
-{
-    launch_next_grid();
-    gemv_wide_rows(WideNormedInput{x, normWeight, sumsq, sumsqParts, eps}, w, n, k, y, floatOutput, nullptr, nullptr);
+    gemv_wide_rows(SiluInput{gateUp, k}, w, n, k, y, floatOutput);
 }

@@ -127,48 +127,13 @@ internal sealed unsafe class Gemm : IDisposable
     /// (<see cref="WideThreads"/>), and the grid is as many blocks as fit on the GPU at once, or more where a block would
     /// otherwise take over <see cref="WideMaxRowsPerBlock"/> rows; the kernel shares the rows out evenly.
     /// </summary>
-    /// <returns>The blocks launched: with <paramref name="residual"/> (residual += bf16(x W^T), y unused), how many sums of
-    /// squares it leaves in <paramref name="sumsq"/>.</returns>
-    public static int LaunchWide(CudaKernel kernel, nint stream, int multiprocessors, int chunksPerThread, ulong x, ulong weight, int outFeatures,
-        int inFeatures, ulong y, bool floatOutput, ulong residual = 0, ulong sumsq = 0)
+    public static void LaunchWide(CudaKernel kernel, nint stream, int multiprocessors, int chunksPerThread, ulong x, ulong weight, int outFeatures,
+        int inFeatures, ulong y, bool floatOutput)
     {
         (uint blocks, uint threads) = WideGrid(kernel, multiprocessors, chunksPerThread, outFeatures, inFeatures);
         int asFloat = floatOutput ? 1 : 0;
-        void** args = stackalloc void*[] { &x, &weight, &outFeatures, &inFeatures, &y, &asFloat, &residual, &sumsq };
+        void** args = stackalloc void*[] { &x, &weight, &outFeatures, &inFeatures, &y, &asFloat };
         kernel.Launch(stream, blocks, 1, threads, args);
-        return (int)blocks;
-    }
-
-    /// <summary>
-    /// Whether a one-token step's rmsnorms go into its GEMMs (<see cref="FuseResidual"/>): the o and down projections
-    /// (<paramref name="qSize"/> and <paramref name="intermediate"/> in, <paramref name="hidden"/> out) take the wide
-    /// layout and add into the residual (<see cref="RunAddToResidual"/>), and the GEMMs after them normalize it from the
-    /// sums of squares they leave (<see cref="RunNormed"/>): the two add_rmsnorm launches of a layer go.
-    /// </summary>
-    public bool FusesResidual(int tokens, int hidden, int qSize, int intermediate) =>
-        FuseResidual && FuseSilu && _kernels is { GemvNormed.IsLoaded: true } && UsesWide(tokens, qSize, hidden) && UsesWide(tokens, intermediate, hidden);
-
-    /// <summary>One token: residual += bf16(x W^T) in place, and the sums of squares of the new residual in parts in
-    /// <paramref name="sumsq"/>; returns the number of parts. <paramref name="silu"/>: x is the fused gate_up row (gemv_silu's input).</summary>
-    public int RunAddToResidual(ulong x, bool silu, ulong weight, int outFeatures, int inFeatures, ulong residual, ulong sumsq) =>
-        LaunchWide(silu ? _kernels!.GemvWideSilu : _kernels!.GemvWide, _stream, _multiprocessors, WideChunksPerThread, x, weight, outFeatures, inFeatures,
-            0, floatOutput: false, residual, sumsq);
-
-    /// <summary>One token: y = (rmsnorm(x) * normWeight) W^T, x's sum of squares in <paramref name="parts"/> parts of <paramref name="sumsq"/>.</summary>
-    public void RunNormed(ulong x, ulong sumsq, int parts, ulong normWeight, float eps, ulong weight, int outFeatures, int inFeatures, ulong y)
-    {
-        int asFloat = 0;
-        void** args = stackalloc void*[] { &x, &sumsq, &parts, &normWeight, &eps, &weight, &outFeatures, &inFeatures, &y, &asFloat };
-        if (UsesWide(1, inFeatures, outFeatures))
-        {
-            CudaKernel wide = _kernels!.GemvWideNormed;
-            (uint blocks, uint threads) = WideGrid(wide, _multiprocessors, WideChunksPerThread, outFeatures, inFeatures);
-            wide.Launch(_stream, blocks, 1, threads, args);
-        }
-        else
-        {
-            _kernels!.GemvNormed.Launch(_stream, GemvBlocks(outFeatures, GemvRowsPerBlock), 1, 256, args);
-        }
     }
 
     private static (uint Blocks, uint Threads) WideGrid(CudaKernel kernel, int multiprocessors, int chunksPerThread, int outFeatures, int inFeatures)
@@ -194,11 +159,6 @@ internal sealed unsafe class Gemm : IDisposable
     /// <summary>gemv.cu's fused rmsnorm prologue instead of a separate rmsnorm launch (RS_CUDA_GEMV_FUSE=norm,silu).</summary>
     public bool FuseNorm { get; set; } = FuseOption("norm");
 
-    /// <summary>
-    /// A one-token step's rmsnorms inside its GEMMs (RS_CUDA_GEMV_FUSE=silu,residual): see <see cref="FusesResidual"/>.
-    /// </summary>
-    public bool FuseResidual { get; set; } = FuseOption("residual");
-
     /// <summary>gemv.cu's fused SiLU prologue instead of a separate silu_mul launch (the default; RS_CUDA_GEMV_FUSE=none turns it off).</summary>
     public bool FuseSilu { get; set; } = FuseOption("silu");
 
@@ -217,7 +177,7 @@ internal sealed unsafe class Gemm : IDisposable
         _ => WideRows.LongOrFew,
     };
 
-    /// <summary>RS_CUDA_GEMV_FUSE lists what gemv.cu fuses (norm, silu, residual; "none" for nothing); unset means silu.</summary>
+    /// <summary>RS_CUDA_GEMV_FUSE lists the fused prologues (norm, silu; "none" for neither); unset means silu.</summary>
     private static bool FuseOption(string name) =>
         (Environment.GetEnvironmentVariable("RS_CUDA_GEMV_FUSE") ?? "silu").Split(',', StringSplitOptions.TrimEntries).Contains(name);
 
