@@ -182,7 +182,7 @@ __device__ __forceinline__ void gemv_rows(const Input& in, int tokens, const bf1
 extern "C" __global__ void __launch_bounds__(256) gemv(const bf16* __restrict__ x, int tokens, const bf16* __restrict__ w, int n, int k,
     void* __restrict__ y, int ldy, int floatOutput)
 {
-    launch_next_grid();
+    launch_next_grid_always(); // one token only
     wait_for_previous_grid();
     gemv_rows<ROWS, UNROLL>(PlainInput{x, k}, tokens, w, n, k, y, ldy, floatOutput);
 }
@@ -191,7 +191,7 @@ extern "C" __global__ void __launch_bounds__(256) gemv_rmsnorm(const bf16* __res
     const bf16* __restrict__ normWeight, float eps, bf16* __restrict__ residualOut, int tokens, const bf16* __restrict__ w, int n, int k,
     void* __restrict__ y, int ldy, int floatOutput)
 {
-    launch_next_grid();
+    launch_next_grid_always(); // one token only
     wait_for_previous_grid();
     __shared__ float scale[MAXT];
     __shared__ float scratch[32];
@@ -238,7 +238,7 @@ extern "C" __global__ void __launch_bounds__(256) gemv_rmsnorm(const bf16* __res
 extern "C" __global__ void __launch_bounds__(256) gemv_silu(const bf16* __restrict__ gateUp, int tokens, const bf16* __restrict__ w, int n, int k,
     void* __restrict__ y, int ldy, int floatOutput)
 {
-    launch_next_grid();
+    launch_next_grid_always(); // one token only
     wait_for_previous_grid();
     gemv_rows<SILU_ROWS, SILU_UNROLL>(SiluInput{gateUp, k}, tokens, w, n, k, y, ldy, floatOutput);
 }
@@ -333,13 +333,13 @@ __device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __re
 extern "C" __global__ void __launch_bounds__(512) gemv_wide(const bf16* __restrict__ x, const bf16* __restrict__ w, int n, int k,
     void* __restrict__ y, int floatOutput)
 {
-    launch_next_grid();
+    launch_next_grid_always(); // one token only
     gemv_wide_rows(PlainInput{x, k}, w, n, k, y, floatOutput);
 }
 
 extern "C" __global__ void __launch_bounds__(512) gemv_wide_silu(const bf16* __restrict__ gateUp, const bf16* __restrict__ w, int n, int k,
     void* __restrict__ y, int floatOutput)
 {
-    launch_next_grid();
+    launch_next_grid_always(); // one token only
     gemv_wide_rows(SiluInput{gateUp, k}, w, n, k, y, floatOutput);
 }
