@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.RegularExpressions;
 using ReasoningServe.Inference.Backends.Cuda;
 using ReasoningServe.Inference.Backends.Cuda.Native;
@@ -118,6 +119,27 @@ public sealed class CudaLibraryTests
         string body = beforeWait[beforeWait.IndexOf('{')..];
         return body.Contains("load_wide_rows(wv, w,", StringComparison.Ordinal) && !body.Contains("in.load", StringComparison.Ordinal)
             && !body.Contains("y[", StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Gemv_launch_shapes_match_the_macros_gemv_cu_is_built_with()
+    {
+        // The host sizes gemv.cu's grids from these; a build that disagreed would leave rows or chunks of k unread.
+        string gemv = KernelSources.Read("gemv.cu");
+        int Macro(string name) => int.Parse(Regex.Match(gemv, $@"#define {name} (\d+)\n").Groups[1].Value, CultureInfo.InvariantCulture);
+        Assert.Equal(Gemm.MaxGemvTokens, Macro("MAXT"));
+        Assert.Equal(Gemm.GemvRowsPerBlock, Macro("ROWS") * 8);
+        Assert.Equal(Gemm.GemvNormRowsPerBlock, Macro("NORM_ROWS") * 8);
+        Assert.Equal(Gemm.GemvSiluRowsPerBlock, Macro("SILU_ROWS") * 8);
+        Assert.Equal(Gemm.WideChunksPerThread, Macro("CPT"));
+        Assert.Equal(Gemm.WideMaxRowsPerBlock, Macro("WIDE_MAX_ROWS"));
+        Assert.Contains($"__launch_bounds__({Gemm.WideMaxThreads}) gemv_wide(", gemv);
+        // 8 warps per row-per-warp block; a wide block holds a whole row of k in at most 512 threads
+        Assert.Contains("__launch_bounds__(256) gemv(", gemv);
+        Assert.Equal(320, Gemm.WideThreads(18944, 8));
+        Assert.Equal(480, Gemm.WideThreads(18944, 5));
+        Assert.Equal(96, Gemm.WideThreads(3584, 5));
+        Assert.Equal(32, Gemm.WideThreads(896, 5));
     }
 
     [Fact]

@@ -17,8 +17,9 @@ internal sealed unsafe class Gemm : IDisposable
 {
     public const long WorkspaceBytes = 32L << 20;
     public const int MaxGemvTokens = 1; // gemv.cu's MAXT
-    // gemv.cu's rows per warp for each entry point (ROWS, NORM_ROWS, SILU_ROWS), times its 8 warps per block
-    private const int GemvRowsPerBlock = 1 * 8, GemvNormRowsPerBlock = 4 * 8, GemvSiluRowsPerBlock = 2 * 8;
+    // gemv.cu's rows per warp for each entry point (ROWS, NORM_ROWS, SILU_ROWS), times its 8 warps per block; a unit
+    // test holds these and the wide layout's constants to gemv.cu's macros
+    internal const int GemvRowsPerBlock = 1 * 8, GemvNormRowsPerBlock = 4 * 8, GemvSiluRowsPerBlock = 2 * 8;
     private readonly nint _handle;
     private readonly nint _stream;
     private readonly CudaKernels? _kernels;
