@@ -118,6 +118,18 @@ internal static unsafe class DecodeAttentionChecks
         string rows = listDecodeTokens ? $"{launched.Length} of {tokens} tok listed" : $"{tokens} tok";
         Report.ErrorCheck($"decode_attention {name} ({rows})", Errors(gotRows, expectedRows), Bf16Tolerance);
         Report.Check($"decode_attention {name}: no stray rows", untouched, untouched ? "rows not launched untouched" : "wrote a row it was not given");
+
+        // decode_attention_early (older keys requested before its wait) where the backend would take it: every token
+        // launched is its sequence's one new token. Same tiles, same order of arithmetic: bit for bit the same output.
+        if (listDecodeTokens || seqs.All(x => x.New == 1))
+        {
+            CudaDriver.Check(CudaDriver.cuMemsetD8Async(dout.Pointer, 0xFF, (nuint)dout.Bytes, s), "cuMemsetD8Async");
+            Gpu.DecodeAttention.Launch(k, s, dq.Pointer, qStride, dout.Pointer, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer, maxBlocks,
+                dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, BlockSize, splits, listDecodeTokens ? dlist.Pointer : 0, decode.Count, early: true);
+            float[] early = DownloadBf16(dout.Pointer, (tokens + SpareRows) * qSize);
+            bool same = early.AsSpan().SequenceEqual(got);
+            Report.Check($"decode_attention_early {name}", same, same ? "bit-exact with decode_attention (stray rows untouched too)" : "DIFFERS from decode_attention");
+        }
     }
 
     /// <summary>

@@ -116,6 +116,26 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
 
     private bool _useDecodeAttention = Environment.GetEnvironmentVariable("RS_CUDA_DECODE_ATTENTION") != "0";
 
+    /// <summary>
+    /// Decode attention requests the cache's older keys before it waits for the kernel ahead of it (qkv_finish), so
+    /// that their latency overlaps it (RS_CUDA_ATTENTION_EARLY=1; opt-in, not yet measured). Changing it drops the
+    /// captured decode graphs.
+    /// </summary>
+    public bool EarlyAttentionLoads
+    {
+        get => _earlyAttentionLoads;
+        set
+        {
+            if (value != _earlyAttentionLoads)
+            {
+                DropGraphs();
+                _earlyAttentionLoads = value;
+            }
+        }
+    }
+
+    private bool _earlyAttentionLoads = Environment.GetEnvironmentVariable("RS_CUDA_ATTENTION_EARLY") == "1";
+
     /// <summary>Small-token GEMMs through gemv.cu instead of cuBLAS (see <see cref="CudaOps.Gemm.UseGemv"/>).</summary>
     public bool UseGemv
     {
@@ -342,8 +362,11 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         ModelConfig c = Config;
         if (UsesDecodeAttention)
         {
+            // listed tokens are the decode tokens of a mixed step; unlisted, every token is one only if the step decodes only
+            bool early = EarlyAttentionLoads && (tokenList != 0 || inputs.Tokens == inputs.Seqs);
             CudaOps.DecodeAttention.Launch(_kernels, _device.Stream, _qkv.Pointer, _qkvStride, _attn.Pointer, _partials.Pointer, k, v, inputs.BlockTables,
-                inputs.MaxBlocks, inputs.TokenSeq, inputs.TokenContext, inputs.Tokens, c.NumHeads, c.NumKvHeads, c.HeadDim, blockSize, splits, tokenList, listed);
+                inputs.MaxBlocks, inputs.TokenSeq, inputs.TokenContext, inputs.Tokens, c.NumHeads, c.NumKvHeads, c.HeadDim, blockSize, splits, tokenList, listed,
+                early);
         }
         else
         {

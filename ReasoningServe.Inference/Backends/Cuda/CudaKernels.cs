@@ -124,6 +124,7 @@ internal sealed unsafe class CudaKernels : IDisposable
         PagedAttention = Get(functions, "paged_attention.cu", "paged_attention");
         GqaAttention = Get(functions, "gqa_attention.cu", "gqa_attention");
         DecodeAttention = Get(functions, "decode_attention.cu", "decode_attention");
+        DecodeAttentionEarly = Get(functions, "decode_attention.cu", "decode_attention_early");
         AttentionCombine = Get(functions, "attention_combine.cu", "attention_combine");
         QkvFinish = Get(functions, "qkv_finish.cu", "qkv_finish");
         Gemv = Get(functions, "gemv.cu", "gemv");
@@ -149,6 +150,7 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel PagedAttention { get; }
     public CudaKernel GqaAttention { get; }
     public CudaKernel DecodeAttention { get; }
+    public CudaKernel DecodeAttentionEarly { get; }
     public CudaKernel AttentionCombine { get; }
     public CudaKernel QkvFinish { get; }
     public CudaKernel Gemv { get; }

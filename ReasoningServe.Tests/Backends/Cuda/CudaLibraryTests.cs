@@ -104,12 +104,23 @@ public sealed class CudaLibraryTests
                 bool launches = first[0] == "launch_next_grid();" || (file == "gemv.cu" && first[0].StartsWith("launch_next_grid_always();", StringComparison.Ordinal));
                 Assert.True(launches, $"{m.Groups[1].Value} ({file}) starts with '{first[0]}'");
                 // gemv.cu's wide entry points request their first weights (never an activation) before they wait.
+                // decode_attention_early requests older keys (written by earlier steps) before it waits, and q after
                 bool waits = first[1] == "wait_for_previous_grid();" || (file == "gemv.cu" && first[1].StartsWith("gemv_wide_rows(", StringComparison.Ordinal)
-                    && WeightsOnlyBeforeWait(KernelSources.Read(file)));
+                    && WeightsOnlyBeforeWait(KernelSources.Read(file)))
+                    || (file == "decode_attention.cu" && first[1].StartsWith("decode_attention_block<true>(", StringComparison.Ordinal)
+                        && QueryAfterWaitWhenEarly(KernelSources.Read(file)));
                 Assert.True(waits, $"{m.Groups[1].Value} ({file}) does not wait for its predecessor first: '{first[1]}'");
             }
         }
         Assert.Equal(KernelSources.KernelFiles.Sum(f => Regex.Matches(KernelSources.Read(f), @"__global__").Count), kernels);
+    }
+
+    private static bool QueryAfterWaitWhenEarly(string attention)
+    {
+        int early = attention.IndexOf("    if (EARLY)\n", StringComparison.Ordinal);
+        int wait = attention.IndexOf("if (!waited) wait_for_previous_grid();", early, StringComparison.Ordinal);
+        int query = attention.IndexOf("load_q();", early, StringComparison.Ordinal);
+        return attention.Contains("if (!EARLY) load_q();", StringComparison.Ordinal) && early > 0 && wait > early && query > wait;
     }
 
     private static bool WeightsOnlyBeforeWait(string gemv)

@@ -49,7 +49,11 @@ __device__ __forceinline__ void load_tile(unsigned dst, const bf16* __restrict__
     }
 }
 
-template <int HEAD_DIM, int RING>
+// EARLY (decode_attention_early): the kernel has not waited for its predecessor yet. Every key but the newest was
+// written by earlier steps, so the warps request their first tiles first and wait only before a tile that holds
+// position context - 1 (qkv_finish writes it just before) and before reading q. Only for tokens that are their
+// sequence's one new token: the host's call.
+template <int HEAD_DIM, int RING, bool EARLY>
 __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
     float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ table, int t, int context,
@@ -72,6 +76,7 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
 
     // Q A fragments straight from global: rows group and group + 8 of the group's heads, zero past G.
     unsigned qf[DK][4];
+    auto load_q = [&]()
     {
         const bf16* q0 = q + (long long)t * qRowStride + (long long)(h0 + group) * HEAD_DIM + 2 * quad;
         const bool valid0 = group < G, valid1 = group + 8 < G;
@@ -83,7 +88,8 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
             qf[kk][2] = valid0 ? *(const unsigned*)(q0 + kk * 16 + 8) : 0u;
             qf[kk][3] = valid1 ? *(const unsigned*)(q0 + 8 * HEAD_DIM + kk * 16 + 8) : 0u;
         }
-    }
+    };
+    if (!EARLY) load_q();
 
     // Loads are numbered K(0), V(0), K(1), V(1), ... of this warp's tiles; load n goes to buffer n % RING and is one
     // commit group, so "all but the newest RING - 1 groups" means load n has landed when n + RING - 1 is issued.
@@ -118,8 +124,28 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
     const int vRow = (lane & 7) + (((lane >> 3) & 1) << 3), vHalf = lane >> 4;
     const int swizzle = lane & 7;
 
+    if (EARLY)
+    {
+        bool waited = false;
 #pragma unroll
-    for (int n = 0; n < RING - 1; n++) issue(n, n);
+        for (int n = 0; n < RING - 1; n++)
+        {
+            const int first = begin + (warp + WARPS * (n >> 1)) * KEYS; // the keys of load n's tile
+            if (!waited && n < loads && first <= context - 1 && context - 1 < first + KEYS)
+            {
+                wait_for_previous_grid();
+                waited = true;
+            }
+            issue(n, n);
+        }
+        if (!waited) wait_for_previous_grid();
+        load_q();
+    }
+    else
+    {
+#pragma unroll
+        for (int n = 0; n < RING - 1; n++) issue(n, n);
+    }
     int readBuffer = 0, writeBuffer = RING - 1;
     for (int i = 0; i < count; i++)
     {
@@ -249,6 +275,24 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
     }
 }
 
+template <bool EARLY>
+__device__ __forceinline__ void decode_attention_block(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
+    float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
+    const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
+    const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
+{
+    __shared__ __align__(128) unsigned char smem[SMEM_BYTES];
+    const int t = tokenList == nullptr ? blockIdx.x : tokenList[blockIdx.x];
+    const int* table = blockTables + (long long)tokenSeq[t] * maxBlocks;
+    const int context = tokenContext[t];
+    if (headDim == 128)
+        decode_attention_group<128, 3, EARLY>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t, context,
+            heads, kvHeads, blockSize, scale, smem);
+    else if (headDim == 64)
+        decode_attention_group<64, 6, EARLY>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t, context,
+            heads, kvHeads, blockSize, scale, smem);
+}
+
 extern "C" __global__ void __launch_bounds__(THREADS, 3) decode_attention(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
     float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
@@ -256,14 +300,18 @@ extern "C" __global__ void __launch_bounds__(THREADS, 3) decode_attention(const 
 {
     launch_next_grid();
     wait_for_previous_grid();
-    __shared__ __align__(128) unsigned char smem[SMEM_BYTES];
-    const int t = tokenList == nullptr ? blockIdx.x : tokenList[blockIdx.x];
-    const int* table = blockTables + (long long)tokenSeq[t] * maxBlocks;
-    const int context = tokenContext[t];
-    if (headDim == 128)
-        decode_attention_group<128, 3>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t, context,
-            heads, kvHeads, blockSize, scale, smem);
-    else if (headDim == 64)
-        decode_attention_group<64, 6>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t, context,
-            heads, kvHeads, blockSize, scale, smem);
+    decode_attention_block<false>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
+        tokenContext, tokenList, heads, kvHeads, headDim, blockSize, scale);
+}
+
+// The same, waiting for its predecessor inside (EARLY above): it reads the step's inputs (block tables, contexts, token
+// list, written before the step's first kernel) and requests the cache's older keys before it waits.
+extern "C" __global__ void __launch_bounds__(THREADS, 3) decode_attention_early(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
+    float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
+    const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
+    const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
+{
+    launch_next_grid();
+    decode_attention_block<true>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
+        tokenContext, tokenList, heads, kvHeads, headDim, blockSize, scale);
 }

@@ -41,9 +41,11 @@ internal static unsafe class DecodeAttention
     /// <param name="qRowStride">Elements between query rows; must be even (rows are read as bf16 pairs).</param>
     /// <param name="partials">At least <see cref="GqaAttention.PartialFloats"/> floats when <paramref name="splits"/> &gt; 1.</param>
     /// <param name="tokenList">Device ints naming the <paramref name="listed"/> tokens to attend for, or 0 for all <paramref name="tokens"/>.</param>
+    /// <param name="early">decode_attention_early: the older keys are requested before the kernel waits for the one ahead of
+    /// it. Only where every token attended for is its sequence's one new token (decode tokens).</param>
     public static void Launch(CudaKernels kernels, nint stream, ulong q, int qRowStride, ulong output, ulong partials, ulong kCache, ulong vCache,
         ulong blockTables, int maxBlocks, ulong tokenSeq, ulong tokenContext, int tokens, int heads, int kvHeads, int headDim, int blockSize, int splits,
-        ulong tokenList = 0, int listed = 0)
+        ulong tokenList = 0, int listed = 0, bool early = false)
     {
         if (!IsSupported(headDim, heads, kvHeads))
         {
@@ -70,7 +72,7 @@ internal static unsafe class DecodeAttention
             &q, &qRowStride, &output, &partialOut, &partialMax, &partialSum, &kCache, &vCache, &blockTables, &maxBlocks, &tokenSeq, &tokenContext,
             &tokenList, &heads, &kvHeads, &headDim, &blockSize, &scale,
         };
-        kernels.DecodeAttention.Launch(stream, (uint)launched, (uint)kvHeads, 128, args, gridZ: (uint)splits);
+        (early ? kernels.DecodeAttentionEarly : kernels.DecodeAttention).Launch(stream, (uint)launched, (uint)kvHeads, 128, args, gridZ: (uint)splits);
         GqaAttention.Combine(kernels, stream, partials, output, tokens, heads, headDim, splits, tokenList, launched);
     }
 }
