@@ -104,14 +104,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     public bool UseDecodeAttention
     {
         get => _useDecodeAttention;
-        set
-        {
-            if (value != _useDecodeAttention)
-            {
-                DropGraphs();
-                _useDecodeAttention = value;
-            }
-        }
+        set => SetDroppingGraphs(ref _useDecodeAttention, value);
     }
 
     private bool _useDecodeAttention = Environment.GetEnvironmentVariable("RS_CUDA_DECODE_ATTENTION") != "0";
@@ -124,14 +117,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     public bool EarlyAttentionLoads
     {
         get => _earlyAttentionLoads;
-        set
-        {
-            if (value != _earlyAttentionLoads)
-            {
-                DropGraphs();
-                _earlyAttentionLoads = value;
-            }
-        }
+        set => SetDroppingGraphs(ref _earlyAttentionLoads, value);
     }
 
     private bool _earlyAttentionLoads = Environment.GetEnvironmentVariable("RS_CUDA_ATTENTION_EARLY") == "1";
@@ -147,6 +133,16 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
                 DropGraphs();
                 _gemm.UseGemv = value;
             }
+        }
+    }
+
+    /// <summary>A setting the captured graphs bake in: changing it drops them (they are captured again as needed).</summary>
+    private void SetDroppingGraphs(ref bool setting, bool value)
+    {
+        if (value != setting)
+        {
+            DropGraphs();
+            setting = value;
         }
     }
 
