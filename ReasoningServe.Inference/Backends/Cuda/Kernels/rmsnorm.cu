@@ -2,8 +2,9 @@
 // add_rmsnorm first folds the previous sub-layer's output into the residual stream (kept in bf16, as HF keeps it):
 //   residual = bf16(residual + delta);  out = rmsnorm(residual)
 // Rows of up to 256 * 32 values whose length is a multiple of 8 (every real hidden size) stay in registers between the
-// two passes, read as 16-byte chunks that are all in flight at once: a decode step's one-row norm is then two memory
-// round trips, where a loop of 2-byte loads made it ~14 dependent ones. Other rows take the scalar loop.
+// two passes, read as 16-byte chunks that are all in flight at once, the weight's with them: a decode step's one-row
+// norm is then one memory round trip and the writes, where a loop of 2-byte loads made it ~14 dependent ones. Other
+// rows take the scalar loop.
 // grid: rows, block: 256 (a multiple of 32). Each thread reads back only the elements it wrote itself.
 #include "common.cuh"
 
@@ -17,7 +18,7 @@ __device__ __forceinline__ void norm_row_registers(bf16* r, const bf16* __restri
     int n, float eps, float* scratch)
 {
     const int chunks = n / 8;
-    uint4 v[CHUNKS_PER_THREAD];
+    uint4 v[CHUNKS_PER_THREAD], wv[CHUNKS_PER_THREAD];
     float s = 0.f;
 #pragma unroll
     for (int j = 0; j < CHUNKS_PER_THREAD; j++)
@@ -25,6 +26,7 @@ __device__ __forceinline__ void norm_row_registers(bf16* r, const bf16* __restri
         int c = threadIdx.x + j * BLOCK;
         if (c < chunks)
         {
+            wv[j] = __ldg((const uint4*)w + c); // with the row, not after the block's sum: no third round trip
             v[j] = ((const uint4*)r)[c];
             if (delta != nullptr)
             {
@@ -51,8 +53,8 @@ __device__ __forceinline__ void norm_row_registers(bf16* r, const bf16* __restri
         int c = threadIdx.x + j * BLOCK;
         if (c < chunks)
         {
-            uint4 wv = __ldg((const uint4*)w + c), o;
-            const bf16 *vp = (const bf16*)&v[j], *wp = (const bf16*)&wv;
+            uint4 o;
+            const bf16 *vp = (const bf16*)&v[j], *wp = (const bf16*)&wv[j];
             bf16* op = (bf16*)&o;
 #pragma unroll
             for (int i = 0; i < 8; i++) op[i] = rms_normalized(__bfloat162float(vp[i]), scale, wp[i]);
