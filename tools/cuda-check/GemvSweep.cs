@@ -90,11 +90,12 @@ internal static class GemvSweep
                         {
                             continue;
                         }
+                        (uint, uint) wideGrid = v.Wide ? Gpu.Gemm.WideGrid(kernel, device.MultiprocessorCount, v.ChunksPerThread, n, k) : default;
                         void Launch(ulong w)
                         {
                             if (v.Wide)
                             {
-                                Gpu.Gemm.LaunchWide(kernel, stream, device.MultiprocessorCount, v.ChunksPerThread, x.Pointer, w, n, k, y.Pointer, logits);
+                                Gpu.Gemm.LaunchWide(kernel, stream, wideGrid, x.Pointer, w, n, k, y.Pointer, logits);
                             }
                             else
                             {

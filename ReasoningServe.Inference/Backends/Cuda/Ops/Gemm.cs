@@ -32,6 +32,8 @@ internal sealed unsafe class Gemm : IDisposable
     public const int WideLongRow = 8192, WideManyRows = 16384;
     private readonly DeviceBuffer _workspace = new(WorkspaceBytes);
     private readonly int _multiprocessors;
+    // each wide shape's grid, so that the driver's occupancy query runs once per shape, not per launch
+    private readonly Dictionary<(bool Silu, int Out, int In), (uint Blocks, uint Threads)> _wideGrids = [];
 
     /// <param name="multiprocessors">The device's multiprocessor count, which sizes gemv.cu's wide grids (0: no wide layout).</param>
     public Gemm(nint stream, CudaKernels? kernels = null, int multiprocessors = 0)
@@ -69,12 +71,11 @@ internal sealed unsafe class Gemm : IDisposable
         };
 
     /// <param name="ldy">Row stride of y in elements (>= outFeatures).</param>
-
     public void Run(ulong x, int tokens, ulong weight, int outFeatures, int inFeatures, ulong y, int ldy, bool floatOutput = false)
     {
         if (UsesWide(tokens, inFeatures, outFeatures))
         {
-            LaunchWide(_kernels!.GemvWide, _stream, _multiprocessors, WideChunksPerThread, x, weight, outFeatures, inFeatures, y, floatOutput);
+            RunWide(silu: false, x, weight, outFeatures, inFeatures, y, floatOutput);
             return;
         }
         if (UsesGemv(tokens, inFeatures))
@@ -106,7 +107,7 @@ internal sealed unsafe class Gemm : IDisposable
     {
         if (UsesWide(tokens, inFeatures, outFeatures))
         {
-            LaunchWide(_kernels!.GemvWideSilu, _stream, _multiprocessors, WideChunksPerThread, gateUp, weight, outFeatures, inFeatures, y, floatOutput: false);
+            RunWide(silu: true, gateUp, weight, outFeatures, inFeatures, y, floatOutput: false);
             return;
         }
         int asFloat = 0;
@@ -123,21 +124,33 @@ internal sealed unsafe class Gemm : IDisposable
         gemv.Launch(stream, GemvBlocks(outFeatures, rowsPerBlock), 1, 256, args);
     }
 
-    /// <summary>
-    /// gemv.cu's gemv_wide or gemv_wide_silu (or a build with another CPT) for one token: one block's threads span a row
-    /// (<see cref="WideThreads"/>), and the grid is as many blocks as fit on the GPU at once, or more where a block would
-    /// otherwise take over <see cref="WideMaxRowsPerBlock"/> rows; the kernel shares the rows out evenly.
-    /// </summary>
-    public static void LaunchWide(CudaKernel kernel, nint stream, int multiprocessors, int chunksPerThread, ulong x, ulong weight, int outFeatures,
-        int inFeatures, ulong y, bool floatOutput)
+    /// <summary>gemv.cu's gemv_wide or gemv_wide_silu, on the grid <see cref="WideGrid"/> gave this shape (asked once per shape).</summary>
+    private void RunWide(bool silu, ulong x, ulong weight, int outFeatures, int inFeatures, ulong y, bool floatOutput)
     {
-        (uint blocks, uint threads) = WideGrid(kernel, multiprocessors, chunksPerThread, outFeatures, inFeatures);
-        int asFloat = floatOutput ? 1 : 0;
-        void** args = stackalloc void*[] { &x, &weight, &outFeatures, &inFeatures, &y, &asFloat };
-        kernel.Launch(stream, blocks, 1, threads, args);
+        CudaKernel kernel = silu ? _kernels!.GemvWideSilu : _kernels!.GemvWide;
+        if (!_wideGrids.TryGetValue((silu, outFeatures, inFeatures), out (uint, uint) grid))
+        {
+            grid = WideGrid(kernel, _multiprocessors, WideChunksPerThread, outFeatures, inFeatures);
+            _wideGrids[(silu, outFeatures, inFeatures)] = grid;
+        }
+        LaunchWide(kernel, _stream, grid, x, weight, outFeatures, inFeatures, y, floatOutput);
     }
 
-    private static (uint Blocks, uint Threads) WideGrid(CudaKernel kernel, int multiprocessors, int chunksPerThread, int outFeatures, int inFeatures)
+    /// <summary>gemv.cu's gemv_wide or gemv_wide_silu (or a build with another CPT) for one token on <paramref name="grid"/> (<see cref="WideGrid"/>).</summary>
+    public static void LaunchWide(CudaKernel kernel, nint stream, (uint Blocks, uint Threads) grid, ulong x, ulong weight, int outFeatures, int inFeatures,
+        ulong y, bool floatOutput)
+    {
+        int asFloat = floatOutput ? 1 : 0;
+        void** args = stackalloc void*[] { &x, &weight, &outFeatures, &inFeatures, &y, &asFloat };
+        kernel.Launch(stream, grid.Blocks, 1, grid.Threads, args);
+    }
+
+    /// <summary>
+    /// A wide launch's shape: one block's threads span a row (<see cref="WideThreads"/>), and the grid is as many blocks as
+    /// fit on the GPU at once (the driver's occupancy answer), or more where a block would otherwise take over
+    /// <see cref="WideMaxRowsPerBlock"/> rows; the kernel shares the rows out evenly.
+    /// </summary>
+    public static (uint Blocks, uint Threads) WideGrid(CudaKernel kernel, int multiprocessors, int chunksPerThread, int outFeatures, int inFeatures)
     {
         int threads = WideThreads(inFeatures, chunksPerThread);
         int resident = Math.Max(1, kernel.MaxActiveBlocksPerMultiprocessor(threads)) * multiprocessors;
