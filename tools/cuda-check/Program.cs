@@ -3,9 +3,9 @@ using ReasoningServe.Tools.CudaCheck;
 
 // CudaCheck: runs on the GPU machine (no SDK there, so no `dotnet test`): kernels vs CPU ops, golden models, CPU vs
 // CUDA on a realistic shape, decode throughput. usage: CudaCheck [--goldens DIR]
-// [--only kernels,prefill,decode,sampling,gemv-sweep,goldens,compare,realistic,bench]
+// [--only kernels,prefill,decode,sampling,gemv-sweep,step-parts,goldens,compare,realistic,bench]
 string goldens = "testdata/goldens/models";
-string only = "kernels,prefill,decode,sampling,gemv-sweep,goldens,compare,realistic,bench";
+string only = "kernels,prefill,decode,sampling,gemv-sweep,step-parts,goldens,compare,realistic,bench";
 int[] batches = [1, 8, 32, 64];
 for (int i = 0; i + 1 < args.Length; i += 2)
 {

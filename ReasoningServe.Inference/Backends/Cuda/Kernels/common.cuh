@@ -16,8 +16,9 @@ typedef __nv_bfloat16 bf16;
 // request their first weights before): that returns once the predecessor has completed and its writes are visible.
 // launch_next_grid() lets the successor be scheduled once all of this grid's blocks are running (the backend's default,
 // so that gemv.cu's next blocks request their weights while this kernel finishes), but only in a one-token step: every
-// per-token kernel puts the tokens on grid x, and gemv.cu's kernels, which only run for one token, use
-// launch_next_grid_always(). In larger steps (and built with PDL_TRIGGER_AT_EXIT, RS_CUDA_PDL=exit) the successor is
+// kernel such a step runs puts the tokens (or sequences) on grid x, and gemv.cu's kernels, which only run for one
+// token, use launch_next_grid_always(); silu_mul and prefill_attention, whose grid x is not the tokens, never trigger
+// early. In larger steps (and built with PDL_TRIGGER_AT_EXIT, RS_CUDA_PDL=exit) the successor is
 // scheduled as this grid's blocks exit: on the H200 the early trigger had cost a 7B step of 64 sequences at 1024
 // tokens 3-5%. Without the attribute, or before sm_90, these are no-ops. A unit test checks every kernel.
 __device__ __forceinline__ void launch_next_grid_always()

@@ -277,18 +277,6 @@ __device__ __forceinline__ void load_wide_rows(uint4 (&wv)[WIDE_ROWS][CPT], cons
     }
 }
 
-// This thread's chunks of x (zero past k).
-template <class Input>
-__device__ __forceinline__ void load_wide_x(const Input& in, int k, uint4 (&xv)[CPT])
-{
-#pragma unroll
-    for (int i = 0; i < CPT; i++)
-    {
-        int c = threadIdx.x + i * blockDim.x;
-        xv[i] = c < k / 8 ? in.load(0, c) : make_uint4(0, 0, 0, 0);
-    }
-}
-
 template <class Input>
 __device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __restrict__ w, int n, int k, void* __restrict__ y, int floatOutput)
 {
@@ -298,8 +286,13 @@ __device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __re
     uint4 wv[WIDE_ROWS][CPT];
     load_wide_rows(wv, w, row0, row0 + rows - 1, k);
     wait_for_previous_grid();
-    uint4 xv[CPT];
-    load_wide_x(in, k, xv);
+    uint4 xv[CPT]; // this thread's chunks of x, zero past k
+#pragma unroll
+    for (int i = 0; i < CPT; i++)
+    {
+        int c = threadIdx.x + i * blockDim.x;
+        xv[i] = c < k / 8 ? in.load(0, c) : make_uint4(0, 0, 0, 0);
+    }
     for (int r = 0; r < rows; r += WIDE_ROWS)
     {
         float acc[WIDE_ROWS];
