@@ -28,6 +28,12 @@ internal static unsafe class FusedKernelChecks
         GemvCheck(device, k, random, n: 4999, kIn: 1536);
         GemvCheck(device, k, random, n: 3584, kIn: 18944);
         GemvCheck(device, k, random, n: 151936, kIn: 896, floatOutput: true);
+        // gemv_wide_qkv: the 7B, 1.5B and 0.5B qkv (bias), a Llama 8B one (no bias), and a padding slot
+        QkvGemvCheck(device, k, random, "7B 28/4 heads of 128", 28, 4, 128, 3584, bias: true, slot: 37);
+        QkvGemvCheck(device, k, random, "1.5B 12/2 heads of 128", 12, 2, 128, 1536, bias: true, slot: 5);
+        QkvGemvCheck(device, k, random, "0.5B 14/2 heads of 64", 14, 2, 64, 896, bias: true, slot: 63);
+        QkvGemvCheck(device, k, random, "Llama-8B 32/8 heads of 128, no bias", 32, 8, 128, 4096, bias: false, slot: 0);
+        QkvGemvCheck(device, k, random, "7B shape, padding slot -1", 28, 4, 128, 3584, bias: true, slot: -1);
 
         (int Cached, int New)[] mixed = [(1499, 1), (50, 20), (0, 33), (300, 1)];
         foreach (int splits in new[] { 1, 4, 64 })
@@ -89,6 +95,62 @@ internal static unsafe class FusedKernelChecks
         Report.ErrorCheck($"gemv_silu vs silu_mul + gemv, {shape}", Errors(Out(got), Out(reference)), 1e-3);
         wide.RunSilu(dgu.Pointer, tokens, dw.Pointer, n, kIn, got.Pointer, n);
         Report.ErrorCheck($"gemv_wide_silu vs silu_mul + gemv, {shape}", Errors(Out(got), Out(reference)), 1e-3);
+    }
+
+    /// <summary>
+    /// gemv.cu's gemv_wide_qkv (the projection with qkv_finish's work in its epilogue) against what it replaces: gemv_wide,
+    /// then qkv_finish. Each row's sum is taken in the same order either way, so both should give the same bits; a
+    /// multiply-add fused differently in RoPE could move a value by one bf16 step, which the count shows.
+    /// </summary>
+    private static void QkvGemvCheck(CudaDevice device, CudaKernels k, Random random, string name, int heads, int kvHeads, int d, int kIn, bool bias,
+        int slot)
+    {
+        const int slotsTotal = 64;
+        int qSize = heads * d, kvSize = kvHeads * d, n = qSize + 2 * kvSize;
+        float[] x = Random(random, kIn), w = Random(random, n * kIn, 0.05f), b = Random(random, n);
+        var rope = new Cpu.RotaryEmbedding(d, 1000000f, null);
+        nint s = device.Stream;
+        long cacheBytes = 2L * slotsTotal * kvSize;
+        using DeviceBuffer dx = UploadBf16(x), dw = UploadBf16(w), db = UploadBf16(b), dp = Upload(new[] { random.Next(0, 30000) }),
+            ds = Upload(new[] { slot }), df = Upload(rope.InverseFrequencies.ToArray()), q1 = new(2L * n), q2 = new(2L * n),
+            k1 = new(cacheBytes), v1 = new(cacheBytes), k2 = new(cacheBytes), v2 = new(cacheBytes);
+        foreach (DeviceBuffer cache in new[] { k1, v1, k2, v2 })
+        {
+            Inference.Backends.Cuda.Native.CudaDriver.Check(
+                Inference.Backends.Cuda.Native.CudaDriver.cuMemsetD8Async(cache.Pointer, 0, (nuint)cacheBytes, s), "cuMemsetD8Async");
+        }
+        using var wide = new Gpu.Gemm(s, k, device.MultiprocessorCount) { UseGemv = true, Wide = Gpu.Gemm.WideRows.All };
+        if (!wide.FusesQkvFinish(1, kIn, n, d))
+        {
+            Report.Check($"gemv_wide_qkv {name}", false, "the wide layout does not take this shape");
+            return;
+        }
+        wide.Run(dx.Pointer, 1, dw.Pointer, n, kIn, q1.Pointer, n);
+        Gpu.QkvFinish.Launch(k, s, q1.Pointer, n, bias ? db.Pointer : 0, 0, 0, 1e-6f, dp.Pointer, df.Pointer, ds.Pointer, k1.Pointer, v1.Pointer,
+            1, heads, kvHeads, d);
+        wide.RunQkv(dx.Pointer, dw.Pointer, kIn, q2.Pointer, bias ? db.Pointer : 0, dp.Pointer, df.Pointer, ds.Pointer, k2.Pointer, v2.Pointer,
+            heads, kvHeads, d);
+
+        int cacheElements = slotsTotal * kvSize;
+        float[] r1 = DownloadBf16(q1.Pointer, n), r2 = DownloadBf16(q2.Pointer, n);
+        float[] c1 = [.. DownloadBf16(k1.Pointer, cacheElements), .. DownloadBf16(v1.Pointer, cacheElements)];
+        float[] c2 = [.. DownloadBf16(k2.Pointer, cacheElements), .. DownloadBf16(v2.Pointer, cacheElements)];
+        int differing = 0, cacheDiffering = 0, cacheWritten = 0;
+        for (int i = 0; i < n; i++)
+        {
+            differing += r1[i] != r2[i] ? 1 : 0;
+        }
+        for (int i = 0; i < c1.Length; i++)
+        {
+            cacheDiffering += c1[i] != c2[i] ? 1 : 0;
+            cacheWritten += c2[i] != 0 ? 1 : 0;
+        }
+        (double MaxAbs, double Relative) rowError = Errors(r2, r1), cacheError = Errors(c2, c1);
+        // with a slot, the token's k and v rows land there (a zero value is possible but rare); with -1, nothing is written
+        bool cacheRight = slot >= 0 ? cacheWritten > 2 * kvSize * 9 / 10 : cacheWritten == 0;
+        Report.Check($"gemv_wide_qkv {name}", rowError.Relative < 2e-3 && cacheError.Relative < 2e-3 && differing <= n / 100 && cacheRight,
+            $"vs gemv_wide + qkv_finish: {differing} of {n} values differ (rel {rowError.Relative:E1}), cache {cacheDiffering} differ "
+            + $"(rel {cacheError.Relative:E1}), {cacheWritten} cache values written");
     }
 
     private static void CudaDriverSync() =>

@@ -132,6 +132,7 @@ internal sealed unsafe class CudaKernels : IDisposable
         GemvSilu = Get(functions, "gemv.cu", "gemv_silu");
         GemvWide = Get(functions, "gemv.cu", "gemv_wide");
         GemvWideSilu = Get(functions, "gemv.cu", "gemv_wide_silu");
+        GemvWideQkv = Get(functions, "gemv.cu", "gemv_wide_qkv");
         PrefillAttention = Get(functions, "prefill_attention.cu", "prefill_attention");
         ArgMax = Get(functions, "argmax.cu", "argmax");
         Sample = Get(functions, "sample.cu", "sample");
@@ -158,6 +159,7 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel GemvSilu { get; }
     public CudaKernel GemvWide { get; }
     public CudaKernel GemvWideSilu { get; }
+    public CudaKernel GemvWideQkv { get; }
     public CudaKernel PrefillAttention { get; }
     public CudaKernel ArgMax { get; }
     public CudaKernel Sample { get; }

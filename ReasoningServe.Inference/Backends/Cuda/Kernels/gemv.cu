@@ -261,13 +261,77 @@ extern "C" __global__ void __launch_bounds__(256) gemv_silu(const bf16* __restri
 #endif
 #define WIDE_MAX_ROWS 32
 
-__device__ __forceinline__ void load_wide_rows(uint4 (&wv)[WIDE_ROWS][CPT], const bf16* __restrict__ w, int first, int last, int k)
+// Where a wide block's rows lie in W and what becomes of their sums. PlainRows: block b takes rows first(b).. of W in
+// order and stores them to y as they are.
+struct PlainRows
+{
+    void* y;
+    int floatOutput;
+    __device__ __forceinline__ int first(int n, int block) const { return (int)((long long)block * n / gridDim.x); }
+    __device__ __forceinline__ int weight_row(int r) const { return r; }
+    __device__ __forceinline__ void store(float sum, int r, bool valid) const
+    {
+        if (!valid) return;
+        if (floatOutput) ((float*)y)[r] = sum;
+        else ((bf16*)y)[r] = __float2bfloat16(sum);
+    }
+};
+
+// QkvRows (gemv_wide_qkv): the fused qkv projection [q heads | k heads | v heads] of one token, finished as qkv_finish.cu
+// finishes it for a model without q/k norms (those need a whole head's sum): bf16(x + bias), neox RoPE on q and k, and
+// k and v also to the token's cache slot (a negative slot: not written), with the same roundings. A block's rows 2m and
+// 2m + 1 are the two halves that RoPE rotates together (rows i and i + headDim/2 of a head), so both sums meet in one
+// warp, and blocks take whole pairs.
+struct QkvRows
+{
+    bf16* qkv;
+    const bf16* bias;
+    const int* positions;
+    const float* invFreq;
+    const int* slots;
+    bf16* kCache;
+    bf16* vCache;
+    int heads, kvHeads, headDim;
+    __device__ __forceinline__ int first(int n, int block) const { return 2 * (int)((long long)block * (n / 2) / gridDim.x); }
+    __device__ __forceinline__ int weight_row(int r) const
+    {
+        int j = r % headDim;
+        return r - j + (j >> 1) + (j & 1) * (headDim >> 1);
+    }
+    // Called by every lane of warp 0 (a block has at most 32 rows): lane r holds the block's row r.
+    __device__ __forceinline__ void store(float sum, int r, bool valid) const
+    {
+        const int row = weight_row(r), head = row / headDim, i = row % headDim, half = headDim >> 1;
+        float x = __bfloat162float(__float2bfloat16(sum));
+        if (bias != nullptr && valid) x = __bfloat162float(__float2bfloat16(x + __bfloat162float(bias[row])));
+        const float other = __shfl_xor_sync(0xffffffffu, x, 1); // the pair's other half
+        if (!valid) return;
+        bf16 y = __float2bfloat16(x);
+        if (head < heads + kvHeads)
+        {
+            float s, c;
+            sincosf((float)positions[0] * invFreq[i < half ? i : i - half], &s, &c);
+            y = i < half ? __float2bfloat16(x * c - other * s) : __float2bfloat16(x * c + other * s);
+        }
+        qkv[row] = y;
+        const long long slot = slots[0];
+        const int qSize = heads * headDim, kvSize = kvHeads * headDim;
+        if (slot >= 0 && head >= heads)
+        {
+            if (head < heads + kvHeads) kCache[slot * kvSize + row - qSize] = y;
+            else vCache[slot * kvSize + row - qSize - kvSize] = y;
+        }
+    }
+};
+
+template <class Rows>
+__device__ __forceinline__ void load_wide_rows(uint4 (&wv)[WIDE_ROWS][CPT], const bf16* __restrict__ w, const Rows& out, int first, int last, int k)
 {
     const int chunks = k / 8;
 #pragma unroll
     for (int u = 0; u < WIDE_ROWS; u++)
     {
-        const uint4* row = (const uint4*)(w + (long long)min(first + u, last) * k);
+        const uint4* row = (const uint4*)(w + (long long)out.weight_row(min(first + u, last)) * k);
 #pragma unroll
         for (int i = 0; i < CPT; i++)
         {
@@ -277,14 +341,14 @@ __device__ __forceinline__ void load_wide_rows(uint4 (&wv)[WIDE_ROWS][CPT], cons
     }
 }
 
-template <class Input>
-__device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __restrict__ w, int n, int k, void* __restrict__ y, int floatOutput)
+template <class Input, class Rows>
+__device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __restrict__ w, int n, int k, const Rows& out)
 {
     __shared__ float partial[WIDE_MAX_ROWS][33]; // [row][warp], padded
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    const int row0 = (int)((long long)blockIdx.x * n / gridDim.x), rows = (int)((long long)(blockIdx.x + 1) * n / gridDim.x) - row0;
+    const int row0 = out.first(n, blockIdx.x), rows = out.first(n, blockIdx.x + 1) - row0;
     uint4 wv[WIDE_ROWS][CPT];
-    load_wide_rows(wv, w, row0, row0 + rows - 1, k);
+    load_wide_rows(wv, w, out, row0, row0 + rows - 1, k);
     wait_for_previous_grid();
     uint4 xv[CPT]; // this thread's chunks of x, zero past k
 #pragma unroll
@@ -303,7 +367,7 @@ __device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __re
 #pragma unroll
             for (int i = 0; i < CPT; i++) fma8(acc[u], wv[u][i], xv[i]);
         }
-        if (r + WIDE_ROWS < rows) load_wide_rows(wv, w, row0 + r + WIDE_ROWS, row0 + rows - 1, k);
+        if (r + WIDE_ROWS < rows) load_wide_rows(wv, w, out, row0 + r + WIDE_ROWS, row0 + rows - 1, k);
 #pragma unroll
         for (int u = 0; u < WIDE_ROWS; u++)
         {
@@ -312,13 +376,12 @@ __device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __re
         }
     }
     __syncthreads();
-    if (threadIdx.x < rows)
+    if (warp == 0) // rows <= 32
     {
         float v = 0.f;
-        for (int i = 0; i < warps; i++) v += partial[threadIdx.x][i];
-        int at = row0 + threadIdx.x;
-        if (floatOutput) ((float*)y)[at] = v;
-        else ((bf16*)y)[at] = __float2bfloat16(v);
+        if (lane < rows)
+            for (int i = 0; i < warps; i++) v += partial[lane][i];
+        out.store(v, row0 + lane, lane < rows);
     }
 }
 
@@ -327,12 +390,21 @@ extern "C" __global__ void __launch_bounds__(512) gemv_wide(const bf16* __restri
     void* __restrict__ y, int floatOutput)
 {
     launch_next_grid_always(); // one token only
-    gemv_wide_rows(PlainInput{x, k}, w, n, k, y, floatOutput);
+    gemv_wide_rows(PlainInput{x, k}, w, n, k, PlainRows{y, floatOutput});
 }
 
 extern "C" __global__ void __launch_bounds__(512) gemv_wide_silu(const bf16* __restrict__ gateUp, const bf16* __restrict__ w, int n, int k,
     void* __restrict__ y, int floatOutput)
 {
     launch_next_grid_always(); // one token only
-    gemv_wide_rows(SiluInput{gateUp, k}, w, n, k, y, floatOutput);
+    gemv_wide_rows(SiluInput{gateUp, k}, w, n, k, PlainRows{y, floatOutput});
+}
+
+// n = (heads + 2 * kvHeads) * headDim rows, headDim even; grid: at most n / 2 blocks, at least n / WIDE_MAX_ROWS.
+extern "C" __global__ void __launch_bounds__(512) gemv_wide_qkv(const bf16* __restrict__ x, const bf16* __restrict__ w, int n, int k,
+    bf16* __restrict__ qkv, const bf16* __restrict__ bias, const int* __restrict__ positions, const float* __restrict__ invFreq,
+    const int* __restrict__ slots, bf16* __restrict__ kCache, bf16* __restrict__ vCache, int heads, int kvHeads, int headDim)
+{
+    launch_next_grid_always(); // one token only
+    gemv_wide_rows(PlainInput{x, k}, w, n, k, QkvRows{qkv, bias, positions, invFreq, slots, kCache, vCache, heads, kvHeads, headDim});
 }

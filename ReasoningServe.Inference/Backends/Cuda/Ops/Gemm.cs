@@ -33,7 +33,7 @@ internal sealed unsafe class Gemm : IDisposable
     private readonly DeviceBuffer _workspace = new(WorkspaceBytes);
     private readonly int _multiprocessors;
     // each wide shape's grid, so that the driver's occupancy query runs once per shape, not per launch
-    private readonly Dictionary<(bool Silu, int Out, int In), (uint Blocks, uint Threads)> _wideGrids = [];
+    private readonly Dictionary<(WideKind Kind, int Out, int In), (uint Blocks, uint Threads)> _wideGrids = [];
 
     /// <param name="multiprocessors">The device's multiprocessor count, which sizes gemv.cu's wide grids (0: no wide layout).</param>
     public Gemm(nint stream, CudaKernels? kernels = null, int multiprocessors = 0)
@@ -124,16 +124,40 @@ internal sealed unsafe class Gemm : IDisposable
         gemv.Launch(stream, GemvBlocks(outFeatures, rowsPerBlock), 1, 256, args);
     }
 
-    /// <summary>gemv.cu's gemv_wide or gemv_wide_silu, on the grid <see cref="WideGrid"/> gave this shape (asked once per shape).</summary>
-    private void RunWide(bool silu, ulong x, ulong weight, int outFeatures, int inFeatures, ulong y, bool floatOutput)
+    /// <summary>gemv.cu's gemv_wide or gemv_wide_silu, on the grid <see cref="WideGrid"/> gave this shape.</summary>
+    private void RunWide(bool silu, ulong x, ulong weight, int outFeatures, int inFeatures, ulong y, bool floatOutput) =>
+        LaunchWide(silu ? _kernels!.GemvWideSilu : _kernels!.GemvWide, _stream, CachedWideGrid(silu ? WideKind.Silu : WideKind.Plain, outFeatures, inFeatures),
+            x, weight, outFeatures, inFeatures, y, floatOutput);
+
+    /// <summary>Whether <see cref="RunQkv"/> can take a one-token qkv projection of this shape (the wide layout, an even head dim).</summary>
+    public bool FusesQkvFinish(int tokens, int inFeatures, int outFeatures, int headDim) =>
+        FuseQkv && headDim % 2 == 0 && _kernels is { GemvWideQkv.IsLoaded: true } && UsesWide(tokens, inFeatures, outFeatures);
+
+    /// <summary>
+    /// gemv.cu's gemv_wide_qkv for one token: qkv = x W_qkv^T, then what qkv_finish.cu does for a model without q/k norms
+    /// (bias, RoPE on q and k, k and v to cache slot slots[0]), in one launch. 0 for no bias.
+    /// </summary>
+    public void RunQkv(ulong x, ulong weight, int inFeatures, ulong qkv, ulong bias, ulong positions, ulong invFreq, ulong slots, ulong kCache,
+        ulong vCache, int heads, int kvHeads, int headDim)
     {
-        CudaKernel kernel = silu ? _kernels!.GemvWideSilu : _kernels!.GemvWide;
-        if (!_wideGrids.TryGetValue((silu, outFeatures, inFeatures), out (uint, uint) grid))
+        int outFeatures = (heads + 2 * kvHeads) * headDim;
+        (uint Blocks, uint Threads) grid = CachedWideGrid(WideKind.Qkv, outFeatures, inFeatures);
+        void** args = stackalloc void*[]
         {
-            grid = WideGrid(kernel, _multiprocessors, WideChunksPerThread, outFeatures, inFeatures);
-            _wideGrids[(silu, outFeatures, inFeatures)] = grid;
+            &x, &weight, &outFeatures, &inFeatures, &qkv, &bias, &positions, &invFreq, &slots, &kCache, &vCache, &heads, &kvHeads, &headDim,
+        };
+        _kernels!.GemvWideQkv.Launch(_stream, grid.Blocks, 1, grid.Threads, args);
+    }
+
+    private (uint Blocks, uint Threads) CachedWideGrid(WideKind kind, int outFeatures, int inFeatures)
+    {
+        if (!_wideGrids.TryGetValue((kind, outFeatures, inFeatures), out (uint, uint) grid))
+        {
+            CudaKernel kernel = kind switch { WideKind.Silu => _kernels!.GemvWideSilu, WideKind.Qkv => _kernels!.GemvWideQkv, _ => _kernels!.GemvWide };
+            grid = WideGrid(kernel, _multiprocessors, WideChunksPerThread, outFeatures, inFeatures, kind == WideKind.Qkv ? 2 : 1);
+            _wideGrids[(kind, outFeatures, inFeatures)] = grid;
         }
-        LaunchWide(kernel, _stream, grid, x, weight, outFeatures, inFeatures, y, floatOutput);
+        return grid;
     }
 
     /// <summary>gemv.cu's gemv_wide or gemv_wide_silu (or a build with another CPT) for one token on <paramref name="grid"/> (<see cref="WideGrid"/>).</summary>
@@ -148,15 +172,25 @@ internal sealed unsafe class Gemm : IDisposable
     /// <summary>
     /// A wide launch's shape: one block's threads span a row (<see cref="WideThreads"/>), and the grid is as many blocks as
     /// fit on the GPU at once (the driver's occupancy answer), or more where a block would otherwise take over
-    /// <see cref="WideMaxRowsPerBlock"/> rows; the kernel shares the rows out evenly.
+    /// <see cref="WideMaxRowsPerBlock"/> rows; the kernel shares the rows out evenly, in groups of <paramref name="rowGroup"/>
+    /// (gemv_wide_qkv's RoPE pairs: 2).
     /// </summary>
-    public static (uint Blocks, uint Threads) WideGrid(CudaKernel kernel, int multiprocessors, int chunksPerThread, int outFeatures, int inFeatures)
+    public static (uint Blocks, uint Threads) WideGrid(CudaKernel kernel, int multiprocessors, int chunksPerThread, int outFeatures, int inFeatures,
+        int rowGroup = 1)
     {
         int threads = WideThreads(inFeatures, chunksPerThread);
-        int resident = Math.Max(1, kernel.MaxActiveBlocksPerMultiprocessor(threads)) * multiprocessors;
-        int blocks = Math.Min(outFeatures, Math.Max(resident, (outFeatures + WideMaxRowsPerBlock - 1) / WideMaxRowsPerBlock));
+        int resident = Math.Max(1, Math.Max(1, kernel.MaxActiveBlocksPerMultiprocessor(threads)) * multiprocessors * WideFillPercent / 100);
+        int groups = outFeatures / rowGroup, perBlock = WideMaxRowsPerBlock / rowGroup;
+        int blocks = Math.Min(groups, Math.Max(resident, (groups + perBlock - 1) / perBlock));
         return ((uint)blocks, (uint)threads);
     }
+
+    /// <summary>
+    /// The share of the GPU's resident blocks a wide grid takes (RS_CUDA_GEMV_WIDE_FILL, percent; default 100): below 100
+    /// each block takes more rows and leaves room for the next kernel's blocks to start early (opt-in, being measured).
+    /// </summary>
+    public static int WideFillPercent { get; } =
+        int.TryParse(Environment.GetEnvironmentVariable("RS_CUDA_GEMV_WIDE_FILL"), out int fill) && fill is > 0 and <= 100 ? fill : 100;
 
     /// <summary>Threads of a wide block: enough warps that each thread takes at most <paramref name="chunksPerThread"/> 16-byte chunks of a row.</summary>
     public static int WideThreads(int inFeatures, int chunksPerThread)
@@ -191,14 +225,27 @@ internal sealed unsafe class Gemm : IDisposable
         _ => WideRows.LongOrFew,
     };
 
+    /// <summary>
+    /// gemv.cu's gemv_wide_qkv, the qkv projection with qkv_finish's work in its epilogue, one launch fewer per layer, for
+    /// one-token steps of models without q/k norms (RS_CUDA_GEMV_FUSE lists "qkv"; on by default).
+    /// </summary>
+    public bool FuseQkv { get; set; } = FuseOption("qkv");
+
     /// <summary>RS_CUDA_GEMV_FUSE lists the fused prologues (norm, silu; "none" for neither); unset means silu.</summary>
     private static bool FuseOption(string name) =>
-        (Environment.GetEnvironmentVariable("RS_CUDA_GEMV_FUSE") ?? "silu").Split(',', StringSplitOptions.TrimEntries).Contains(name);
+        (Environment.GetEnvironmentVariable("RS_CUDA_GEMV_FUSE") ?? "silu,qkv").Split(',', StringSplitOptions.TrimEntries).Contains(name);
 
     public void Dispose()
     {
         Cublas.cublasDestroy(_handle);
         _workspace.Dispose();
+    }
+
+    private enum WideKind
+    {
+        Plain,
+        Silu,
+        Qkv,
     }
 
     /// <summary>Which one-token GEMMs take gemv.cu's wide layout.</summary>
