@@ -5,9 +5,9 @@
 # testdata/ where they are tracked; the Qwen3 tokenizer is not tracked and travels packed).
 # There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,load,hf,hf-compile]  — writes logs and results to
 # $OUT. The -optin parts turn on what is not the default (gemv.cu's fused rmsnorm prologue and wide layout everywhere,
-# programmatic dependent launch's trigger at block exit, wide grids of half the resident blocks); check-optin also
-# benchmarks the settings in EACH one at a time (default: without the fused qkv epilogue, without attention's early key
-# loads, wide grids at 50% and 75%); once an opt-in passes and measures faster, make it the default. Timeouts (CHECK_TIMEOUT 90 s per cuda-check process,
+# programmatic dependent launch's trigger at block exit, L2 prefetch of weights before the wait); check-optin also
+# benchmarks the settings in EACH one at a time (default: L2 prefetch of 8, 16, 32 and 96 MB); once an opt-in passes
+# and measures faster, make it the default. Timeouts (CHECK_TIMEOUT 90 s per cuda-check process,
 # SERVE_TIMEOUT 150 s, hf 200 s, HF_COMPILE_TIMEOUT 560 s for HF_SHAPES, default 1.5b,7b) bound each part; check,check-optin,serve,serve-optin should fit the 600 s of one call.
 set -uo pipefail
 case "${1:-}" in
@@ -38,9 +38,9 @@ run)
   export PATH=/tmp/dn:$PATH DOTNET_ROOT=/tmp/dn RS_CUBIN_CACHE=/tmp/cubin
   export LD_LIBRARY_PATH=/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
   nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem --format=csv | tee "$out/gpu.txt"
-  optin="RS_CUDA_GEMV_FUSE=norm,silu,qkv RS_CUDA_PDL=exit RS_CUDA_GEMV_WIDE=all RS_CUDA_GEMV_WIDE_FILL=50"   # every opt-in at once
+  optin="RS_CUDA_GEMV_FUSE=norm,silu,qkv RS_CUDA_PDL=exit RS_CUDA_GEMV_WIDE=all RS_CUDA_GEMV_PREFETCH_MB=16"   # every opt-in at once
   # benchmarked one at a time; a + joins variables set together
-  each="${EACH:-RS_CUDA_GEMV_FUSE=silu RS_CUDA_ATTENTION_EARLY=0 RS_CUDA_GEMV_WIDE_FILL=50 RS_CUDA_GEMV_WIDE_FILL=75}"
+  each="${EACH:-RS_CUDA_GEMV_PREFETCH_MB=8 RS_CUDA_GEMV_PREFETCH_MB=16 RS_CUDA_GEMV_PREFETCH_MB=32 RS_CUDA_GEMV_PREFETCH_MB=96}"
   check() { # log-name [env...] -- sections: one process per section, so a faulting kernel cannot take the others down
     local log=$1; shift
     local vars=(); while [ "$1" != -- ]; do vars+=("$1"); shift; done; shift

@@ -60,6 +60,13 @@ __device__ __forceinline__ void fma8(float& acc, uint4 w, uint4 x)
     }
 }
 
+// Asks L2 for the 128-byte lines of bytes [0, bytes) of p, thread first of step taking every step-th line: nothing comes
+// back and no register waits, so a kernel still held at wait_for_previous_grid() streams its weights into L2 meanwhile.
+__device__ __forceinline__ void prefetch_l2(const void* p, int bytes, int first, int step)
+{
+    for (int b = first * 128; b < bytes; b += step * 128) asm volatile("prefetch.global.L2 [%0];" ::"l"((const char*)p + b));
+}
+
 struct PlainInput
 {
     const bf16* x;
@@ -179,10 +186,14 @@ __device__ __forceinline__ void gemv_rows(const Input& in, int tokens, const bf1
         }
 }
 
+// prefetch: each warp first asks L2 for its rows (RS_CUDA_GEMV_PREFETCH_MB), before waiting for the previous kernel.
 extern "C" __global__ void __launch_bounds__(256) gemv(const bf16* __restrict__ x, int tokens, const bf16* __restrict__ w, int n, int k,
-    void* __restrict__ y, int ldy, int floatOutput)
+    void* __restrict__ y, int ldy, int floatOutput, int prefetch)
 {
     launch_next_grid_always(); // one token only
+    if (prefetch)
+        for (int r = 0, row0 = (blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5)) * ROWS; r < ROWS && row0 + r < n; r++)
+            prefetch_l2(w + (long long)(row0 + r) * k, 2 * k, threadIdx.x & 31, 32);
     wait_for_previous_grid();
     gemv_rows<ROWS, UNROLL>(PlainInput{x, k}, tokens, w, n, k, y, ldy, floatOutput);
 }
@@ -341,14 +352,17 @@ __device__ __forceinline__ void load_wide_rows(uint4 (&wv)[WIDE_ROWS][CPT], cons
     }
 }
 
+// prefetchRows: the block's first rows past those in registers, up to this many in all, are asked of L2 before the wait.
 template <class Input, class Rows>
-__device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __restrict__ w, int n, int k, const Rows& out)
+__device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __restrict__ w, int n, int k, const Rows& out, int prefetchRows)
 {
     __shared__ float partial[WIDE_MAX_ROWS][33]; // [row][warp], padded
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
     const int row0 = out.first(n, blockIdx.x), rows = out.first(n, blockIdx.x + 1) - row0;
     uint4 wv[WIDE_ROWS][CPT];
     load_wide_rows(wv, w, out, row0, row0 + rows - 1, k);
+    for (int r = WIDE_ROWS; r < min(rows, prefetchRows); r++)
+        prefetch_l2(w + (long long)out.weight_row(row0 + r) * k, 2 * k, threadIdx.x, blockDim.x);
     wait_for_previous_grid();
     uint4 xv[CPT]; // this thread's chunks of x, zero past k
 #pragma unroll
@@ -387,24 +401,24 @@ __device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __re
 
 // These wait for the previous kernel inside gemv_wide_rows, after requesting their first weights.
 extern "C" __global__ void __launch_bounds__(512) gemv_wide(const bf16* __restrict__ x, const bf16* __restrict__ w, int n, int k,
-    void* __restrict__ y, int floatOutput)
+    void* __restrict__ y, int floatOutput, int prefetchRows)
 {
     launch_next_grid_always(); // one token only
-    gemv_wide_rows(PlainInput{x, k}, w, n, k, PlainRows{y, floatOutput});
+    gemv_wide_rows(PlainInput{x, k}, w, n, k, PlainRows{y, floatOutput}, prefetchRows);
 }
 
 extern "C" __global__ void __launch_bounds__(512) gemv_wide_silu(const bf16* __restrict__ gateUp, const bf16* __restrict__ w, int n, int k,
-    void* __restrict__ y, int floatOutput)
+    void* __restrict__ y, int floatOutput, int prefetchRows)
 {
     launch_next_grid_always(); // one token only
-    gemv_wide_rows(SiluInput{gateUp, k}, w, n, k, PlainRows{y, floatOutput});
+    gemv_wide_rows(SiluInput{gateUp, k}, w, n, k, PlainRows{y, floatOutput}, prefetchRows);
 }
 
 // n = (heads + 2 * kvHeads) * headDim rows, headDim even; grid: at most n / 2 blocks, at least n / WIDE_MAX_ROWS.
 extern "C" __global__ void __launch_bounds__(512) gemv_wide_qkv(const bf16* __restrict__ x, const bf16* __restrict__ w, int n, int k,
     bf16* __restrict__ qkv, const bf16* __restrict__ bias, const int* __restrict__ positions, const float* __restrict__ invFreq,
-    const int* __restrict__ slots, bf16* __restrict__ kCache, bf16* __restrict__ vCache, int heads, int kvHeads, int headDim)
+    const int* __restrict__ slots, bf16* __restrict__ kCache, bf16* __restrict__ vCache, int heads, int kvHeads, int headDim, int prefetchRows)
 {
     launch_next_grid_always(); // one token only
-    gemv_wide_rows(PlainInput{x, k}, w, n, k, QkvRows{qkv, bias, positions, invFreq, slots, kCache, vCache, heads, kvHeads, headDim});
+    gemv_wide_rows(PlainInput{x, k}, w, n, k, QkvRows{qkv, bias, positions, invFreq, slots, kCache, vCache, heads, kvHeads, headDim}, prefetchRows);
 }

@@ -33,7 +33,7 @@ internal sealed unsafe class Gemm : IDisposable
     private readonly DeviceBuffer _workspace = new(WorkspaceBytes);
     private readonly int _multiprocessors;
     // each wide shape's grid, so that the driver's occupancy query runs once per shape, not per launch
-    private readonly Dictionary<(WideKind Kind, int Out, int In), (uint Blocks, uint Threads)> _wideGrids = [];
+    private readonly Dictionary<(WideKind Kind, int Out, int In), (uint Blocks, uint Threads, int PrefetchRows)> _wideGrids = [];
 
     /// <param name="multiprocessors">The device's multiprocessor count, which sizes gemv.cu's wide grids (0: no wide layout).</param>
     public Gemm(nint stream, CudaKernels? kernels = null, int multiprocessors = 0)
@@ -80,7 +80,7 @@ internal sealed unsafe class Gemm : IDisposable
         }
         if (UsesGemv(tokens, inFeatures))
         {
-            LaunchGemv(_kernels!.Gemv, _stream, GemvRowsPerBlock, x, tokens, weight, outFeatures, inFeatures, y, ldy, floatOutput);
+            LaunchGemv(_kernels!.Gemv, _stream, GemvRowsPerBlock, x, tokens, weight, outFeatures, inFeatures, y, ldy, floatOutput, PrefetchBytes > 0);
             return;
         }
         float alpha = 1f, beta = 0f;
@@ -117,17 +117,20 @@ internal sealed unsafe class Gemm : IDisposable
 
     /// <summary>gemv.cu's plain entry point, or a build of it with other tile parameters (rowsPerBlock = ROWS x 8 warps).</summary>
     public static void LaunchGemv(CudaKernel gemv, nint stream, int rowsPerBlock, ulong x, int tokens, ulong weight, int outFeatures, int inFeatures,
-        ulong y, int ldy, bool floatOutput)
+        ulong y, int ldy, bool floatOutput, bool prefetch = false)
     {
-        int asFloat = floatOutput ? 1 : 0;
-        void** args = stackalloc void*[] { &x, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat };
+        int asFloat = floatOutput ? 1 : 0, prefetchRows = prefetch ? 1 : 0;
+        void** args = stackalloc void*[] { &x, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat, &prefetchRows };
         gemv.Launch(stream, GemvBlocks(outFeatures, rowsPerBlock), 1, 256, args);
     }
 
     /// <summary>gemv.cu's gemv_wide or gemv_wide_silu, on the grid <see cref="WideGrid"/> gave this shape.</summary>
-    private void RunWide(bool silu, ulong x, ulong weight, int outFeatures, int inFeatures, ulong y, bool floatOutput) =>
-        LaunchWide(silu ? _kernels!.GemvWideSilu : _kernels!.GemvWide, _stream, CachedWideGrid(silu ? WideKind.Silu : WideKind.Plain, outFeatures, inFeatures),
-            x, weight, outFeatures, inFeatures, y, floatOutput);
+    private void RunWide(bool silu, ulong x, ulong weight, int outFeatures, int inFeatures, ulong y, bool floatOutput)
+    {
+        (uint Blocks, uint Threads, int PrefetchRows) grid = CachedWideGrid(silu ? WideKind.Silu : WideKind.Plain, outFeatures, inFeatures);
+        LaunchWide(silu ? _kernels!.GemvWideSilu : _kernels!.GemvWide, _stream, (grid.Blocks, grid.Threads), x, weight, outFeatures, inFeatures, y,
+            floatOutput, grid.PrefetchRows);
+    }
 
     /// <summary>Whether <see cref="RunQkv"/> can take a one-token qkv projection of this shape (the wide layout, an even head dim).</summary>
     public bool FusesQkvFinish(int tokens, int inFeatures, int outFeatures, int headDim) =>
@@ -141,31 +144,38 @@ internal sealed unsafe class Gemm : IDisposable
         ulong vCache, int heads, int kvHeads, int headDim)
     {
         int outFeatures = (heads + 2 * kvHeads) * headDim;
-        (uint Blocks, uint Threads) grid = CachedWideGrid(WideKind.Qkv, outFeatures, inFeatures);
+        (uint Blocks, uint Threads, int PrefetchRows) grid = CachedWideGrid(WideKind.Qkv, outFeatures, inFeatures);
+        int prefetchRows = grid.PrefetchRows;
         void** args = stackalloc void*[]
         {
-            &x, &weight, &outFeatures, &inFeatures, &qkv, &bias, &positions, &invFreq, &slots, &kCache, &vCache, &heads, &kvHeads, &headDim,
+            &x, &weight, &outFeatures, &inFeatures, &qkv, &bias, &positions, &invFreq, &slots, &kCache, &vCache, &heads, &kvHeads, &headDim, &prefetchRows,
         };
         _kernels!.GemvWideQkv.Launch(_stream, grid.Blocks, 1, grid.Threads, args);
     }
 
-    private (uint Blocks, uint Threads) CachedWideGrid(WideKind kind, int outFeatures, int inFeatures)
+    /// <summary>
+    /// A wide shape's grid (asked of the driver once per shape) and how many rows each block asks L2 for before it waits:
+    /// as many as keep the whole grid's prefetch within <see cref="PrefetchBytes"/>.
+    /// </summary>
+    private (uint Blocks, uint Threads, int PrefetchRows) CachedWideGrid(WideKind kind, int outFeatures, int inFeatures)
     {
-        if (!_wideGrids.TryGetValue((kind, outFeatures, inFeatures), out (uint, uint) grid))
+        if (!_wideGrids.TryGetValue((kind, outFeatures, inFeatures), out (uint, uint, int) launch))
         {
             CudaKernel kernel = kind switch { WideKind.Silu => _kernels!.GemvWideSilu, WideKind.Qkv => _kernels!.GemvWideQkv, _ => _kernels!.GemvWide };
-            grid = WideGrid(kernel, _multiprocessors, WideChunksPerThread, outFeatures, inFeatures, kind == WideKind.Qkv ? 2 : 1);
-            _wideGrids[(kind, outFeatures, inFeatures)] = grid;
+            (uint blocks, uint threads) = WideGrid(kernel, _multiprocessors, WideChunksPerThread, outFeatures, inFeatures, kind == WideKind.Qkv ? 2 : 1);
+            long rows = PrefetchBytes / (blocks * 2L * inFeatures);
+            launch = (blocks, threads, (int)Math.Min(rows, WideMaxRowsPerBlock));
+            _wideGrids[(kind, outFeatures, inFeatures)] = launch;
         }
-        return grid;
+        return launch;
     }
 
     /// <summary>gemv.cu's gemv_wide or gemv_wide_silu (or a build with another CPT) for one token on <paramref name="grid"/> (<see cref="WideGrid"/>).</summary>
     public static void LaunchWide(CudaKernel kernel, nint stream, (uint Blocks, uint Threads) grid, ulong x, ulong weight, int outFeatures, int inFeatures,
-        ulong y, bool floatOutput)
+        ulong y, bool floatOutput, int prefetchRows = 0)
     {
         int asFloat = floatOutput ? 1 : 0;
-        void** args = stackalloc void*[] { &x, &weight, &outFeatures, &inFeatures, &y, &asFloat };
+        void** args = stackalloc void*[] { &x, &weight, &outFeatures, &inFeatures, &y, &asFloat, &prefetchRows };
         kernel.Launch(stream, grid.Blocks, 1, grid.Threads, args);
     }
 
@@ -179,18 +189,11 @@ internal sealed unsafe class Gemm : IDisposable
         int rowGroup = 1)
     {
         int threads = WideThreads(inFeatures, chunksPerThread);
-        int resident = Math.Max(1, Math.Max(1, kernel.MaxActiveBlocksPerMultiprocessor(threads)) * multiprocessors * WideFillPercent / 100);
+        int resident = Math.Max(1, kernel.MaxActiveBlocksPerMultiprocessor(threads)) * multiprocessors;
         int groups = outFeatures / rowGroup, perBlock = WideMaxRowsPerBlock / rowGroup;
         int blocks = Math.Min(groups, Math.Max(resident, (groups + perBlock - 1) / perBlock));
         return ((uint)blocks, (uint)threads);
     }
-
-    /// <summary>
-    /// The share of the GPU's resident blocks a wide grid takes (RS_CUDA_GEMV_WIDE_FILL, percent; default 100): below 100
-    /// each block takes more rows and leaves room for the next kernel's blocks to start early (opt-in, being measured).
-    /// </summary>
-    public static int WideFillPercent { get; } =
-        int.TryParse(Environment.GetEnvironmentVariable("RS_CUDA_GEMV_WIDE_FILL"), out int fill) && fill is > 0 and <= 100 ? fill : 100;
 
     /// <summary>Threads of a wide block: enough warps that each thread takes at most <paramref name="chunksPerThread"/> 16-byte chunks of a row.</summary>
     public static int WideThreads(int inFeatures, int chunksPerThread)
@@ -200,6 +203,15 @@ internal sealed unsafe class Gemm : IDisposable
     }
 
     private static uint GemvBlocks(int outFeatures, int rowsPerBlock) => (uint)((outFeatures + rowsPerBlock - 1) / rowsPerBlock);
+
+    /// <summary>
+    /// How much of its weights a one-token gemv.cu GEMM asks L2 for before it waits for the kernel ahead of it
+    /// (RS_CUDA_GEMV_PREFETCH_MB; 0, the default, for none): a wide grid's blocks prefetch their first rows up to this
+    /// many bytes in all, a row-per-warp grid's resident warps their rows, so that weights stream while attention or a
+    /// norm runs. Opt-in, being measured. Set it before the first launch (wide shapes keep what they were given).
+    /// </summary>
+    public long PrefetchBytes { get; set; } =
+        long.TryParse(Environment.GetEnvironmentVariable("RS_CUDA_GEMV_PREFETCH_MB"), out long mb) && mb > 0 ? mb << 20 : 0;
 
     /// <summary>Whether GEMMs of up to <see cref="MaxGemvTokens"/> tokens use gemv.cu instead of cuBLAS (RS_CUDA_GEMV=0: never).</summary>
     public bool UseGemv { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_GEMV") != "0";
