@@ -105,10 +105,8 @@ public sealed class CudaLibraryTests
                 Assert.True(launches, $"{m.Groups[1].Value} ({file}) starts with '{first[0]}'");
                 // gemv.cu's wide entry points request their first weights (never an activation) before they wait.
                 // decode_attention_early requests older keys (written by earlier steps) before it waits, and q after
-                // gemv asks L2 for its weight rows first when told to
                 bool waits = first[1] == "wait_for_previous_grid();" || (file == "gemv.cu" && first[1].StartsWith("gemv_wide_rows(", StringComparison.Ordinal)
                     && WeightsOnlyBeforeWait(KernelSources.Read(file)))
-                    || (file == "gemv.cu" && first[1] == "if (prefetch)" && PrefetchOnlyBeforeWait(KernelSources.Read(file), m.Index))
                     || (file == "decode_attention.cu" && first[1].StartsWith("decode_attention_block<true>(", StringComparison.Ordinal)
                         && QueryAfterWaitWhenEarly(KernelSources.Read(file)));
                 Assert.True(waits, $"{m.Groups[1].Value} ({file}) does not wait for its predecessor first: '{first[1]}'");
@@ -131,20 +129,8 @@ public sealed class CudaLibraryTests
         string beforeWait = gemv[start..gemv.IndexOf("wait_for_previous_grid();", start, StringComparison.Ordinal)];
         string body = beforeWait[beforeWait.IndexOf('{')..];
         return body.Contains("load_wide_rows(wv, w,", StringComparison.Ordinal) && !body.Contains("in.load", StringComparison.Ordinal)
-            && !body.Contains("y[", StringComparison.Ordinal) && PrefetchesOnlyWeights(body);
+            && !body.Contains("y[", StringComparison.Ordinal);
     }
-
-    /// <summary>The statements between a kernel's "if (prefetch)" and its wait only ask L2 for rows of w.</summary>
-    private static bool PrefetchOnlyBeforeWait(string gemv, int kernelStart)
-    {
-        int start = gemv.IndexOf("if (prefetch)", kernelStart, StringComparison.Ordinal);
-        string beforeWait = gemv[start..gemv.IndexOf("wait_for_previous_grid();", start, StringComparison.Ordinal)];
-        return beforeWait.Contains("prefetch_l2(w + ", StringComparison.Ordinal) && !beforeWait.Contains("x[", StringComparison.Ordinal)
-            && !beforeWait.Contains("y[", StringComparison.Ordinal) && PrefetchesOnlyWeights(beforeWait);
-    }
-
-    private static bool PrefetchesOnlyWeights(string code) =>
-        Regex.Matches(code, @"prefetch_l2\((\w+)").All(p => p.Groups[1].Value == "w");
 
     [Fact]
     public void Gemv_launch_shapes_match_the_macros_gemv_cu_is_built_with()

@@ -31,9 +31,10 @@ internal sealed unsafe class Gemm : IDisposable
     /// </summary>
     public const int WideLongRow = 8192, WideManyRows = 16384;
     private readonly DeviceBuffer _workspace = new(WorkspaceBytes);
+    private readonly DeviceBuffer _ticket = new(4); // gemv_wide_norm's ticket counter; its last block leaves it 0
     private readonly int _multiprocessors;
     // each wide shape's grid, so that the driver's occupancy query runs once per shape, not per launch
-    private readonly Dictionary<(WideKind Kind, int Out, int In), (uint Blocks, uint Threads, int PrefetchRows)> _wideGrids = [];
+    private readonly Dictionary<(WideKind Kind, int Out, int In), (uint Blocks, uint Threads)> _wideGrids = [];
 
     /// <param name="multiprocessors">The device's multiprocessor count, which sizes gemv.cu's wide grids (0: no wide layout).</param>
     public Gemm(nint stream, CudaKernels? kernels = null, int multiprocessors = 0)
@@ -46,6 +47,7 @@ internal sealed unsafe class Gemm : IDisposable
         _handle = handle;
         Cublas.Check(Cublas.cublasSetStream(handle, stream), "cublasSetStream");
         Cublas.Check(Cublas.cublasSetWorkspace_v2(handle, _workspace.Pointer, (nuint)WorkspaceBytes), "cublasSetWorkspace");
+        CudaDriver.Check(CudaDriver.cuMemsetD8Async(_ticket.Pointer, 0, 4, stream), "cuMemsetD8Async(ticket)");
     }
 
     /// <summary>Whether a GEMM of <paramref name="tokens"/> rows over <paramref name="inFeatures"/> goes to gemv.cu.</summary>
@@ -80,7 +82,7 @@ internal sealed unsafe class Gemm : IDisposable
         }
         if (UsesGemv(tokens, inFeatures))
         {
-            LaunchGemv(_kernels!.Gemv, _stream, GemvRowsPerBlock, x, tokens, weight, outFeatures, inFeatures, y, ldy, floatOutput, PrefetchBytes > 0);
+            LaunchGemv(_kernels!.Gemv, _stream, GemvRowsPerBlock, x, tokens, weight, outFeatures, inFeatures, y, ldy, floatOutput);
             return;
         }
         float alpha = 1f, beta = 0f;
@@ -117,20 +119,17 @@ internal sealed unsafe class Gemm : IDisposable
 
     /// <summary>gemv.cu's plain entry point, or a build of it with other tile parameters (rowsPerBlock = ROWS x 8 warps).</summary>
     public static void LaunchGemv(CudaKernel gemv, nint stream, int rowsPerBlock, ulong x, int tokens, ulong weight, int outFeatures, int inFeatures,
-        ulong y, int ldy, bool floatOutput, bool prefetch = false)
+        ulong y, int ldy, bool floatOutput)
     {
-        int asFloat = floatOutput ? 1 : 0, prefetchRows = prefetch ? 1 : 0;
-        void** args = stackalloc void*[] { &x, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat, &prefetchRows };
+        int asFloat = floatOutput ? 1 : 0;
+        void** args = stackalloc void*[] { &x, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat };
         gemv.Launch(stream, GemvBlocks(outFeatures, rowsPerBlock), 1, 256, args);
     }
 
     /// <summary>gemv.cu's gemv_wide or gemv_wide_silu, on the grid <see cref="WideGrid"/> gave this shape.</summary>
-    private void RunWide(bool silu, ulong x, ulong weight, int outFeatures, int inFeatures, ulong y, bool floatOutput)
-    {
-        (uint Blocks, uint Threads, int PrefetchRows) grid = CachedWideGrid(silu ? WideKind.Silu : WideKind.Plain, outFeatures, inFeatures);
-        LaunchWide(silu ? _kernels!.GemvWideSilu : _kernels!.GemvWide, _stream, (grid.Blocks, grid.Threads), x, weight, outFeatures, inFeatures, y,
-            floatOutput, grid.PrefetchRows);
-    }
+    private void RunWide(bool silu, ulong x, ulong weight, int outFeatures, int inFeatures, ulong y, bool floatOutput) =>
+        LaunchWide(silu ? _kernels!.GemvWideSilu : _kernels!.GemvWide, _stream, CachedWideGrid(silu ? WideKind.Silu : WideKind.Plain, outFeatures, inFeatures),
+            x, weight, outFeatures, inFeatures, y, floatOutput);
 
     /// <summary>Whether <see cref="RunQkv"/> can take a one-token qkv projection of this shape (the wide layout, an even head dim).</summary>
     public bool FusesQkvFinish(int tokens, int inFeatures, int outFeatures, int headDim) =>
@@ -144,38 +143,59 @@ internal sealed unsafe class Gemm : IDisposable
         ulong vCache, int heads, int kvHeads, int headDim)
     {
         int outFeatures = (heads + 2 * kvHeads) * headDim;
-        (uint Blocks, uint Threads, int PrefetchRows) grid = CachedWideGrid(WideKind.Qkv, outFeatures, inFeatures);
-        int prefetchRows = grid.PrefetchRows;
+        (uint Blocks, uint Threads) grid = CachedWideGrid(WideKind.Qkv, outFeatures, inFeatures);
         void** args = stackalloc void*[]
         {
-            &x, &weight, &outFeatures, &inFeatures, &qkv, &bias, &positions, &invFreq, &slots, &kCache, &vCache, &heads, &kvHeads, &headDim, &prefetchRows,
+            &x, &weight, &outFeatures, &inFeatures, &qkv, &bias, &positions, &invFreq, &slots, &kCache, &vCache, &heads, &kvHeads, &headDim,
         };
         _kernels!.GemvWideQkv.Launch(_stream, grid.Blocks, 1, grid.Threads, args);
     }
 
     /// <summary>
-    /// A wide shape's grid (asked of the driver once per shape) and how many rows each block asks L2 for before it waits:
-    /// as many as keep the whole grid's prefetch within <see cref="PrefetchBytes"/>.
+    /// Whether <see cref="RunThenNorm"/> can take a one-token projection of this shape: <see cref="FusePostNorm"/>, the wide
+    /// layout, and an output row that fits the wide block's registers (any output no longer than the input).
     /// </summary>
-    private (uint Blocks, uint Threads, int PrefetchRows) CachedWideGrid(WideKind kind, int outFeatures, int inFeatures)
+    public bool FusesPostNorm(int tokens, int inFeatures, int outFeatures) =>
+        FusePostNorm && !FuseNorm && outFeatures % 8 == 0 && _kernels is { GemvWideNorm.IsLoaded: true } && UsesWide(tokens, inFeatures, outFeatures)
+        && outFeatures / 8 <= WideChunksPerThread * WideThreads(inFeatures, WideChunksPerThread);
+
+    /// <summary>
+    /// gemv.cu's gemv_wide_norm (gemv_wide_silu_norm with <paramref name="silu"/>) for one token: y = x W^T (bf16), then
+    /// residual = residual + y and normed = rmsnorm(residual) * normWeight, the add_rmsnorm that would follow, in one launch.
+    /// </summary>
+    public void RunThenNorm(bool silu, ulong x, ulong weight, int outFeatures, int inFeatures, ulong y, ulong residual, ulong normWeight, float eps,
+        ulong normed)
     {
-        if (!_wideGrids.TryGetValue((kind, outFeatures, inFeatures), out (uint, uint, int) launch))
+        (uint Blocks, uint Threads) grid = CachedWideGrid(silu ? WideKind.SiluNorm : WideKind.Norm, outFeatures, inFeatures);
+        ulong ticket = _ticket.Pointer;
+        void** args = stackalloc void*[] { &x, &weight, &outFeatures, &inFeatures, &y, &residual, &normWeight, &normed, &eps, &ticket };
+        (silu ? _kernels!.GemvWideSiluNorm : _kernels!.GemvWideNorm).Launch(_stream, grid.Blocks, 1, grid.Threads, args);
+    }
+
+    private (uint Blocks, uint Threads) CachedWideGrid(WideKind kind, int outFeatures, int inFeatures)
+    {
+        if (!_wideGrids.TryGetValue((kind, outFeatures, inFeatures), out (uint, uint) grid))
         {
-            CudaKernel kernel = kind switch { WideKind.Silu => _kernels!.GemvWideSilu, WideKind.Qkv => _kernels!.GemvWideQkv, _ => _kernels!.GemvWide };
-            (uint blocks, uint threads) = WideGrid(kernel, _multiprocessors, WideChunksPerThread, outFeatures, inFeatures, kind == WideKind.Qkv ? 2 : 1);
-            long rows = PrefetchBytes / (blocks * 2L * inFeatures);
-            launch = (blocks, threads, (int)Math.Min(rows, WideMaxRowsPerBlock));
-            _wideGrids[(kind, outFeatures, inFeatures)] = launch;
+            CudaKernel kernel = kind switch
+            {
+                WideKind.Silu => _kernels!.GemvWideSilu,
+                WideKind.Qkv => _kernels!.GemvWideQkv,
+                WideKind.Norm => _kernels!.GemvWideNorm,
+                WideKind.SiluNorm => _kernels!.GemvWideSiluNorm,
+                _ => _kernels!.GemvWide,
+            };
+            grid = WideGrid(kernel, _multiprocessors, WideChunksPerThread, outFeatures, inFeatures, kind == WideKind.Qkv ? 2 : 1);
+            _wideGrids[(kind, outFeatures, inFeatures)] = grid;
         }
-        return launch;
+        return grid;
     }
 
     /// <summary>gemv.cu's gemv_wide or gemv_wide_silu (or a build with another CPT) for one token on <paramref name="grid"/> (<see cref="WideGrid"/>).</summary>
     public static void LaunchWide(CudaKernel kernel, nint stream, (uint Blocks, uint Threads) grid, ulong x, ulong weight, int outFeatures, int inFeatures,
-        ulong y, bool floatOutput, int prefetchRows = 0)
+        ulong y, bool floatOutput)
     {
         int asFloat = floatOutput ? 1 : 0;
-        void** args = stackalloc void*[] { &x, &weight, &outFeatures, &inFeatures, &y, &asFloat, &prefetchRows };
+        void** args = stackalloc void*[] { &x, &weight, &outFeatures, &inFeatures, &y, &asFloat };
         kernel.Launch(stream, grid.Blocks, 1, grid.Threads, args);
     }
 
@@ -203,15 +223,6 @@ internal sealed unsafe class Gemm : IDisposable
     }
 
     private static uint GemvBlocks(int outFeatures, int rowsPerBlock) => (uint)((outFeatures + rowsPerBlock - 1) / rowsPerBlock);
-
-    /// <summary>
-    /// How much of its weights a one-token gemv.cu GEMM asks L2 for before it waits for the kernel ahead of it
-    /// (RS_CUDA_GEMV_PREFETCH_MB; 0, the default, for none): a wide grid's blocks prefetch their first rows up to this
-    /// many bytes in all, a row-per-warp grid's resident warps their rows, so that weights stream while attention or a
-    /// norm runs. Opt-in, being measured. Set it before the first launch (wide shapes keep what they were given).
-    /// </summary>
-    public long PrefetchBytes { get; set; } =
-        long.TryParse(Environment.GetEnvironmentVariable("RS_CUDA_GEMV_PREFETCH_MB"), out long mb) && mb > 0 ? mb << 20 : 0;
 
     /// <summary>Whether GEMMs of up to <see cref="MaxGemvTokens"/> tokens use gemv.cu instead of cuBLAS (RS_CUDA_GEMV=0: never).</summary>
     public bool UseGemv { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_GEMV") != "0";
@@ -243,6 +254,12 @@ internal sealed unsafe class Gemm : IDisposable
     /// </summary>
     public bool FuseQkv { get; set; } = FuseOption("qkv");
 
+    /// <summary>
+    /// gemv.cu's gemv_wide_norm / gemv_wide_silu_norm: the add_rmsnorm after the o and down projections of a one-token step
+    /// done by the projection's last block (RS_CUDA_GEMV_FUSE lists "post_norm"; opt-in, being measured).
+    /// </summary>
+    public bool FusePostNorm { get; set; } = FuseOption("post_norm");
+
     /// <summary>RS_CUDA_GEMV_FUSE lists the fused prologues (norm, silu; "none" for neither); unset means silu.</summary>
     private static bool FuseOption(string name) =>
         (Environment.GetEnvironmentVariable("RS_CUDA_GEMV_FUSE") ?? "silu,qkv").Split(',', StringSplitOptions.TrimEntries).Contains(name);
@@ -251,6 +268,7 @@ internal sealed unsafe class Gemm : IDisposable
     {
         Cublas.cublasDestroy(_handle);
         _workspace.Dispose();
+        _ticket.Dispose();
     }
 
     private enum WideKind
@@ -258,6 +276,8 @@ internal sealed unsafe class Gemm : IDisposable
         Plain,
         Silu,
         Qkv,
+        Norm,
+        SiluNorm,
     }
 
     /// <summary>Which one-token GEMMs take gemv.cu's wide layout.</summary>
