@@ -4,10 +4,11 @@
 # (git-excluded; the device tool carries 64 MiB at most, the repository included, so the golden models are read from
 # testdata/ where they are tracked; the Qwen3 tokenizer is not tracked and travels packed).
 # There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,load,hf,hf-compile]  — writes logs and results to
-# $OUT. The -optin parts turn on what is not the default (gemv.cu's norm after the o and down projections, its wide
-# layout everywhere, programmatic dependent launch's trigger at block exit) and run the OPTIN_SECTIONS of cuda-check
-# (default goldens,compare,realistic); check-optin also benchmarks the settings in EACH one at a time (default: each of
-# those alone; a + joins variables set together); once an opt-in passes and measures faster, make it the default. Timeouts (CHECK_TIMEOUT 90 s per cuda-check process,
+# $OUT. The -optin parts turn on what is not the default (gemv.cu's fused rmsnorm prologue, which leaves out its qkv
+# epilogue, and its wide layout everywhere; programmatic dependent launch's trigger at block exit) and run the
+# OPTIN_SECTIONS of cuda-check (default goldens,compare,realistic); check-optin also benchmarks the settings in EACH one
+# at a time (default: without the qkv epilogue, the trigger at exit, the wide layout for long rows only; a + joins
+# variables set together); once an opt-in passes and measures faster, make it the default. Timeouts (CHECK_TIMEOUT 90 s per cuda-check process,
 # SERVE_TIMEOUT 150 s, hf 200 s, HF_COMPILE_TIMEOUT 560 s for HF_SHAPES, default 1.5b,7b) bound each part; check,check-optin,serve,serve-optin should fit the 600 s of one call.
 set -uo pipefail
 case "${1:-}" in
@@ -38,9 +39,9 @@ run)
   export PATH=/tmp/dn:$PATH DOTNET_ROOT=/tmp/dn RS_CUBIN_CACHE=/tmp/cubin
   export LD_LIBRARY_PATH=/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
   nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem --format=csv | tee "$out/gpu.txt"
-  optin="RS_CUDA_GEMV_FUSE=silu,qkv,post_norm RS_CUDA_PDL=exit RS_CUDA_GEMV_WIDE=all"   # every opt-in at once
+  optin="RS_CUDA_GEMV_FUSE=norm,silu RS_CUDA_PDL=exit RS_CUDA_GEMV_WIDE=all"   # every opt-in at once
   # benchmarked one at a time; a + joins variables set together
-  each="${EACH:-RS_CUDA_GEMV_FUSE=silu,qkv,post_norm RS_CUDA_PDL=exit RS_CUDA_GEMV_WIDE=all}"
+  each="${EACH:-RS_CUDA_GEMV_FUSE=silu RS_CUDA_PDL=exit RS_CUDA_GEMV_WIDE=long}"
   check() { # log-name [env...] -- sections: one process per section, so a faulting kernel cannot take the others down
     local log=$1; shift
     local vars=(); while [ "$1" != -- ]; do vars+=("$1"); shift; done; shift

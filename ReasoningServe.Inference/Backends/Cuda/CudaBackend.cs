@@ -253,23 +253,19 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         CudaOps.Embedding.Launch(_kernels, stream, _weights.Embed.Pointer, inputs.TokenIds, _x.Pointer, tokens, h);
         Mark("embedding");
         ulong x = _x.Pointer; // the residual stream; gemv.cu's fused rmsnorm moves it between _x and _x2
-        bool normed = false; // _normed already holds the next norm's output (a one-token projection's fused post-norm)
         for (int l = 0; l < _weights.Layers.Length; l++)
         {
             CudaLayer layer = _weights.Layers[l];
             if (FusesQkvFinish(tokens, layer))
             {
-                if (!normed)
-                {
-                    Normalize(x, add: l > 0, layer.InputNorm.Pointer, tokens);
-                }
+                Normalize(x, add: l > 0, layer.InputNorm.Pointer, tokens);
                 _gemm.RunQkv(_normed.Pointer, layer.Qkv.Pointer, h, _qkv.Pointer, layer.QkvBias?.Pointer ?? 0, inputs.Positions, _invFreq.Pointer,
                     inputs.Slots, cache.K(l), cache.V(l), c.NumHeads, c.NumKvHeads, c.HeadDim);
                 Mark("norm + gemm qkv + qkv_finish");
             }
             else
             {
-                x = NormAndProject(x, add: l > 0, normed, layer.InputNorm.Pointer, layer.Qkv.Pointer, _qkvStride, _qkv.Pointer, tokens);
+                x = NormAndProject(x, add: l > 0, layer.InputNorm.Pointer, layer.Qkv.Pointer, _qkvStride, _qkv.Pointer, tokens);
                 Mark("norm + gemm qkv");
                 CudaOps.QkvFinish.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, layer.QkvBias?.Pointer ?? 0, layer.QNorm?.Pointer ?? 0,
                     layer.KNorm?.Pointer ?? 0, eps, inputs.Positions, _invFreq.Pointer, inputs.Slots, cache.K(l), cache.V(l),
@@ -278,58 +274,37 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
             }
             Attend(inputs, cache, l, splits);
             Mark("attention");
-            normed = layer.OBias is null && _gemm.FusesPostNorm(tokens, c.QSize, h);
-            if (normed)
-            {
-                _gemm.RunThenNorm(silu: false, _attn.Pointer, layer.O.Pointer, h, c.QSize, _delta.Pointer, x, layer.PostAttentionNorm.Pointer, eps,
-                    _normed.Pointer);
-            }
-            else
-            {
-                _gemm.Run(_attn.Pointer, tokens, layer.O.Pointer, h, c.QSize, _delta.Pointer, h);
-                if (layer.OBias is { } oBias)
-                {
-                    CudaOps.BiasAdd.Launch(_kernels, stream, _delta.Pointer, h, oBias.Pointer, h, tokens);
-                }
-            }
+            _gemm.Run(_attn.Pointer, tokens, layer.O.Pointer, h, c.QSize, _delta.Pointer, h);
             Mark("gemm o");
+            if (layer.OBias is { } oBias)
+            {
+                CudaOps.BiasAdd.Launch(_kernels, stream, _delta.Pointer, h, oBias.Pointer, h, tokens);
+            }
 
-            x = NormAndProject(x, add: true, normed, layer.PostAttentionNorm.Pointer, layer.GateUp.Pointer, 2 * inter, _gateUp.Pointer, tokens);
+            x = NormAndProject(x, add: true, layer.PostAttentionNorm.Pointer, layer.GateUp.Pointer, 2 * inter, _gateUp.Pointer, tokens);
             Mark("norm + gemm gate_up");
             if (layer.GateUpBias is { } gateUpBias)
             {
                 CudaOps.BiasAdd.Launch(_kernels, stream, _gateUp.Pointer, 2 * inter, gateUpBias.Pointer, 2 * inter, tokens);
             }
-            normed = layer.DownBias is null && _gemm.FusesSilu(tokens, inter) && _gemm.FusesPostNorm(tokens, inter, h);
-            if (normed)
+            if (_gemm.FusesSilu(tokens, inter))
             {
-                ulong nextNorm = l + 1 < _weights.Layers.Length ? _weights.Layers[l + 1].InputNorm.Pointer : _weights.FinalNorm.Pointer;
-                _gemm.RunThenNorm(silu: true, _gateUp.Pointer, layer.Down.Pointer, h, inter, _delta.Pointer, x, nextNorm, eps, _normed.Pointer);
+                _gemm.RunSilu(_gateUp.Pointer, tokens, layer.Down.Pointer, h, inter, _delta.Pointer, h);
             }
             else
             {
-                if (_gemm.FusesSilu(tokens, inter))
-                {
-                    _gemm.RunSilu(_gateUp.Pointer, tokens, layer.Down.Pointer, h, inter, _delta.Pointer, h);
-                }
-                else
-                {
-                    CudaOps.SiluAndMul.Launch(_kernels, stream, _gateUp.Pointer, _act.Pointer, inter, tokens);
-                    _gemm.Run(_act.Pointer, tokens, layer.Down.Pointer, h, inter, _delta.Pointer, h);
-                }
-                if (layer.DownBias is { } downBias)
-                {
-                    CudaOps.BiasAdd.Launch(_kernels, stream, _delta.Pointer, h, downBias.Pointer, h, tokens);
-                }
+                CudaOps.SiluAndMul.Launch(_kernels, stream, _gateUp.Pointer, _act.Pointer, inter, tokens);
+                _gemm.Run(_act.Pointer, tokens, layer.Down.Pointer, h, inter, _delta.Pointer, h);
             }
             Mark("silu + gemm down");
+            if (layer.DownBias is { } downBias)
+            {
+                CudaOps.BiasAdd.Launch(_kernels, stream, _delta.Pointer, h, downBias.Pointer, h, tokens);
+            }
         }
         // The final norm runs over every token (cheap) so the fused add stays one kernel; then only each sequence's last
         // row goes through the vocabulary projection, the largest matmul of a decode step.
-        if (!normed)
-        {
-            CudaOps.RmsNorm.LaunchAdd(_kernels, stream, x, _delta.Pointer, _weights.FinalNorm.Pointer, _normed.Pointer, tokens, h, eps);
-        }
+        CudaOps.RmsNorm.LaunchAdd(_kernels, stream, x, _delta.Pointer, _weights.FinalNorm.Pointer, _normed.Pointer, tokens, h, eps);
         CudaOps.Embedding.Launch(_kernels, stream, _normed.Pointer, inputs.LastTokens, _last.Pointer, seqs, h);
         Mark("rmsnorm");
         _gemm.Run(_last.Pointer, seqs, _weights.LmHead, c.VocabSize, h, _logits.Pointer, c.VocabSize, floatOutput: true);
@@ -337,19 +312,13 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     }
 
     /// <summary>
-    /// x += delta (when <paramref name="add"/>), then output = rmsnorm(x) W^T; only the projection when <paramref name="normed"/>
-    /// (_normed holds rmsnorm(x) already). With gemv.cu's fused norm that is one launch that leaves the new residual in the
-    /// other of _x / _x2, since its other blocks still read the old one; returns where x lives.
+    /// x += delta (when <paramref name="add"/>), then output = rmsnorm(x) W^T. With gemv.cu's fused norm that is one launch that
+    /// leaves the new residual in the other of _x / _x2, since its other blocks still read the old one; returns where x lives.
     /// </summary>
-    private ulong NormAndProject(ulong x, bool add, bool normed, ulong normWeight, ulong weight, int outFeatures, ulong output, int tokens)
+    private ulong NormAndProject(ulong x, bool add, ulong normWeight, ulong weight, int outFeatures, ulong output, int tokens)
     {
         int h = Config.HiddenSize;
         float eps = Config.RmsNormEps;
-        if (normed)
-        {
-            _gemm.Run(_normed.Pointer, tokens, weight, outFeatures, h, output, outFeatures);
-            return x;
-        }
         if (_gemm.FusesNorm(tokens, h))
         {
             ulong next = !add ? x : x == _x.Pointer ? _x2.Pointer : _x.Pointer;

@@ -275,72 +275,6 @@ struct PlainRows
         if (floatOutput) ((float*)y)[r] = sum;
         else ((bf16*)y)[r] = __float2bfloat16(sum);
     }
-    __device__ __forceinline__ void finish(int n) const {}
-};
-
-// NormRows (gemv_wide_norm, gemv_wide_silu_norm): PlainRows' bf16 y, then the add_rmsnorm that follows the o and down
-// projections of one token, by the grid's last block to finish (a ticket counter, which it resets to 0 for the next
-// launch): residual = bf16(residual + y), normed = rmsnorm(residual) * w, rounded as rmsnorm.cu rounds (its block sums
-// in another order, so a normed value may differ by one bf16 step). The row must fit CPT chunks per thread (n <= k
-// does). One launch fewer per norm.
-struct NormRows : PlainRows
-{
-    bf16* residual;
-    const bf16* w;
-    bf16* normed;
-    float eps;
-    unsigned* counter;
-    __device__ __forceinline__ void finish(int n) const
-    {
-        __shared__ unsigned ticket;
-        __shared__ float scratch[32];
-        __threadfence(); // this block's rows of y are visible to the last block before this block is counted
-        __syncthreads();
-        if (threadIdx.x == 0) ticket = atomicAdd(counter, 1u);
-        __syncthreads();
-        if (ticket != gridDim.x - 1) return;
-        __threadfence();
-        const int chunks = n / 8;
-        uint4 v[CPT], wv[CPT];
-        float s = 0.f;
-#pragma unroll
-        for (int j = 0; j < CPT; j++)
-        {
-            int c = threadIdx.x + j * blockDim.x;
-            if (c < chunks)
-            {
-                wv[j] = __ldg((const uint4*)w + c);
-                v[j] = ((const uint4*)residual)[c];
-                uint4 d = __ldcg((const uint4*)y + c); // written by other blocks of this grid: from L2
-                bf16* vp = (bf16*)&v[j];
-                const bf16* dp = (const bf16*)&d;
-#pragma unroll
-                for (int i = 0; i < 8; i++)
-                {
-                    vp[i] = __float2bfloat16(__bfloat162float(vp[i]) + __bfloat162float(dp[i]));
-                    float x = __bfloat162float(vp[i]);
-                    s += x * x;
-                }
-                ((uint4*)residual)[c] = v[j];
-            }
-        }
-        const float scale = rsqrtf(block_sum(s, scratch) / n + eps);
-#pragma unroll
-        for (int j = 0; j < CPT; j++)
-        {
-            int c = threadIdx.x + j * blockDim.x;
-            if (c < chunks)
-            {
-                uint4 o;
-                const bf16 *vp = (const bf16*)&v[j], *wp = (const bf16*)&wv[j];
-                bf16* op = (bf16*)&o;
-#pragma unroll
-                for (int i = 0; i < 8; i++) op[i] = rms_normalized(__bfloat162float(vp[i]), scale, wp[i]);
-                ((uint4*)normed)[c] = o;
-            }
-        }
-        if (threadIdx.x == 0) *counter = 0;
-    }
 };
 
 // QkvRows (gemv_wide_qkv): the fused qkv projection [q heads | k heads | v heads] of one token, finished as qkv_finish.cu
@@ -388,7 +322,6 @@ struct QkvRows
             else vCache[slot * kvSize + row - qSize - kvSize] = y;
         }
     }
-    __device__ __forceinline__ void finish(int n) const {}
 };
 
 template <class Rows>
@@ -450,7 +383,6 @@ __device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __re
             for (int i = 0; i < warps; i++) v += partial[lane][i];
         out.store(v, row0 + lane, lane < rows);
     }
-    out.finish(n);
 }
 
 // These wait for the previous kernel inside gemv_wide_rows, after requesting their first weights.
@@ -475,19 +407,4 @@ extern "C" __global__ void __launch_bounds__(512) gemv_wide_qkv(const bf16* __re
 {
     launch_next_grid_always(); // one token only
     gemv_wide_rows(PlainInput{x, k}, w, n, k, QkvRows{qkv, bias, positions, invFreq, slots, kCache, vCache, heads, kvHeads, headDim});
-}
-
-// gemv_wide / gemv_wide_silu (bf16 y), then NormRows' add_rmsnorm of residual + y into normed; counter: 0 before.
-extern "C" __global__ void __launch_bounds__(512) gemv_wide_norm(const bf16* __restrict__ x, const bf16* __restrict__ w, int n, int k,
-    bf16* __restrict__ y, bf16* __restrict__ residual, const bf16* __restrict__ normWeight, bf16* __restrict__ normed, float eps, unsigned* counter)
-{
-    launch_next_grid_always(); // one token only
-    gemv_wide_rows(PlainInput{x, k}, w, n, k, NormRows{{y, 0}, residual, normWeight, normed, eps, counter});
-}
-
-extern "C" __global__ void __launch_bounds__(512) gemv_wide_silu_norm(const bf16* __restrict__ gateUp, const bf16* __restrict__ w, int n, int k,
-    bf16* __restrict__ y, bf16* __restrict__ residual, const bf16* __restrict__ normWeight, bf16* __restrict__ normed, float eps, unsigned* counter)
-{
-    launch_next_grid_always(); // one token only
-    gemv_wide_rows(SiluInput{gateUp, k}, w, n, k, NormRows{{y, 0}, residual, normWeight, normed, eps, counter});
 }

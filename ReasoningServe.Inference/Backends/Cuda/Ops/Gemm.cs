@@ -31,7 +31,6 @@ internal sealed unsafe class Gemm : IDisposable
     /// </summary>
     public const int WideLongRow = 8192, WideManyRows = 16384;
     private readonly DeviceBuffer _workspace = new(WorkspaceBytes);
-    private readonly DeviceBuffer _ticket = new(4); // gemv_wide_norm's ticket counter; its last block leaves it 0
     private readonly int _multiprocessors;
     // each wide shape's grid, so that the driver's occupancy query runs once per shape, not per launch
     private readonly Dictionary<(WideKind Kind, int Out, int In), (uint Blocks, uint Threads)> _wideGrids = [];
@@ -47,7 +46,6 @@ internal sealed unsafe class Gemm : IDisposable
         _handle = handle;
         Cublas.Check(Cublas.cublasSetStream(handle, stream), "cublasSetStream");
         Cublas.Check(Cublas.cublasSetWorkspace_v2(handle, _workspace.Pointer, (nuint)WorkspaceBytes), "cublasSetWorkspace");
-        CudaDriver.Check(CudaDriver.cuMemsetD8Async(_ticket.Pointer, 0, 4, stream), "cuMemsetD8Async(ticket)");
     }
 
     /// <summary>Whether a GEMM of <paramref name="tokens"/> rows over <paramref name="inFeatures"/> goes to gemv.cu.</summary>
@@ -151,39 +149,11 @@ internal sealed unsafe class Gemm : IDisposable
         _kernels!.GemvWideQkv.Launch(_stream, grid.Blocks, 1, grid.Threads, args);
     }
 
-    /// <summary>
-    /// Whether <see cref="RunThenNorm"/> can take a one-token projection of this shape: <see cref="FusePostNorm"/>, the wide
-    /// layout, and an output row that fits the wide block's registers (any output no longer than the input).
-    /// </summary>
-    public bool FusesPostNorm(int tokens, int inFeatures, int outFeatures) =>
-        FusePostNorm && !FuseNorm && outFeatures % 8 == 0 && _kernels is { GemvWideNorm.IsLoaded: true } && UsesWide(tokens, inFeatures, outFeatures)
-        && outFeatures / 8 <= WideChunksPerThread * WideThreads(inFeatures, WideChunksPerThread);
-
-    /// <summary>
-    /// gemv.cu's gemv_wide_norm (gemv_wide_silu_norm with <paramref name="silu"/>) for one token: y = x W^T (bf16), then
-    /// residual = residual + y and normed = rmsnorm(residual) * normWeight, the add_rmsnorm that would follow, in one launch.
-    /// </summary>
-    public void RunThenNorm(bool silu, ulong x, ulong weight, int outFeatures, int inFeatures, ulong y, ulong residual, ulong normWeight, float eps,
-        ulong normed)
-    {
-        (uint Blocks, uint Threads) grid = CachedWideGrid(silu ? WideKind.SiluNorm : WideKind.Norm, outFeatures, inFeatures);
-        ulong ticket = _ticket.Pointer;
-        void** args = stackalloc void*[] { &x, &weight, &outFeatures, &inFeatures, &y, &residual, &normWeight, &normed, &eps, &ticket };
-        (silu ? _kernels!.GemvWideSiluNorm : _kernels!.GemvWideNorm).Launch(_stream, grid.Blocks, 1, grid.Threads, args);
-    }
-
     private (uint Blocks, uint Threads) CachedWideGrid(WideKind kind, int outFeatures, int inFeatures)
     {
         if (!_wideGrids.TryGetValue((kind, outFeatures, inFeatures), out (uint, uint) grid))
         {
-            CudaKernel kernel = kind switch
-            {
-                WideKind.Silu => _kernels!.GemvWideSilu,
-                WideKind.Qkv => _kernels!.GemvWideQkv,
-                WideKind.Norm => _kernels!.GemvWideNorm,
-                WideKind.SiluNorm => _kernels!.GemvWideSiluNorm,
-                _ => _kernels!.GemvWide,
-            };
+            CudaKernel kernel = kind switch { WideKind.Silu => _kernels!.GemvWideSilu, WideKind.Qkv => _kernels!.GemvWideQkv, _ => _kernels!.GemvWide };
             grid = WideGrid(kernel, _multiprocessors, WideChunksPerThread, outFeatures, inFeatures, kind == WideKind.Qkv ? 2 : 1);
             _wideGrids[(kind, outFeatures, inFeatures)] = grid;
         }
@@ -254,12 +224,6 @@ internal sealed unsafe class Gemm : IDisposable
     /// </summary>
     public bool FuseQkv { get; set; } = FuseOption("qkv");
 
-    /// <summary>
-    /// gemv.cu's gemv_wide_norm / gemv_wide_silu_norm: the add_rmsnorm after the o and down projections of a one-token step
-    /// done by the projection's last block (RS_CUDA_GEMV_FUSE lists "post_norm"; opt-in, being measured).
-    /// </summary>
-    public bool FusePostNorm { get; set; } = FuseOption("post_norm");
-
     /// <summary>RS_CUDA_GEMV_FUSE lists the fused prologues (norm, silu; "none" for neither); unset means silu.</summary>
     private static bool FuseOption(string name) =>
         (Environment.GetEnvironmentVariable("RS_CUDA_GEMV_FUSE") ?? "silu,qkv").Split(',', StringSplitOptions.TrimEntries).Contains(name);
@@ -268,7 +232,6 @@ internal sealed unsafe class Gemm : IDisposable
     {
         Cublas.cublasDestroy(_handle);
         _workspace.Dispose();
-        _ticket.Dispose();
     }
 
     private enum WideKind
@@ -276,8 +239,6 @@ internal sealed unsafe class Gemm : IDisposable
         Plain,
         Silu,
         Qkv,
-        Norm,
-        SiluNorm,
     }
 
     /// <summary>Which one-token GEMMs take gemv.cu's wide layout.</summary>
