@@ -12,7 +12,8 @@
 //                 the old one). delta may be null.
 //   gemv_silu     x = silu(gate) * up from the fused gate_up rows [tokens, 2k],     R = SILU_ROWS, U = SILU_UNROLL
 //                 rounded once as silu_mul.cu does.
-//   gemv_wide, gemv_wide_silu: one token, as gemv / gemv_silu, laid out for long rows (below).
+//   gemv_wide, gemv_wide_silu: one token, as gemv / gemv_silu, laid out for long rows (below); gemv_wide_qkv also
+//                 finishes the qkv rows as qkv_finish.cu would (bias, RoPE, cache write).
 // A block's input costs L2 reads in proportion to k whatever its rows (the norm's: its sums of squares, then residual,
 // delta and weight per chunk), so the fused forms take more rows per block than the plain one to keep that small next
 // to the weights they stream. The plain form's ROWS and UNROLL are the H200 sweep's best for one token; the fused forms'

@@ -11,7 +11,8 @@ namespace ReasoningServe.Inference.Backends.Cuda.Ops;
 /// tokens stay on cuBLAS. Its fused forms also take the rmsnorm before a projection (<see cref="FuseNorm"/>, opt-in: no
 /// faster on the H200) and the SiLU before the down projection (<see cref="FuseSilu"/>, default: a 7B step 4.41 -> 4.33 ms),
 /// one launch fewer each. Its wide layout (<see cref="Wide"/>: a block per run of rows, threads across the row) streams
-/// the long rows of the down projections and the small qkv and o GEMMs faster than a warp per row.
+/// the long rows of the down projections and the small qkv and o GEMMs faster than a warp per row, and its qkv form
+/// (<see cref="RunQkv"/>, default) finishes the rows itself in place of qkv_finish.cu (a 7B step 3.82 -> 3.76 ms).
 /// </summary>
 internal sealed unsafe class Gemm : IDisposable
 {
@@ -197,7 +198,7 @@ internal sealed unsafe class Gemm : IDisposable
     /// <summary>Whether GEMMs of up to <see cref="MaxGemvTokens"/> tokens use gemv.cu instead of cuBLAS (RS_CUDA_GEMV=0: never).</summary>
     public bool UseGemv { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_GEMV") != "0";
 
-    /// <summary>gemv.cu's fused rmsnorm prologue instead of a separate rmsnorm launch (RS_CUDA_GEMV_FUSE=norm,silu).</summary>
+    /// <summary>gemv.cu's fused rmsnorm prologue instead of a separate rmsnorm launch (RS_CUDA_GEMV_FUSE=norm,silu; it leaves out the qkv epilogue).</summary>
     public bool FuseNorm { get; set; } = FuseOption("norm");
 
     /// <summary>gemv.cu's fused SiLU prologue instead of a separate silu_mul launch (the default; RS_CUDA_GEMV_FUSE=none turns it off).</summary>
@@ -224,7 +225,7 @@ internal sealed unsafe class Gemm : IDisposable
     /// </summary>
     public bool FuseQkv { get; set; } = FuseOption("qkv");
 
-    /// <summary>RS_CUDA_GEMV_FUSE lists the fused prologues (norm, silu; "none" for neither); unset means silu.</summary>
+    /// <summary>RS_CUDA_GEMV_FUSE lists what gemv.cu fuses (norm, silu, qkv; "none" for nothing); unset means silu,qkv.</summary>
     private static bool FuseOption(string name) =>
         (Environment.GetEnvironmentVariable("RS_CUDA_GEMV_FUSE") ?? "silu,qkv").Split(',', StringSplitOptions.TrimEntries).Contains(name);
 
