@@ -52,7 +52,10 @@ internal sealed class LogitAdjustments
 
     public ref LogitAdjustment this[int index] => ref _entries[index];
 
-    /// <summary>Row <paramref name="row"/>'s processed logits from its raw ones (the reference for backends).</summary>
+    /// <summary>
+    /// Row <paramref name="row"/>'s processed logits from its raw ones (the reference for backends). The two may be the
+    /// same span: a row lists each token once, so every entry reads its raw value before anything writes it.
+    /// </summary>
     public void Apply(int row, ReadOnlySpan<float> raw, Span<float> processed)
     {
         raw.CopyTo(processed);

@@ -1,5 +1,4 @@
 using System.Numerics.Tensors;
-using System.Runtime.InteropServices;
 
 namespace ReasoningServe.Inference.Engine;
 
@@ -23,6 +22,7 @@ internal sealed class Sampler
     private readonly int[] _counts;
     private readonly int[] _stamps;
     private readonly int[] _entryOf;
+    private readonly LogitAdjustments _adjustments = new(); // ProcessLogits' one row
     private int _stamp;
 
     public Sampler(int vocabSize, IReadOnlyList<int> eosTokenIds, Random? sharedRng = null)
@@ -107,7 +107,17 @@ internal sealed class Sampler
             }
             return ref adjustments[_entryOf[token]];
         }
-        if (p.LogitBias is not null)
+        if (p.LogitBias is Dictionary<int, float> bias) // the struct enumerator: no allocation per step
+        {
+            foreach (KeyValuePair<int, float> kv in bias)
+            {
+                if ((uint)kv.Key < (uint)_vocabSize)
+                {
+                    Entry(kv.Key).Add += kv.Value;
+                }
+            }
+        }
+        else if (p.LogitBias is not null)
         {
             foreach (KeyValuePair<int, float> kv in p.LogitBias)
             {
@@ -191,93 +201,15 @@ internal sealed class Sampler
         return new TokenLogprob(samples.Tokens[row], samples.Logprobs[row], samples.Ranks[row], entries);
     }
 
-    /// <summary>Everything that changes logits before temperature: logit_bias, min_tokens masking, penalties.</summary>
+    /// <summary>
+    /// Everything that changes logits before temperature: logit_bias, min_tokens masking, penalties. The rules live once,
+    /// in <see cref="AddAdjustments"/>; this applies them here as a backend applies them where its logits are.
+    /// </summary>
     public void ProcessLogits(Sequence seq, Span<float> logits)
     {
-        ApplyBiasAndMasks(seq, logits);
-        ApplyPenalties(seq, logits);
-    }
-
-    private void ApplyBiasAndMasks(Sequence seq, Span<float> logits)
-    {
-        SamplingParams p = seq.Sampling;
-        if (p.LogitBias is Dictionary<int, float> bias)
-        {
-            foreach (KeyValuePair<int, float> kv in bias)
-            {
-                AddIfInVocab(logits, kv.Key, kv.Value);
-            }
-        }
-        else if (p.LogitBias is not null)
-        {
-            foreach (KeyValuePair<int, float> kv in p.LogitBias)
-            {
-                AddIfInVocab(logits, kv.Key, kv.Value);
-            }
-        }
-
-        if (seq.OutputTokenIds.Count < p.MinTokens)
-        {
-            if (!p.IgnoreEos)
-            {
-                Mask(logits, _eosTokenIds);
-            }
-            Mask(logits, p.StopTokenIds);
-        }
-    }
-
-    /// <summary>
-    /// Repetition penalty (HF / vLLM): over every token of prompt and output, positive logits are divided by it and
-    /// negative ones multiplied. Frequency and presence penalties (OpenAI): over output tokens only,
-    /// logit -= count * frequency + presence.
-    /// </summary>
-    private void ApplyPenalties(Sequence seq, Span<float> logits)
-    {
-        SamplingParams p = seq.Sampling;
-        ReadOnlySpan<int> output = CollectionsMarshal.AsSpan(seq.OutputTokenIds);
-        if (p.RepetitionPenalty != 1.0f)
-        {
-            int seen = NextStamp();
-            float r = p.RepetitionPenalty;
-            PenalizeRepeats(logits, seq.PromptTokenIds, seen, r);
-            PenalizeRepeats(logits, output, seen, r);
-        }
-
-        if (p.FrequencyPenalty != 0f || p.PresencePenalty != 0f)
-        {
-            int counting = NextStamp();
-            foreach (int t in output)
-            {
-                if (_stamps[t] != counting)
-                {
-                    _stamps[t] = counting;
-                    _counts[t] = 0;
-                }
-                _counts[t]++;
-            }
-            int applied = NextStamp();
-            foreach (int t in output)
-            {
-                if (_stamps[t] == counting)
-                {
-                    _stamps[t] = applied;
-                    logits[t] -= _counts[t] * p.FrequencyPenalty + p.PresencePenalty;
-                }
-            }
-        }
-    }
-
-    private void PenalizeRepeats(Span<float> logits, ReadOnlySpan<int> tokens, int seen, float penalty)
-    {
-        foreach (int t in tokens)
-        {
-            if (_stamps[t] != seen)
-            {
-                _stamps[t] = seen;
-                float l = logits[t];
-                logits[t] = l > 0 ? l / penalty : l * penalty;
-            }
-        }
+        _adjustments.Clear();
+        AddAdjustments(seq, _adjustments);
+        _adjustments.Apply(0, logits, logits);
     }
 
     private int SampleRandom(Sequence seq, Span<float> logits)
@@ -419,25 +351,6 @@ internal sealed class Sampler
             indices[i] = i;
         }
         return indices;
-    }
-
-    private void AddIfInVocab(Span<float> logits, int token, float bias)
-    {
-        if ((uint)token < (uint)_vocabSize)
-        {
-            logits[token] += bias;
-        }
-    }
-
-    private void Mask(Span<float> logits, IReadOnlyList<int> tokens)
-    {
-        for (int i = 0; i < tokens.Count; i++)
-        {
-            if ((uint)tokens[i] < (uint)_vocabSize)
-            {
-                logits[tokens[i]] = float.NegativeInfinity;
-            }
-        }
     }
 
     private static void ZeroBelow(Span<float> probs, float threshold)

@@ -225,7 +225,7 @@ public class SamplerTests
     }
 
     [Fact]
-    public void Logit_adjustments_for_a_backend_reproduce_the_samplers_own_processing_exactly()
+    public void Logit_adjustments_for_a_backend_follow_vllms_processing_rules_exactly()
     {
         var rng = new Random(3);
         const int vocab = 400;
@@ -258,11 +258,49 @@ public class SamplerTests
         for (int row = 0; row < cases.Count; row++)
         {
             (Sequence seq, float[] raw) = cases[row];
-            float[] expected = (float[])raw.Clone();
-            sampler.ProcessLogits(seq, expected);
+            float[] expected = ProcessedByTheRules(seq, raw, eos: [2, 3]);
             adjustments.Apply(row, raw, processed);
             Assert.Equal(expected, processed);
+            float[] inPlace = (float[])raw.Clone();
+            sampler.ProcessLogits(seq, inPlace);
+            Assert.Equal(expected, inPlace);
         }
+    }
+
+    /// <summary>
+    /// vLLM's logit processing written out plainly, rule after rule: logit_bias; min_tokens masks EOS (unless ignore_eos)
+    /// and stop ids; repetition penalty over the distinct prompt and output tokens; frequency and presence over output.
+    /// </summary>
+    private static float[] ProcessedByTheRules(Sequence seq, float[] raw, int[] eos)
+    {
+        SamplingParams p = seq.Sampling;
+        float[] l = (float[])raw.Clone();
+        foreach ((int token, float bias) in p.LogitBias ?? new Dictionary<int, float>())
+        {
+            if (token >= 0 && token < l.Length)
+            {
+                l[token] += bias;
+            }
+        }
+        if (seq.OutputTokenIds.Count < p.MinTokens)
+        {
+            foreach (int token in (p.IgnoreEos ? [] : eos).Concat(p.StopTokenIds))
+            {
+                l[token] = float.NegativeInfinity;
+            }
+        }
+        if (p.RepetitionPenalty != 1f)
+        {
+            foreach (int token in seq.PromptTokenIds.Concat(seq.OutputTokenIds).Distinct())
+            {
+                l[token] = l[token] > 0 ? l[token] / p.RepetitionPenalty : l[token] * p.RepetitionPenalty;
+            }
+        }
+        foreach (IGrouping<int, int> same in seq.OutputTokenIds.GroupBy(t => t))
+        {
+            l[same.Key] -= same.Count() * p.FrequencyPenalty + p.PresencePenalty;
+        }
+        return l;
     }
 
     [Fact]
