@@ -20,35 +20,25 @@ internal static class GemvSweep
     /// A build of gemv.cu: its row-per-warp entry point (MaxTokens, Rows, Unroll, Slab), or with <see cref="Wide"/> its wide
     /// one for one token (ChunksPerThread, WideRows).
     /// </summary>
-    private sealed record Variant(int MaxTokens, int Rows, int Unroll, int Slab, bool Wide = false, int ChunksPerThread = 0, int WideRows = 0,
-        bool XShared = false)
+    private sealed record Variant(int MaxTokens, int Rows, int Unroll, int Slab, bool Wide = false, int ChunksPerThread = 0, int WideRows = 0)
     {
-        public static Variant WideLayout(int chunksPerThread, int rows, bool xShared = false) => new(1, 0, 0, 0, true, chunksPerThread, rows, xShared);
+        public static Variant WideLayout(int chunksPerThread, int rows) => new(1, 0, 0, 0, true, chunksPerThread, rows);
 
-        /// <summary>
-        /// t = tokens, r = rows per warp, u = loads in flight per row, s = x chunks per slab; w = wide: c = chunks per
-        /// thread, r = rows at a time; x = wide with x in shared memory (gemv_wide_xs).
-        /// </summary>
-        public string Label => Wide ? $"{(XShared ? "x" : "w")} c{ChunksPerThread}r{WideRows}" : $"t{MaxTokens}r{Rows}u{Unroll}s{Slab}";
-
-        public string Entry => !Wide ? "gemv" : XShared ? "gemv_wide_xs" : "gemv_wide";
+        /// <summary>t = tokens, r = rows per warp, u = loads in flight per row, s = x chunks per slab; w = wide: c = chunks per thread, r = rows at a time.</summary>
+        public string Label => Wide ? $"w c{ChunksPerThread}r{WideRows}" : $"t{MaxTokens}r{Rows}u{Unroll}s{Slab}";
 
         public string[] Defines => Wide ? [$"-DCPT={ChunksPerThread}", $"-DWIDE_ROWS={WideRows}"]
             : [$"-DMAXT={MaxTokens}", $"-DROWS={Rows}", $"-DUNROLL={Unroll}", $"-DSLAB_CHUNKS={Slab}"];
 
-        public bool Fits(int k) =>
-            !Wide || (Gpu.Gemm.WideThreads(k, ChunksPerThread) <= Gpu.Gemm.WideMaxThreads && (!XShared || k / 8 <= Gpu.Gemm.WideSharedXChunks));
+        public bool Fits(int k) => !Wide || Gpu.Gemm.WideThreads(k, ChunksPerThread) <= Gpu.Gemm.WideMaxThreads;
     }
 
-    // The backend's row-per-warp build first, then the wide layout's: c6r2 and other splits of a thread's loads in flight
-    // between chunks and rows (those that ptxas fits in 128 registers without spilling; the backend's is c5r2), then the
-    // same with x in shared memory (64 registers, two blocks of up to 512 threads per SM).
+    // The backend's row-per-warp build first, then the wide layout's: its default (c6r2) and other splits of a thread's
+    // loads in flight between chunks and rows (those that ptxas fits in 128 registers without spilling).
     private static readonly Variant[] Variants =
     [
         new(1, 1, 8, 2048), Variant.WideLayout(6, 2), Variant.WideLayout(5, 2), Variant.WideLayout(5, 3), Variant.WideLayout(8, 1),
         Variant.WideLayout(6, 1), Variant.WideLayout(4, 3), Variant.WideLayout(3, 4),
-        Variant.WideLayout(5, 2, xShared: true), Variant.WideLayout(6, 2, xShared: true), Variant.WideLayout(4, 3, xShared: true),
-        Variant.WideLayout(3, 4, xShared: true),
     ];
 
     private static readonly (string Name, int N, int K, bool Logits)[] Shapes =
@@ -150,6 +140,6 @@ internal static class GemvSweep
         byte[] cubin = compiler.Compile("gemv.cu", v.Defines);
         CudaDriver.Check(CudaKernels.LoadModule(cubin, out nint module), $"cuModuleLoadData(gemv {v.Label})");
         modules.Add(module);
-        return CudaKernels.Function(module, v.Entry);
+        return CudaKernels.Function(module, v.Wide ? "gemv_wide" : "gemv");
     }
 }

@@ -133,8 +133,6 @@ internal sealed unsafe class CudaKernels : IDisposable
         GemvWide = Get(functions, "gemv.cu", "gemv_wide");
         GemvWideSilu = Get(functions, "gemv.cu", "gemv_wide_silu");
         GemvWideQkv = Get(functions, "gemv.cu", "gemv_wide_qkv");
-        GemvWideXs = Get(functions, "gemv.cu", "gemv_wide_xs");
-        GemvWideSiluXs = Get(functions, "gemv.cu", "gemv_wide_silu_xs");
         PrefillAttention = Get(functions, "prefill_attention.cu", "prefill_attention");
         ArgMax = Get(functions, "argmax.cu", "argmax");
         Sample = Get(functions, "sample.cu", "sample");
@@ -162,8 +160,6 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel GemvWide { get; }
     public CudaKernel GemvWideSilu { get; }
     public CudaKernel GemvWideQkv { get; }
-    public CudaKernel GemvWideXs { get; }
-    public CudaKernel GemvWideSiluXs { get; }
     public CudaKernel PrefillAttention { get; }
     public CudaKernel ArgMax { get; }
     public CudaKernel Sample { get; }

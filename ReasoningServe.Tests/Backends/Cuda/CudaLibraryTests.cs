@@ -105,7 +105,7 @@ public sealed class CudaLibraryTests
                 Assert.True(launches, $"{m.Groups[1].Value} ({file}) starts with '{first[0]}'");
                 // gemv.cu's wide entry points request their first weights (never an activation) before they wait.
                 // decode_attention_early requests older keys (written by earlier steps) before it waits, and q after
-                bool waits = first[1] == "wait_for_previous_grid();" || (file == "gemv.cu" && first[1].StartsWith("gemv_wide_rows<", StringComparison.Ordinal)
+                bool waits = first[1] == "wait_for_previous_grid();" || (file == "gemv.cu" && first[1].StartsWith("gemv_wide_rows(", StringComparison.Ordinal)
                     && WeightsOnlyBeforeWait(KernelSources.Read(file)))
                     || (file == "decode_attention.cu" && first[1].StartsWith("decode_attention_block<true>(", StringComparison.Ordinal)
                         && QueryAfterWaitWhenEarly(KernelSources.Read(file)));
@@ -144,7 +144,6 @@ public sealed class CudaLibraryTests
         Assert.Equal(Gemm.GemvSiluRowsPerBlock, Macro("SILU_ROWS") * 8);
         Assert.Equal(Gemm.WideChunksPerThread, Macro("CPT"));
         Assert.Equal(Gemm.WideMaxRowsPerBlock, Macro("WIDE_MAX_ROWS"));
-        Assert.Equal(Gemm.WideSharedXChunks, Macro("WIDE_X_CHUNKS"));
         Assert.Contains($"__launch_bounds__({Gemm.WideMaxThreads}) gemv_wide(", gemv);
         // 8 warps per row-per-warp block; a wide block holds a whole row of k in at most 512 threads
         Assert.Contains("__launch_bounds__(256) gemv(", gemv);

@@ -342,36 +342,21 @@ __device__ __forceinline__ void load_wide_rows(uint4 (&wv)[WIDE_ROWS][CPT], cons
     }
 }
 
-// A 16-byte shared-memory read the compiler may not hoist out of the row loop (that would bring back x's registers).
-__device__ __forceinline__ uint4 lds16(const uint4* p)
-{
-    uint4 v;
-    asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"((unsigned)__cvta_generic_to_shared(p)));
-    return v;
-}
-
-// X_SMEM (the _xs entry points): x's chunks wait in shared memory instead of registers, read again for every row, so a
-// thread holds only its weights and two blocks of up to 512 threads fit an SM (__launch_bounds__(512, 2)); k is at
-// most 8 * WIDE_X_CHUNKS.
-#define WIDE_X_CHUNKS 2560
-template <bool X_SMEM, class Input, class Rows>
+template <class Input, class Rows>
 __device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __restrict__ w, int n, int k, const Rows& out)
 {
     __shared__ float partial[WIDE_MAX_ROWS][33]; // [row][warp], padded
-    __shared__ uint4 xs[X_SMEM ? WIDE_X_CHUNKS : 1];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
     const int row0 = out.first(n, blockIdx.x), rows = out.first(n, blockIdx.x + 1) - row0;
     uint4 wv[WIDE_ROWS][CPT];
     load_wide_rows(wv, w, out, row0, row0 + rows - 1, k);
     wait_for_previous_grid();
-    uint4 xv[X_SMEM ? 1 : CPT]; // this thread's chunks of x, zero past k (each thread reads back only its own)
+    uint4 xv[CPT]; // this thread's chunks of x, zero past k
 #pragma unroll
     for (int i = 0; i < CPT; i++)
     {
         int c = threadIdx.x + i * blockDim.x;
-        uint4 v = c < k / 8 ? in.load(0, c) : make_uint4(0, 0, 0, 0);
-        if (!X_SMEM) xv[i] = v;
-        else if (c < k / 8) xs[c] = v;
+        xv[i] = c < k / 8 ? in.load(0, c) : make_uint4(0, 0, 0, 0);
     }
     for (int r = 0; r < rows; r += WIDE_ROWS)
     {
@@ -381,11 +366,7 @@ __device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __re
         {
             acc[u] = 0.f;
 #pragma unroll
-            for (int i = 0; i < CPT; i++)
-            {
-                const int c = threadIdx.x + i * blockDim.x;
-                fma8(acc[u], wv[u][i], !X_SMEM ? xv[X_SMEM ? 0 : i] : c < k / 8 ? lds16(xs + c) : make_uint4(0, 0, 0, 0));
-            }
+            for (int i = 0; i < CPT; i++) fma8(acc[u], wv[u][i], xv[i]);
         }
         if (r + WIDE_ROWS < rows) load_wide_rows(wv, w, out, row0 + r + WIDE_ROWS, row0 + rows - 1, k);
 #pragma unroll
@@ -410,14 +391,14 @@ extern "C" __global__ void __launch_bounds__(512) gemv_wide(const bf16* __restri
     void* __restrict__ y, int floatOutput)
 {
     launch_next_grid_always(); // one token only
-    gemv_wide_rows<false>(PlainInput{x, k}, w, n, k, PlainRows{y, floatOutput});
+    gemv_wide_rows(PlainInput{x, k}, w, n, k, PlainRows{y, floatOutput});
 }
 
 extern "C" __global__ void __launch_bounds__(512) gemv_wide_silu(const bf16* __restrict__ gateUp, const bf16* __restrict__ w, int n, int k,
     void* __restrict__ y, int floatOutput)
 {
     launch_next_grid_always(); // one token only
-    gemv_wide_rows<false>(SiluInput{gateUp, k}, w, n, k, PlainRows{y, floatOutput});
+    gemv_wide_rows(SiluInput{gateUp, k}, w, n, k, PlainRows{y, floatOutput});
 }
 
 // n = (heads + 2 * kvHeads) * headDim rows, headDim even; grid: at most n / 2 blocks, at least n / WIDE_MAX_ROWS.
@@ -426,19 +407,5 @@ extern "C" __global__ void __launch_bounds__(512) gemv_wide_qkv(const bf16* __re
     const int* __restrict__ slots, bf16* __restrict__ kCache, bf16* __restrict__ vCache, int heads, int kvHeads, int headDim)
 {
     launch_next_grid_always(); // one token only
-    gemv_wide_rows<false>(PlainInput{x, k}, w, n, k, QkvRows{qkv, bias, positions, invFreq, slots, kCache, vCache, heads, kvHeads, headDim});
-}
-
-extern "C" __global__ void __launch_bounds__(512, 2) gemv_wide_xs(const bf16* __restrict__ x, const bf16* __restrict__ w, int n, int k,
-    void* __restrict__ y, int floatOutput)
-{
-    launch_next_grid_always(); // one token only
-    gemv_wide_rows<true>(PlainInput{x, k}, w, n, k, PlainRows{y, floatOutput});
-}
-
-extern "C" __global__ void __launch_bounds__(512, 2) gemv_wide_silu_xs(const bf16* __restrict__ gateUp, const bf16* __restrict__ w, int n, int k,
-    void* __restrict__ y, int floatOutput)
-{
-    launch_next_grid_always(); // one token only
-    gemv_wide_rows<true>(SiluInput{gateUp, k}, w, n, k, PlainRows{y, floatOutput});
+    gemv_wide_rows(PlainInput{x, k}, w, n, k, QkvRows{qkv, bias, positions, invFreq, slots, kCache, vCache, heads, kvHeads, headDim});
 }

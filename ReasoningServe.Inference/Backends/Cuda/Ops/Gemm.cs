@@ -26,8 +26,6 @@ internal sealed unsafe class Gemm : IDisposable
     private readonly CudaKernels? _kernels;
     /// <summary>gemv.cu's wide layout: CPT chunks of 8 weights per thread, at most 32 rows per block, 512 threads.</summary>
     public const int WideChunksPerThread = 5, WideMaxRowsPerBlock = 32, WideMaxThreads = 512;
-    /// <summary>gemv.cu's WIDE_X_CHUNKS: the most 16-byte chunks of x its _xs entry points hold in shared memory.</summary>
-    public const int WideSharedXChunks = 2560;
     /// <summary>
     /// Rows this long (in features) are "long" for RS_CUDA_GEMV_WIDE (every down projection, no hidden-size row); as many
     /// rows as <see cref="WideManyRows"/> are "many" (gate_up, lm_head: the row-per-warp layout keeps those).
@@ -128,21 +126,9 @@ internal sealed unsafe class Gemm : IDisposable
     }
 
     /// <summary>gemv.cu's gemv_wide or gemv_wide_silu, on the grid <see cref="WideGrid"/> gave this shape.</summary>
-    private void RunWide(bool silu, ulong x, ulong weight, int outFeatures, int inFeatures, ulong y, bool floatOutput)
-    {
-        WideKind kind = UsesSharedX(inFeatures, outFeatures) ? silu ? WideKind.SiluXs : WideKind.PlainXs : silu ? WideKind.Silu : WideKind.Plain;
-        LaunchWide(WideKernel(kind), _stream, CachedWideGrid(kind, outFeatures, inFeatures), x, weight, outFeatures, inFeatures, y, floatOutput);
-    }
-
-    /// <summary>Whether a wide GEMM of this shape keeps x in shared memory (gemv.cu's _xs entry points; <see cref="WideSharedX"/>).</summary>
-    private bool UsesSharedX(int inFeatures, int outFeatures) =>
-        inFeatures / 8 <= WideSharedXChunks && _kernels is { GemvWideXs.IsLoaded: true } && WideSharedX switch
-        {
-            WideRows.All => true,
-            WideRows.Long => inFeatures >= WideLongRow,
-            WideRows.LongOrFew => inFeatures >= WideLongRow || outFeatures < WideManyRows,
-            _ => false,
-        };
+    private void RunWide(bool silu, ulong x, ulong weight, int outFeatures, int inFeatures, ulong y, bool floatOutput) =>
+        LaunchWide(silu ? _kernels!.GemvWideSilu : _kernels!.GemvWide, _stream, CachedWideGrid(silu ? WideKind.Silu : WideKind.Plain, outFeatures, inFeatures),
+            x, weight, outFeatures, inFeatures, y, floatOutput);
 
     /// <summary>Whether <see cref="RunQkv"/> can take a one-token qkv projection of this shape (the wide layout, an even head dim).</summary>
     public bool FusesQkvFinish(int tokens, int inFeatures, int outFeatures, int headDim) =>
@@ -168,7 +154,8 @@ internal sealed unsafe class Gemm : IDisposable
     {
         if (!_wideGrids.TryGetValue((kind, outFeatures, inFeatures), out (uint, uint) grid))
         {
-            grid = WideGrid(WideKernel(kind), _multiprocessors, WideChunksPerThread, outFeatures, inFeatures, kind == WideKind.Qkv ? 2 : 1);
+            CudaKernel kernel = kind switch { WideKind.Silu => _kernels!.GemvWideSilu, WideKind.Qkv => _kernels!.GemvWideQkv, _ => _kernels!.GemvWide };
+            grid = WideGrid(kernel, _multiprocessors, WideChunksPerThread, outFeatures, inFeatures, kind == WideKind.Qkv ? 2 : 1);
             _wideGrids[(kind, outFeatures, inFeatures)] = grid;
         }
         return grid;
@@ -238,18 +225,6 @@ internal sealed unsafe class Gemm : IDisposable
     /// </summary>
     public bool FuseQkv { get; set; } = FuseOption("qkv");
 
-    /// <summary>
-    /// Which wide GEMMs keep x in shared memory instead of registers, so that two blocks fit an SM (RS_CUDA_GEMV_WIDE_XS:
-    /// long, all or long,few, as for <see cref="Wide"/>; none by default). Opt-in, being measured.
-    /// </summary>
-    public WideRows WideSharedX { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_GEMV_WIDE_XS") switch
-    {
-        "long" => WideRows.Long,
-        "all" => WideRows.All,
-        "long,few" => WideRows.LongOrFew,
-        _ => WideRows.None,
-    };
-
     /// <summary>RS_CUDA_GEMV_FUSE lists what gemv.cu fuses (norm, silu, qkv; "none" for nothing); unset means silu,qkv.</summary>
     private static bool FuseOption(string name) =>
         (Environment.GetEnvironmentVariable("RS_CUDA_GEMV_FUSE") ?? "silu,qkv").Split(',', StringSplitOptions.TrimEntries).Contains(name);
@@ -260,22 +235,11 @@ internal sealed unsafe class Gemm : IDisposable
         _workspace.Dispose();
     }
 
-    private CudaKernel WideKernel(WideKind kind) => kind switch
-    {
-        WideKind.Silu => _kernels!.GemvWideSilu,
-        WideKind.Qkv => _kernels!.GemvWideQkv,
-        WideKind.PlainXs => _kernels!.GemvWideXs,
-        WideKind.SiluXs => _kernels!.GemvWideSiluXs,
-        _ => _kernels!.GemvWide,
-    };
-
     private enum WideKind
     {
         Plain,
         Silu,
         Qkv,
-        PlainXs,
-        SiluXs,
     }
 
     /// <summary>Which one-token GEMMs take gemv.cu's wide layout.</summary>
