@@ -126,9 +126,11 @@ internal sealed unsafe class Gemm : IDisposable
     }
 
     /// <summary>gemv.cu's gemv_wide or gemv_wide_silu, on the grid <see cref="WideGrid"/> gave this shape.</summary>
-    private void RunWide(bool silu, ulong x, ulong weight, int outFeatures, int inFeatures, ulong y, bool floatOutput) =>
-        LaunchWide(silu ? _kernels!.GemvWideSilu : _kernels!.GemvWide, _stream, CachedWideGrid(silu ? WideKind.Silu : WideKind.Plain, outFeatures, inFeatures),
-            x, weight, outFeatures, inFeatures, y, floatOutput);
+    private void RunWide(bool silu, ulong x, ulong weight, int outFeatures, int inFeatures, ulong y, bool floatOutput)
+    {
+        WideKind kind = silu ? WideKind.Silu : WideKind.Plain;
+        LaunchWide(WideKernel(kind), _stream, CachedWideGrid(kind, outFeatures, inFeatures), x, weight, outFeatures, inFeatures, y, floatOutput);
+    }
 
     /// <summary>Whether <see cref="RunQkv"/> can take a one-token qkv projection of this shape (the wide layout, an even head dim).</summary>
     public bool FusesQkvFinish(int tokens, int inFeatures, int outFeatures, int headDim) =>
@@ -147,15 +149,14 @@ internal sealed unsafe class Gemm : IDisposable
         {
             &x, &weight, &outFeatures, &inFeatures, &qkv, &bias, &positions, &invFreq, &slots, &kCache, &vCache, &heads, &kvHeads, &headDim,
         };
-        _kernels!.GemvWideQkv.Launch(_stream, grid.Blocks, 1, grid.Threads, args);
+        WideKernel(WideKind.Qkv).Launch(_stream, grid.Blocks, 1, grid.Threads, args);
     }
 
     private (uint Blocks, uint Threads) CachedWideGrid(WideKind kind, int outFeatures, int inFeatures)
     {
         if (!_wideGrids.TryGetValue((kind, outFeatures, inFeatures), out (uint, uint) grid))
         {
-            CudaKernel kernel = kind switch { WideKind.Silu => _kernels!.GemvWideSilu, WideKind.Qkv => _kernels!.GemvWideQkv, _ => _kernels!.GemvWide };
-            grid = WideGrid(kernel, _multiprocessors, WideChunksPerThread, outFeatures, inFeatures, kind == WideKind.Qkv ? 2 : 1);
+            grid = WideGrid(WideKernel(kind), _multiprocessors, WideChunksPerThread, outFeatures, inFeatures, kind == WideKind.Qkv ? 2 : 1);
             _wideGrids[(kind, outFeatures, inFeatures)] = grid;
         }
         return grid;
@@ -234,6 +235,13 @@ internal sealed unsafe class Gemm : IDisposable
         Cublas.cublasDestroy(_handle);
         _workspace.Dispose();
     }
+
+    private CudaKernel WideKernel(WideKind kind) => kind switch
+    {
+        WideKind.Silu => _kernels!.GemvWideSilu,
+        WideKind.Qkv => _kernels!.GemvWideQkv,
+        _ => _kernels!.GemvWide,
+    };
 
     private enum WideKind
     {
