@@ -107,24 +107,25 @@ internal sealed class Sampler
             }
             return ref adjustments[_entryOf[token]];
         }
+        void AddBias(KeyValuePair<int, float> kv)
+        {
+            if ((uint)kv.Key < (uint)_vocabSize)
+            {
+                Entry(kv.Key).Add += kv.Value;
+            }
+        }
         if (p.LogitBias is Dictionary<int, float> bias) // the struct enumerator: no allocation per step
         {
             foreach (KeyValuePair<int, float> kv in bias)
             {
-                if ((uint)kv.Key < (uint)_vocabSize)
-                {
-                    Entry(kv.Key).Add += kv.Value;
-                }
+                AddBias(kv);
             }
         }
         else if (p.LogitBias is not null)
         {
             foreach (KeyValuePair<int, float> kv in p.LogitBias)
             {
-                if ((uint)kv.Key < (uint)_vocabSize)
-                {
-                    Entry(kv.Key).Add += kv.Value;
-                }
+                AddBias(kv);
             }
         }
         if (seq.OutputTokenIds.Count < p.MinTokens)
