@@ -91,8 +91,7 @@ internal static unsafe class DecodeAttentionChecks
             dout = new(2L * (tokens + SpareRows) * qSize), partials = new(Math.Max(4, 4 * partialFloats));
         nint s = device.Stream;
         CudaDriver.Check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
-        CudaDriver.Check(CudaDriver.cuMemsetD8Async(dout.Pointer, 0xFF, (nuint)dout.Bytes, s), "cuMemsetD8Async");
-        CudaDriver.Check(CudaDriver.cuMemsetD8Async(partials.Pointer, 0xFF, (nuint)partials.Bytes, s), "cuMemsetD8Async");
+        Fill(s, 0xFF, dout, partials);
         Gpu.DecodeAttention.Launch(k, s, dq.Pointer, qStride, dout.Pointer, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer, maxBlocks,
             dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, BlockSize, splits, listDecodeTokens ? dlist.Pointer : 0, decode.Count);
         float[] got = DownloadBf16(dout.Pointer, (tokens + SpareRows) * qSize);
@@ -123,7 +122,7 @@ internal static unsafe class DecodeAttentionChecks
         // launched is its sequence's one new token. Same tiles, same order of arithmetic: bit for bit the same output.
         if (listDecodeTokens || seqs.All(x => x.New == 1))
         {
-            CudaDriver.Check(CudaDriver.cuMemsetD8Async(dout.Pointer, 0xFF, (nuint)dout.Bytes, s), "cuMemsetD8Async");
+            Fill(s, 0xFF, dout);
             Gpu.DecodeAttention.Launch(k, s, dq.Pointer, qStride, dout.Pointer, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer, maxBlocks,
                 dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, BlockSize, splits, listDecodeTokens ? dlist.Pointer : 0, decode.Count, early: true);
             float[] early = DownloadBf16(dout.Pointer, (tokens + SpareRows) * qSize);

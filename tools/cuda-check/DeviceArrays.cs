@@ -10,6 +10,15 @@ internal static unsafe class DeviceArrays
     /// <summary>Relative error a bf16 result may have against an fp32 reference (a few roundings of 2^-8).</summary>
     public const double Bf16Tolerance = 1e-2;
 
+    /// <summary>Every byte of each buffer set to <paramref name="value"/> (0xFF: NaN bf16 and fp32, so rows a kernel leaves unwritten show).</summary>
+    public static void Fill(nint stream, byte value, params DeviceBuffer[] buffers)
+    {
+        foreach (DeviceBuffer buffer in buffers)
+        {
+            CudaDriver.Check(CudaDriver.cuMemsetD8Async(buffer.Pointer, value, (nuint)buffer.Bytes, stream), "cuMemsetD8Async");
+        }
+    }
+
     public static float[] Random(Random random, int n, float scale = 1f)
     {
         var values = new float[n];

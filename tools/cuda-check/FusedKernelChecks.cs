@@ -1,4 +1,5 @@
 using ReasoningServe.Inference.Backends.Cuda;
+using ReasoningServe.Inference.Backends.Cuda.Native;
 using Cpu = ReasoningServe.Inference.Backends.Cpu.Ops;
 using Gpu = ReasoningServe.Inference.Backends.Cuda.Ops;
 using static ReasoningServe.Tools.CudaCheck.DeviceArrays;
@@ -114,11 +115,7 @@ internal static unsafe class FusedKernelChecks
         using DeviceBuffer dx = UploadBf16(x), dw = UploadBf16(w), db = UploadBf16(b), dp = Upload(new[] { random.Next(0, 30000) }),
             ds = Upload(new[] { slot }), df = Upload(rope.InverseFrequencies.ToArray()), q1 = new(2L * n), q2 = new(2L * n),
             k1 = new(cacheBytes), v1 = new(cacheBytes), k2 = new(cacheBytes), v2 = new(cacheBytes);
-        foreach (DeviceBuffer cache in new[] { k1, v1, k2, v2 })
-        {
-            Inference.Backends.Cuda.Native.CudaDriver.Check(
-                Inference.Backends.Cuda.Native.CudaDriver.cuMemsetD8Async(cache.Pointer, 0, (nuint)cacheBytes, s), "cuMemsetD8Async");
-        }
+        Fill(s, 0, k1, v1, k2, v2);
         // FuseQkv set here: the opt-in run's RS_CUDA_GEMV_FUSE=norm,silu leaves it out of the backend, not out of this check
         using var wide = new Gpu.Gemm(s, k, device.MultiprocessorCount) { UseGemv = true, Wide = Gpu.Gemm.WideRows.All, FuseQkv = true };
         if (!wide.FusesQkvFinish(1, kIn, n, d))
@@ -132,12 +129,22 @@ internal static unsafe class FusedKernelChecks
         wide.RunQkv(dx.Pointer, dw.Pointer, kIn, q2.Pointer, bias ? db.Pointer : 0, dp.Pointer, df.Pointer, ds.Pointer, k2.Pointer, v2.Pointer,
             heads, kvHeads, d);
 
-        int cacheElements = slotsTotal * kvSize;
-        float[] r1 = DownloadBf16(q1.Pointer, n), r2 = DownloadBf16(q2.Pointer, n);
-        float[] c1 = [.. DownloadBf16(k1.Pointer, cacheElements), .. DownloadBf16(v1.Pointer, cacheElements)];
-        float[] c2 = [.. DownloadBf16(k2.Pointer, cacheElements), .. DownloadBf16(v2.Pointer, cacheElements)];
+        QkvComparison c = CompareQkv(q1, q2, n, [k1, v1], [k2, v2], slotsTotal * kvSize);
+        // with a slot, the token's k and v rows land there (a zero value is possible but rare); with -1, nothing is written
+        bool cacheRight = slot >= 0 ? c.CacheWritten > 2 * kvSize * 9 / 10 : c.CacheWritten == 0;
+        Report.Check($"gemv_wide_qkv {name}", c.Rows.Relative < 2e-3 && c.Cache.Relative < 2e-3 && c.Differing <= n / 100 && cacheRight,
+            $"vs gemv_wide + qkv_finish: {c.Differing} of {n} values differ (rel {c.Rows.Relative:E1}), cache {c.CacheDiffering} differ "
+            + $"(rel {c.Cache.Relative:E1}), {c.CacheWritten} cache values written");
+    }
+
+    /// <summary>Two paths' qkv rows and K/V caches, value by value: the reference (1) against the one checked (2).</summary>
+    private static QkvComparison CompareQkv(DeviceBuffer q1, DeviceBuffer q2, int rows, DeviceBuffer[] caches1, DeviceBuffer[] caches2, int cacheElements)
+    {
+        float[] r1 = DownloadBf16(q1.Pointer, rows), r2 = DownloadBf16(q2.Pointer, rows);
+        float[] c1 = [.. caches1.SelectMany(c => DownloadBf16(c.Pointer, cacheElements))];
+        float[] c2 = [.. caches2.SelectMany(c => DownloadBf16(c.Pointer, cacheElements))];
         int differing = 0, cacheDiffering = 0, cacheWritten = 0;
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < rows; i++)
         {
             differing += r1[i] != r2[i] ? 1 : 0;
         }
@@ -146,16 +153,14 @@ internal static unsafe class FusedKernelChecks
             cacheDiffering += c1[i] != c2[i] ? 1 : 0;
             cacheWritten += c2[i] != 0 ? 1 : 0;
         }
-        (double MaxAbs, double Relative) rowError = Errors(r2, r1), cacheError = Errors(c2, c1);
-        // with a slot, the token's k and v rows land there (a zero value is possible but rare); with -1, nothing is written
-        bool cacheRight = slot >= 0 ? cacheWritten > 2 * kvSize * 9 / 10 : cacheWritten == 0;
-        Report.Check($"gemv_wide_qkv {name}", rowError.Relative < 2e-3 && cacheError.Relative < 2e-3 && differing <= n / 100 && cacheRight,
-            $"vs gemv_wide + qkv_finish: {differing} of {n} values differ (rel {rowError.Relative:E1}), cache {cacheDiffering} differ "
-            + $"(rel {cacheError.Relative:E1}), {cacheWritten} cache values written");
+        return new(Errors(r2, r1), Errors(c2, c1), differing, cacheDiffering, cacheWritten);
     }
 
-    private static void CudaDriverSync() =>
-        Inference.Backends.Cuda.Native.CudaDriver.Check(Inference.Backends.Cuda.Native.CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
+    private readonly record struct QkvComparison((double MaxAbs, double Relative) Rows, (double MaxAbs, double Relative) Cache, int Differing,
+        int CacheDiffering, int CacheWritten);
+
+
+    private static void CudaDriverSync() => CudaDriver.Check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
 
     private static void QkvFinishCheck(CudaDevice device, CudaKernels k, Random random, string name, int heads, int kvHeads, int d, bool bias, bool norm)
     {
@@ -170,11 +175,7 @@ internal static unsafe class FusedKernelChecks
         using DeviceBuffer q1 = UploadBf16(qkv), q2 = UploadBf16(qkv), db = UploadBf16(b), dqw = UploadBf16(qw), dkw = UploadBf16(kw),
             dp = Upload(positions), ds = Upload(slots), df = Upload(rope.InverseFrequencies.ToArray()),
             k1 = new(cacheBytes), v1 = new(cacheBytes), k2 = new(cacheBytes), v2 = new(cacheBytes);
-        foreach (DeviceBuffer cache in new[] { k1, v1, k2, v2 })
-        {
-            Inference.Backends.Cuda.Native.CudaDriver.Check(
-                Inference.Backends.Cuda.Native.CudaDriver.cuMemsetD8Async(cache.Pointer, 0, (nuint)cacheBytes, s), "cuMemsetD8Async");
-        }
+        Fill(s, 0, k1, v1, k2, v2);
 
         if (bias)
         {
@@ -192,18 +193,10 @@ internal static unsafe class FusedKernelChecks
 
         // The same math, but the compiler may fuse a different multiply-add (and qk-norm sums pairs in another order), so a
         // value may land one bf16 step away; beyond that the two paths must agree.
-        int rows = tokens * stride, cacheElements = slotsTotal * kvSize;
-        float[] r1 = DownloadBf16(q1.Pointer, rows), r2 = DownloadBf16(q2.Pointer, rows);
-        float[] c1 = [.. DownloadBf16(k1.Pointer, cacheElements), .. DownloadBf16(v1.Pointer, cacheElements)];
-        float[] c2 = [.. DownloadBf16(k2.Pointer, cacheElements), .. DownloadBf16(v2.Pointer, cacheElements)];
-        int differing = 0;
-        for (int i = 0; i < rows; i++)
-        {
-            differing += r1[i] != r2[i] ? 1 : 0;
-        }
-        (double MaxAbs, double Relative) rowError = Errors(r2, r1), cacheError = Errors(c2, c1);
-        Report.Check($"qkv_finish {name}", rowError.Relative < 2e-3 && cacheError.Relative < 2e-3,
-            $"vs bias_add+qk_norm+rope+kv_write: rows rel {rowError.Relative:E1} ({differing} of {rows} values differ), cache rel {cacheError.Relative:E1}");
+        int rows = tokens * stride;
+        QkvComparison c = CompareQkv(q1, q2, rows, [k1, v1], [k2, v2], slotsTotal * kvSize);
+        Report.Check($"qkv_finish {name}", c.Rows.Relative < 2e-3 && c.Cache.Relative < 2e-3,
+            $"vs bias_add+qk_norm+rope+kv_write: rows rel {c.Rows.Relative:E1} ({c.Differing} of {rows} values differ), cache rel {c.Cache.Relative:E1}");
     }
 
     private static void AttentionCheck(CudaDevice device, CudaKernels k, Random random, string name, int heads, int kvHeads, int d,

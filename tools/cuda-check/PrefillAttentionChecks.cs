@@ -72,7 +72,7 @@ internal static unsafe class PrefillAttentionChecks
             dout = new(2L * (tokens + SpareRows) * qSize);
         nint s0 = device.Stream;
         CudaDriver.Check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
-        CudaDriver.Check(CudaDriver.cuMemsetD8Async(dout.Pointer, 0xFF, (nuint)dout.Bytes, s0), "cuMemsetD8Async");
+        Fill(s0, 0xFF, dout);
         Gpu.PrefillAttention.Launch(k, s0, dq.Pointer, qStride, dout.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer, maxBlocks,
             dseq.Pointer, dctx.Pointer, dfirst.Pointer, dcount.Pointer, tiles, heads, kvHeads, d, BlockSize);
         float[] got = DownloadBf16(dout.Pointer, (tokens + SpareRows) * qSize);
