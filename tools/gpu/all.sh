@@ -6,7 +6,8 @@
 # There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,load,hf,hf-compile]  — writes logs and results to
 # $OUT. The -optin parts turn on what is not the default (gemv.cu's fused rmsnorm prologue, which leaves out its qkv
 # epilogue, and its wide layout everywhere; programmatic dependent launch's trigger at block exit) and run the
-# OPTIN_SECTIONS of cuda-check (default goldens,compare,realistic); check-optin also benchmarks the settings in EACH one
+# OPTIN_SECTIONS of cuda-check (default goldens,compare,realistic; CHECK_SECTIONS picks check's, CHECK_ARGS adds options such
+# as --batches 1); check-optin also benchmarks the settings in EACH one
 # at a time (default: without the qkv epilogue, the trigger at exit, the wide layout for long rows only; a + joins
 # variables set together); once an opt-in passes and measures faster, make it the default. Timeouts (CHECK_TIMEOUT 90 s per cuda-check process,
 # SERVE_TIMEOUT 150 s, hf 200 s, HF_COMPILE_TIMEOUT 560 s for HF_SHAPES, default 1.5b,7b) bound each part; check,check-optin,serve,serve-optin should fit the 600 s of one call.
@@ -39,7 +40,7 @@ run)
   export PATH=/tmp/dn:$PATH DOTNET_ROOT=/tmp/dn RS_CUBIN_CACHE=/tmp/cubin
   export LD_LIBRARY_PATH=/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
   nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem --format=csv | tee "$out/gpu.txt"
-  optin="RS_CUDA_GEMV_FUSE=norm,silu RS_CUDA_PDL=exit RS_CUDA_GEMV_WIDE=all"   # every opt-in at once
+  optin="RS_CUDA_GEMV_FUSE=norm,silu RS_CUDA_PDL=exit RS_CUDA_GEMV_WIDE=all RS_CUDA_PERSISTENT=1"   # every opt-in at once
   # benchmarked one at a time; a + joins variables set together
   each="${EACH:-RS_CUDA_GEMV_FUSE=silu RS_CUDA_PDL=exit RS_CUDA_GEMV_WIDE=long}"
   check() { # log-name [env...] -- sections: one process per section, so a faulting kernel cannot take the others down
@@ -47,11 +48,13 @@ run)
     local vars=(); while [ "$1" != -- ]; do vars+=("$1"); shift; done; shift
     for section in "$@"; do
       echo "--- $section ${vars[*]}" | tee -a "$out/$log"
-      env "${vars[@]}" timeout "${CHECK_TIMEOUT:-90}" dotnet /tmp/app/app/CudaCheck/CudaCheck.dll --goldens testdata/goldens/models --only "$section" 2>&1 | tee -a "$out/$log"
+      # shellcheck disable=SC2086 # CHECK_ARGS: more options, one word each (--batches 1)
+      env "${vars[@]}" timeout "${CHECK_TIMEOUT:-90}" dotnet /tmp/app/app/CudaCheck/CudaCheck.dll --goldens testdata/goldens/models --only "$section" ${CHECK_ARGS:-} 2>&1 | tee -a "$out/$log"
     done
   }
   if [[ ,$parts, == *,check,* ]]; then
-    echo "=== cuda-check"; check cuda-check.log -- kernels prefill decode sampling gemv-sweep step-parts goldens,compare,realistic bench
+    # shellcheck disable=SC2086 # one word per section
+    echo "=== cuda-check"; check cuda-check.log -- ${CHECK_SECTIONS:-kernels prefill decode sampling gemv-sweep step-parts decode-step goldens,compare,realistic bench}
   fi
   if [[ ,$parts, == *,check-optin,* ]]; then
     # all opt-ins together for correctness, then the benchmark with each alone (which one helps, which one hurts)

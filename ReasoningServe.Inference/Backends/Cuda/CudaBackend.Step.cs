@@ -1,3 +1,4 @@
+using ReasoningServe.Inference.Backends.Cuda.Native;
 using ReasoningServe.Inference.Model;
 using CudaOps = ReasoningServe.Inference.Backends.Cuda.Ops;
 
@@ -33,6 +34,21 @@ internal sealed unsafe partial class CudaBackend
         int h = c.HiddenSize, inter = c.IntermediateSize;
         float eps = c.RmsNormEps;
         Profiler?.Begin(stream);
+        if (tokens == 1 && seqs == 1 && inputs.Tiles == 0 && PersistentStep() is { } step)
+        {
+            (ulong partialOut, ulong partialMax, ulong partialSum) = CudaOps.GqaAttention.PartialParts(_partials.Pointer, 1, c.NumHeads, c.HeadDim, splits);
+            step.Launch(stream, _device, _weights.Layers, cache, new CudaOps.DecodeStep.Args
+            {
+                Embed = _weights.Embed.Pointer, LmHead = _weights.LmHead, FinalNorm = _weights.FinalNorm.Pointer,
+                TokenIds = inputs.TokenIds, Positions = inputs.Positions, Slots = inputs.Slots, BlockTables = inputs.BlockTables,
+                TokenSeq = inputs.TokenSeq, TokenContext = inputs.TokenContext, InvFreq = _invFreq.Pointer,
+                Residual0 = _x.Pointer, Residual1 = _x2.Pointer, Delta = _delta.Pointer, Qkv = _qkv.Pointer, Attn = _attn.Pointer, GateUp = _gateUp.Pointer,
+                Logits = _logits.Pointer, PartialOut = partialOut, PartialMax = partialMax, PartialSum = partialSum,
+                MaxBlocks = inputs.MaxBlocks, BlockSize = cache.BlockSize, Splits = splits, Eps = eps, Scale = 1f / MathF.Sqrt(c.HeadDim),
+            });
+            Mark("decode_step");
+            return;
+        }
         CudaOps.Embedding.Launch(_kernels, stream, _weights.Embed.Pointer, inputs.TokenIds, _x.Pointer, tokens, h);
         Mark("embedding");
         ulong x = _x.Pointer; // the residual stream; gemv.cu's fused rmsnorm moves it between _x and _x2
@@ -92,6 +108,32 @@ internal sealed unsafe partial class CudaBackend
         Mark("rmsnorm");
         _gemm.Run(_last.Pointer, seqs, _weights.LmHead, c.VocabSize, h, _logits.Pointer, c.VocabSize, floatOutput: true);
         Mark("gemm lm_head");
+    }
+
+    /// <summary>
+    /// decode_step.cu's build for this model when <see cref="UsePersistentStep"/> asks for it and the model and device take
+    /// it (built at the first step that can use it; a model it cannot take says why once and keeps the separate kernels).
+    /// </summary>
+    private CudaOps.DecodeStep? PersistentStep()
+    {
+        if (!UsePersistentStep || _decodeStepUnavailable is not null)
+        {
+            return null;
+        }
+        if (_decodeStep is null)
+        {
+            try
+            {
+                _decodeStep = CudaOps.DecodeStep.Create(Config, _weights.Layers, _device, _kernels.ProgrammaticLaunch);
+            }
+            catch (Exception e) when (e is NotSupportedException or CudaException)
+            {
+                _decodeStepUnavailable = e.Message;
+                Console.Error.WriteLine($"warning: CUDA: the persistent decode step is off for this model: {e.Message}");
+                return null;
+            }
+        }
+        return _decodeStep;
     }
 
     /// <summary>

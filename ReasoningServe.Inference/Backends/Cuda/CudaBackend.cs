@@ -32,6 +32,8 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     private readonly DeviceBuffer _x = new(), _x2 = new(), _normed = new(), _delta = new(), _qkv = new(), _attn = new(), _gateUp = new(), _act = new(),
         _last = new(), _logits = new(), _ids = new(), _partials = new();
     private readonly PinnedBuffer _hostLogits = new(), _hostIds = new();
+    private CudaOps.DecodeStep? _decodeStep;
+    private string? _decodeStepUnavailable;
     private int _tokenCapacity, _seqCapacity;
 
     private CudaBackend(ModelConfig config, CudaDevice device, CudaKernels kernels, Func<CudaWeights> weights)
@@ -123,6 +125,33 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
 
     private bool _earlyAttentionLoads = Environment.GetEnvironmentVariable("RS_CUDA_ATTENTION_EARLY") != "0";
 
+    /// <summary>
+    /// One-token steps of one sequence as decode_step.cu's one persistent launch instead of ~7 kernels per layer
+    /// (RS_CUDA_PERSISTENT=1; opt-in until measured faster), for models it takes (<see cref="CudaOps.DecodeStep.WhyNot"/>).
+    /// Changing it drops the captured decode graphs.
+    /// </summary>
+    public bool UsePersistentStep
+    {
+        get => _usePersistentStep;
+        set => SetDroppingGraphs(ref _usePersistentStep, value);
+    }
+
+    private bool _usePersistentStep = Environment.GetEnvironmentVariable("RS_CUDA_PERSISTENT") == "1";
+
+    /// <summary>Which one-token GEMMs take gemv.cu's wide layout (see <see cref="CudaOps.Gemm.Wide"/>); changing it drops the captured graphs.</summary>
+    internal CudaOps.Gemm.WideRows GemvWide
+    {
+        get => _gemm.Wide;
+        set
+        {
+            if (value != _gemm.Wide)
+            {
+                DropGraphs();
+                _gemm.Wide = value;
+            }
+        }
+    }
+
     /// <summary>Small-token GEMMs through gemv.cu instead of cuBLAS (see <see cref="CudaOps.Gemm.UseGemv"/>).</summary>
     public bool UseGemv
     {
@@ -150,6 +179,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     internal CudaDevice Device => _device;
     internal CudaKernels Kernels => _kernels;
     internal long WeightBytes => _weights.Bytes;
+    internal CudaLayer[] Layers => _weights.Layers;
 
     public void AllocateKvCache(int numBlocks, int blockSize)
     {
@@ -279,6 +309,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         _sampleResultsDevice.Dispose();
         _adjustedLogits.Dispose();
         _inputs.Dispose();
+        _decodeStep?.Dispose();
         _gemm.Dispose();
         _weights.Dispose();
         _kernels.Dispose();

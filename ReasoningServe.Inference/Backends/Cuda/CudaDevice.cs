@@ -27,6 +27,7 @@ internal sealed unsafe class CudaDevice : IDisposable
         Stream = stream;
         ComputeCapability = Attribute(CudaDriver.DeviceAttributeComputeCapabilityMajor) * 10 + Attribute(CudaDriver.DeviceAttributeComputeCapabilityMinor);
         MultiprocessorCount = Attribute(CudaDriver.DeviceAttributeMultiprocessorCount);
+        MaxSharedBytesPerBlock = Attribute(CudaDriver.DeviceAttributeMaxSharedMemoryPerBlockOptin);
         byte* name = stackalloc byte[256];
         CudaDriver.Check(CudaDriver.cuDeviceGetName(name, 256, device), "cuDeviceGetName");
         Name = Marshal.PtrToStringUTF8((nint)name) ?? "";
@@ -39,6 +40,9 @@ internal sealed unsafe class CudaDevice : IDisposable
     /// <summary>major * 10 + minor, e.g. 90 for Hopper: NVRTC's sm_XY.</summary>
     public int ComputeCapability { get; }
     public int MultiprocessorCount { get; }
+
+    /// <summary>The most shared memory one block may ask for (static + dynamic, after opting in).</summary>
+    public int MaxSharedBytesPerBlock { get; }
     public string Name { get; }
     /// <summary>The CUDA version the driver supports, major * 1000 + minor * 10 (13000 for CUDA 13.0).</summary>
     public int DriverVersion { get; }

@@ -16,12 +16,17 @@ internal readonly unsafe struct CudaKernel(nint function, string name, bool prog
     public bool IsLoaded => function != 0;
 
     /// <summary>How many blocks of <paramref name="blockSize"/> threads fit on one multiprocessor at once (registers, shared memory).</summary>
-    public int MaxActiveBlocksPerMultiprocessor(int blockSize)
+    public int MaxActiveBlocksPerMultiprocessor(int blockSize, int dynamicSharedBytes = 0)
     {
         int blocks;
-        CudaDriver.Check(CudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, function, blockSize, 0), $"cuOccupancyMaxActiveBlocksPerMultiprocessor({Name})");
+        CudaDriver.Check(CudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, function, blockSize, (nuint)dynamicSharedBytes),
+            $"cuOccupancyMaxActiveBlocksPerMultiprocessor({Name})");
         return blocks;
     }
+
+    /// <summary>Lets launches ask for more than 48 KB of dynamic shared memory (up to <see cref="CudaDevice.MaxSharedBytesPerBlock"/>).</summary>
+    public void AllowDynamicSharedBytes(int bytes) =>
+        CudaDriver.Check(CudaDriver.cuFuncSetAttribute(function, CudaDriver.FuncAttributeMaxDynamicSharedSizeBytes, bytes), $"cuFuncSetAttribute({Name})");
 
     public void Launch(nint stream, uint gridX, uint gridY, uint blockX, void** arguments, uint sharedBytes = 0, uint gridZ = 1)
     {
@@ -71,6 +76,9 @@ internal sealed unsafe class CudaKernels : IDisposable
     public static readonly IReadOnlySet<string> OptionalFiles =
         new HashSet<string>(StringComparer.Ordinal) { "gemv.cu", "prefill_attention.cu", "decode_attention.cu", "sample.cu", "logit_adjust.cu" };
 
+    /// <summary>Kernel files built per model (their shapes are macros): <see cref="Ops.DecodeStep"/> compiles and loads them itself.</summary>
+    public static readonly IReadOnlySet<string> PerModelFiles = new HashSet<string>(StringComparer.Ordinal) { "decode_step.cu" };
+
     private readonly List<nint> _modules = [];
     private readonly Dictionary<string, string> _optionalFailures = [];
 
@@ -81,10 +89,10 @@ internal sealed unsafe class CudaKernels : IDisposable
         ProgrammaticLaunch = device.ComputeCapability >= 90 && device.DriverVersion >= 12030 && pdl is "1" or "exit";
         string[] defines = pdl == "exit" ? ["-DPDL_TRIGGER_AT_EXIT"] : [];
         var compiler = new KernelCompiler(device.ComputeCapability, cacheDirectory);
-        IReadOnlyList<string> files = KernelSources.KernelFiles;
-        var cubins = new byte[files.Count][];
-        var errors = new Exception?[files.Count];
-        Parallel.For(0, files.Count, i =>
+        string[] files = [.. KernelSources.KernelFiles.Where(f => !PerModelFiles.Contains(f))];
+        var cubins = new byte[files.Length][];
+        var errors = new Exception?[files.Length];
+        Parallel.For(0, files.Length, i =>
         {
             try
             {
@@ -96,7 +104,7 @@ internal sealed unsafe class CudaKernels : IDisposable
             }
         });
         var functions = new Dictionary<string, nint>();
-        for (int i = 0; i < files.Count; i++)
+        for (int i = 0; i < files.Length; i++)
         {
             if (errors[i] is { } error)
             {

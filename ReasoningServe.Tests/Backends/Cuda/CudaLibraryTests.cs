@@ -67,21 +67,28 @@ public sealed class CudaLibraryTests
     [Fact]
     public void Every_op_kernel_is_embedded_with_its_entry_point()
     {
-        string[] expected = ["argmax", "attention_combine", "bias_add", "decode_attention", "embedding", "fill_uniform", "gemv", "gqa_attention", "kv_write", "logit_adjust", "paged_attention", "prefill_attention", "qk_norm", "qkv_finish", "rmsnorm", "rope", "sample", "silu_mul"];
+        string[] expected = ["argmax", "attention_combine", "bias_add", "decode_attention", "decode_step", "embedding", "fill_uniform", "gemv", "gqa_attention", "kv_write", "logit_adjust", "paged_attention", "prefill_attention", "qk_norm", "qkv_finish", "rmsnorm", "rope", "sample", "silu_mul"];
         Assert.Equal(expected.Select(e => e + ".cu"), KernelSources.KernelFiles);
         foreach (string name in expected)
         {
             string source = KernelSources.Read(name + ".cu");
             Assert.Contains($"extern \"C\" __global__ void", source);
             Assert.Contains(name == "rmsnorm" ? "rmsnorm(" : name + "(", source);
-            // common.cuh directly, or through tensor_core.cuh (which includes it, below)
-            Assert.True(source.Contains("#include \"common.cuh\"") || source.Contains("#include \"tensor_core.cuh\""), name);
+            // common.cuh directly, or through a header that includes it (below)
+            Assert.True(KernelSources.HeaderFiles.Any(h => source.Contains($"#include \"{h}\"")), name);
         }
         Assert.Contains("block_sum", KernelSources.Read(KernelSources.CommonHeader));
-        Assert.Equal(["common.cuh", "tensor_core.cuh"], KernelSources.HeaderFiles);
-        Assert.Contains("#include \"common.cuh\"", KernelSources.Read("tensor_core.cuh"));
+        Assert.Equal(["attention_combine.cuh", "common.cuh", "decode_attention.cuh", "gemv.cuh", "tensor_core.cuh"], KernelSources.HeaderFiles);
+        foreach (string header in KernelSources.HeaderFiles.Where(h => h != KernelSources.CommonHeader))
+        {
+            string text = KernelSources.Read(header);
+            Assert.True(text.Contains("#include \"common.cuh\"") || text.Contains("#include \"tensor_core.cuh\""), header);
+        }
         Assert.Contains("#include \"tensor_core.cuh\"", KernelSources.Read("prefill_attention.cu"));
-        Assert.Contains("#include \"tensor_core.cuh\"", KernelSources.Read("decode_attention.cu"));
+        Assert.Contains("#include \"decode_attention.cuh\"", KernelSources.Read("decode_attention.cu"));
+        Assert.Contains("#include \"decode_attention.cuh\"", KernelSources.Read("decode_step.cu"));
+        // Built per model by Ops.DecodeStep, not with the other kernels.
+        Assert.Equal(["decode_step.cu"], CudaKernels.PerModelFiles);
         // Opt-in features' kernels may fail to build without taking the backend down; the rest may not.
         Assert.Subset(KernelSources.KernelFiles.ToHashSet(), CudaKernels.OptionalFiles.ToHashSet());
         Assert.DoesNotContain("gqa_attention.cu", CudaKernels.OptionalFiles);
@@ -108,7 +115,9 @@ public sealed class CudaLibraryTests
                 bool waits = first[1] == "wait_for_previous_grid();" || (file == "gemv.cu" && first[1].StartsWith("gemv_wide_rows(", StringComparison.Ordinal)
                     && WeightsOnlyBeforeWait(KernelSources.Read(file)))
                     || (file == "decode_attention.cu" && first[1].StartsWith("decode_attention_block<true>(", StringComparison.Ordinal)
-                        && QueryAfterWaitWhenEarly(KernelSources.Read(file)));
+                        && QueryAfterWaitWhenEarly(KernelSources.Read("decode_attention.cuh")))
+                    // decode_step requests its first weight rows (never an activation) before it waits
+                    || (file == "decode_step.cu" && StepRequestsOnlyWeightsBeforeWait(KernelSources.Read(file)));
                 Assert.True(waits, $"{m.Groups[1].Value} ({file}) does not wait for its predecessor first: '{first[1]}'");
             }
         }
@@ -121,6 +130,14 @@ public sealed class CudaLibraryTests
         int wait = attention.IndexOf("if (!waited) wait_for_previous_grid();", early, StringComparison.Ordinal);
         int query = attention.IndexOf("load_q();", early, StringComparison.Ordinal);
         return attention.Contains("if (!EARLY) load_q();", StringComparison.Ordinal) && early > 0 && wait > early && query > wait;
+    }
+
+    private static bool StepRequestsOnlyWeightsBeforeWait(string step)
+    {
+        int start = step.IndexOf("void __launch_bounds__(THREADS, 1) decode_step(", StringComparison.Ordinal);
+        string beforeWait = step[start..step.IndexOf("wait_for_previous_grid();", start, StringComparison.Ordinal)];
+        return start > 0 && beforeWait.Contains("request_next(cursor, a, ring, s);", StringComparison.Ordinal)
+            && !Regex.IsMatch(beforeWait, @"a\.(tokenIds|positions|slots|residual|delta|qkv|attn|gateUp|logits|partial)");
     }
 
     private static bool WeightsOnlyBeforeWait(string gemv)
@@ -145,6 +162,8 @@ public sealed class CudaLibraryTests
         Assert.Equal(Gemm.WideChunksPerThread, Macro("CPT"));
         Assert.Equal(Gemm.WideMaxRowsPerBlock, Macro("WIDE_MAX_ROWS"));
         Assert.Contains($"__launch_bounds__({Gemm.WideMaxThreads}) gemv_wide(", gemv);
+        // decode_step.cu lays its projections out as the wide layout does, and sizes its ring slots by the same CPT
+        Assert.Contains($"#define CPT_MAX {Gemm.WideChunksPerThread} ", KernelSources.Read("decode_step.cu"));
         // 8 warps per row-per-warp block; a wide block holds a whole row of k in at most 512 threads
         Assert.Contains("__launch_bounds__(256) gemv(", gemv);
         Assert.Equal(320, Gemm.WideThreads(18944, 8));

@@ -2,9 +2,7 @@
 // its running max m_s and sum l_s, so with M = max m_s and w_s = e^(m_s - M):
 //   o = sum_s w_s a_s / sum_s w_s l_s          (a split without keys has m_s = -inf: weight 0)
 // tokenList (optional): the tokens gqa_attention processed, as there. grid: (tokens, heads), block: 128.
-#include "common.cuh"
-
-#define MAX_SPLITS 128
+#include "attention_combine.cuh"
 
 extern "C" __global__ void attention_combine(const float* __restrict__ partialOut, const float* __restrict__ partialMax,
     const float* __restrict__ partialSum, bf16* __restrict__ out, const int* __restrict__ tokenList, int heads, int headDim, int splits)
@@ -14,28 +12,12 @@ extern "C" __global__ void attention_combine(const float* __restrict__ partialOu
     __shared__ float weight[MAX_SPLITS];
     __shared__ float total;
     long long row = (long long)(tokenList == nullptr ? blockIdx.x : tokenList[blockIdx.x]) * heads + blockIdx.y;
-    const float* m = partialMax + row * splits;
     if (threadIdx.x < 32)
     {
-        float best = -INFINITY;
-        for (int s = threadIdx.x; s < splits; s += 32) best = fmaxf(best, m[s]);
-        best = warp_max(best);
-        float sum = 0.f;
-        for (int s = threadIdx.x; s < splits; s += 32)
-        {
-            float w = expf(m[s] - best);
-            weight[s] = w;
-            sum += w * partialSum[row * splits + s];
-        }
-        sum = warp_sum(sum);
+        float sum = combine_weights(partialMax, partialSum, row, splits, weight);
         if (threadIdx.x == 0) total = sum;
     }
     __syncthreads();
     float inverse = 1.f / total;
-    for (int d = threadIdx.x; d < headDim; d += blockDim.x)
-    {
-        float o = 0.f;
-        for (int s = 0; s < splits; s++) o += weight[s] * partialOut[(row * splits + s) * headDim + d];
-        out[row * headDim + d] = __float2bfloat16(o * inverse);
-    }
+    for (int d = threadIdx.x; d < headDim; d += blockDim.x) out[row * headDim + d] = combine_element(partialOut, row, headDim, splits, weight, inverse, d);
 }

@@ -23,257 +23,7 @@
 // grid: (tokens, kvHeads, splits) - one block takes the whole group (the host refuses groups above 16). block: 128.
 // head_dim 64 or 128 (templated; the host refuses others); q's row stride must be even, cache rows 16-byte aligned.
 // smem: 48 KB static (the rings), under the limit that needs no opt-in.
-#include "tensor_core.cuh"
-
-#define WARPS 4
-#define THREADS (WARPS * 32)
-#define KEYS 16                   // keys per warp tile: one k-step of P V, two n-tiles of Q K^T
-#define SPLIT_TILE (WARPS * KEYS) // splits share the context in whole tiles of this many keys
-#define SMEM_BYTES 49152
-#define LN2 0.6931471805599453f
-
-// One warp copies the 16 K (or V) rows of its KV head into a swizzled [16][HEAD_DIM] buffer: chunk c (8 bf16) of
-// row r goes to chunk c ^ (r & 7). Lane l holds the cache slot of row l % 16 (-1: past the split, zero-filled so a
-// masked probability of 0 never meets stale shared memory); src is the cache plus the head's and this lane's column.
-template <int HEAD_DIM>
-__device__ __forceinline__ void load_tile(unsigned dst, const bf16* __restrict__ src, int slot, long long kvStride, int lane)
-{
-    constexpr int CHUNKS = HEAD_DIM / 8, ROWS = 32 / CHUNKS; // 16-byte chunks per row, rows per pass of the warp
-    const int col = lane % CHUNKS;
-#pragma unroll
-    for (int i = 0; i < KEYS / ROWS; i++)
-    {
-        int row = i * ROWS + lane / CHUNKS;
-        int s = __shfl_sync(0xffffffffu, slot, row);
-        cp_async16(dst + row * (HEAD_DIM * 2) + ((col ^ (row & 7)) << 4), s >= 0 ? src + s * kvStride : src, s >= 0 ? 16 : 0);
-    }
-}
-
-// EARLY (decode_attention_early): the kernel has not waited for its predecessor yet. Every key but the newest was
-// written by earlier steps, so the warps request their first tiles first and wait only before a tile that holds
-// position context - 1 (qkv_finish writes it just before) and before reading q. Only for tokens that are their
-// sequence's one new token: the host's call.
-template <int HEAD_DIM, int RING, bool EARLY>
-__device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
-    float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
-    const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ table, int t, int context,
-    int heads, int kvHeads, int blockSize, float scale, unsigned char* smem)
-{
-    constexpr int ROW_BYTES = HEAD_DIM * 2, TILE_BYTES = KEYS * ROW_BYTES;
-    constexpr int DK = HEAD_DIM / 16; // k-steps of Q K^T
-    constexpr int DN = HEAD_DIM / 8;  // n-tiles of O
-    constexpr int OSTRIDE = HEAD_DIM + 8; // floats per row of the merge buffer (padded against bank conflicts)
-    static_assert(WARPS * RING * TILE_BYTES <= SMEM_BYTES, "the rings must fit");
-    static_assert(WARPS * 16 * (OSTRIDE + 2) * 4 <= SMEM_BYTES, "the merge buffers must fit");
-
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, group = lane >> 2, quad = lane & 3;
-    const int G = heads / kvHeads, g = blockIdx.y, h0 = g * G;
-    const int splits = gridDim.z, split = blockIdx.z;
-    const int tilesPerSplit = ((context + SPLIT_TILE - 1) / SPLIT_TILE + splits - 1) / splits;
-    const int begin = split * tilesPerSplit * SPLIT_TILE, end = min(context, begin + tilesPerSplit * SPLIT_TILE);
-    const int blockTiles = (max(end - begin, 0) + KEYS - 1) / KEYS;
-    const int count = blockTiles > warp ? (blockTiles - warp + WARPS - 1) / WARPS : 0; // this warp's tiles
-
-    // Q A fragments straight from global: rows group and group + 8 of the group's heads, zero past G.
-    unsigned qf[DK][4];
-    auto load_q = [&]()
-    {
-        const bf16* q0 = q + (long long)t * qRowStride + (long long)(h0 + group) * HEAD_DIM + 2 * quad;
-        const bool valid0 = group < G, valid1 = group + 8 < G;
-#pragma unroll
-        for (int kk = 0; kk < DK; kk++)
-        {
-            qf[kk][0] = valid0 ? *(const unsigned*)(q0 + kk * 16) : 0u;
-            qf[kk][1] = valid1 ? *(const unsigned*)(q0 + 8 * HEAD_DIM + kk * 16) : 0u;
-            qf[kk][2] = valid0 ? *(const unsigned*)(q0 + kk * 16 + 8) : 0u;
-            qf[kk][3] = valid1 ? *(const unsigned*)(q0 + 8 * HEAD_DIM + kk * 16 + 8) : 0u;
-        }
-    };
-    if (!EARLY) load_q();
-
-    // Loads are numbered K(0), V(0), K(1), V(1), ... of this warp's tiles; load n goes to buffer n % RING and is one
-    // commit group, so "all but the newest RING - 1 groups" means load n has landed when n + RING - 1 is issued.
-    const unsigned ring = smem_address(smem) + warp * (RING * TILE_BYTES);
-    const long long kvStride = (long long)kvHeads * HEAD_DIM;
-    const bf16* kSrc = kCache + (long long)g * HEAD_DIM + (lane % (HEAD_DIM / 8)) * 8;
-    const bf16* vSrc = vCache + (long long)g * HEAD_DIM + (lane % (HEAD_DIM / 8)) * 8;
-    const int loads = 2 * count;
-    int slot = -1; // of key lane % 16 of the tile being loaded; a K load sets it, the V load after it reuses it
-    auto issue = [&](int load, int buffer)
-    {
-        if (load < loads)
-        {
-            if ((load & 1) == 0)
-            {
-                int j = begin + (warp + WARPS * (load >> 1)) * KEYS + (lane & (KEYS - 1));
-                slot = j < end ? table[j / blockSize] * blockSize + j % blockSize : -1;
-            }
-            load_tile<HEAD_DIM>(ring + buffer * TILE_BYTES, (load & 1) ? vSrc : kSrc, slot, kvStride, lane);
-        }
-        cp_async_commit(); // possibly empty, so that the group count stays one per load number
-    };
-
-    float o[DN][4];
-#pragma unroll
-    for (int n = 0; n < DN; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
-    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
-    const float scaleLog2 = scale * 1.4426950408889634f;
-
-    // ldmatrix row addresses of this lane within a 16-row buffer; both row formulas keep lane & 7 as row & 7.
-    const int kRow = (lane & 7) + ((lane >> 4) << 3), kHalf = (lane >> 3) & 1;
-    const int vRow = (lane & 7) + (((lane >> 3) & 1) << 3), vHalf = lane >> 4;
-    const int swizzle = lane & 7;
-
-    if (EARLY)
-    {
-        bool waited = false;
-#pragma unroll
-        for (int n = 0; n < RING - 1; n++)
-        {
-            const int first = begin + (warp + WARPS * (n >> 1)) * KEYS; // the keys of load n's tile
-            if (!waited && n < loads && first <= context - 1 && context - 1 < first + KEYS)
-            {
-                wait_for_previous_grid();
-                waited = true;
-            }
-            issue(n, n);
-        }
-        if (!waited) wait_for_previous_grid();
-        load_q();
-    }
-    else
-    {
-#pragma unroll
-        for (int n = 0; n < RING - 1; n++) issue(n, n);
-    }
-    int readBuffer = 0, writeBuffer = RING - 1;
-    for (int i = 0; i < count; i++)
-    {
-        // K(i): load 2i. Issue load 2i + RING - 1 into the buffer the previous step finished with.
-        issue(2 * i + RING - 1, writeBuffer);
-        writeBuffer = writeBuffer == RING - 1 ? 0 : writeBuffer + 1;
-        cp_async_wait<RING - 1>();
-        __syncwarp(); // every lane's part of K(i) is visible to the warp
-        const unsigned kTile = ring + readBuffer * TILE_BYTES;
-        readBuffer = readBuffer == RING - 1 ? 0 : readBuffer + 1;
-
-        // S = Q K^T. B = K^T is col-major = K rows as stored: x4 matrices are (keys 0-7, d 16kk..), (keys 0-7,
-        // d 16kk+8..), (keys 8-15, d 16kk..), (keys 8-15, d 16kk+8..) -> b0b1 of n-tile 0, b0b1 of n-tile 1.
-        float s[2][4];
-        s[0][0] = s[0][1] = s[0][2] = s[0][3] = s[1][0] = s[1][1] = s[1][2] = s[1][3] = 0.f;
-#pragma unroll
-        for (int kk = 0; kk < DK; kk++)
-        {
-            unsigned b[4];
-            ldmatrix_x4(b, kTile + kRow * ROW_BYTES + (((2 * kk + kHalf) ^ swizzle) << 4));
-            mma_bf16(s[0], qf[kk], b[0], b[1]);
-            mma_bf16(s[1], qf[kk], b[2], b[3]);
-        }
-        __syncwarp(); // every lane is done reading K(i)'s buffer before the next issue refills it
-
-        // Scale to log2 units and mask keys at or past the split's end (also the zero-filled ones).
-        const int j = begin + (warp + WARPS * i) * KEYS + 2 * quad;
-#pragma unroll
-        for (int n = 0; n < 2; n++)
-        {
-#pragma unroll
-            for (int e = 0; e < 2; e++)
-            {
-                bool valid = j + 8 * n + e < end;
-                s[n][e] = valid ? s[n][e] * scaleLog2 : -INFINITY;
-                s[n][2 + e] = valid ? s[n][2 + e] * scaleLog2 : -INFINITY;
-            }
-        }
-
-        online_softmax_step(s, o, m0, m1, l0, l1);
-
-        // V(i): load 2i + 1.
-        issue(2 * i + RING, writeBuffer);
-        writeBuffer = writeBuffer == RING - 1 ? 0 : writeBuffer + 1;
-        cp_async_wait<RING - 1>();
-        __syncwarp();
-        const unsigned vTile = ring + readBuffer * TILE_BYTES;
-        readBuffer = readBuffer == RING - 1 ? 0 : readBuffer + 1;
-
-        // O += P V: keys 0-15 are S n-tiles 0 and 1, whose accumulators are exactly the A fragment. B = V (k = key,
-        // n = d) is row-major in shared memory, hence .trans: x4 matrices are (keys 0-7, d 8n..), (keys 8-15, d 8n..),
-        // (keys 0-7, d 8n+8..), (keys 8-15, d 8n+8..) -> b0b1 of n-tile n, b0b1 of n-tile n + 1.
-        unsigned p[4];
-        p[0] = pack_bf16(s[0][0], s[0][1]);
-        p[1] = pack_bf16(s[0][2], s[0][3]);
-        p[2] = pack_bf16(s[1][0], s[1][1]);
-        p[3] = pack_bf16(s[1][2], s[1][3]);
-#pragma unroll
-        for (int n = 0; n < DN; n += 2)
-        {
-            unsigned b[4];
-            ldmatrix_x4_trans(b, vTile + vRow * ROW_BYTES + (((n + vHalf) ^ swizzle) << 4));
-            mma_bf16(o[n], p, b[0], b[1]);
-            mma_bf16(o[n + 1], p, b[2], b[3]);
-        }
-        __syncwarp(); // every lane is done reading V(i)'s buffer
-    }
-
-    // Merge the warps: each leaves its rows' m (log2 units), l and O in shared memory over the (now idle) rings.
-    cp_async_wait<0>(); // only empty groups can be pending here; no copy may land in the merge buffers
-    __syncthreads();
-    float* oShared = (float*)smem;                   // [WARPS * 16][OSTRIDE]
-    float* mShared = oShared + WARPS * 16 * OSTRIDE; // [WARPS * 16]
-    float* lShared = mShared + WARPS * 16;           // [WARPS * 16]
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-    const int r0 = warp * 16 + group, r1 = r0 + 8;
-    if (group < G)
-    {
-#pragma unroll
-        for (int n = 0; n < DN; n++) *(float2*)(oShared + r0 * OSTRIDE + n * 8 + 2 * quad) = make_float2(o[n][0], o[n][1]);
-        if (quad == 0) { mShared[r0] = m0; lShared[r0] = l0; }
-    }
-    if (group + 8 < G)
-    {
-#pragma unroll
-        for (int n = 0; n < DN; n++) *(float2*)(oShared + r1 * OSTRIDE + n * 8 + 2 * quad) = make_float2(o[n][2], o[n][3]);
-        if (quad == 0) { mShared[r1] = m1; lShared[r1] = l1; }
-    }
-    __syncthreads();
-
-    for (int i = threadIdx.x; i < G * (HEAD_DIM / 2); i += THREADS)
-    {
-        const int r = i / (HEAD_DIM / 2), d = 2 * (i % (HEAD_DIM / 2));
-        float best = -INFINITY;
-#pragma unroll
-        for (int w = 0; w < WARPS; w++) best = fmaxf(best, mShared[w * 16 + r]);
-        float ox = 0.f, oy = 0.f, l = 0.f;
-#pragma unroll
-        for (int w = 0; w < WARPS; w++)
-        {
-            float mw = mShared[w * 16 + r];
-            float weight = mw == -INFINITY ? 0.f : exp2f(mw - best); // a warp without keys counts for nothing
-            float2 v = *(const float2*)(oShared + (w * 16 + r) * OSTRIDE + d);
-            ox += weight * v.x;
-            oy += weight * v.y;
-            l += weight * lShared[w * 16 + r];
-        }
-        const long long row = (long long)t * heads + h0 + r;
-        if (splits == 1)
-        {
-            float inverse = 1.f / l;
-            *(__nv_bfloat162*)(out + row * HEAD_DIM + d) = __floats2bfloat162_rn(ox * inverse, oy * inverse);
-        }
-        else
-        {
-            const long long part = row * splits + split;
-            *(float2*)(partialOut + part * HEAD_DIM + d) = make_float2(ox, oy);
-            if (d == 0)
-            {
-                partialMax[part] = best * LN2; // -inf stays -inf: an empty split weighs 0 in attention_combine
-                partialSum[part] = l;
-            }
-        }
-    }
-}
+#include "decode_attention.cuh"
 
 template <bool EARLY>
 __device__ __forceinline__ void decode_attention_block(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
@@ -281,19 +31,19 @@ __device__ __forceinline__ void decode_attention_block(const bf16* __restrict__ 
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
     const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
 {
-    __shared__ __align__(128) unsigned char smem[SMEM_BYTES];
+    __shared__ __align__(128) unsigned char smem[ATT_SMEM_BYTES];
     const int t = tokenList == nullptr ? blockIdx.x : tokenList[blockIdx.x];
     const int* table = blockTables + (long long)tokenSeq[t] * maxBlocks;
     const int context = tokenContext[t];
     if (headDim == 128)
         decode_attention_group<128, 3, EARLY>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t, context,
-            heads, kvHeads, blockSize, scale, smem);
+            heads, kvHeads, blockSize, scale, smem, blockIdx.y, blockIdx.z, gridDim.z, BlockSync{});
     else if (headDim == 64)
         decode_attention_group<64, 6, EARLY>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t, context,
-            heads, kvHeads, blockSize, scale, smem);
+            heads, kvHeads, blockSize, scale, smem, blockIdx.y, blockIdx.z, gridDim.z, BlockSync{});
 }
 
-extern "C" __global__ void __launch_bounds__(THREADS, 3) decode_attention(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
+extern "C" __global__ void __launch_bounds__(ATT_THREADS, 3) decode_attention(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
     float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
     const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
@@ -306,7 +56,7 @@ extern "C" __global__ void __launch_bounds__(THREADS, 3) decode_attention(const 
 
 // The same, waiting for its predecessor inside (EARLY above): it reads the step's inputs (block tables, contexts, token
 // list, written before the step's first kernel) and requests the cache's older keys before it waits.
-extern "C" __global__ void __launch_bounds__(THREADS, 3) decode_attention_early(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
+extern "C" __global__ void __launch_bounds__(ATT_THREADS, 3) decode_attention_early(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
     float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
     const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)

@@ -19,7 +19,7 @@
 // to the weights they stream. The plain form's ROWS and UNROLL are the H200 sweep's best for one token; the fused forms'
 // were chosen by that reasoning and measured only as whole decode steps (docs/benchmarks/cuda-h200.md). Gemm.cs's rows
 // per block must match them.
-#include "common.cuh"
+#include "gemv.cuh"
 
 // The backend's build; tools/cuda-check's gemv sweep compiles others with -D to compare them.
 #ifndef MAXT
@@ -47,19 +47,6 @@
 #ifndef SLAB_CHUNKS
 #define SLAB_CHUNKS 2048
 #endif
-
-__device__ __forceinline__ void fma8(float& acc, uint4 w, uint4 x)
-{
-    const __nv_bfloat162* wp = (const __nv_bfloat162*)&w;
-    const __nv_bfloat162* xp = (const __nv_bfloat162*)&x;
-#pragma unroll
-    for (int i = 0; i < 4; i++)
-    {
-        float2 a = __bfloat1622float2(wp[i]), b = __bfloat1622float2(xp[i]);
-        acc = fmaf(a.x, b.x, acc);
-        acc = fmaf(a.y, b.y, acc);
-    }
-}
 
 struct PlainInput
 {
@@ -261,69 +248,6 @@ extern "C" __global__ void __launch_bounds__(256) gemv_silu(const bf16* __restri
 #define WIDE_ROWS 2
 #endif
 #define WIDE_MAX_ROWS 32
-
-// Where a wide block's rows lie in W and what becomes of their sums. PlainRows: block b takes rows first(b).. of W in
-// order and stores them to y as they are.
-struct PlainRows
-{
-    void* y;
-    int floatOutput;
-    __device__ __forceinline__ int first(int n, int block) const { return (int)((long long)block * n / gridDim.x); }
-    __device__ __forceinline__ int weight_row(int r) const { return r; }
-    __device__ __forceinline__ void store(float sum, int r, bool valid) const
-    {
-        if (!valid) return;
-        if (floatOutput) ((float*)y)[r] = sum;
-        else ((bf16*)y)[r] = __float2bfloat16(sum);
-    }
-};
-
-// QkvRows (gemv_wide_qkv): the fused qkv projection [q heads | k heads | v heads] of one token, finished as qkv_finish.cu
-// finishes it for a model without q/k norms (those need a whole head's sum): bf16(x + bias), neox RoPE on q and k, and
-// k and v also to the token's cache slot (a negative slot: not written), with the same roundings. A block's rows 2m and
-// 2m + 1 are the two halves that RoPE rotates together (rows i and i + headDim/2 of a head), so both sums meet in one
-// warp, and blocks take whole pairs.
-struct QkvRows
-{
-    bf16* qkv;
-    const bf16* bias;
-    const int* positions;
-    const float* invFreq;
-    const int* slots;
-    bf16* kCache;
-    bf16* vCache;
-    int heads, kvHeads, headDim;
-    __device__ __forceinline__ int first(int n, int block) const { return 2 * (int)((long long)block * (n / 2) / gridDim.x); }
-    __device__ __forceinline__ int weight_row(int r) const
-    {
-        int j = r % headDim;
-        return r - j + (j >> 1) + (j & 1) * (headDim >> 1);
-    }
-    // Called by every lane of warp 0 (a block has at most 32 rows): lane r holds the block's row r.
-    __device__ __forceinline__ void store(float sum, int r, bool valid) const
-    {
-        const int row = weight_row(r), head = row / headDim, i = row % headDim, half = headDim >> 1;
-        float x = __bfloat162float(__float2bfloat16(sum));
-        if (bias != nullptr && valid) x = __bfloat162float(__float2bfloat16(x + __bfloat162float(bias[row])));
-        const float other = __shfl_xor_sync(0xffffffffu, x, 1); // the pair's other half
-        if (!valid) return;
-        bf16 y = __float2bfloat16(x);
-        if (head < heads + kvHeads)
-        {
-            float s, c;
-            sincosf((float)positions[0] * invFreq[i < half ? i : i - half], &s, &c);
-            y = i < half ? __float2bfloat16(x * c - other * s) : __float2bfloat16(x * c + other * s);
-        }
-        qkv[row] = y;
-        const long long slot = slots[0];
-        const int qSize = heads * headDim, kvSize = kvHeads * headDim;
-        if (slot >= 0 && head >= heads)
-        {
-            if (head < heads + kvHeads) kCache[slot * kvSize + row - qSize] = y;
-            else vCache[slot * kvSize + row - qSize - kvSize] = y;
-        }
-    }
-};
 
 template <class Rows>
 __device__ __forceinline__ void load_wide_rows(uint4 (&wv)[WIDE_ROWS][CPT], const bf16* __restrict__ w, const Rows& out, int first, int last, int k)

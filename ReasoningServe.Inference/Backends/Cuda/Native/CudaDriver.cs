@@ -9,6 +9,7 @@ internal static unsafe partial class CudaDriver
     public const int DeviceAttributeMultiprocessorCount = 16;
     public const int DeviceAttributeComputeCapabilityMajor = 75;
     public const int DeviceAttributeComputeCapabilityMinor = 76;
+    public const int DeviceAttributeMaxSharedMemoryPerBlockOptin = 97;
     public const int FuncAttributeMaxDynamicSharedSizeBytes = 8;
     public const uint StreamNonBlocking = 1;
     public const uint EventDefault = 0;

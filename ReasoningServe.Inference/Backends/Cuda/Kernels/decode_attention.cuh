@@ -1,0 +1,261 @@
+// decode_attention.cu's attention of one token's GQA group over one context split (its comment says how), shared with
+// decode_step.cu's persistent one-token step: the group, the split and the split count are arguments, and sync() is
+// the barrier of the 128 threads doing the work (the whole block there, a named barrier of part of one here).
+#pragma once
+#include "tensor_core.cuh"
+
+#define ATT_WARPS 4
+#define ATT_THREADS (ATT_WARPS * 32)
+#define ATT_KEYS 16                   // keys per warp tile: one k-step of P V, two n-tiles of Q K^T
+#define ATT_SPLIT_TILE (ATT_WARPS * ATT_KEYS) // splits share the context in whole tiles of this many keys
+#define ATT_SMEM_BYTES 49152
+#define LN2 0.6931471805599453f
+
+// The barrier of decode_attention.cu's blocks, which are all attention.
+struct BlockSync
+{
+    __device__ __forceinline__ void operator()() const { __syncthreads(); }
+};
+
+// One warp copies the 16 K (or V) rows of its KV head into a swizzled [16][HEAD_DIM] buffer: chunk c (8 bf16) of
+// row r goes to chunk c ^ (r & 7). Lane l holds the cache slot of row l % 16 (-1: past the split, zero-filled so a
+// masked probability of 0 never meets stale shared memory); src is the cache plus the head's and this lane's column.
+template <int HEAD_DIM>
+__device__ __forceinline__ void load_tile(unsigned dst, const bf16* __restrict__ src, int slot, long long kvStride, int lane)
+{
+    constexpr int CHUNKS = HEAD_DIM / 8, ROWS = 32 / CHUNKS; // 16-byte chunks per row, rows per pass of the warp
+    const int col = lane % CHUNKS;
+#pragma unroll
+    for (int i = 0; i < ATT_KEYS / ROWS; i++)
+    {
+        int row = i * ROWS + lane / CHUNKS;
+        int s = __shfl_sync(0xffffffffu, slot, row);
+        cp_async16(dst + row * (HEAD_DIM * 2) + ((col ^ (row & 7)) << 4), s >= 0 ? src + s * kvStride : src, s >= 0 ? 16 : 0);
+    }
+}
+
+// EARLY (decode_attention_early): the kernel has not waited for its predecessor yet. Every key but the newest was
+// written by earlier steps, so the warps request their first tiles first and wait only before a tile that holds
+// position context - 1 (qkv_finish writes it just before) and before reading q. Only for tokens that are their
+// sequence's one new token: the host's call.
+template <int HEAD_DIM, int RING, bool EARLY, class Sync>
+__device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
+    float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
+    const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ table, int t, int context,
+    int heads, int kvHeads, int blockSize, float scale, unsigned char* smem, int g, int split, int splits, Sync sync)
+{
+    constexpr int ROW_BYTES = HEAD_DIM * 2, TILE_BYTES = ATT_KEYS * ROW_BYTES;
+    constexpr int DK = HEAD_DIM / 16; // k-steps of Q K^T
+    constexpr int DN = HEAD_DIM / 8;  // n-tiles of O
+    constexpr int OSTRIDE = HEAD_DIM + 8; // floats per row of the merge buffer (padded against bank conflicts)
+    static_assert(ATT_WARPS * RING * TILE_BYTES <= ATT_SMEM_BYTES, "the rings must fit");
+    static_assert(ATT_WARPS * 16 * (OSTRIDE + 2) * 4 <= ATT_SMEM_BYTES, "the merge buffers must fit");
+
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, group = lane >> 2, quad = lane & 3;
+    const int G = heads / kvHeads, h0 = g * G;
+    const int tilesPerSplit = ((context + ATT_SPLIT_TILE - 1) / ATT_SPLIT_TILE + splits - 1) / splits;
+    const int begin = split * tilesPerSplit * ATT_SPLIT_TILE, end = min(context, begin + tilesPerSplit * ATT_SPLIT_TILE);
+    const int blockTiles = (max(end - begin, 0) + ATT_KEYS - 1) / ATT_KEYS;
+    const int count = blockTiles > warp ? (blockTiles - warp + ATT_WARPS - 1) / ATT_WARPS : 0; // this warp's tiles
+
+    // Q A fragments straight from global: rows group and group + 8 of the group's heads, zero past G.
+    unsigned qf[DK][4];
+    auto load_q = [&]()
+    {
+        const bf16* q0 = q + (long long)t * qRowStride + (long long)(h0 + group) * HEAD_DIM + 2 * quad;
+        const bool valid0 = group < G, valid1 = group + 8 < G;
+#pragma unroll
+        for (int kk = 0; kk < DK; kk++)
+        {
+            qf[kk][0] = valid0 ? __ldcg((const unsigned*)(q0 + kk * 16)) : 0u;
+            qf[kk][1] = valid1 ? __ldcg((const unsigned*)(q0 + 8 * HEAD_DIM + kk * 16)) : 0u;
+            qf[kk][2] = valid0 ? __ldcg((const unsigned*)(q0 + kk * 16 + 8)) : 0u;
+            qf[kk][3] = valid1 ? __ldcg((const unsigned*)(q0 + 8 * HEAD_DIM + kk * 16 + 8)) : 0u;
+        }
+    };
+    if (!EARLY) load_q();
+
+    // Loads are numbered K(0), V(0), K(1), V(1), ... of this warp's tiles; load n goes to buffer n % RING and is one
+    // commit group, so "all but the newest RING - 1 groups" means load n has landed when n + RING - 1 is issued.
+    const unsigned ring = smem_address(smem) + warp * (RING * TILE_BYTES);
+    const long long kvStride = (long long)kvHeads * HEAD_DIM;
+    const bf16* kSrc = kCache + (long long)g * HEAD_DIM + (lane % (HEAD_DIM / 8)) * 8;
+    const bf16* vSrc = vCache + (long long)g * HEAD_DIM + (lane % (HEAD_DIM / 8)) * 8;
+    const int loads = 2 * count;
+    int slot = -1; // of key lane % 16 of the tile being loaded; a K load sets it, the V load after it reuses it
+    auto issue = [&](int load, int buffer)
+    {
+        if (load < loads)
+        {
+            if ((load & 1) == 0)
+            {
+                int j = begin + (warp + ATT_WARPS * (load >> 1)) * ATT_KEYS + (lane & (ATT_KEYS - 1));
+                slot = j < end ? table[j / blockSize] * blockSize + j % blockSize : -1;
+            }
+            load_tile<HEAD_DIM>(ring + buffer * TILE_BYTES, (load & 1) ? vSrc : kSrc, slot, kvStride, lane);
+        }
+        cp_async_commit(); // possibly empty, so that the group count stays one per load number
+    };
+
+    float o[DN][4];
+#pragma unroll
+    for (int n = 0; n < DN; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+    const float scaleLog2 = scale * 1.4426950408889634f;
+
+    // ldmatrix row addresses of this lane within a 16-row buffer; both row formulas keep lane & 7 as row & 7.
+    const int kRow = (lane & 7) + ((lane >> 4) << 3), kHalf = (lane >> 3) & 1;
+    const int vRow = (lane & 7) + (((lane >> 3) & 1) << 3), vHalf = lane >> 4;
+    const int swizzle = lane & 7;
+
+    if (EARLY)
+    {
+        bool waited = false;
+#pragma unroll
+        for (int n = 0; n < RING - 1; n++)
+        {
+            const int first = begin + (warp + ATT_WARPS * (n >> 1)) * ATT_KEYS; // the keys of load n's tile
+            if (!waited && n < loads && first <= context - 1 && context - 1 < first + ATT_KEYS)
+            {
+                wait_for_previous_grid();
+                waited = true;
+            }
+            issue(n, n);
+        }
+        if (!waited) wait_for_previous_grid();
+        load_q();
+    }
+    else
+    {
+#pragma unroll
+        for (int n = 0; n < RING - 1; n++) issue(n, n);
+    }
+    int readBuffer = 0, writeBuffer = RING - 1;
+    for (int i = 0; i < count; i++)
+    {
+        // K(i): load 2i. Issue load 2i + RING - 1 into the buffer the previous step finished with.
+        issue(2 * i + RING - 1, writeBuffer);
+        writeBuffer = writeBuffer == RING - 1 ? 0 : writeBuffer + 1;
+        cp_async_wait<RING - 1>();
+        __syncwarp(); // every lane's part of K(i) is visible to the warp
+        const unsigned kTile = ring + readBuffer * TILE_BYTES;
+        readBuffer = readBuffer == RING - 1 ? 0 : readBuffer + 1;
+
+        // S = Q K^T. B = K^T is col-major = K rows as stored: x4 matrices are (keys 0-7, d 16kk..), (keys 0-7,
+        // d 16kk+8..), (keys 8-15, d 16kk..), (keys 8-15, d 16kk+8..) -> b0b1 of n-tile 0, b0b1 of n-tile 1.
+        float s[2][4];
+        s[0][0] = s[0][1] = s[0][2] = s[0][3] = s[1][0] = s[1][1] = s[1][2] = s[1][3] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < DK; kk++)
+        {
+            unsigned b[4];
+            ldmatrix_x4(b, kTile + kRow * ROW_BYTES + (((2 * kk + kHalf) ^ swizzle) << 4));
+            mma_bf16(s[0], qf[kk], b[0], b[1]);
+            mma_bf16(s[1], qf[kk], b[2], b[3]);
+        }
+        __syncwarp(); // every lane is done reading K(i)'s buffer before the next issue refills it
+
+        // Scale to log2 units and mask keys at or past the split's end (also the zero-filled ones).
+        const int j = begin + (warp + ATT_WARPS * i) * ATT_KEYS + 2 * quad;
+#pragma unroll
+        for (int n = 0; n < 2; n++)
+        {
+#pragma unroll
+            for (int e = 0; e < 2; e++)
+            {
+                bool valid = j + 8 * n + e < end;
+                s[n][e] = valid ? s[n][e] * scaleLog2 : -INFINITY;
+                s[n][2 + e] = valid ? s[n][2 + e] * scaleLog2 : -INFINITY;
+            }
+        }
+
+        online_softmax_step(s, o, m0, m1, l0, l1);
+
+        // V(i): load 2i + 1.
+        issue(2 * i + RING, writeBuffer);
+        writeBuffer = writeBuffer == RING - 1 ? 0 : writeBuffer + 1;
+        cp_async_wait<RING - 1>();
+        __syncwarp();
+        const unsigned vTile = ring + readBuffer * TILE_BYTES;
+        readBuffer = readBuffer == RING - 1 ? 0 : readBuffer + 1;
+
+        // O += P V: keys 0-15 are S n-tiles 0 and 1, whose accumulators are exactly the A fragment. B = V (k = key,
+        // n = d) is row-major in shared memory, hence .trans: x4 matrices are (keys 0-7, d 8n..), (keys 8-15, d 8n..),
+        // (keys 0-7, d 8n+8..), (keys 8-15, d 8n+8..) -> b0b1 of n-tile n, b0b1 of n-tile n + 1.
+        unsigned p[4];
+        p[0] = pack_bf16(s[0][0], s[0][1]);
+        p[1] = pack_bf16(s[0][2], s[0][3]);
+        p[2] = pack_bf16(s[1][0], s[1][1]);
+        p[3] = pack_bf16(s[1][2], s[1][3]);
+#pragma unroll
+        for (int n = 0; n < DN; n += 2)
+        {
+            unsigned b[4];
+            ldmatrix_x4_trans(b, vTile + vRow * ROW_BYTES + (((n + vHalf) ^ swizzle) << 4));
+            mma_bf16(o[n], p, b[0], b[1]);
+            mma_bf16(o[n + 1], p, b[2], b[3]);
+        }
+        __syncwarp(); // every lane is done reading V(i)'s buffer
+    }
+
+    // Merge the warps: each leaves its rows' m (log2 units), l and O in shared memory over the (now idle) rings.
+    cp_async_wait<0>(); // only empty groups can be pending here; no copy may land in the merge buffers
+    sync();
+    float* oShared = (float*)smem;                   // [ATT_WARPS * 16][OSTRIDE]
+    float* mShared = oShared + ATT_WARPS * 16 * OSTRIDE; // [ATT_WARPS * 16]
+    float* lShared = mShared + ATT_WARPS * 16;           // [ATT_WARPS * 16]
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    const int r0 = warp * 16 + group, r1 = r0 + 8;
+    if (group < G)
+    {
+#pragma unroll
+        for (int n = 0; n < DN; n++) *(float2*)(oShared + r0 * OSTRIDE + n * 8 + 2 * quad) = make_float2(o[n][0], o[n][1]);
+        if (quad == 0) { mShared[r0] = m0; lShared[r0] = l0; }
+    }
+    if (group + 8 < G)
+    {
+#pragma unroll
+        for (int n = 0; n < DN; n++) *(float2*)(oShared + r1 * OSTRIDE + n * 8 + 2 * quad) = make_float2(o[n][2], o[n][3]);
+        if (quad == 0) { mShared[r1] = m1; lShared[r1] = l1; }
+    }
+    sync();
+
+    for (int i = threadIdx.x; i < G * (HEAD_DIM / 2); i += ATT_THREADS)
+    {
+        const int r = i / (HEAD_DIM / 2), d = 2 * (i % (HEAD_DIM / 2));
+        float best = -INFINITY;
+#pragma unroll
+        for (int w = 0; w < ATT_WARPS; w++) best = fmaxf(best, mShared[w * 16 + r]);
+        float ox = 0.f, oy = 0.f, l = 0.f;
+#pragma unroll
+        for (int w = 0; w < ATT_WARPS; w++)
+        {
+            float mw = mShared[w * 16 + r];
+            float weight = mw == -INFINITY ? 0.f : exp2f(mw - best); // a warp without keys counts for nothing
+            float2 v = *(const float2*)(oShared + (w * 16 + r) * OSTRIDE + d);
+            ox += weight * v.x;
+            oy += weight * v.y;
+            l += weight * lShared[w * 16 + r];
+        }
+        const long long row = (long long)t * heads + h0 + r;
+        if (splits == 1)
+        {
+            float inverse = 1.f / l;
+            *(__nv_bfloat162*)(out + row * HEAD_DIM + d) = __floats2bfloat162_rn(ox * inverse, oy * inverse);
+        }
+        else
+        {
+            const long long part = row * splits + split;
+            *(float2*)(partialOut + part * HEAD_DIM + d) = make_float2(ox, oy);
+            if (d == 0)
+            {
+                partialMax[part] = best * LN2; // -inf stays -inf: an empty split weighs 0 in attention_combine
+                partialSum[part] = l;
+            }
+        }
+    }
+}
+

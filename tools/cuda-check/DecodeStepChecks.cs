@@ -1,0 +1,109 @@
+using ReasoningServe.Inference.Backends;
+using ReasoningServe.Inference.Backends.Cuda;
+using ReasoningServe.Inference.Backends.Cuda.Ops;
+using ReasoningServe.Inference.Model;
+
+namespace ReasoningServe.Tools.CudaCheck;
+
+/// <summary>
+/// decode_step.cu (the persistent one-token step) against the separate kernels it replaces with every one-token GEMM in
+/// gemv.cu's wide layout, which do the same arithmetic in the same order: the logits must be equal bit for bit, eager
+/// and replayed from CUDA graphs, over a short context (one attention split) and a long one (several, merged by the
+/// last split of each head), on the Qwen2.5 shapes and a Llama-like one without biases.
+/// </summary>
+internal static class DecodeStepChecks
+{
+    private const int BlockSize = 16, Steps = 4;
+
+    private static ModelConfig LlamaLike => DecodeBench.Qwen05B with
+    {
+        Architecture = "LlamaForCausalLM", HiddenSize = 2048, IntermediateSize = 5632, NumLayers = 6, NumHeads = 16, NumKvHeads = 8, HeadDim = 128,
+        VocabSize = 32000, QkvBias = false, TieWordEmbeddings = false,
+    };
+
+    public static void Run()
+    {
+        Report.Section("8. decode_step.cu (one persistent launch per one-token step) vs the separate kernels, wide layout, dummy weights");
+        foreach ((string name, ModelConfig config) in new[]
+        {
+            ("Qwen2.5-0.5B", DecodeBench.Qwen05B), ("Qwen2.5-1.5B", DecodeBench.Qwen15B), ("Qwen2.5-7B", DecodeBench.Qwen7B), ("llama-like", LlamaLike),
+        })
+        {
+            using var backend = CudaBackend.CreateDummy(config, scale: 0.02f);
+            if (DecodeStep.WhyNot(config, backend.Layers, backend.Device) is { } why)
+            {
+                Report.Check($"{name}: decode_step takes the model", false, why);
+                continue;
+            }
+            backend.GemvWide = Gemm.WideRows.All;
+            foreach (int prompt in new[] { 37, 1100 })
+            {
+                int blocksPerSeq = (prompt + 2 * Steps) / BlockSize + 2;
+                backend.AllocateKvCache(blocksPerSeq, BlockSize);
+                backend.UseGraphs = false;
+                backend.UsePersistentStep = false;
+                var random = new Random(prompt);
+                int[] ids = Enumerable.Range(0, prompt).Select(_ => random.Next(config.VocabSize)).ToArray();
+                var next = new int[1];
+                backend.ForwardGreedy(Decoding.Build([(0, ids, 0)], blocksPerSeq, BlockSize), next);
+                var separate = new float[config.VocabSize];
+                var persistent = new float[config.VocabSize];
+                int differing = 0, compared = 0, agree = 0;
+                double worst = 0;
+                for (int step = 0; step < Steps; step++)
+                {
+                    ForwardBatch one = Decoding.Build([(0, [next[0]], prompt + step)], blocksPerSeq, BlockSize);
+                    // eager, then graphs: a graph's first step runs eagerly, so each setting runs twice and the second is a replay
+                    foreach (bool graphs in new[] { false, true })
+                    {
+                        backend.UseGraphs = graphs;
+                        foreach (bool on in new[] { false, true })
+                        {
+                            backend.UsePersistentStep = on;
+                            for (int run = 0; run < (graphs ? 2 : 1); run++)
+                            {
+                                backend.Forward(one, on ? persistent : separate); // the step rewrites its own KV slot with the same values
+                            }
+                        }
+                        (int d, double w) = Differences(separate, persistent);
+                        differing += d;
+                        worst = Math.Max(worst, w);
+                        compared++;
+                        agree += ArgMax(separate) == ArgMax(persistent) ? 1 : 0;
+                    }
+                    next[0] = ArgMax(separate);
+                }
+                Report.Check($"{name}, context {prompt}: logits bit-exact", differing == 0,
+                    $"{differing} of {compared * config.VocabSize} logits differ (worst {worst:E2}); top-1 {agree}/{compared}; eager and graph replays over {Steps} steps");
+            }
+        }
+    }
+
+    private static (int Differing, double Worst) Differences(float[] a, float[] b)
+    {
+        int differing = 0;
+        double worst = 0;
+        for (int i = 0; i < a.Length; i++)
+        {
+            if (BitConverter.SingleToInt32Bits(a[i]) != BitConverter.SingleToInt32Bits(b[i]))
+            {
+                differing++;
+                worst = Math.Max(worst, Math.Abs((double)a[i] - b[i]));
+            }
+        }
+        return (differing, worst);
+    }
+
+    private static int ArgMax(float[] v)
+    {
+        int best = 0;
+        for (int i = 1; i < v.Length; i++)
+        {
+            if (v[i] > v[best])
+            {
+                best = i;
+            }
+        }
+        return best;
+    }
+}
