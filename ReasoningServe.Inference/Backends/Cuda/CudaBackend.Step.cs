@@ -36,16 +36,7 @@ internal sealed unsafe partial class CudaBackend
         Profiler?.Begin(stream);
         if (tokens == 1 && seqs == 1 && inputs.Tiles == 0 && PersistentStep() is { } step)
         {
-            (ulong partialOut, ulong partialMax, ulong partialSum) = CudaOps.GqaAttention.PartialParts(_partials.Pointer, 1, c.NumHeads, c.HeadDim, splits);
-            step.Launch(stream, _device, _weights.Layers, cache, new CudaOps.DecodeStep.Args
-            {
-                Embed = _weights.Embed.Pointer, LmHead = _weights.LmHead, FinalNorm = _weights.FinalNorm.Pointer,
-                TokenIds = inputs.TokenIds, Positions = inputs.Positions, Slots = inputs.Slots, BlockTables = inputs.BlockTables,
-                TokenSeq = inputs.TokenSeq, TokenContext = inputs.TokenContext, InvFreq = _invFreq.Pointer,
-                Residual0 = _x.Pointer, Residual1 = _x2.Pointer, Delta = _delta.Pointer, Qkv = _qkv.Pointer, Attn = _attn.Pointer, GateUp = _gateUp.Pointer,
-                Logits = _logits.Pointer, PartialOut = partialOut, PartialMax = partialMax, PartialSum = partialSum,
-                MaxBlocks = inputs.MaxBlocks, BlockSize = cache.BlockSize, Splits = splits, Eps = eps, Scale = 1f / MathF.Sqrt(c.HeadDim),
-            });
+            EnqueuePersistent(step, inputs, cache, splits);
             Mark("decode_step");
             return;
         }
@@ -108,6 +99,41 @@ internal sealed unsafe partial class CudaBackend
         Mark("rmsnorm");
         _gemm.Run(_last.Pointer, seqs, _weights.LmHead, c.VocabSize, h, _logits.Pointer, c.VocabSize, floatOutput: true);
         Mark("gemm lm_head");
+    }
+
+    /// <summary>decode_step.cu in place of every kernel of <see cref="Enqueue"/> (one token of one sequence).</summary>
+    private void EnqueuePersistent(CudaOps.DecodeStep step, CudaStepInputs inputs, CudaKvCache cache, int splits)
+    {
+        ModelConfig c = Config;
+        (ulong partialOut, ulong partialMax, ulong partialSum) = CudaOps.GqaAttention.PartialParts(_partials.Pointer, 1, c.NumHeads, c.HeadDim, splits);
+        step.Launch(_device.Stream, _device, _weights.Layers, cache, new CudaOps.DecodeStep.Args
+        {
+            Embed = _weights.Embed.Pointer,
+            LmHead = _weights.LmHead,
+            FinalNorm = _weights.FinalNorm.Pointer,
+            TokenIds = inputs.TokenIds,
+            Positions = inputs.Positions,
+            Slots = inputs.Slots,
+            BlockTables = inputs.BlockTables,
+            TokenSeq = inputs.TokenSeq,
+            TokenContext = inputs.TokenContext,
+            InvFreq = _invFreq.Pointer,
+            Residual0 = _x.Pointer,
+            Residual1 = _x2.Pointer,
+            Delta = _delta.Pointer,
+            Qkv = _qkv.Pointer,
+            Attn = _attn.Pointer,
+            GateUp = _gateUp.Pointer,
+            Logits = _logits.Pointer,
+            PartialOut = partialOut,
+            PartialMax = partialMax,
+            PartialSum = partialSum,
+            MaxBlocks = inputs.MaxBlocks,
+            BlockSize = cache.BlockSize,
+            Splits = splits,
+            Eps = c.RmsNormEps,
+            Scale = 1f / MathF.Sqrt(c.HeadDim),
+        });
     }
 
     /// <summary>

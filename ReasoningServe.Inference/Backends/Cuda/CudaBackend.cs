@@ -181,6 +181,9 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     internal long WeightBytes => _weights.Bytes;
     internal CudaLayer[] Layers => _weights.Layers;
 
+    /// <summary>Whether one-token steps have run as decode_step.cu (its build exists), and why not when it could not be built.</summary>
+    internal (bool Built, string? Unavailable) PersistentStepState => (_decodeStep is not null, _decodeStepUnavailable);
+
     public void AllocateKvCache(int numBlocks, int blockSize)
     {
         _device.MakeCurrent();
