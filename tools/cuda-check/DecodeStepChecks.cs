@@ -92,6 +92,59 @@ internal static class DecodeStepChecks
         }
     }
 
+    /// <summary>
+    /// Where a one-token step's time goes inside decode_step.cu: block 0's clock at each phase boundary, averaged over the
+    /// layers (block 0 also attends for KV head 0, so its barrier after attention waits for the other heads).
+    /// </summary>
+    public static void Profile()
+    {
+        string[] segments = ["norm", "qkv", "sync", "attention", "sync", "o", "sync", "norm", "gate_up", "sync", "down", "sync"];
+        foreach ((string name, ModelConfig config) in new[] { ("Qwen2.5-1.5B", DecodeBench.Qwen15B), ("Qwen2.5-7B", DecodeBench.Qwen7B) })
+        {
+            using var backend = CudaBackend.CreateDummy(config, scale: 0.02f);
+            const int prompt = 128;
+            int blocksPerSeq = (prompt + 16) / BlockSize + 2;
+            backend.AllocateKvCache(blocksPerSeq, BlockSize);
+            backend.UseGraphs = false;
+            backend.UsePersistentStep = true;
+            var next = new int[1];
+            backend.ForwardGreedy(Decoding.Build([(0, Enumerable.Range(0, prompt).ToArray(), 0)], blocksPerSeq, BlockSize), next);
+            ForwardBatch one = Decoding.Build([(0, [next[0]], prompt)], blocksPerSeq, BlockSize);
+            backend.ForwardGreedy(one, next);
+            if (backend.PersistentStepBuild is not { } step)
+            {
+                Report.Check($"{name}: decode_step profile", false, backend.PersistentStepState.Unavailable ?? "not built");
+                continue;
+            }
+            int layers = config.NumLayers, events = DecodeStep.LayerEvents;
+            step.RecordTiming(layers);
+            var sums = new double[events];
+            double lmHead = 0, totalNs = 0, totalCycles = 0;
+            const int runs = 5;
+            for (int run = 0; run < runs; run++)
+            {
+                backend.ForwardGreedy(one, next);
+                ulong[] t = step.ReadTiming();
+                ulong start = t[layers * events + 1], end = t[layers * events];
+                totalCycles += end - start;
+                totalNs += t[layers * events + 3] - t[layers * events + 2];
+                for (int l = 0; l < layers; l++)
+                {
+                    for (int e = 0; e < events; e++)
+                    {
+                        ulong previous = e > 0 ? t[l * events + e - 1] : l > 0 ? t[l * events - 1] : start;
+                        sums[e] += t[l * events + e] - previous;
+                    }
+                }
+                lmHead += end - t[layers * events - 1];
+            }
+            double nsPerCycle = totalNs / totalCycles;
+            string parts = string.Join(", ", segments.Select((s, e) => $"{s} {sums[e] * nsPerCycle / runs / layers / 1e3:F2}"));
+            Report.Line($"  {name} decode_step profile (block 0, us per layer): {parts}; then final norm + lm_head {lmHead * nsPerCycle / runs / 1e3:F1} us;"
+                + $" step {totalNs / runs / 1e3:F0} us ({totalCycles / totalNs:F2} GHz)");
+        }
+    }
+
     private static (int Differing, double Worst) Differences(float[] a, float[] b)
     {
         int differing = 0;

@@ -65,7 +65,11 @@ KernelSection("decode", DecodeAttentionChecks.Run);
 KernelSection("sampling", SamplingChecks.Run);
 KernelSection("gemv-sweep", GemvSweep.Run);
 KernelSection("step-parts", StepParts.Run);
-Guard("decode-step", DecodeStepChecks.Run);
+Guard("decode-step", () =>
+{
+    DecodeStepChecks.Run();
+    DecodeStepChecks.Profile();
+});
 Guard("goldens", () => GoldenChecks.Run(goldens));
 Guard("compare", CompareChecks.Run);
 Guard("realistic", CompareChecks.RunRealistic);

@@ -184,6 +184,9 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     /// <summary>Whether one-token steps have run as decode_step.cu (its build exists), and why not when it could not be built.</summary>
     internal (bool Built, string? Unavailable) PersistentStepState => (_decodeStep is not null, _decodeStepUnavailable);
 
+    /// <summary>decode_step.cu's build once a step has used it (tools/cuda-check's profile).</summary>
+    internal CudaOps.DecodeStep? PersistentStepBuild => _decodeStep;
+
     public void AllocateKvCache(int numBlocks, int blockSize)
     {
         _device.MakeCurrent();

@@ -78,7 +78,8 @@ struct StepArgs
     const float* invFreq;
     bf16 *residual0, *residual1, *delta, *qkv, *attn, *gateUp;
     float *logits, *partialOut, *partialMax, *partialSum;
-    unsigned* sync; // [0]: arrivals, [32]: barrier generation, [64 + g]: KV head g's finished splits
+    unsigned* sync; // [0]: blocks arrived at barriers (zeroed before each launch), [64 + g]: KV head g's finished splits
+    unsigned long long* timing; // null, or block 0's clock at each phase boundary (tools/cuda-check's profile)
     int maxBlocks, blockSize, splits;
     float eps, scale;
 };
@@ -96,30 +97,35 @@ __device__ __forceinline__ unsigned load_acquire(const unsigned* p)
     return v;
 }
 
-// Every block's writes before it are visible to every block after it. The last block to arrive resets the count and
-// starts the next generation, so the counters need no reset between launches.
-__device__ __forceinline__ void grid_sync(unsigned* sync)
+__device__ __forceinline__ unsigned long long globaltimer()
 {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+}
+
+// Every block's writes before it are visible to every block after it. The count of arrivals only grows during a launch
+// (the host zeroes it before each), so a barrier is one reduction per block and a wait for the count that means "all
+// blocks have arrived this many times".
+__device__ __forceinline__ void grid_sync(unsigned* arrivals, unsigned& target)
+{
+    target += gridDim.x;
     __syncthreads();
     if (threadIdx.x == 0)
     {
-        unsigned* arrivals = sync;
-        unsigned* generation = sync + 32;
-        const unsigned mine = load_acquire(generation); // cannot move on before this block arrives
-        __threadfence();
-        if (atomicAdd(arrivals, 1u) == gridDim.x - 1)
-        {
-            atomicExch(arrivals, 0u);
-            __threadfence();
-            atomicAdd(generation, 1u);
-        }
-        else
-        {
-            while (load_acquire(generation) == mine) { }
-        }
-        __threadfence();
+        asm volatile("fence.acq_rel.gpu;" ::: "memory"); // with the relaxed add below: a release of the block's writes
+        asm volatile("red.relaxed.gpu.global.add.u32 [%0], 1;" ::"l"(arrivals) : "memory");
+        while (load_acquire(arrivals) < target) { }
+        asm volatile("fence.acq_rel.gpu;" ::: "memory");
     }
     __syncthreads();
+}
+
+// tools/cuda-check's profile: block 0's SM clock at event e of the step (per layer: LAYER_EVENTS of them).
+#define LAYER_EVENTS 12
+__device__ __forceinline__ void mark(const StepArgs& a, int e)
+{
+    if (a.timing != nullptr && blockIdx.x == 0 && threadIdx.x == 0) a.timing[e] = clock64();
 }
 
 __device__ __forceinline__ int phase_kind(int phase) { return phase == PHASES - 1 ? LM_HEAD : phase & 3; }
@@ -410,34 +416,52 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) decode_step(const __gri
 #pragma unroll 1
     for (int s = 0; s < SLOTS; s++) request_next(cursor, a, ring, s);
     wait_for_previous_grid();
+    mark(a, LAYERS * LAYER_EVENTS + 1);
 
     int slot = 0;
+    unsigned target = 0;
+    if (a.timing != nullptr && blockIdx.x == 0 && threadIdx.x == 0) a.timing[LAYERS * LAYER_EVENTS + 2] = globaltimer();
     const bf16* residual = a.embed + (long long)a.tokenIds[0] * HIDDEN;
     const bf16* delta = nullptr;
     bf16* next = a.residual0;
     for (int l = 0; l < LAYERS; l++)
     {
         const LayerWeights& layer = a.layers[l];
+        const int e = l * LAYER_EVENTS;
         norm_prologue(residual, delta, layer.inputNorm, next, a.eps, xs, scratch);
+        mark(a, e);
         residual = next;
         next = next == a.residual0 ? a.residual1 : a.residual0;
         project<QKV>(SharedInput{xs}, QkvRows{a.qkv, layer.qkvBias, a.positions, a.invFreq, a.slots, layer.kCache, layer.vCache, HEADS, KV_HEADS, HEAD_SIZE},
             cursor, a, ring, slot, partial);
-        grid_sync(a.sync);
+        mark(a, e + 1);
+        grid_sync(a.sync, target);
+        mark(a, e + 2);
         attend(a, layer, smem);
-        grid_sync(a.sync);
+        mark(a, e + 3);
+        grid_sync(a.sync, target);
+        mark(a, e + 4);
         project<O>(L2Input{a.attn}, PlainRows{a.delta, 0}, cursor, a, ring, slot, partial);
-        grid_sync(a.sync);
+        mark(a, e + 5);
+        grid_sync(a.sync, target);
+        mark(a, e + 6);
         norm_prologue(residual, a.delta, layer.postNorm, next, a.eps, xs, scratch);
+        mark(a, e + 7);
         residual = next;
         next = next == a.residual0 ? a.residual1 : a.residual0;
         project<GATE_UP>(SharedInput{xs}, PlainRows{a.gateUp, 0}, cursor, a, ring, slot, partial);
-        grid_sync(a.sync);
+        mark(a, e + 8);
+        grid_sync(a.sync, target);
+        mark(a, e + 9);
         project<DOWN>(SiluL2Input{a.gateUp}, PlainRows{a.delta, 0}, cursor, a, ring, slot, partial);
-        grid_sync(a.sync);
+        mark(a, e + 10);
+        grid_sync(a.sync, target);
+        mark(a, e + 11);
         delta = a.delta;
     }
     norm_prologue(residual, delta, a.finalNorm, next, a.eps, xs, scratch);
     project<LM_HEAD>(SharedInput{xs}, PlainRows{a.logits, 1}, cursor, a, ring, slot, partial);
+    mark(a, LAYERS * LAYER_EVENTS);
+    if (a.timing != nullptr && blockIdx.x == 0 && threadIdx.x == 0) a.timing[LAYERS * LAYER_EVENTS + 3] = globaltimer();
     cp_async_wait<0>();
 }

@@ -22,6 +22,8 @@ internal sealed unsafe class DecodeStep : IDisposable
     private readonly uint _blocks, _threads, _sharedBytes;
     private readonly DeviceBuffer _layers = new(), _sync = new(SyncBytes);
     private CudaKvCache? _tableFor;
+    private DeviceBuffer? _timing;
+    private int _timingCount;
     private const int SyncBytes = 4 * (64 + 64); // arrivals, generation, a ticket per KV head (up to 64)
 
     private DecodeStep(CudaKernel kernel, nint module, Plan plan, int blocks)
@@ -105,6 +107,8 @@ internal sealed unsafe class DecodeStep : IDisposable
             $"-DHIDDEN={c.HiddenSize}", $"-DINTER={c.IntermediateSize}", $"-DHEADS={c.NumHeads}", $"-DKV_HEADS={c.NumKvHeads}", $"-DHEAD_SIZE={c.HeadDim}",
             $"-DLAYERS={c.NumLayers}", $"-DVOCAB={c.VocabSize}", $"-DG_H={plan.HiddenThreads}", $"-DG_Q={plan.QThreads}", $"-DG_I={plan.InterThreads}",
             $"-DTHREADS={plan.Threads}", $"-DSLOTS={plan.Slots}",
+            // experiments (tools/cuda-check): more macros, or a macro above set again
+            .. (Environment.GetEnvironmentVariable("RS_CUDA_STEP_DEFINES") ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries),
         ];
         byte[] cubin = new KernelCompiler(device.ComputeCapability, KernelCompiler.DefaultCacheDirectory()).Compile("decode_step.cu", defines);
         CudaDriver.Check(CudaKernels.LoadModule(cubin, out nint module), "cuModuleLoadData(decode_step.cu)");
@@ -115,9 +119,7 @@ internal sealed unsafe class DecodeStep : IDisposable
             CudaDriver.cuModuleUnload(module);
             throw new NotSupportedException($"decode_step.cu: a block of {plan.Threads} threads and {plan.SharedBytes} bytes does not fit a multiprocessor.");
         }
-        var step = new DecodeStep(kernel, module, plan, blocks);
-        CudaDriver.Check(CudaDriver.cuMemsetD8Async(step._sync.Pointer, 0, SyncBytes, device.Stream), "cuMemsetD8Async(decode_step sync)");
-        return step;
+        return new DecodeStep(kernel, module, plan, blocks);
     }
 
     /// <summary>decode_step.cu's StepArgs, field for field.</summary>
@@ -130,6 +132,7 @@ internal sealed unsafe class DecodeStep : IDisposable
         public ulong Residual0, Residual1, Delta, Qkv, Attn, GateUp;
         public ulong Logits, PartialOut, PartialMax, PartialSum;
         public ulong Sync;
+        public ulong Timing;
         public int MaxBlocks, BlockSize, Splits;
         public float Eps, Scale;
     }
@@ -148,8 +151,34 @@ internal sealed unsafe class DecodeStep : IDisposable
         }
         args.Layers = _layers.Pointer;
         args.Sync = _sync.Pointer;
+        args.Timing = _timing?.Pointer ?? 0;
+        // the barriers count arrivals from zero in each launch (a memset node in a captured step)
+        CudaDriver.Check(CudaDriver.cuMemsetD8Async(_sync.Pointer, 0, SyncBytes, stream), "cuMemsetD8Async(decode_step sync)");
         void** arguments = stackalloc void*[] { &args };
         _kernel.Launch(stream, _blocks, 1, _threads, arguments, _sharedBytes);
+    }
+
+    /// <summary>
+    /// Has every later launch record block 0's SM clock at each phase boundary (LAYER_EVENTS per layer, then the end, the
+    /// start, and the global timer at start and end), for <see cref="ReadTiming"/>; tools/cuda-check's profile.
+    /// </summary>
+    internal void RecordTiming(int layers)
+    {
+        _timing ??= new DeviceBuffer(8L * (layers * LayerEvents + 4));
+        _timingCount = layers * LayerEvents + 4;
+    }
+
+    internal const int LayerEvents = 12; // decode_step.cu's LAYER_EVENTS
+
+    /// <summary>The last launch's clocks (after the stream is synchronized).</summary>
+    internal ulong[] ReadTiming()
+    {
+        var values = new ulong[_timingCount];
+        fixed (ulong* target = values)
+        {
+            CudaDriver.Check(CudaDriver.cuMemcpyDtoH(target, _timing!.Pointer, (nuint)(values.Length * 8)), "cuMemcpyDtoH(decode_step timing)");
+        }
+        return values;
     }
 
     /// <summary>decode_step.cu's LayerWeights per layer: qkv, qkv bias, o, gate_up, down, the two norms, the layer's K and V cache.</summary>
@@ -175,6 +204,7 @@ internal sealed unsafe class DecodeStep : IDisposable
     {
         _layers.Dispose();
         _sync.Dispose();
+        _timing?.Dispose();
         CudaDriver.cuModuleUnload(_module);
     }
 }
