@@ -15,7 +15,7 @@ internal sealed unsafe class DecodeStep : IDisposable
     private const int AttentionBytes = 49152; // decode_attention.cuh's ATT_SMEM_BYTES, which also holds the norm's row and the partial sums
     private const int ChunksPerSlot = Gemm.WideChunksPerThread; // decode_step.cu's CPT_MAX
     private const int MaxSlots = 8;
-    private const int StaticBytes = 1024; // decode_step.cu's static shared memory, with room to spare
+    private const int StaticBytes = 2048; // decode_step.cu's static shared memory (the step's inputs, its block table), with room to spare
 
     private readonly CudaKernel _kernel;
     private readonly nint _module;
@@ -107,8 +107,8 @@ internal sealed unsafe class DecodeStep : IDisposable
             $"-DHIDDEN={c.HiddenSize}", $"-DINTER={c.IntermediateSize}", $"-DHEADS={c.NumHeads}", $"-DKV_HEADS={c.NumKvHeads}", $"-DHEAD_SIZE={c.HeadDim}",
             $"-DLAYERS={c.NumLayers}", $"-DVOCAB={c.VocabSize}", $"-DG_H={plan.HiddenThreads}", $"-DG_Q={plan.QThreads}", $"-DG_I={plan.InterThreads}",
             $"-DTHREADS={plan.Threads}", $"-DSLOTS={plan.Slots}",
-            // experiments (tools/cuda-check): more macros, or a macro above set again
-            .. (Environment.GetEnvironmentVariable("RS_CUDA_STEP_DEFINES") ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries),
+            // experiments (tools/cuda-check): more macros (space- or comma-separated), or a macro above set again
+            .. (Environment.GetEnvironmentVariable("RS_CUDA_STEP_DEFINES") ?? "").Split([' ', ','], StringSplitOptions.RemoveEmptyEntries),
         ];
         byte[] cubin = new KernelCompiler(device.ComputeCapability, KernelCompiler.DefaultCacheDirectory()).Compile("decode_step.cu", defines);
         CudaDriver.Check(CudaKernels.LoadModule(cubin, out nint module), "cuModuleLoadData(decode_step.cu)");
