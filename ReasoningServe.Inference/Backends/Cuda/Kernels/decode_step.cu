@@ -11,6 +11,11 @@
 // multiply them across phases and layers, through its own ring of SLOTS row slots in shared memory (16-byte cp.async,
 // one commit group per row), SLOTS rows ahead of the one it multiplies. At a barrier, in attention and in a norm the
 // ring keeps filling, so the bytes in flight carry on through them.
+// Measured on the H200 (docs/benchmarks/cuda-h200.md, run 7) it is slower than the separate kernels: 1.5B 1.77 against
+// 1.32 ms, 7B 4.73 against 3.81. The projections stream as fast as there (7B gate_up 4.1 TB/s), but a ring holds ~5 us
+// of a multiprocessor's share of the stream, and a layer's barriers, attention and norms take 20-30 us in which the
+// blocks mostly wait, much of it for the slowest block at a barrier (static rows: no block can take over another's
+// tail). So it stays opt-in (RS_CUDA_PERSISTENT=1).
 // A projection's rows are laid out as gemv.cu's wide layout lays them out (its CPT = 5): a group of G threads takes a
 // row, thread q of the group its chunks q, q + G, ... and the warps' sums meet in shared memory in warp order, G being
 // the wide block size for that row length; each block takes the rows gemv.cu's first() gives it and its groups share
@@ -42,14 +47,6 @@
 #define SLOTS 4
 #endif
 
-// Rows of each thread's weight stream requested into L2 ahead of its ring at the end of each phase (PREFETCH_ROWS) and
-// before attention (PREFETCH_ROWS_ATTENTION), so that the memory keeps streaming while the blocks wait; 0: none.
-#ifndef PREFETCH_ROWS
-#define PREFETCH_ROWS 0
-#endif
-#ifndef PREFETCH_ROWS_ATTENTION
-#define PREFETCH_ROWS_ATTENTION 0
-#endif
 #define TABLE_MAX 256 // block-table entries copied to shared memory (longer contexts read the table from global memory)
 
 #define CPT_MAX 5 // gemv.cu's CPT: G is the wide block size that gives each thread at most this many chunks of a row
@@ -194,31 +191,6 @@ __device__ __forceinline__ const int* load_step_inputs(const StepArgs& a)
     return entries <= TABLE_MAX ? stepTable : table;
 }
 
-__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
-
-// Requests into L2 what layer l's norms, qkv bias and attention will read, spread over every thread of the grid: the
-// critical path between the projections then finds them there instead of queuing behind the weight stream. The KV
-// cache only where the block table is in shared memory (a context of at most TABLE_MAX blocks).
-__device__ __forceinline__ void prefetch_layer(const StepArgs& a, const LayerWeights& layer, const int* table)
-{
-    constexpr int NORM_LINES = HIDDEN * 2 / 128, BIAS_LINES = (QSIZE + 2 * KVSIZE) * 2 / 128, ROW_LINES = (KVSIZE * 2 + 127) / 128;
-    const int keys = stepContext - 1, kvLines = table == stepTable ? 2 * keys * ROW_LINES : 0;
-    const int lines = 2 * NORM_LINES + (layer.qkvBias != nullptr ? BIAS_LINES : 0) + kvLines;
-    for (int i = blockIdx.x * THREADS + threadIdx.x; i < lines; i += gridDim.x * THREADS)
-    {
-        if (i < NORM_LINES) prefetch_l2((const char*)layer.inputNorm + 128 * i);
-        else if (i < 2 * NORM_LINES) prefetch_l2((const char*)layer.postNorm + 128 * (i - NORM_LINES));
-        else if (i < lines - kvLines) prefetch_l2((const char*)layer.qkvBias + 128 * (i - 2 * NORM_LINES));
-        else
-        {
-            const int k = i - (lines - kvLines), j = k / (2 * ROW_LINES), part = k % (2 * ROW_LINES);
-            const long long slot = (long long)table[j / a.blockSize] * a.blockSize + j % a.blockSize;
-            const bf16* cache = part < ROW_LINES ? layer.kCache : layer.vCache;
-            prefetch_l2((const char*)(cache + slot * KVSIZE) + 128 * (part % ROW_LINES));
-        }
-    }
-}
-
 // Where the weight stream stands: the next row to request (phase, the thread's row index in it) and that phase's
 // weights and row count.
 struct Cursor
@@ -283,42 +255,6 @@ __device__ __forceinline__ void request_next(Cursor& c, const StepArgs& a, unsig
         c.row++;
     }
     cp_async_commit();
-}
-
-template <int KIND> __device__ __forceinline__ void prefetch_row(const Cursor& c)
-{
-    using S = Shape<KIND>;
-    const int local = threadIdx.x / S::G + c.row * S::R, q = threadIdx.x % S::G;
-    int row = blockRows[KIND][0] + local;
-    if (KIND == QKV) row = qkv_weight_row(row);
-    const uint4* src = (const uint4*)(c.w + (long long)row * S::K);
-    if (q % 8 != 0) return; // one thread per 128-byte line
-#pragma unroll
-    for (int i = 0; i < S::CPT; i++)
-        if (q + i * S::G < S::C) prefetch_l2(src + q + i * S::G);
-}
-
-// Requests into L2 the next rows of the thread's weight stream after those its ring has asked for (the cursor is a copy).
-__device__ __forceinline__ void prefetch_ahead(Cursor c, const StepArgs& a, int rows)
-{
-    for (int n = 0; n < rows; n++)
-    {
-        while (c.phase < PHASES && c.row >= c.count)
-        {
-            c.phase++;
-            enter_phase(c, a);
-        }
-        if (c.phase >= PHASES) return;
-        switch (phase_kind(c.phase))
-        {
-        case QKV: prefetch_row<QKV>(c); break;
-        case O: prefetch_row<O>(c); break;
-        case GATE_UP: prefetch_row<GATE_UP>(c); break;
-        case DOWN: prefetch_row<DOWN>(c); break;
-        default: prefetch_row<LM_HEAD>(c); break;
-        }
-        c.row++;
-    }
 }
 
 // xs = rmsnorm(residual + delta) * w as rmsnorm.cu's add_rmsnorm rounds it (rmsnorm's without delta), the first 256
@@ -511,7 +447,6 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) decode_step(const __gri
     wait_for_previous_grid();
     mark(a, LAYERS * LAYER_EVENTS + 1);
     const int* table = load_step_inputs(a);
-    prefetch_layer(a, a.layers[0], table);
 
     int slot = 0;
     unsigned target = 0;
@@ -531,7 +466,6 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) decode_step(const __gri
                                           HEAD_SIZE},
             cursor, a, ring, slot, partial);
         mark(a, e + 1);
-        prefetch_ahead(cursor, a, PREFETCH_ROWS_ATTENTION);
         grid_sync(a.sync, target);
         mark(a, e + 2);
         attend(a, layer, table, smem);
@@ -540,7 +474,6 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) decode_step(const __gri
         mark(a, e + 4);
         project<O>(L2Input{a.attn}, PlainRows{a.delta, 0}, cursor, a, ring, slot, partial);
         mark(a, e + 5);
-        prefetch_ahead(cursor, a, PREFETCH_ROWS);
         grid_sync(a.sync, target);
         mark(a, e + 6);
         norm_prologue(residual, a.delta, layer.postNorm, next, a.eps, xs, scratch);
@@ -549,13 +482,10 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) decode_step(const __gri
         next = next == a.residual0 ? a.residual1 : a.residual0;
         project<GATE_UP>(SharedInput{xs}, PlainRows{a.gateUp, 0}, cursor, a, ring, slot, partial);
         mark(a, e + 8);
-        prefetch_ahead(cursor, a, PREFETCH_ROWS);
         grid_sync(a.sync, target);
         mark(a, e + 9);
-        if (l + 1 < LAYERS) prefetch_layer(a, a.layers[l + 1], table);
         project<DOWN>(SiluL2Input{a.gateUp}, PlainRows{a.delta, 0}, cursor, a, ring, slot, partial);
         mark(a, e + 10);
-        prefetch_ahead(cursor, a, PREFETCH_ROWS);
         grid_sync(a.sync, target);
         mark(a, e + 11);
         delta = a.delta;
