@@ -137,21 +137,24 @@ __device__ __forceinline__ void mark(const StepArgs& a, int e)
 
 __device__ __forceinline__ int phase_kind(int phase) { return phase == PHASES - 1 ? LM_HEAD : phase & 3; }
 
-// The block's rows of a projection, as gemv.cu's wide grids share them (QKV in RoPE pairs).
-template <int KIND> __device__ __forceinline__ int block_first(int block)
+// The block's rows of a projection, as gemv.cu's wide grids share them (QKV in RoPE pairs), over `blocks` blocks.
+template <int KIND> __device__ __forceinline__ int block_first(int block, int blocks)
 {
     constexpr int N = Dims<KIND>::N;
-    if (KIND == QKV) return 2 * (int)((long long)block * (N / 2) / gridDim.x);
-    return (int)((long long)block * N / gridDim.x);
+    if (KIND == QKV) return 2 * (int)((long long)block * (N / 2) / blocks);
+    return (int)((long long)block * N / blocks);
 }
 
-// Each kind's first row and row count for this block, found once per launch.
+// Each kind's first row and row count for this block, found once per launch. The first `skip` blocks take none (the
+// attention blocks' qkv rows: their last ring requests before attention are then old enough to have landed, and
+// attention's own cp.async waits, which also wait for those, do not queue behind the weight stream).
 __shared__ int blockRows[5][2];
 
-template <int KIND> __device__ __forceinline__ void find_block_rows()
+template <int KIND> __device__ __forceinline__ void find_block_rows(int skip = 0)
 {
-    blockRows[KIND][0] = block_first<KIND>(blockIdx.x);
-    blockRows[KIND][1] = block_first<KIND>(blockIdx.x + 1) - blockRows[KIND][0];
+    const int block = blockIdx.x - skip, blocks = gridDim.x - skip;
+    blockRows[KIND][0] = block < 0 ? 0 : block_first<KIND>(block, blocks);
+    blockRows[KIND][1] = block < 0 ? 0 : block_first<KIND>(block + 1, blocks) - blockRows[KIND][0];
 }
 
 // How many of the block's rows this thread's group takes.
@@ -260,12 +263,62 @@ __device__ __forceinline__ void request_next(Cursor& c, const StepArgs& a, unsig
 // xs = rmsnorm(residual + delta) * w as rmsnorm.cu's add_rmsnorm rounds it (rmsnorm's without delta), the first 256
 // threads taking rmsnorm.cu's chunks (the others add zeros to the sum, which leaves it as it is); block 0 writes the
 // new residual.
-__device__ __forceinline__ void norm_prologue(const bf16* residual, const bf16* delta, const bf16* w, bf16* residualOut, float eps, uint4* xs,
+#define NORM_PER_THREAD ((HIDDEN / 8 + 255) / 256)
+static_assert(NORM_PER_THREAD <= 4, "rmsnorm.cu keeps rows of up to 8192 in registers");
+
+// A norm's weight, this thread's chunks of it: requested before the barrier ahead of the norm (it is no activation), so
+// that its latency overlaps the wait instead of following it.
+struct NormWeight
+{
+    uint4 v[NORM_PER_THREAD];
+};
+
+__device__ __forceinline__ void load_norm_weight(const bf16* w, NormWeight& out)
+{
+#pragma unroll
+    for (int j = 0; j < NORM_PER_THREAD; j++)
+    {
+        const int c = threadIdx.x + j * 256;
+        out.v[j] = threadIdx.x < 256 && c < HIDDEN / 8 ? __ldg((const uint4*)w + c) : make_uint4(0, 0, 0, 0);
+    }
+}
+
+// The qkv bias in shared memory for the projection's epilogue: requested into registers before the barrier ahead of
+// the qkv phase, stored after it.
+#define BIAS_CHUNKS ((QSIZE + 2 * KVSIZE) / 8)
+#define BIAS_PER_THREAD ((BIAS_CHUNKS + THREADS - 1) / THREADS)
+
+struct QkvBias
+{
+    uint4 v[BIAS_PER_THREAD];
+};
+
+__device__ __forceinline__ void load_bias(const bf16* bias, QkvBias& out)
+{
+#pragma unroll
+    for (int j = 0; j < BIAS_PER_THREAD; j++)
+    {
+        const int c = threadIdx.x + j * THREADS;
+        out.v[j] = bias != nullptr && c < BIAS_CHUNKS ? __ldg((const uint4*)bias + c) : make_uint4(0, 0, 0, 0);
+    }
+}
+
+__device__ __forceinline__ void store_bias(const QkvBias& bias, uint4* shared)
+{
+#pragma unroll
+    for (int j = 0; j < BIAS_PER_THREAD; j++)
+    {
+        const int c = threadIdx.x + j * THREADS;
+        if (c < BIAS_CHUNKS) shared[c] = bias.v[j];
+    }
+}
+
+__device__ __forceinline__ void norm_prologue(const bf16* residual, const bf16* delta, const NormWeight& w, bf16* residualOut, float eps, uint4* xs,
     float* scratch)
 {
-    constexpr int CHUNKS = HIDDEN / 8, PER_THREAD = (CHUNKS + 255) / 256;
-    static_assert(PER_THREAD <= 4, "rmsnorm.cu keeps rows of up to 8192 in registers");
-    uint4 v[PER_THREAD], wv[PER_THREAD];
+    constexpr int CHUNKS = HIDDEN / 8, PER_THREAD = NORM_PER_THREAD;
+    uint4 v[PER_THREAD];
+    const uint4* wv = w.v;
     float s = 0.f;
 #pragma unroll
     for (int j = 0; j < PER_THREAD; j++)
@@ -273,7 +326,6 @@ __device__ __forceinline__ void norm_prologue(const bf16* residual, const bf16* 
         const int c = threadIdx.x + j * 256;
         if (threadIdx.x < 256 && c < CHUNKS)
         {
-            wv[j] = __ldg((const uint4*)w + c);
             v[j] = __ldcg((const uint4*)residual + c);
             bf16* vp = (bf16*)&v[j];
             if (delta != nullptr)
@@ -428,11 +480,13 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) decode_step(const __gri
     // projection's partial sums; then the weight ring [SLOTS][CPT_MAX][THREADS] of 16-byte chunks.
     uint4* xs = (uint4*)smem;
     float* scratch = (float*)(smem + HIDDEN * 2);
-    float* partial = scratch + 32;
+    uint4* biasShared = (uint4*)(scratch + 32);
+    float* partial = (float*)(biasShared + BIAS_CHUNKS);
     const unsigned ring = smem_address(smem + ATT_SMEM_BYTES);
     if (threadIdx.x == 0)
     {
-        find_block_rows<QKV>();
+        const int attention = KV_HEADS * a.splits;
+        find_block_rows<QKV>(attention <= (int)gridDim.x / 4 ? attention : 0);
         find_block_rows<O>();
         find_block_rows<GATE_UP>();
         find_block_rows<DOWN>();
@@ -454,15 +508,20 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) decode_step(const __gri
     const bf16* residual = a.embed + (long long)a.tokenIds[0] * HIDDEN;
     const bf16* delta = nullptr;
     bf16* next = a.residual0;
+    NormWeight norm;
+    QkvBias bias;
+    load_norm_weight(a.layers[0].inputNorm, norm);
+    load_bias(a.layers[0].qkvBias, bias);
     for (int l = 0; l < LAYERS; l++)
     {
         const LayerWeights& layer = a.layers[l];
         const int e = l * LAYER_EVENTS;
-        norm_prologue(residual, delta, layer.inputNorm, next, a.eps, xs, scratch);
+        store_bias(bias, biasShared); // read after the norm's barriers
+        norm_prologue(residual, delta, norm, next, a.eps, xs, scratch);
         mark(a, e);
         residual = next;
         next = next == a.residual0 ? a.residual1 : a.residual0;
-        project<QKV>(SharedInput{xs}, QkvRows{a.qkv, layer.qkvBias, &stepPosition, stepInvFreq, &stepSlot, layer.kCache, layer.vCache, HEADS, KV_HEADS,
+        project<QKV>(SharedInput{xs}, QkvRows{a.qkv, layer.qkvBias != nullptr ? (const bf16*)biasShared : nullptr, &stepPosition, stepInvFreq, &stepSlot, layer.kCache, layer.vCache, HEADS, KV_HEADS,
                                           HEAD_SIZE},
             cursor, a, ring, slot, partial);
         mark(a, e + 1);
@@ -474,9 +533,10 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) decode_step(const __gri
         mark(a, e + 4);
         project<O>(L2Input{a.attn}, PlainRows{a.delta, 0}, cursor, a, ring, slot, partial);
         mark(a, e + 5);
+        load_norm_weight(layer.postNorm, norm);
         grid_sync(a.sync, target);
         mark(a, e + 6);
-        norm_prologue(residual, a.delta, layer.postNorm, next, a.eps, xs, scratch);
+        norm_prologue(residual, a.delta, norm, next, a.eps, xs, scratch);
         mark(a, e + 7);
         residual = next;
         next = next == a.residual0 ? a.residual1 : a.residual0;
@@ -486,11 +546,17 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) decode_step(const __gri
         mark(a, e + 9);
         project<DOWN>(SiluL2Input{a.gateUp}, PlainRows{a.delta, 0}, cursor, a, ring, slot, partial);
         mark(a, e + 10);
+        if (l + 1 < LAYERS)
+        {
+            load_norm_weight(a.layers[l + 1].inputNorm, norm);
+            load_bias(a.layers[l + 1].qkvBias, bias);
+        }
+        else load_norm_weight(a.finalNorm, norm);
         grid_sync(a.sync, target);
         mark(a, e + 11);
         delta = a.delta;
     }
-    norm_prologue(residual, delta, a.finalNorm, next, a.eps, xs, scratch);
+    norm_prologue(residual, delta, norm, next, a.eps, xs, scratch);
     project<LM_HEAD>(SharedInput{xs}, PlainRows{a.logits, 1}, cursor, a, ring, slot, partial);
     mark(a, LAYERS * LAYER_EVENTS);
     if (a.timing != nullptr && blockIdx.x == 0 && threadIdx.x == 0) a.timing[LAYERS * LAYER_EVENTS + 3] = globaltimer();
