@@ -77,9 +77,9 @@ internal static class DecodeStepChecks
                         differing += d;
                         worst = Math.Max(worst, w);
                         compared++;
-                        agree += ArgMax(separate) == ArgMax(persistent) ? 1 : 0;
+                        agree += Decoding.ArgMax(separate) == Decoding.ArgMax(persistent) ? 1 : 0;
                     }
-                    next[0] = ArgMax(separate);
+                    next[0] = Decoding.ArgMax(separate);
                 }
                 if (backend.PersistentStepState is not (true, null))
                 {
@@ -158,18 +158,5 @@ internal static class DecodeStepChecks
             }
         }
         return (differing, worst);
-    }
-
-    private static int ArgMax(float[] v)
-    {
-        int best = 0;
-        for (int i = 1; i < v.Length; i++)
-        {
-            if (v[i] > v[best])
-            {
-                best = i;
-            }
-        }
-        return best;
     }
 }

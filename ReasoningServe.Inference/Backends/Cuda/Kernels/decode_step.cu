@@ -378,15 +378,7 @@ struct L2Input
 struct SiluL2Input
 {
     const bf16* gateUp;
-    __device__ __forceinline__ uint4 load(int c) const
-    {
-        uint4 g = __ldcg((const uint4*)gateUp + c), u = __ldcg((const uint4*)(gateUp + INTER) + c), out;
-        const bf16 *gp = (const bf16*)&g, *up = (const bf16*)&u;
-        bf16* op = (bf16*)&out;
-#pragma unroll
-        for (int i = 0; i < 8; i++) op[i] = silu_times(gp[i], up[i]);
-        return out;
-    }
+    __device__ __forceinline__ uint4 load(int c) const { return silu_times8(__ldcg((const uint4*)gateUp + c), __ldcg((const uint4*)(gateUp + INTER) + c)); }
 };
 
 // One projection: the thread multiplies its rows from the ring (requesting a later row into each slot it frees), the

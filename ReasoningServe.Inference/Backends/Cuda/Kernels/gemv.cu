@@ -85,12 +85,7 @@ struct SiluInput
     __device__ __forceinline__ uint4 load(int t, int c) const
     {
         const bf16* row = gateUp + (long long)t * 2 * k;
-        uint4 g = __ldg((const uint4*)row + c), u = __ldg((const uint4*)(row + k) + c), out;
-        const bf16 *gp = (const bf16*)&g, *up = (const bf16*)&u;
-        bf16* op = (bf16*)&out;
-#pragma unroll
-        for (int i = 0; i < 8; i++) op[i] = silu_times(gp[i], up[i]);
-        return out;
+        return silu_times8(__ldg((const uint4*)row + c), __ldg((const uint4*)(row + k) + c));
     }
 };
 
