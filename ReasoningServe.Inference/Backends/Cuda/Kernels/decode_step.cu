@@ -145,16 +145,13 @@ template <int KIND> __device__ __forceinline__ int block_first(int block, int bl
     return (int)((long long)block * N / blocks);
 }
 
-// Each kind's first row and row count for this block, found once per launch. The first `skip` blocks take none (the
-// attention blocks' qkv rows: their last ring requests before attention are then old enough to have landed, and
-// attention's own cp.async waits, which also wait for those, do not queue behind the weight stream).
+// Each kind's first row and row count for this block, found once per launch.
 __shared__ int blockRows[5][2];
 
-template <int KIND> __device__ __forceinline__ void find_block_rows(int skip = 0)
+template <int KIND> __device__ __forceinline__ void find_block_rows()
 {
-    const int block = blockIdx.x - skip, blocks = gridDim.x - skip;
-    blockRows[KIND][0] = block < 0 ? 0 : block_first<KIND>(block, blocks);
-    blockRows[KIND][1] = block < 0 ? 0 : block_first<KIND>(block + 1, blocks) - blockRows[KIND][0];
+    blockRows[KIND][0] = block_first<KIND>(blockIdx.x, gridDim.x);
+    blockRows[KIND][1] = block_first<KIND>(blockIdx.x + 1, gridDim.x) - blockRows[KIND][0];
 }
 
 // How many of the block's rows this thread's group takes.
@@ -477,8 +474,7 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) decode_step(const __gri
     const unsigned ring = smem_address(smem + ATT_SMEM_BYTES);
     if (threadIdx.x == 0)
     {
-        const int attention = KV_HEADS * a.splits;
-        find_block_rows<QKV>(attention <= (int)gridDim.x / 4 ? attention : 0);
+        find_block_rows<QKV>();
         find_block_rows<O>();
         find_block_rows<GATE_UP>();
         find_block_rows<DOWN>();

@@ -77,13 +77,12 @@ internal sealed unsafe class DecodeStep : IDisposable
         {
             return null;
         }
-        // The norm's row, block_sum's scratch, the qkv bias and each projection's partial sums share attention's bytes. The
-        // qkv rows go to the blocks that do not attend (at least three quarters of them).
+        // The norm's row, block_sum's scratch, the qkv bias and each projection's partial sums share attention's bytes.
         long partialFloats = 0;
-        foreach ((int rows, int groupThreads, int sharing) in new[] { (c.QSize + 2 * c.KvSize, hidden, blocks - blocks / 4), (c.HiddenSize, q, blocks),
-            (2 * c.IntermediateSize, hidden, blocks), (c.HiddenSize, inter, blocks), (c.VocabSize, hidden, blocks) })
+        foreach ((int rows, int groupThreads) in new[] { (c.QSize + 2 * c.KvSize, hidden), (c.HiddenSize, q), (2 * c.IntermediateSize, hidden),
+            (c.HiddenSize, inter), (c.VocabSize, hidden) })
         {
-            partialFloats = Math.Max(partialFloats, ((long)(rows + sharing - 1) / sharing + 2) * (groupThreads / 32));
+            partialFloats = Math.Max(partialFloats, ((long)(rows + blocks - 1) / blocks + 2) * (groupThreads / 32));
         }
         if (2L * c.HiddenSize + 4 * 32 + 2L * (c.QSize + 2 * c.KvSize) + 4 * partialFloats > AttentionBytes)
         {
