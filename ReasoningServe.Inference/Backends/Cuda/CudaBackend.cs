@@ -128,7 +128,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     /// <summary>
     /// One-token steps of one sequence as decode_step.cu's one persistent launch instead of ~7 kernels per layer
     /// (RS_CUDA_PERSISTENT=1), for models it takes (<see cref="CudaOps.DecodeStep.WhyNot"/>). Opt-in: bit-exact with the
-    /// separate kernels but slower on the H200 (1.5B 1.77 vs 1.32 ms a step, 7B 4.73 vs 3.81; decode_step.cu says why).
+    /// separate kernels but slower on the H200 (1.5B 1.78 vs 1.32 ms a step, 7B 4.84 vs 3.77; decode_step.cu says why).
     /// Changing it drops the captured decode graphs.
     /// </summary>
     public bool UsePersistentStep

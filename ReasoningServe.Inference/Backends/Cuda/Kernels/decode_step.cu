@@ -11,8 +11,8 @@
 // multiply them across phases and layers, through its own ring of SLOTS row slots in shared memory (16-byte cp.async,
 // one commit group per row), SLOTS rows ahead of the one it multiplies. At a barrier, in attention and in a norm the
 // ring keeps filling, so the bytes in flight carry on through them.
-// Measured on the H200 (docs/benchmarks/cuda-h200.md, run 7) it is slower than the separate kernels: 1.5B 1.77 against
-// 1.32 ms, 7B 4.73 against 3.81. The projections stream as fast as there (7B gate_up 4.1 TB/s), but a ring holds ~5 us
+// Measured on the H200 (docs/benchmarks/cuda-h200.md, run 7) it is slower than the separate kernels: 1.5B 1.78 against
+// 1.32 ms, 7B 4.84 against 3.77. The projections stream as fast as there (7B gate_up 4 TB/s), but a ring holds ~5 us
 // of a multiprocessor's share of the stream, and a layer's barriers, attention and norms take 20-30 us in which the
 // blocks mostly wait, much of it for the slowest block at a barrier (static rows: no block can take over another's
 // tail). So it stays opt-in (RS_CUDA_PERSISTENT=1).
