@@ -5,7 +5,8 @@
 # testdata/ where they are tracked; the Qwen3 tokenizer is not tracked and travels packed).
 # There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,load,hf,hf-compile]  — writes logs and results to
 # $OUT. The -optin parts turn on what is not the default (gemv.cu's fused rmsnorm prologue, which leaves out its qkv
-# epilogue, and its wide layout everywhere; programmatic dependent launch's trigger at block exit) and run the
+# epilogue, and its wide layout everywhere; programmatic dependent launch's trigger at block exit; the persistent
+# one-token step, decode_step.cu) and run the
 # OPTIN_SECTIONS of cuda-check (default goldens,compare,realistic; CHECK_SECTIONS picks check's, CHECK_ARGS adds options such
 # as --batches 1); check-optin also benchmarks the settings in EACH one
 # at a time (default: without the qkv epilogue, the trigger at exit, the wide layout for long rows only; a + joins
