@@ -35,8 +35,8 @@ internal sealed unsafe class DecodeStep : IDisposable
         _sharedBytes = (uint)plan.SharedBytes;
     }
 
-    /// <summary>The build's block size, ring depth and shared memory for a model on a device.</summary>
-    private readonly record struct Plan(int Threads, int Slots, int SharedBytes, int HiddenThreads, int QThreads, int InterThreads);
+    /// <summary>The build's block size, ring depth and shared memory for a model on a device, and its wide group sizes.</summary>
+    internal readonly record struct Plan(int Threads, int Slots, int SharedBytes, int HiddenThreads, int QThreads, int InterThreads);
 
     /// <summary>Why a model cannot take the persistent step on this device, or null when it can.</summary>
     public static string? WhyNot(ModelConfig c, CudaLayer[] layers, CudaDevice device)
@@ -60,10 +60,13 @@ internal sealed unsafe class DecodeStep : IDisposable
         {
             return "hidden, intermediate and q sizes must be multiples of 8, hidden at most 8192 (rmsnorm.cu's register rows)";
         }
-        return PlanFor(c, device, device.MultiprocessorCount) is null ? "a block's ring, attention and partial sums do not fit its shared memory" : null;
+        return PlanFor(c, device.MaxSharedBytesPerBlock, device.MultiprocessorCount) is null
+            ? "a block's ring, attention and partial sums do not fit its shared memory"
+            : null;
     }
 
-    private static Plan? PlanFor(ModelConfig c, CudaDevice device, int blocks)
+    /// <summary>The plan on a device whose blocks may have <paramref name="maxSharedBytes"/> of shared memory, with <paramref name="blocks"/> multiprocessors; null when it does not fit.</summary>
+    internal static Plan? PlanFor(ModelConfig c, int maxSharedBytes, int blocks)
     {
         int hidden = Gemm.WideThreads(c.HiddenSize, ChunksPerSlot), q = Gemm.WideThreads(c.QSize, ChunksPerSlot);
         int inter = Gemm.WideThreads(c.IntermediateSize, ChunksPerSlot);
@@ -89,7 +92,7 @@ internal sealed unsafe class DecodeStep : IDisposable
             return null;
         }
         int slotBytes = ChunksPerSlot * threads * 16;
-        int slots = Math.Min(MaxSlots, (device.MaxSharedBytesPerBlock - AttentionBytes - StaticBytes) / slotBytes);
+        int slots = Math.Min(MaxSlots, (maxSharedBytes - AttentionBytes - StaticBytes) / slotBytes);
         return slots < 2 ? null : new Plan(threads, slots, AttentionBytes + slots * slotBytes, hidden, q, inter);
     }
 
@@ -101,7 +104,7 @@ internal sealed unsafe class DecodeStep : IDisposable
             throw new NotSupportedException($"decode_step.cu: {why}.");
         }
         int blocks = device.MultiprocessorCount;
-        Plan plan = PlanFor(c, device, blocks)!.Value;
+        Plan plan = PlanFor(c, device.MaxSharedBytesPerBlock, blocks)!.Value;
         string[] defines =
         [
             $"-DHIDDEN={c.HiddenSize}", $"-DINTER={c.IntermediateSize}", $"-DHEADS={c.NumHeads}", $"-DKV_HEADS={c.NumKvHeads}", $"-DHEAD_SIZE={c.HeadDim}",
