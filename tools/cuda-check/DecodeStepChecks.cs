@@ -81,9 +81,9 @@ internal static class DecodeStepChecks
                     }
                     next[0] = Decoding.ArgMax(separate);
                 }
-                if (backend.PersistentStepState is not (true, null))
+                if (backend.PersistentStepBuild is null)
                 {
-                    Report.Check($"{name}, context {prompt}: decode_step ran", false, backend.PersistentStepState.Unavailable ?? "it was never built");
+                    Report.Check($"{name}, context {prompt}: decode_step ran", false, backend.PersistentStepUnavailable ?? "it was never built");
                     continue;
                 }
                 Report.Check($"{name}, context {prompt}: logits bit-exact", differing == 0,
@@ -113,7 +113,7 @@ internal static class DecodeStepChecks
             backend.ForwardGreedy(one, next);
             if (backend.PersistentStepBuild is not { } step)
             {
-                Report.Check($"{name}: decode_step profile", false, backend.PersistentStepState.Unavailable ?? "not built");
+                Report.Check($"{name}: decode_step profile", false, backend.PersistentStepUnavailable ?? "not built");
                 continue;
             }
             int layers = config.NumLayers, events = DecodeStep.LayerEvents;

@@ -182,11 +182,11 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     internal long WeightBytes => _weights.Bytes;
     internal CudaLayer[] Layers => _weights.Layers;
 
-    /// <summary>Whether one-token steps have run as decode_step.cu (its build exists), and why not when it could not be built.</summary>
-    internal (bool Built, string? Unavailable) PersistentStepState => (_decodeStep is not null, _decodeStepUnavailable);
-
-    /// <summary>decode_step.cu's build once a step has used it (tools/cuda-check's profile).</summary>
+    /// <summary>decode_step.cu's build once a step has used it (tools/cuda-check), else null.</summary>
     internal CudaOps.DecodeStep? PersistentStepBuild => _decodeStep;
+
+    /// <summary>Why decode_step.cu could not be built for this model, once a step has tried.</summary>
+    internal string? PersistentStepUnavailable => _decodeStepUnavailable;
 
     public void AllocateKvCache(int numBlocks, int blockSize)
     {

@@ -164,6 +164,8 @@ public sealed class CudaLibraryTests
         Assert.Contains($"__launch_bounds__({Gemm.WideMaxThreads}) gemv_wide(", gemv);
         // decode_step.cu lays its projections out as the wide layout does, and sizes its ring slots by the same CPT
         Assert.Contains($"#define CPT_MAX {Gemm.WideChunksPerThread} ", KernelSources.Read("decode_step.cu"));
+        // and records its profile in the layout DecodeStep reads back
+        Assert.Contains($"#define LAYER_EVENTS {DecodeStep.LayerEvents}\n", KernelSources.Read("decode_step.cu"));
         // 8 warps per row-per-warp block; a wide block holds a whole row of k in at most 512 threads
         Assert.Contains("__launch_bounds__(256) gemv(", gemv);
         Assert.Equal(320, Gemm.WideThreads(18944, 8));

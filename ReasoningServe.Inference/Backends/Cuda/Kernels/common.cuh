@@ -84,6 +84,39 @@ __device__ __forceinline__ bf16 rms_normalized(float x, float scale, bf16 w)
     return __float2bfloat16(__bfloat162float(__float2bfloat16(x * scale)) * __bfloat162float(w));
 }
 
+// The same on a 16-byte chunk (8 values), for the kernels that keep a row in chunks (rmsnorm.cu, gemv.cu's fused norm,
+// decode_step.cu): bf16(residual + delta) as the residual stream is kept, the running sum of squares in element order,
+// and the normalized chunk.
+__device__ __forceinline__ uint4 add_residual8(uint4 residual, uint4 delta)
+{
+    bf16* rp = (bf16*)&residual;
+    const bf16* dp = (const bf16*)&delta;
+#pragma unroll
+    for (int i = 0; i < 8; i++) rp[i] = __float2bfloat16(__bfloat162float(rp[i]) + __bfloat162float(dp[i]));
+    return residual;
+}
+
+__device__ __forceinline__ void add_squares8(float& s, uint4 x)
+{
+    const bf16* xp = (const bf16*)&x;
+#pragma unroll
+    for (int i = 0; i < 8; i++)
+    {
+        float v = __bfloat162float(xp[i]);
+        s += v * v;
+    }
+}
+
+__device__ __forceinline__ uint4 rms_normalized8(uint4 x, float scale, uint4 w)
+{
+    uint4 out;
+    const bf16 *xp = (const bf16*)&x, *wp = (const bf16*)&w;
+    bf16* op = (bf16*)&out;
+#pragma unroll
+    for (int i = 0; i < 8; i++) op[i] = rms_normalized(__bfloat162float(xp[i]), scale, wp[i]);
+    return out;
+}
+
 // silu(gate) * up in fp32, rounded once.
 __device__ __forceinline__ bf16 silu_times(bf16 gate, bf16 up)
 {

@@ -130,19 +130,20 @@ __device__ __forceinline__ void grid_sync(unsigned* arrivals, unsigned& target)
 
 // tools/cuda-check's profile: block 0's SM clock at event e of the step (per layer: LAYER_EVENTS of them).
 #define LAYER_EVENTS 12
-__device__ __forceinline__ void mark(const StepArgs& a, int e)
+__device__ __forceinline__ void record(const StepArgs& a, int index, unsigned long long value)
 {
-    if (a.timing != nullptr && blockIdx.x == 0 && threadIdx.x == 0) a.timing[e] = clock64();
+    if (a.timing != nullptr && blockIdx.x == 0 && threadIdx.x == 0) a.timing[index] = value;
 }
+
+__device__ __forceinline__ void mark(const StepArgs& a, int e) { record(a, e, clock64()); }
 
 __device__ __forceinline__ int phase_kind(int phase) { return phase == PHASES - 1 ? LM_HEAD : phase & 3; }
 
-// The block's rows of a projection, as gemv.cu's wide grids share them (QKV in RoPE pairs), over `blocks` blocks.
-template <int KIND> __device__ __forceinline__ int block_first(int block, int blocks)
+// The block's rows of a projection, as gemv.cu's wide grids share them (QKV in RoPE pairs).
+template <int KIND> __device__ __forceinline__ int block_first(int block)
 {
     constexpr int N = Dims<KIND>::N;
-    if (KIND == QKV) return 2 * (int)((long long)block * (N / 2) / blocks);
-    return (int)((long long)block * N / blocks);
+    return KIND == QKV ? wide_first_pair_row(N, block, gridDim.x) : wide_first_row(N, block, gridDim.x);
 }
 
 // Each kind's first row and row count for this block, found once per launch.
@@ -150,8 +151,8 @@ __shared__ int blockRows[5][2];
 
 template <int KIND> __device__ __forceinline__ void find_block_rows()
 {
-    blockRows[KIND][0] = block_first<KIND>(blockIdx.x, gridDim.x);
-    blockRows[KIND][1] = block_first<KIND>(blockIdx.x + 1, gridDim.x) - blockRows[KIND][0];
+    blockRows[KIND][0] = block_first<KIND>(blockIdx.x);
+    blockRows[KIND][1] = block_first<KIND>(blockIdx.x + 1) - blockRows[KIND][0];
 }
 
 // How many of the block's rows this thread's group takes.
@@ -160,12 +161,6 @@ template <int KIND> __device__ __forceinline__ int group_rows()
     using S = Shape<KIND>;
     const int rows = blockRows[KIND][1], g = threadIdx.x / S::G;
     return threadIdx.x < S::R * S::G && g < rows ? (rows - g + S::R - 1) / S::R : 0;
-}
-
-__device__ __forceinline__ int qkv_weight_row(int r)
-{
-    int j = r % HEAD_SIZE;
-    return r - j + (j >> 1) + (j & 1) * (HEAD_SIZE >> 1);
 }
 
 // The step's own inputs, read once per launch instead of once per layer: the token's position and cache slot, RoPE's
@@ -224,7 +219,7 @@ template <int KIND> __device__ __forceinline__ void request_row(const Cursor& c,
     using S = Shape<KIND>;
     const int local = threadIdx.x / S::G + c.row * S::R, q = threadIdx.x % S::G;
     int row = blockRows[KIND][0] + local;
-    if (KIND == QKV) row = qkv_weight_row(row);
+    if (KIND == QKV) row = rope_pair_row(row, HEAD_SIZE);
     const uint4* src = (const uint4*)(c.w + (long long)row * S::K);
 #pragma unroll
     for (int i = 0; i < S::CPT; i++)
@@ -315,7 +310,6 @@ __device__ __forceinline__ void norm_prologue(const bf16* residual, const bf16* 
 {
     constexpr int CHUNKS = HIDDEN / 8, PER_THREAD = NORM_PER_THREAD;
     uint4 v[PER_THREAD];
-    const uint4* wv = w.v;
     float s = 0.f;
 #pragma unroll
     for (int j = 0; j < PER_THREAD; j++)
@@ -324,21 +318,9 @@ __device__ __forceinline__ void norm_prologue(const bf16* residual, const bf16* 
         if (threadIdx.x < 256 && c < CHUNKS)
         {
             v[j] = __ldcg((const uint4*)residual + c);
-            bf16* vp = (bf16*)&v[j];
-            if (delta != nullptr)
-            {
-                uint4 d = __ldcg((const uint4*)delta + c);
-                const bf16* dp = (const bf16*)&d;
-#pragma unroll
-                for (int i = 0; i < 8; i++) vp[i] = __float2bfloat16(__bfloat162float(vp[i]) + __bfloat162float(dp[i]));
-            }
+            if (delta != nullptr) v[j] = add_residual8(v[j], __ldcg((const uint4*)delta + c));
             if (blockIdx.x == 0) ((uint4*)residualOut)[c] = v[j];
-#pragma unroll
-            for (int i = 0; i < 8; i++)
-            {
-                float x = __bfloat162float(vp[i]);
-                s += x * x;
-            }
+            add_squares8(s, v[j]);
         }
     }
     const float scale = rsqrtf(block_sum(s, scratch) / HIDDEN + eps);
@@ -346,15 +328,7 @@ __device__ __forceinline__ void norm_prologue(const bf16* residual, const bf16* 
     for (int j = 0; j < PER_THREAD; j++)
     {
         const int c = threadIdx.x + j * 256;
-        if (threadIdx.x < 256 && c < CHUNKS)
-        {
-            uint4 o;
-            const bf16 *vp = (const bf16*)&v[j], *wp = (const bf16*)&wv[j];
-            bf16* op = (bf16*)&o;
-#pragma unroll
-            for (int i = 0; i < 8; i++) op[i] = rms_normalized(__bfloat162float(vp[i]), scale, wp[i]);
-            xs[c] = o;
-        }
+        if (threadIdx.x < 256 && c < CHUNKS) xs[c] = rms_normalized8(v[j], scale, w.v[j]);
     }
     __syncthreads();
 }
@@ -492,7 +466,7 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) decode_step(const __gri
 
     int slot = 0;
     unsigned target = 0;
-    if (a.timing != nullptr && blockIdx.x == 0 && threadIdx.x == 0) a.timing[LAYERS * LAYER_EVENTS + 2] = globaltimer();
+    record(a, LAYERS * LAYER_EVENTS + 2, globaltimer());
     const bf16* residual = a.embed + (long long)a.tokenIds[0] * HIDDEN;
     const bf16* delta = nullptr;
     bf16* next = a.residual0;
@@ -547,6 +521,6 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) decode_step(const __gri
     norm_prologue(residual, delta, norm, next, a.eps, xs, scratch);
     project<LM_HEAD>(SharedInput{xs}, PlainRows{a.logits, 1}, cursor, a, ring, slot, partial);
     mark(a, LAYERS * LAYER_EVENTS);
-    if (a.timing != nullptr && blockIdx.x == 0 && threadIdx.x == 0) a.timing[LAYERS * LAYER_EVENTS + 3] = globaltimer();
+    record(a, LAYERS * LAYER_EVENTS + 3, globaltimer());
     cp_async_wait<0>();
 }

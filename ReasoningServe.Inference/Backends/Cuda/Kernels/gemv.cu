@@ -191,16 +191,8 @@ extern "C" __global__ void __launch_bounds__(256) gemv_rmsnorm(const bf16* __res
             if (t < tokens)
             {
                 uint4 rv = __ldg((const uint4*)(residual + (long long)t * k) + c);
-                uint4 dv = delta == nullptr ? make_uint4(0, 0, 0, 0) : __ldg((const uint4*)(delta + (long long)t * k) + c);
-                bf16* rp = (bf16*)&rv;
-                const bf16* dp = (const bf16*)&dv;
-#pragma unroll
-                for (int i = 0; i < 8; i++)
-                {
-                    if (delta != nullptr) rp[i] = __float2bfloat16(__bfloat162float(rp[i]) + __bfloat162float(dp[i]));
-                    float v = __bfloat162float(rp[i]);
-                    s[t] += v * v;
-                }
+                if (delta != nullptr) rv = add_residual8(rv, __ldg((const uint4*)(delta + (long long)t * k) + c));
+                add_squares8(s[t], rv);
                 if (blockIdx.x == 0 && residualOut != nullptr) ((uint4*)(residualOut + (long long)t * k))[c] = rv;
             }
         }

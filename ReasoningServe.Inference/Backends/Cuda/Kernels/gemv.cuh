@@ -27,13 +27,25 @@ __device__ __forceinline__ uint4 silu_times8(uint4 gate, uint4 up)
     return out;
 }
 
+// The first row of block `block` of `blocks` when n rows are shared out evenly, one at a time or in pairs.
+__device__ __forceinline__ int wide_first_row(int n, int block, int blocks) { return (int)((long long)block * n / blocks); }
+__device__ __forceinline__ int wide_first_pair_row(int n, int block, int blocks) { return 2 * wide_first_row(n / 2, block, blocks); }
+
+// The weight row at position r when a head's rows are taken in RoPE pairs: positions 2m and 2m + 1 of a head are its
+// rows m and m + headDim / 2.
+__device__ __forceinline__ int rope_pair_row(int r, int headDim)
+{
+    int j = r % headDim;
+    return r - j + (j >> 1) + (j & 1) * (headDim >> 1);
+}
+
 // Where a wide block's rows lie in W and what becomes of their sums. PlainRows: block b takes rows first(b).. of W in
 // order and stores them to y as they are.
 struct PlainRows
 {
     void* y;
     int floatOutput;
-    __device__ __forceinline__ int first(int n, int block) const { return (int)((long long)block * n / gridDim.x); }
+    __device__ __forceinline__ int first(int n, int block) const { return wide_first_row(n, block, gridDim.x); }
     __device__ __forceinline__ int weight_row(int r) const { return r; }
     __device__ __forceinline__ void store(float sum, int r, bool valid) const
     {
@@ -58,12 +70,8 @@ struct QkvRows
     bf16* kCache;
     bf16* vCache;
     int heads, kvHeads, headDim;
-    __device__ __forceinline__ int first(int n, int block) const { return 2 * (int)((long long)block * (n / 2) / gridDim.x); }
-    __device__ __forceinline__ int weight_row(int r) const
-    {
-        int j = r % headDim;
-        return r - j + (j >> 1) + (j & 1) * (headDim >> 1);
-    }
+    __device__ __forceinline__ int first(int n, int block) const { return wide_first_pair_row(n, block, gridDim.x); }
+    __device__ __forceinline__ int weight_row(int r) const { return rope_pair_row(r, headDim); }
     // Called by every lane of a warp whose lane r holds row base + r, base even (gemv.cu: warp 0, base 0, a block has
     // at most 32 rows), so that a pair meets in the warp.
     __device__ __forceinline__ void store(float sum, int r, bool valid) const

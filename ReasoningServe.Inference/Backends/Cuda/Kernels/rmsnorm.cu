@@ -30,20 +30,10 @@ __device__ __forceinline__ void norm_row_registers(bf16* r, const bf16* __restri
             v[j] = ((const uint4*)r)[c];
             if (delta != nullptr)
             {
-                uint4 d = __ldg((const uint4*)delta + c);
-                bf16* vp = (bf16*)&v[j];
-                const bf16* dp = (const bf16*)&d;
-#pragma unroll
-                for (int i = 0; i < 8; i++) vp[i] = __float2bfloat16(__bfloat162float(vp[i]) + __bfloat162float(dp[i]));
+                v[j] = add_residual8(v[j], __ldg((const uint4*)delta + c));
                 ((uint4*)r)[c] = v[j];
             }
-            const bf16* vp = (const bf16*)&v[j];
-#pragma unroll
-            for (int i = 0; i < 8; i++)
-            {
-                float x = __bfloat162float(vp[i]);
-                s += x * x;
-            }
+            add_squares8(s, v[j]);
         }
     }
     float scale = rsqrtf(block_sum(s, scratch) / n + eps);
@@ -51,15 +41,7 @@ __device__ __forceinline__ void norm_row_registers(bf16* r, const bf16* __restri
     for (int j = 0; j < CHUNKS_PER_THREAD; j++)
     {
         int c = threadIdx.x + j * BLOCK;
-        if (c < chunks)
-        {
-            uint4 o;
-            const bf16 *vp = (const bf16*)&v[j], *wp = (const bf16*)&wv[j];
-            bf16* op = (bf16*)&o;
-#pragma unroll
-            for (int i = 0; i < 8; i++) op[i] = rms_normalized(__bfloat162float(vp[i]), scale, wp[i]);
-            ((uint4*)out)[c] = o;
-        }
+        if (c < chunks) ((uint4*)out)[c] = rms_normalized8(v[j], scale, wv[j]);
     }
 }
 
