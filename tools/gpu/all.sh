@@ -3,12 +3,12 @@
 # Here: tools/gpu/all.sh prepare  — publishes the server and CudaCheck and packs them with the .NET runtime into .gpu/
 # (git-excluded; the device tool carries 64 MiB at most, the repository included, so the golden models are read from
 # testdata/ where they are tracked; the Qwen3 tokenizer is not tracked and travels packed).
-# There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,load,hf,hf-compile]  — writes logs and results to
+# There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,load,hf,hf-compile,sanitize]  — writes logs and results to
 # $OUT. The -optin parts turn on what is not the default (gemv.cu's fused rmsnorm prologue, which leaves out its qkv
 # epilogue, and its wide layout everywhere; programmatic dependent launch's trigger at block exit; the persistent
 # one-token step, decode_step.cu) and run the
 # OPTIN_SECTIONS of cuda-check (default goldens,compare,realistic; CHECK_SECTIONS picks check's, CHECK_ARGS adds options such
-# as --batches 1); check-optin also benchmarks the settings in EACH one
+# as --batches 1); check-optin also benchmarks the settings in EACH one (EACH_SECTIONS, default bench)
 # at a time (default: without the qkv epilogue, the trigger at exit, the wide layout for long rows only; a + joins
 # variables set together); once an opt-in passes and measures faster, make it the default. Timeouts (CHECK_TIMEOUT 90 s per cuda-check process,
 # SERVE_TIMEOUT 150 s, hf 200 s, HF_COMPILE_TIMEOUT 560 s for HF_SHAPES, default 1.5b,7b) bound each part; check,check-optin,serve,serve-optin should fit the 600 s of one call.
@@ -62,7 +62,8 @@ run)
     # shellcheck disable=SC2086 # one word per variable
     echo "=== cuda-check ($optin)"; check cuda-check-optin.log $optin -- ${OPTIN_SECTIONS:-goldens,compare,realistic}
     # shellcheck disable=SC2086 # one word per variable
-    for one in $each; do check cuda-check-optin.log ${one//+/ } -- bench; done
+    # shellcheck disable=SC2086 # one word per variable and per section
+    for one in $each; do check cuda-check-optin.log ${one//+/ } -- ${EACH_SECTIONS:-bench}; done
   fi
   if [[ ,$parts, == *,serve,* ]]; then
     echo "=== serve_bench"; GPU_APP=/tmp/app/app timeout ${SERVE_TIMEOUT:-150} tools/gpu/serve_bench.sh 2>&1 | tee "$out/serve_bench.log"
@@ -83,6 +84,20 @@ run)
     echo "=== hf_bench --compile"; timeout "${HF_COMPILE_TIMEOUT:-560}" python3 tools/gpu/hf_bench.py --out "$out/hf_bench_compile.json" --shapes "${HF_SHAPES:-1.5b,7b}" --compile 2>&1 \
       | grep -v Warning | tee "$out/hf_bench_compile.log"
   fi
+  if [[ ,$parts, == *,sanitize,* ]]; then
+    # compute-sanitizer (where the machine's runtime lets it see the device) over cuda-check sections: out-of-bounds and
+    # misaligned accesses (memcheck), shared-memory hazards (racecheck), barrier misuse (synccheck); SANITIZE_TOOLS and
+    # SANITIZE_SECTIONS pick, SANITIZE_TIMEOUT bounds each run (the tools slow kernels 10-100x)
+    for tool in ${SANITIZE_TOOLS:-memcheck racecheck synccheck}; do
+      for section in ${SANITIZE_SECTIONS:-kernels decode sampling}; do
+        echo "--- compute-sanitizer --tool $tool: $section" | tee -a "$out/sanitize.log"
+        timeout "${SANITIZE_TIMEOUT:-120}" compute-sanitizer --tool "$tool" --print-limit 20 --error-exitcode 9 \
+          dotnet /tmp/app/app/CudaCheck/CudaCheck.dll --goldens testdata/goldens/models --only "$section" ${CHECK_ARGS:-} 2>&1 \
+          | grep -v '^  \[ok\]' | tail -40 | tee -a "$out/sanitize.log"
+        echo "exit ${PIPESTATUS[0]}" | tee -a "$out/sanitize.log"
+      done
+    done
+  fi
   ;;
-*) echo "usage: tools/gpu/all.sh prepare | run [check,check-optin,serve,serve-optin,load,hf,hf-compile]" >&2; exit 2 ;;
+*) echo "usage: tools/gpu/all.sh prepare | run [check,check-optin,serve,serve-optin,load,hf,hf-compile,sanitize]" >&2; exit 2 ;;
 esac
