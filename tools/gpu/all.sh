@@ -90,11 +90,14 @@ run)
     # SANITIZE_SECTIONS pick, SANITIZE_TIMEOUT bounds each run (the tools slow kernels 10-100x)
     for tool in ${SANITIZE_TOOLS:-memcheck racecheck synccheck}; do
       for section in ${SANITIZE_SECTIONS:-kernels decode sampling}; do
-        echo "--- compute-sanitizer --tool $tool: $section" | tee -a "$out/sanitize.log"
-        timeout "${SANITIZE_TIMEOUT:-120}" compute-sanitizer --tool "$tool" --print-limit 20 --error-exitcode 9 \
-          dotnet /tmp/app/app/CudaCheck/CudaCheck.dll --goldens testdata/goldens/models --only "$section" ${CHECK_ARGS:-} 2>&1 \
-          | grep -v '^  \[ok\]' | tail -40 | tee -a "$out/sanitize.log"
-        echo "exit ${PIPESTATUS[0]}" | tee -a "$out/sanitize.log"
+        # the whole report in its own file; sanitize.log gets each distinct hazard or error line once, with its count
+        full="$out/sanitize-$tool-${section//,/-}.log"
+        echo "--- compute-sanitizer --tool $tool: $section (all of it: $(basename "$full"))" | tee -a "$out/sanitize.log"
+        timeout "${SANITIZE_TIMEOUT:-120}" compute-sanitizer --tool "$tool" --print-limit 100 --error-exitcode 9 \
+          dotnet /tmp/app/app/CudaCheck/CudaCheck.dll --goldens testdata/goldens/models --only "$section" ${CHECK_ARGS:-} > "$full" 2>&1
+        echo "exit $?" >> "$full"
+        grep -E '^=========  *(Warning|Error|Invalid|and |ERROR SUMMARY|RACECHECK SUMMARY)|passed|^exit' "$full" | sort | uniq -c | sort -rn | head -40 \
+          | tee -a "$out/sanitize.log"
       done
     done
   fi

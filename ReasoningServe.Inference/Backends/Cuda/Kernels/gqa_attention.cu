@@ -97,6 +97,7 @@ extern "C" __global__ void __launch_bounds__(NT) gqa_attention(const bf16* __res
 #pragma unroll
             for (int i = 0; i < TILE / 32; i++) { float p = expf(v[i] - mNew); probs[h][lane + 32 * i] = p; sum += p; }
             sum = warp_sum(sum);
+            __syncwarp(); // every lane has read runMax[h] before lane 0 replaces it (a shuffle alone orders no memory)
             if (lane == 0)
             {
                 float c = expf(mOld - mNew);
