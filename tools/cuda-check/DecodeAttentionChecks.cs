@@ -128,6 +128,14 @@ internal static unsafe class DecodeAttentionChecks
             float[] early = DownloadBf16(dout.Pointer, (tokens + SpareRows) * qSize);
             bool same = early.AsSpan().SequenceEqual(got);
             Report.Check($"decode_attention_early {name}", same, same ? "bit-exact with decode_attention (stray rows untouched too)" : "DIFFERS from decode_attention");
+            // decode_attention_deep: the same with deeper rings (the backend takes it for one-token steps; any launch works)
+            Fill(s, 0xFF, dout);
+            Gpu.DecodeAttention.Launch(k, s, dq.Pointer, qStride, dout.Pointer, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer, maxBlocks,
+                dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, BlockSize, splits, listDecodeTokens ? dlist.Pointer : 0, decode.Count, early: true,
+                deep: true);
+            float[] deep = DownloadBf16(dout.Pointer, (tokens + SpareRows) * qSize);
+            same = deep.AsSpan().SequenceEqual(got);
+            Report.Check($"decode_attention_deep {name}", same, same ? "bit-exact with decode_attention (stray rows untouched too)" : "DIFFERS from decode_attention");
         }
     }
 
@@ -166,7 +174,7 @@ internal static unsafe class DecodeAttentionChecks
             Report.Line($"  {tokens} decode token(s) x {context} positions, {Heads}/{KvHeads} heads of {D}: {bytes / 1e6:F0} MB of K/V, mean of {Runs}");
             void Line(string kernel, int splits, double ms) =>
                 Report.Line($"    {kernel,-17} {splits,2} split(s) {ms,8:F3} ms  {bytes / (ms * 1e-3) / 1e9,7:F0} GB/s");
-            double TimeKernel(bool tensorCores, int splits, ulong output)
+            double TimeKernel(bool tensorCores, int splits, ulong output, bool deep = false)
             {
                 int run = 0;
                 return EventTimer.MeanMilliseconds(s, Runs, () =>
@@ -175,7 +183,7 @@ internal static unsafe class DecodeAttentionChecks
                     if (tensorCores)
                     {
                         Gpu.DecodeAttention.Launch(k, s, dq.Pointer, qStride, output, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer,
-                            blocksPerSeq, seq, dctx.Pointer, tokens, Heads, KvHeads, D, BlockSize, splits);
+                            blocksPerSeq, seq, dctx.Pointer, tokens, Heads, KvHeads, D, BlockSize, splits, early: deep, deep: deep);
                     }
                     else
                     {
@@ -189,6 +197,10 @@ internal static unsafe class DecodeAttentionChecks
             Line("gqa_attention", gqaSplits, gqaMs);
             double decodeMs = TimeKernel(true, decodeSplits, decodeOut.Pointer);
             Line("decode_attention", decodeSplits, decodeMs);
+            if (tokens == 1)
+            {
+                Line("decode_att._deep", decodeSplits, TimeKernel(true, decodeSplits, decodeOut.Pointer, deep: true));
+            }
             // Both ran 1 + Runs launches (an odd count), so both last read copy 0: the outputs must agree.
             Report.ErrorCheck($"decode vs gqa_attention ({tokens} x {context})",
                 Errors(DownloadBf16(decodeOut.Pointer, tokens * qSize), DownloadBf16(gqaOut.Pointer, tokens * qSize)), Bf16Tolerance);
