@@ -84,7 +84,7 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, 3) decode_attention_ea
 }
 
 // decode_attention_early with the deeper rings (DEEP above); dynamic shared memory: DEEP_SMEM_BYTES.
-extern "C" __global__ void __launch_bounds__(ATT_THREADS, 1) decode_attention_deep(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
+extern "C" __global__ void __launch_bounds__(ATT_THREADS, 3) decode_attention_deep(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
     float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
     const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
