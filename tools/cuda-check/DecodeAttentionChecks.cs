@@ -119,23 +119,20 @@ internal static unsafe class DecodeAttentionChecks
         Report.Check($"decode_attention {name}: no stray rows", untouched, untouched ? "rows not launched untouched" : "wrote a row it was not given");
 
         // decode_attention_early (older keys requested before its wait) where the backend would take it: every token
-        // launched is its sequence's one new token. Same tiles, same order of arithmetic: bit for bit the same output.
+        // launched is its sequence's one new token; and decode_attention_deep, the same with deeper rings (the backend
+        // takes it for one-token steps; any launch works). Same tiles, same order of arithmetic: bit for bit the same output.
         if (listDecodeTokens || seqs.All(x => x.New == 1))
         {
-            Fill(s, 0xFF, dout);
-            Gpu.DecodeAttention.Launch(k, s, dq.Pointer, qStride, dout.Pointer, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer, maxBlocks,
-                dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, BlockSize, splits, listDecodeTokens ? dlist.Pointer : 0, decode.Count, early: true);
-            float[] early = DownloadBf16(dout.Pointer, (tokens + SpareRows) * qSize);
-            bool same = early.AsSpan().SequenceEqual(got);
-            Report.Check($"decode_attention_early {name}", same, same ? "bit-exact with decode_attention (stray rows untouched too)" : "DIFFERS from decode_attention");
-            // decode_attention_deep: the same with deeper rings (the backend takes it for one-token steps; any launch works)
-            Fill(s, 0xFF, dout);
-            Gpu.DecodeAttention.Launch(k, s, dq.Pointer, qStride, dout.Pointer, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer, maxBlocks,
-                dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, BlockSize, splits, listDecodeTokens ? dlist.Pointer : 0, decode.Count, early: true,
-                deep: true);
-            float[] deep = DownloadBf16(dout.Pointer, (tokens + SpareRows) * qSize);
-            same = deep.AsSpan().SequenceEqual(got);
-            Report.Check($"decode_attention_deep {name}", same, same ? "bit-exact with decode_attention (stray rows untouched too)" : "DIFFERS from decode_attention");
+            foreach (bool deep in new[] { false, true })
+            {
+                Fill(s, 0xFF, dout);
+                Gpu.DecodeAttention.Launch(k, s, dq.Pointer, qStride, dout.Pointer, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer, maxBlocks,
+                    dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, BlockSize, splits, listDecodeTokens ? dlist.Pointer : 0, decode.Count, early: true,
+                    deep: deep);
+                bool same = DownloadBf16(dout.Pointer, (tokens + SpareRows) * qSize).AsSpan().SequenceEqual(got);
+                Report.Check($"decode_attention_{(deep ? "deep" : "early")} {name}", same,
+                    same ? "bit-exact with decode_attention (stray rows untouched too)" : "DIFFERS from decode_attention");
+            }
         }
     }
 

@@ -61,7 +61,6 @@ run)
     # all opt-ins together for correctness, then the benchmark with each alone (which one helps, which one hurts)
     # shellcheck disable=SC2086 # one word per variable
     echo "=== cuda-check ($optin)"; check cuda-check-optin.log $optin -- ${OPTIN_SECTIONS:-goldens,compare,realistic}
-    # shellcheck disable=SC2086 # one word per variable
     # shellcheck disable=SC2086 # one word per variable and per section
     for one in $each; do check cuda-check-optin.log ${one//+/ } -- ${EACH_SECTIONS:-bench}; done
   fi

@@ -161,8 +161,10 @@ public sealed class CudaLibraryTests
         Assert.Contains("#define ATT_KEYS 16 ", header);
         Assert.Equal(4 * 16, DecodeAttention.SplitTile);
         // the deep rings: 7 tiles of 16 keys x 128 dims x 2 bytes (13 of 64 dims) for each of the 4 warps
-        Assert.Contains("decode_attention_group<128, 7, EARLY, DEEP_SMEM_BYTES>", kernel);
-        Assert.Contains("decode_attention_group<64, 13, EARLY, DEEP_SMEM_BYTES>", kernel);
+        Assert.Contains("constexpr int SMEM_BYTES = DEEP ? DEEP_SMEM_BYTES : ATT_SMEM_BYTES;", kernel);
+        Assert.Contains("constexpr int RING_128 = DEEP ? 7 : 3, RING_64 = DEEP ? 13 : 6;", kernel);
+        Assert.Contains("decode_attention_group<128, RING_128, EARLY, SMEM_BYTES>", kernel);
+        Assert.Contains("decode_attention_group<64, RING_64, EARLY, SMEM_BYTES>", kernel);
         Assert.Equal(4 * 7 * 16 * 128 * 2, DecodeAttention.DeepSharedBytes);
         Assert.True(4 * 13 * 16 * 64 * 2 <= DecodeAttention.DeepSharedBytes);
     }

@@ -40,24 +40,17 @@ __device__ __forceinline__ void decode_attention_block(const bf16* __restrict__ 
     __shared__ __align__(128) unsigned char staticSmem[DEEP ? 16 : ATT_SMEM_BYTES];
     extern __shared__ __align__(128) unsigned char dynamicSmem[];
     unsigned char* smem = DEEP ? dynamicSmem : staticSmem;
+    constexpr int SMEM_BYTES = DEEP ? DEEP_SMEM_BYTES : ATT_SMEM_BYTES;
+    constexpr int RING_128 = DEEP ? 7 : 3, RING_64 = DEEP ? 13 : 6; // buffers of 16 keys a warp, by head_dim
     const int t = tokenList == nullptr ? blockIdx.x : tokenList[blockIdx.x];
     const int* table = blockTables + (long long)tokenSeq[t] * maxBlocks;
     const int context = tokenContext[t];
-    if constexpr (DEEP)
-    {
-        if (headDim == 128)
-            decode_attention_group<128, 7, EARLY, DEEP_SMEM_BYTES>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t,
-                context, heads, kvHeads, blockSize, scale, smem, blockIdx.y, blockIdx.z, gridDim.z, BlockSync{});
-        else if (headDim == 64)
-            decode_attention_group<64, 13, EARLY, DEEP_SMEM_BYTES>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t,
-                context, heads, kvHeads, blockSize, scale, smem, blockIdx.y, blockIdx.z, gridDim.z, BlockSync{});
-    }
-    else if (headDim == 128)
-        decode_attention_group<128, 3, EARLY>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t, context,
-            heads, kvHeads, blockSize, scale, smem, blockIdx.y, blockIdx.z, gridDim.z, BlockSync{});
+    if (headDim == 128)
+        decode_attention_group<128, RING_128, EARLY, SMEM_BYTES>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t,
+            context, heads, kvHeads, blockSize, scale, smem, blockIdx.y, blockIdx.z, gridDim.z, BlockSync{});
     else if (headDim == 64)
-        decode_attention_group<64, 6, EARLY>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t, context,
-            heads, kvHeads, blockSize, scale, smem, blockIdx.y, blockIdx.z, gridDim.z, BlockSync{});
+        decode_attention_group<64, RING_64, EARLY, SMEM_BYTES>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t,
+            context, heads, kvHeads, blockSize, scale, smem, blockIdx.y, blockIdx.z, gridDim.z, BlockSync{});
 }
 
 extern "C" __global__ void __launch_bounds__(ATT_THREADS, 3) decode_attention(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,

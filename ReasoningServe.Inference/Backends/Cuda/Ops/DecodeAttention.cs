@@ -77,14 +77,8 @@ internal static unsafe class DecodeAttention
             &q, &qRowStride, &output, &partialOut, &partialMax, &partialSum, &kCache, &vCache, &blockTables, &maxBlocks, &tokenSeq, &tokenContext,
             &tokenList, &heads, &kvHeads, &headDim, &blockSize, &scale,
         };
-        if (early && deep)
-        {
-            kernels.DecodeAttentionDeep.Launch(stream, (uint)launched, (uint)kvHeads, 128, args, DeepSharedBytes, gridZ: (uint)splits);
-        }
-        else
-        {
-            (early ? kernels.DecodeAttentionEarly : kernels.DecodeAttention).Launch(stream, (uint)launched, (uint)kvHeads, 128, args, gridZ: (uint)splits);
-        }
+        CudaKernel kernel = !early ? kernels.DecodeAttention : deep ? kernels.DecodeAttentionDeep : kernels.DecodeAttentionEarly;
+        kernel.Launch(stream, (uint)launched, (uint)kvHeads, 128, args, early && deep ? DeepSharedBytes : 0u, gridZ: (uint)splits);
         GqaAttention.Combine(kernels, stream, partials, output, tokens, heads, headDim, splits, tokenList, launched);
     }
 }
