@@ -119,20 +119,15 @@ internal static unsafe class DecodeAttentionChecks
         Report.Check($"decode_attention {name}: no stray rows", untouched, untouched ? "rows not launched untouched" : "wrote a row it was not given");
 
         // decode_attention_early (older keys requested before its wait) where the backend would take it: every token
-        // launched is its sequence's one new token; and decode_attention_deep, the same with deeper rings (the backend
-        // takes it for one-token steps; any launch works). Same tiles, same order of arithmetic: bit for bit the same output.
+        // launched is its sequence's one new token. Same tiles, same order of arithmetic: bit for bit the same output.
         if (listDecodeTokens || seqs.All(x => x.New == 1))
         {
-            foreach (bool deep in new[] { false, true })
-            {
-                Fill(s, 0xFF, dout);
-                Gpu.DecodeAttention.Launch(k, s, dq.Pointer, qStride, dout.Pointer, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer, maxBlocks,
-                    dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, BlockSize, splits, listDecodeTokens ? dlist.Pointer : 0, decode.Count, early: true,
-                    deep: deep);
-                bool same = DownloadBf16(dout.Pointer, (tokens + SpareRows) * qSize).AsSpan().SequenceEqual(got);
-                Report.Check($"decode_attention_{(deep ? "deep" : "early")} {name}", same,
-                    same ? "bit-exact with decode_attention (stray rows untouched too)" : "DIFFERS from decode_attention");
-            }
+            Fill(s, 0xFF, dout);
+            Gpu.DecodeAttention.Launch(k, s, dq.Pointer, qStride, dout.Pointer, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer, maxBlocks,
+                dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, BlockSize, splits, listDecodeTokens ? dlist.Pointer : 0, decode.Count, early: true);
+            float[] early = DownloadBf16(dout.Pointer, (tokens + SpareRows) * qSize);
+            bool same = early.AsSpan().SequenceEqual(got);
+            Report.Check($"decode_attention_early {name}", same, same ? "bit-exact with decode_attention (stray rows untouched too)" : "DIFFERS from decode_attention");
         }
     }
 
@@ -171,7 +166,7 @@ internal static unsafe class DecodeAttentionChecks
             Report.Line($"  {tokens} decode token(s) x {context} positions, {Heads}/{KvHeads} heads of {D}: {bytes / 1e6:F0} MB of K/V, mean of {Runs}");
             void Line(string kernel, int splits, double ms) =>
                 Report.Line($"    {kernel,-17} {splits,2} split(s) {ms,8:F3} ms  {bytes / (ms * 1e-3) / 1e9,7:F0} GB/s");
-            double TimeKernel(bool tensorCores, int splits, ulong output, bool deep = false)
+            double TimeKernel(bool tensorCores, int splits, ulong output)
             {
                 int run = 0;
                 return EventTimer.MeanMilliseconds(s, Runs, () =>
@@ -180,7 +175,7 @@ internal static unsafe class DecodeAttentionChecks
                     if (tensorCores)
                     {
                         Gpu.DecodeAttention.Launch(k, s, dq.Pointer, qStride, output, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer,
-                            blocksPerSeq, seq, dctx.Pointer, tokens, Heads, KvHeads, D, BlockSize, splits, early: deep, deep: deep);
+                            blocksPerSeq, seq, dctx.Pointer, tokens, Heads, KvHeads, D, BlockSize, splits);
                     }
                     else
                     {
@@ -194,10 +189,6 @@ internal static unsafe class DecodeAttentionChecks
             Line("gqa_attention", gqaSplits, gqaMs);
             double decodeMs = TimeKernel(true, decodeSplits, decodeOut.Pointer);
             Line("decode_attention", decodeSplits, decodeMs);
-            if (tokens == 1)
-            {
-                Line("decode_att._deep", decodeSplits, TimeKernel(true, decodeSplits, decodeOut.Pointer, deep: true));
-            }
             // Both ran 1 + Runs launches (an odd count), so both last read copy 0: the outputs must agree.
             Report.ErrorCheck($"decode vs gqa_attention ({tokens} x {context})",
                 Errors(DownloadBf16(decodeOut.Pointer, tokens * qSize), DownloadBf16(gqaOut.Pointer, tokens * qSize)), Bf16Tolerance);

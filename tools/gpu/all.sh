@@ -6,7 +6,7 @@
 # There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,load,hf,hf-compile,sanitize]  — writes logs and results to
 # $OUT. The -optin parts turn on what is not the default (gemv.cu's fused rmsnorm prologue, which leaves out its qkv
 # epilogue, and its wide layout everywhere; programmatic dependent launch's trigger at block exit; the persistent
-# one-token step, decode_step.cu; decode_attention_deep) and run the
+# one-token step, decode_step.cu) and run the
 # OPTIN_SECTIONS of cuda-check (default goldens,compare,realistic; CHECK_SECTIONS picks check's, CHECK_ARGS adds options such
 # as --batches 1); check-optin also benchmarks the settings in EACH one (EACH_SECTIONS, default bench)
 # at a time (default: without the qkv epilogue, the trigger at exit, the wide layout for long rows only; a + joins
@@ -41,7 +41,7 @@ run)
   export PATH=/tmp/dn:$PATH DOTNET_ROOT=/tmp/dn RS_CUBIN_CACHE=/tmp/cubin
   export LD_LIBRARY_PATH=/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
   nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem --format=csv | tee "$out/gpu.txt"
-  optin="RS_CUDA_GEMV_FUSE=norm,silu RS_CUDA_PDL=exit RS_CUDA_GEMV_WIDE=all RS_CUDA_PERSISTENT=1 RS_CUDA_ATTENTION_DEEP=1"   # every opt-in at once
+  optin="RS_CUDA_GEMV_FUSE=norm,silu RS_CUDA_PDL=exit RS_CUDA_GEMV_WIDE=all RS_CUDA_PERSISTENT=1"   # every opt-in at once
   # benchmarked one at a time; a + joins variables set together
   each="${EACH:-RS_CUDA_GEMV_FUSE=silu RS_CUDA_PDL=exit RS_CUDA_GEMV_WIDE=long}"
   check() { # log-name [env...] -- sections: one process per section, so a faulting kernel cannot take the others down

@@ -238,10 +238,9 @@ internal sealed unsafe partial class CudaBackend
         {
             // listed tokens are the decode tokens of a mixed step; unlisted, every token is one only if the step decodes only
             bool early = EarlyAttentionLoads && (tokenList != 0 || inputs.Tokens == inputs.Seqs);
-            bool deep = early && DeepAttentionRings && inputs.Tokens == 1 && _kernels.DecodeAttentionDeep.IsLoaded;
             CudaOps.DecodeAttention.Launch(_kernels, _device.Stream, _qkv.Pointer, _qkvStride, _attn.Pointer, _partials.Pointer, k, v, inputs.BlockTables,
                 inputs.MaxBlocks, inputs.TokenSeq, inputs.TokenContext, inputs.Tokens, c.NumHeads, c.NumKvHeads, c.HeadDim, blockSize, splits, tokenList, listed,
-                early, deep);
+                early);
         }
         else
         {

@@ -126,19 +126,6 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     private bool _earlyAttentionLoads = Environment.GetEnvironmentVariable("RS_CUDA_ATTENTION_EARLY") != "0";
 
     /// <summary>
-    /// One-token steps' decode attention through decode_attention_deep (RS_CUDA_ATTENTION_DEEP=1, opt-in until measured):
-    /// rings deep enough that a warp requests its first three K/V tiles before it waits, where decode_attention_early
-    /// requests one. Changing it drops the captured decode graphs.
-    /// </summary>
-    public bool DeepAttentionRings
-    {
-        get => _deepAttentionRings;
-        set => SetDroppingGraphs(ref _deepAttentionRings, value);
-    }
-
-    private bool _deepAttentionRings = Environment.GetEnvironmentVariable("RS_CUDA_ATTENTION_DEEP") == "1";
-
-    /// <summary>
     /// One-token steps of one sequence as decode_step.cu's one persistent launch instead of ~7 kernels per layer
     /// (RS_CUDA_PERSISTENT=1), for models it takes (<see cref="CudaOps.DecodeStep.WhyNot"/>). Opt-in: bit-exact with the
     /// separate kernels but slower on the H200 (1.5B 1.78 vs 1.32 ms a step, 7B 4.84 vs 3.77; decode_step.cu says why).

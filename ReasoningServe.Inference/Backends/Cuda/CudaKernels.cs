@@ -133,11 +133,6 @@ internal sealed unsafe class CudaKernels : IDisposable
         GqaAttention = Get(functions, "gqa_attention.cu", "gqa_attention");
         DecodeAttention = Get(functions, "decode_attention.cu", "decode_attention");
         DecodeAttentionEarly = Get(functions, "decode_attention.cu", "decode_attention_early");
-        DecodeAttentionDeep = Get(functions, "decode_attention.cu", "decode_attention_deep");
-        if (DecodeAttentionDeep.IsLoaded)
-        {
-            DecodeAttentionDeep.AllowDynamicSharedBytes(Ops.DecodeAttention.DeepSharedBytes);
-        }
         AttentionCombine = Get(functions, "attention_combine.cu", "attention_combine");
         QkvFinish = Get(functions, "qkv_finish.cu", "qkv_finish");
         Gemv = Get(functions, "gemv.cu", "gemv");
@@ -165,7 +160,6 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel GqaAttention { get; }
     public CudaKernel DecodeAttention { get; }
     public CudaKernel DecodeAttentionEarly { get; }
-    public CudaKernel DecodeAttentionDeep { get; }
     public CudaKernel AttentionCombine { get; }
     public CudaKernel QkvFinish { get; }
     public CudaKernel Gemv { get; }

@@ -8,7 +8,7 @@
 #     it was read) and "lazy" (land only at the cp.async.wait_group that covers them: catches reading too early);
 #   - alignment of every cp.async / ldmatrix / 4-byte q load, and that the 8 row addresses of each ldmatrix phase
 #     hit 8 distinct 16-byte bank groups (the XOR swizzle);
-#   - that shared-memory use stays inside the 48 KB array (112 KB for decode_attention_deep) and warps' rings do not overlap;
+#   - that shared-memory use stays inside the 48 KB array and warps' rings do not overlap;
 #   - rows the launch does not own stay NaN (token lists, heads of other groups).
 # "exact" mode skips every bf16 rounding inside the kernel (P, outputs), so any layout error shows as a mismatch far
 # above float64 noise; "bf16" mode rounds like the GPU and reports the relative error the cuda-check tolerance sees.
@@ -309,13 +309,10 @@ def attention_combine(P, launched, HD, splits, exact):
                 P['out'][row * HD + d] = rnd(acc / total)
 
 
-def run(name, HD, heads, kvHeads, seqs, splits, blockSize=16, listed=None, timing='eager', exact=True, seed=1, deep=False):
-    """seqs: (cached, new) per sequence; listed: indices of the tokens to launch (tokenList) or None for all.
-    deep: decode_attention_deep's rings (7 buffers for d 128, 13 for 64) in its 112 KB of dynamic shared memory."""
-    global SMEM_BYTES
+def run(name, HD, heads, kvHeads, seqs, splits, blockSize=16, listed=None, timing='eager', exact=True, seed=1):
+    """seqs: (cached, new) per sequence; listed: indices of the tokens to launch (tokenList) or None for all."""
     assert heads % kvHeads == 0 and heads // kvHeads <= 16 and HD in (64, 128)
-    RING = (7 if HD == 128 else 13) if deep else (3 if HD == 128 else 6)
-    SMEM_BYTES = 114688 if deep else 49152
+    RING = 3 if HD == 128 else 6
     rnd_ = random.Random(seed)
     nb, tables, tl, maxBlocks = shuffled_block_tables(rnd_, seqs, blockSize)
     kvSize = kvHeads * HD; qSize = heads * HD; qStride = qSize + 2 * kvSize
@@ -388,11 +385,6 @@ if __name__ == '__main__':
     ok &= run("token list (decode tokens of a mixed batch), 2 splits", 128, 7, 1, [(0, 4), (30, 1), (2, 3), (90, 1)], 2,
               listed=[4, 8], timing='lazy')
     ok &= run("token list, d 64, 1 split", 64, 6, 1, [(10, 2), (50, 1)], 1, listed=[2])
-    # decode_attention_deep: a warp's first three tiles in flight before the wait; contexts of 1 to 4 tiles a warp
-    for timing in ('eager', 'lazy'):
-        ok &= run("deep rings: 7B group of 7, 1 split", 128, 7, 1, [(0, 1), (16, 1), (47, 1), (191, 1), (255, 1)], 1, timing=timing, deep=True)
-        ok &= run("deep rings: group 16, d 64, 1 split", 64, 16, 1, [(0, 1), (100, 1), (299, 1)], 1, timing=timing, deep=True)
-    ok &= run("deep rings: 7B 28/4, 3 splits", 128, 28, 4, [(700, 1)], 3, timing='lazy', deep=True)
     if not quick:
         ok &= run("7B group of 7, long context, 4 splits", 128, 7, 1, [(1499, 1)], 4, timing='lazy')
         ok &= run("7B group of 7, 64 splits", 128, 7, 1, [(0, 1), (16, 1), (299, 1), (1499, 1)], 64)

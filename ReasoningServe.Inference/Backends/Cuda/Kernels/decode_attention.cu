@@ -23,34 +23,24 @@
 // grid: (tokens, kvHeads, splits) - one block takes the whole group (the host refuses groups above 16). block: 128.
 // head_dim 64 or 128 (templated; the host refuses others); q's row stride must be even, cache rows 16-byte aligned.
 // smem: 48 KB static (the rings), under the limit that needs no opt-in.
-// decode_attention_deep (RS_CUDA_ATTENTION_DEEP, one-token steps): decode_attention_early with rings 2.5x as deep in
-// DEEP_SMEM_BYTES of dynamic shared memory (RING 7 for head_dim 128, 13 for 64), so that a warp's first three tiles
-// (K and V: 48 keys a warp, 192 a block) are all requested before the wait instead of one, and a short context costs
-// one memory round trip after it instead of three. Same tiles in the same order: the same bits as decode_attention.
 #include "decode_attention.cuh"
 
-#define DEEP_SMEM_BYTES 114688
-
-template <bool EARLY, bool DEEP = false>
+template <bool EARLY>
 __device__ __forceinline__ void decode_attention_block(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
     float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
     const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
 {
-    __shared__ __align__(128) unsigned char staticSmem[DEEP ? 16 : ATT_SMEM_BYTES];
-    extern __shared__ __align__(128) unsigned char dynamicSmem[];
-    unsigned char* smem = DEEP ? dynamicSmem : staticSmem;
-    constexpr int SMEM_BYTES = DEEP ? DEEP_SMEM_BYTES : ATT_SMEM_BYTES;
-    constexpr int RING_128 = DEEP ? 7 : 3, RING_64 = DEEP ? 13 : 6; // buffers of 16 keys a warp, by head_dim
+    __shared__ __align__(128) unsigned char smem[ATT_SMEM_BYTES];
     const int t = tokenList == nullptr ? blockIdx.x : tokenList[blockIdx.x];
     const int* table = blockTables + (long long)tokenSeq[t] * maxBlocks;
     const int context = tokenContext[t];
     if (headDim == 128)
-        decode_attention_group<128, RING_128, EARLY, SMEM_BYTES>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t,
-            context, heads, kvHeads, blockSize, scale, smem, blockIdx.y, blockIdx.z, gridDim.z, BlockSync{});
+        decode_attention_group<128, 3, EARLY>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t, context,
+            heads, kvHeads, blockSize, scale, smem, blockIdx.y, blockIdx.z, gridDim.z, BlockSync{});
     else if (headDim == 64)
-        decode_attention_group<64, RING_64, EARLY, SMEM_BYTES>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t,
-            context, heads, kvHeads, blockSize, scale, smem, blockIdx.y, blockIdx.z, gridDim.z, BlockSync{});
+        decode_attention_group<64, 6, EARLY>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t, context,
+            heads, kvHeads, blockSize, scale, smem, blockIdx.y, blockIdx.z, gridDim.z, BlockSync{});
 }
 
 extern "C" __global__ void __launch_bounds__(ATT_THREADS, 3) decode_attention(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
@@ -73,16 +63,5 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, 3) decode_attention_ea
 {
     launch_next_grid();
     decode_attention_block<true>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
-        tokenContext, tokenList, heads, kvHeads, headDim, blockSize, scale);
-}
-
-// decode_attention_early with the deeper rings (DEEP above); dynamic shared memory: DEEP_SMEM_BYTES.
-extern "C" __global__ void __launch_bounds__(ATT_THREADS, 3) decode_attention_deep(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
-    float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
-    const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
-    const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
-{
-    launch_next_grid();
-    decode_attention_block<true, true>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
         tokenContext, tokenList, heads, kvHeads, headDim, blockSize, scale);
 }

@@ -38,8 +38,7 @@ __device__ __forceinline__ void load_tile(unsigned dst, const bf16* __restrict__
 // written by earlier steps, so the warps request their first tiles first and wait only before a tile that holds
 // position context - 1 (qkv_finish writes it just before) and before reading q. Only for tokens that are their
 // sequence's one new token: the host's call.
-// SMEM_BYTES: the shared memory at smem (the rings, then the merge buffers over them).
-template <int HEAD_DIM, int RING, bool EARLY, int SMEM_BYTES = ATT_SMEM_BYTES, class Sync>
+template <int HEAD_DIM, int RING, bool EARLY, class Sync>
 __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
     float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ table, int t, int context,
@@ -49,8 +48,8 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
     constexpr int DK = HEAD_DIM / 16; // k-steps of Q K^T
     constexpr int DN = HEAD_DIM / 8;  // n-tiles of O
     constexpr int OSTRIDE = HEAD_DIM + 8; // floats per row of the merge buffer (padded against bank conflicts)
-    static_assert(ATT_WARPS * RING * TILE_BYTES <= SMEM_BYTES, "the rings must fit");
-    static_assert(ATT_WARPS * 16 * (OSTRIDE + 2) * 4 <= SMEM_BYTES, "the merge buffers must fit");
+    static_assert(ATT_WARPS * RING * TILE_BYTES <= ATT_SMEM_BYTES, "the rings must fit");
+    static_assert(ATT_WARPS * 16 * (OSTRIDE + 2) * 4 <= ATT_SMEM_BYTES, "the merge buffers must fit");
 
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, group = lane >> 2, quad = lane & 3;
     const int G = heads / kvHeads, h0 = g * G;

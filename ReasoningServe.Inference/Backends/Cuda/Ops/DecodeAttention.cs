@@ -38,19 +38,14 @@ internal static unsafe class DecodeAttention
     /// </summary>
     public const int MinTilesPerSplit = 4;
 
-    /// <summary>decode_attention_deep's dynamic shared memory (DEEP_SMEM_BYTES): 4 warps' rings of 7 K/V tiles of head_dim 128.</summary>
-    public const int DeepSharedBytes = 114688;
-
     /// <param name="qRowStride">Elements between query rows; must be even (rows are read as bf16 pairs).</param>
     /// <param name="partials">At least <see cref="GqaAttention.PartialFloats"/> floats when <paramref name="splits"/> &gt; 1.</param>
     /// <param name="tokenList">Device ints naming the <paramref name="listed"/> tokens to attend for, or 0 for all <paramref name="tokens"/>.</param>
     /// <param name="early">decode_attention_early: the older keys are requested before the kernel waits for the one ahead of
     /// it. Only where every token attended for is its sequence's one new token (decode tokens).</param>
-    /// <param name="deep">With <paramref name="early"/>: decode_attention_deep, whose deeper rings request a warp's first
-    /// three tiles before the wait (for one-token steps: 112 KB of shared memory a block).</param>
     public static void Launch(CudaKernels kernels, nint stream, ulong q, int qRowStride, ulong output, ulong partials, ulong kCache, ulong vCache,
         ulong blockTables, int maxBlocks, ulong tokenSeq, ulong tokenContext, int tokens, int heads, int kvHeads, int headDim, int blockSize, int splits,
-        ulong tokenList = 0, int listed = 0, bool early = false, bool deep = false)
+        ulong tokenList = 0, int listed = 0, bool early = false)
     {
         if (!IsSupported(headDim, heads, kvHeads))
         {
@@ -77,8 +72,7 @@ internal static unsafe class DecodeAttention
             &q, &qRowStride, &output, &partialOut, &partialMax, &partialSum, &kCache, &vCache, &blockTables, &maxBlocks, &tokenSeq, &tokenContext,
             &tokenList, &heads, &kvHeads, &headDim, &blockSize, &scale,
         };
-        CudaKernel kernel = !early ? kernels.DecodeAttention : deep ? kernels.DecodeAttentionDeep : kernels.DecodeAttentionEarly;
-        kernel.Launch(stream, (uint)launched, (uint)kvHeads, 128, args, early && deep ? DeepSharedBytes : 0u, gridZ: (uint)splits);
+        (early ? kernels.DecodeAttentionEarly : kernels.DecodeAttention).Launch(stream, (uint)launched, (uint)kvHeads, 128, args, gridZ: (uint)splits);
         GqaAttention.Combine(kernels, stream, partials, output, tokens, heads, headDim, splits, tokenList, launched);
     }
 }
