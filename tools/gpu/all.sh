@@ -41,6 +41,7 @@ run)
   export PATH=/tmp/dn:$PATH DOTNET_ROOT=/tmp/dn RS_CUBIN_CACHE=/tmp/cubin
   export LD_LIBRARY_PATH=/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
   nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem --format=csv | tee "$out/gpu.txt"
+  cudacheck=(dotnet /tmp/app/app/CudaCheck/CudaCheck.dll --goldens testdata/goldens/models) # then --only <section>
   optin="RS_CUDA_GEMV_FUSE=norm,silu RS_CUDA_PDL=exit RS_CUDA_GEMV_WIDE=all RS_CUDA_PERSISTENT=1"   # every opt-in at once
   # benchmarked one at a time; a + joins variables set together
   each="${EACH:-RS_CUDA_GEMV_FUSE=silu RS_CUDA_PDL=exit RS_CUDA_GEMV_WIDE=long}"
@@ -50,7 +51,7 @@ run)
     for section in "$@"; do
       echo "--- $section ${vars[*]}" | tee -a "$out/$log"
       # shellcheck disable=SC2086 # CHECK_ARGS: more options, one word each (--batches 1)
-      env "${vars[@]}" timeout "${CHECK_TIMEOUT:-90}" dotnet /tmp/app/app/CudaCheck/CudaCheck.dll --goldens testdata/goldens/models --only "$section" ${CHECK_ARGS:-} 2>&1 | tee -a "$out/$log"
+      env "${vars[@]}" timeout "${CHECK_TIMEOUT:-90}" "${cudacheck[@]}" --only "$section" ${CHECK_ARGS:-} 2>&1 | tee -a "$out/$log"
     done
   }
   if [[ ,$parts, == *,check,* ]]; then
@@ -93,7 +94,7 @@ run)
         full="$out/sanitize-$tool-${section//,/-}.log"
         echo "--- compute-sanitizer --tool $tool: $section (all of it: $(basename "$full"))" | tee -a "$out/sanitize.log"
         timeout "${SANITIZE_TIMEOUT:-120}" compute-sanitizer --tool "$tool" --print-limit 100 --error-exitcode 9 \
-          dotnet /tmp/app/app/CudaCheck/CudaCheck.dll --goldens testdata/goldens/models --only "$section" ${CHECK_ARGS:-} > "$full" 2>&1
+          "${cudacheck[@]}" --only "$section" ${CHECK_ARGS:-} > "$full" 2>&1
         echo "exit $?" >> "$full"
         grep -E '^=========  *(Warning|Error|Invalid|and |ERROR SUMMARY|RACECHECK SUMMARY)|passed|^exit' "$full" | sort | uniq -c | sort -rn | head -40 \
           | tee -a "$out/sanitize.log"

@@ -483,8 +483,9 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) decode_step(const __gri
         mark(a, e);
         residual = next;
         next = next == a.residual0 ? a.residual1 : a.residual0;
-        project<QKV>(SharedInput{xs}, QkvRows{a.qkv, layer.qkvBias != nullptr ? (const bf16*)biasShared : nullptr, &stepPosition, stepInvFreq, &stepSlot, layer.kCache, layer.vCache, HEADS, KV_HEADS,
-                                          HEAD_SIZE},
+        project<QKV>(SharedInput{xs},
+            QkvRows{a.qkv, layer.qkvBias != nullptr ? (const bf16*)biasShared : nullptr, &stepPosition, stepInvFreq, &stepSlot, layer.kCache,
+                layer.vCache, HEADS, KV_HEADS, HEAD_SIZE},
             cursor, a, ring, slot, partial);
         mark(a, e + 1);
         grid_sync(a.sync, target);
