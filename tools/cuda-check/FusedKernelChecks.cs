@@ -96,6 +96,23 @@ internal static unsafe class FusedKernelChecks
         Report.ErrorCheck($"gemv_silu vs silu_mul + gemv, {shape}", Errors(Out(got), Out(reference)), 1e-3);
         wide.RunSilu(dgu.Pointer, tokens, dw.Pointer, n, kIn, got.Pointer, n);
         Report.ErrorCheck($"gemv_wide_silu vs silu_mul + gemv, {shape}", Errors(Out(got), Out(reference)), 1e-3);
+
+        // W as a fused [gate | up] weight of n / 2 rows each: gemv_wide_gate_up against gemv_wide then silu_mul. Each row's
+        // sum is taken in the same order either way, so the products should be the same bits.
+        int inter = n / 2;
+        using DeviceBuffer gu = new(2L * n), act1 = new(2L * inter), act2 = new(2L * inter);
+        wide.Run(dx.Pointer, 1, dw.Pointer, 2 * inter, kIn, gu.Pointer, 2 * inter);
+        Gpu.SiluAndMul.Launch(k, s, gu.Pointer, act1.Pointer, inter, 1);
+        wide.FuseGateUp = true;
+        wide.RunGateUpSilu(dx.Pointer, dw.Pointer, inter, kIn, act2.Pointer);
+        float[] a1 = DownloadBf16(act1.Pointer, inter), a2 = DownloadBf16(act2.Pointer, inter);
+        int differing = 0;
+        for (int i = 0; i < inter; i++)
+        {
+            differing += a1[i] != a2[i] ? 1 : 0;
+        }
+        Report.Check($"gemv_wide_gate_up vs gemv_wide + silu_mul, 1 x {kIn} by 2 x {inter}", differing == 0 && a2.Any(v => v != 0),
+            $"{differing} of {inter} products differ (rel {Errors(a2, a1).Relative:E1})");
     }
 
     /// <summary>

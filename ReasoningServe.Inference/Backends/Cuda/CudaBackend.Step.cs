@@ -71,6 +71,19 @@ internal sealed unsafe partial class CudaBackend
                 CudaOps.BiasAdd.Launch(_kernels, stream, _delta.Pointer, h, oBias.Pointer, h, tokens);
             }
 
+            if (layer.GateUpBias is null && !_gemm.FusesNorm(tokens, h) && _gemm.FusesSiluIntoGateUp(tokens, h))
+            {
+                Normalize(x, add: true, layer.PostAttentionNorm.Pointer, tokens);
+                _gemm.RunGateUpSilu(_normed.Pointer, layer.GateUp.Pointer, inter, h, _act.Pointer);
+                Mark("norm + gemm gate_up + silu");
+                _gemm.Run(_act.Pointer, tokens, layer.Down.Pointer, h, inter, _delta.Pointer, h);
+                Mark("gemm down");
+                if (layer.DownBias is { } bias)
+                {
+                    CudaOps.BiasAdd.Launch(_kernels, stream, _delta.Pointer, h, bias.Pointer, h, tokens);
+                }
+                continue;
+            }
             x = NormAndProject(x, add: true, layer.PostAttentionNorm.Pointer, layer.GateUp.Pointer, 2 * inter, _gateUp.Pointer, tokens);
             Mark("norm + gemm gate_up");
             if (layer.GateUpBias is { } gateUpBias)

@@ -141,6 +141,7 @@ internal sealed unsafe class CudaKernels : IDisposable
         GemvWide = Get(functions, "gemv.cu", "gemv_wide");
         GemvWideSilu = Get(functions, "gemv.cu", "gemv_wide_silu");
         GemvWideQkv = Get(functions, "gemv.cu", "gemv_wide_qkv");
+        GemvWideGateUp = Get(functions, "gemv.cu", "gemv_wide_gate_up");
         PrefillAttention = Get(functions, "prefill_attention.cu", "prefill_attention");
         ArgMax = Get(functions, "argmax.cu", "argmax");
         Sample = Get(functions, "sample.cu", "sample");
@@ -168,6 +169,7 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel GemvWide { get; }
     public CudaKernel GemvWideSilu { get; }
     public CudaKernel GemvWideQkv { get; }
+    public CudaKernel GemvWideGateUp { get; }
     public CudaKernel PrefillAttention { get; }
     public CudaKernel ArgMax { get; }
     public CudaKernel Sample { get; }

@@ -143,7 +143,7 @@ public sealed class CudaLibraryTests
     private static bool WeightsOnlyBeforeWait(string gemv)
     {
         int start = gemv.IndexOf("void gemv_wide_rows(", StringComparison.Ordinal);
-        string beforeWait = gemv[start..gemv.IndexOf("wait_for_previous_grid();", start, StringComparison.Ordinal)];
+        string beforeWait = gemv[start..gemv.IndexOf("wait_for_previous_grid_after(some_bits_of(wv));", start, StringComparison.Ordinal)];
         string body = beforeWait[beforeWait.IndexOf('{')..];
         return body.Contains("load_wide_rows(wv, w,", StringComparison.Ordinal) && !body.Contains("in.load", StringComparison.Ordinal)
             && !body.Contains("y[", StringComparison.Ordinal);

@@ -40,6 +40,26 @@ __device__ __forceinline__ void wait_for_previous_grid()
 #endif
 }
 
+// A 16-byte load of what a kernel ahead of this one wrote, cached (ld.global.ca), for use after the wait: a volatile asm
+// that neither the compiler nor ptxas moves above it, as they may a read-only __ldg load (its data must not change
+// while the kernel runs, and under PDL it does).
+__device__ __forceinline__ uint4 load_after_wait(const void* p)
+{
+    uint4 v;
+    asm volatile("ld.global.ca.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p) : "memory");
+    return v;
+}
+
+// The same wait, after the loads that produced v have been issued: the compiler may move loads from before the plain
+// wait to after it (ptxas, CUDA 13, moved all of gemv_wide's), which leaves them no head start. A wait under a predicate
+// computed from v cannot go ahead of them; both branches wait, so it always waits once.
+__device__ __forceinline__ void wait_for_previous_grid_after(unsigned v)
+{
+#if __CUDA_ARCH__ >= 900
+    asm volatile("{\n\t.reg .pred p;\n\tsetp.ne.u32 p, %0, 0;\n\t@p griddepcontrol.wait;\n\t@!p griddepcontrol.wait;\n\t}" ::"r"(v) : "memory");
+#endif
+}
+
 __device__ __forceinline__ float warp_sum(float v)
 {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

@@ -13,7 +13,8 @@
 //   gemv_silu     x = silu(gate) * up from the fused gate_up rows [tokens, 2k],     R = SILU_ROWS, U = SILU_UNROLL
 //                 rounded once as silu_mul.cu does.
 //   gemv_wide, gemv_wide_silu: one token, as gemv / gemv_silu, laid out for long rows (below); gemv_wide_qkv also
-//                 finishes the qkv rows as qkv_finish.cu would (bias, RoPE, cache write).
+//                 finishes the qkv rows as qkv_finish.cu would (bias, RoPE, cache write), and gemv_wide_gate_up ends
+//                 the gate_up projection with silu_mul.cu's product.
 // A block's input costs L2 reads in proportion to k whatever its rows (the norm's: its sums of squares, then residual,
 // delta and weight per chunk), so the fused forms take more rows per block than the plain one to keep that small next
 // to the weights they stream. The plain form's ROWS and UNROLL are the H200 sweep's best for one token; the fused forms'
@@ -48,11 +49,18 @@
 #define SLAB_CHUNKS 2048
 #endif
 
+// An input's chunk c for one token comes in two steps, fetch (its loads) and finish (what is computed from them), so
+// that the wide layout can request all of a thread's chunks before it computes any (gemv_wide_rows). fetch reads with
+// load_after_wait, not __ldg: behind wait_for_previous_grid_after ptxas moved gemv_wide's __ldg loads of x above the
+// wait, and the one-token steps after a long prompt came out wrong (run 10).
 struct PlainInput
 {
     const bf16* x;
     int k;
     __device__ __forceinline__ uint4 load(int t, int c) const { return __ldg((const uint4*)(x + (long long)t * k) + c); }
+    struct Raw { uint4 x; };
+    __device__ __forceinline__ Raw fetch(int c) const { return {load_after_wait((const uint4*)x + c)}; }
+    static __device__ __forceinline__ uint4 finish(Raw r) { return r.x; }
 };
 
 struct NormInput
@@ -87,6 +95,12 @@ struct SiluInput
         const bf16* row = gateUp + (long long)t * 2 * k;
         return silu_times8(__ldg((const uint4*)row + c), __ldg((const uint4*)(row + k) + c));
     }
+    struct Raw { uint4 gate, up; };
+    __device__ __forceinline__ Raw fetch(int c) const
+    {
+        return {load_after_wait((const uint4*)gateUp + c), load_after_wait((const uint4*)(gateUp + k) + c)};
+    }
+    static __device__ __forceinline__ uint4 finish(Raw r) { return silu_times8(r.gate, r.up); }
 };
 
 template <int R, int U, class Input>
@@ -253,6 +267,20 @@ __device__ __forceinline__ void load_wide_rows(uint4 (&wv)[WIDE_ROWS][CPT], cons
     }
 }
 
+// A word that depends on every load of wv, for wait_for_previous_grid_after: with the plain wait, ptxas (CUDA 13) put
+// all of a block's first weight loads after it, so they had no head start; a wait under the last load's word alone
+// kept some ahead. In a chain of the 7B (1.5B) layers' projections these kernels took 3.36 (1.04) ms with the plain
+// wait and 3.21 (0.89) ms waiting under every load (tools/gpu/kernel_boundary.cu, run 10).
+__device__ __forceinline__ unsigned some_bits_of(const uint4 (&wv)[WIDE_ROWS][CPT])
+{
+    unsigned bits = 0;
+#pragma unroll
+    for (int u = 0; u < WIDE_ROWS; u++)
+#pragma unroll
+        for (int i = 0; i < CPT; i++) bits |= wv[u][i].x;
+    return bits;
+}
+
 template <class Input, class Rows>
 __device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __restrict__ w, int n, int k, const Rows& out)
 {
@@ -261,13 +289,23 @@ __device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __re
     const int row0 = out.first(n, blockIdx.x), rows = out.first(n, blockIdx.x + 1) - row0;
     uint4 wv[WIDE_ROWS][CPT];
     load_wide_rows(wv, w, out, row0, row0 + rows - 1, k);
-    wait_for_previous_grid();
-    uint4 xv[CPT]; // this thread's chunks of x, zero past k
+    wait_for_previous_grid_after(some_bits_of(wv));
+    // This thread's chunks of x, zero past k. All are requested before any is finished: built one chunk at a time, the
+    // SiLU input's loads were not issued together (ptxas does not move loads across its division's calls), and a 7B down
+    // projection waited on five L2 round trips in a row (tools/gpu/kernel_boundary.cu, run 10).
+    typename Input::Raw raw[CPT];
 #pragma unroll
     for (int i = 0; i < CPT; i++)
     {
         int c = threadIdx.x + i * blockDim.x;
-        xv[i] = c < k / 8 ? in.load(0, c) : make_uint4(0, 0, 0, 0);
+        raw[i] = c < k / 8 ? in.fetch(c) : typename Input::Raw{};
+    }
+    uint4 xv[CPT];
+#pragma unroll
+    for (int i = 0; i < CPT; i++)
+    {
+        int c = threadIdx.x + i * blockDim.x;
+        xv[i] = c < k / 8 ? Input::finish(raw[i]) : make_uint4(0, 0, 0, 0);
     }
     for (int r = 0; r < rows; r += WIDE_ROWS)
     {
@@ -310,6 +348,16 @@ extern "C" __global__ void __launch_bounds__(512) gemv_wide_silu(const bf16* __r
 {
     launch_next_grid_always(); // one token only
     gemv_wide_rows(SiluInput{gateUp, k}, w, n, k, PlainRows{y, floatOutput});
+}
+
+// act[m] = silu(x . W[m]) * (x . W[intermediate + m]) for m < intermediate: gate_up with silu_mul after it, so that the
+// SiLU is computed once per element here instead of by every block of the down projection (where it cost a 7B step
+// ~6 us a layer, before the first multiply: tools/gpu/kernel_boundary.cu, run 10). grid: at most intermediate blocks.
+extern "C" __global__ void __launch_bounds__(512) gemv_wide_gate_up(const bf16* __restrict__ x, const bf16* __restrict__ w, int intermediate,
+    int k, bf16* __restrict__ act)
+{
+    launch_next_grid_always(); // one token only
+    gemv_wide_rows(PlainInput{x, k}, w, 2 * intermediate, k, GateUpSiluRows{act, intermediate});
 }
 
 // n = (heads + 2 * kvHeads) * headDim rows, headDim even; grid: at most n / 2 blocks, at least n / WIDE_MAX_ROWS.

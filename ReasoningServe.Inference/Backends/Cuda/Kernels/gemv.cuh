@@ -99,3 +99,21 @@ struct QkvRows
     }
 };
 
+
+// GateUpSiluRows (gemv_wide_gate_up): the fused gate_up projection [gate rows | up rows] of one token, ending as
+// silu_mul.cu would: act[m] = silu(gate_m) * up_m from the two bf16-rounded sums, rounded once. A block takes its rows in
+// (gate m, up m) pairs, which meet in one warp, so the down projection after it reads a plain input.
+struct GateUpSiluRows
+{
+    bf16* act;
+    int intermediate;
+    __device__ __forceinline__ int first(int n, int block) const { return wide_first_pair_row(n, block, gridDim.x); }
+    __device__ __forceinline__ int weight_row(int r) const { return (r >> 1) + (r & 1) * intermediate; }
+    // Called by every lane of a warp whose lane r holds row base + r, base even (as QkvRows::store).
+    __device__ __forceinline__ void store(float sum, int r, bool valid) const
+    {
+        const bf16 y = __float2bfloat16(sum);
+        const float up = __shfl_xor_sync(0xffffffffu, __bfloat162float(y), 1); // the pair's up row (exact: a bf16 value)
+        if (valid && (r & 1) == 0) act[r >> 1] = silu_times(y, __float2bfloat16(up));
+    }
+};

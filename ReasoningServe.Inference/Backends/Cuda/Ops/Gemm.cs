@@ -132,6 +132,27 @@ internal sealed unsafe class Gemm : IDisposable
         LaunchWide(WideKernel(kind), _stream, CachedWideGrid(kind, outFeatures, inFeatures), x, weight, outFeatures, inFeatures, y, floatOutput);
     }
 
+    /// <summary>
+    /// Whether <see cref="RunGateUpSilu"/> can take a one-token gate_up projection over <paramref name="inFeatures"/>: gemv.cu
+    /// for one token, its wide layout loaded, a row that fits a wide block (whatever <see cref="Wide"/> says: the pairs of
+    /// rows need it).
+    /// </summary>
+    public bool FusesSiluIntoGateUp(int tokens, int inFeatures) =>
+        FuseGateUp && UsesGemv(tokens, inFeatures) && _multiprocessors > 0 && _kernels!.GemvWideGateUp.IsLoaded
+        && WideThreads(inFeatures, WideChunksPerThread) <= WideMaxThreads;
+
+    /// <summary>
+    /// gemv.cu's gemv_wide_gate_up for one token: act = silu(x W_gate^T) * (x W_up^T) from the fused [gate | up] weight of
+    /// 2 x <paramref name="intermediate"/> rows, rounded as silu_mul.cu rounds, in one launch; the down projection then
+    /// reads act as a plain input.
+    /// </summary>
+    public void RunGateUpSilu(ulong x, ulong weight, int intermediate, int inFeatures, ulong act)
+    {
+        (uint Blocks, uint Threads) grid = CachedWideGrid(WideKind.GateUp, 2 * intermediate, inFeatures);
+        void** args = stackalloc void*[] { &x, &weight, &intermediate, &inFeatures, &act };
+        WideKernel(WideKind.GateUp).Launch(_stream, grid.Blocks, 1, grid.Threads, args);
+    }
+
     /// <summary>Whether <see cref="RunQkv"/> can take a one-token qkv projection of this shape (the wide layout, an even head dim).</summary>
     public bool FusesQkvFinish(int tokens, int inFeatures, int outFeatures, int headDim) =>
         FuseQkv && headDim % 2 == 0 && _kernels is { GemvWideQkv.IsLoaded: true } && UsesWide(tokens, inFeatures, outFeatures);
@@ -156,7 +177,7 @@ internal sealed unsafe class Gemm : IDisposable
     {
         if (!_wideGrids.TryGetValue((kind, outFeatures, inFeatures), out (uint, uint) grid))
         {
-            grid = WideGrid(WideKernel(kind), _multiprocessors, WideChunksPerThread, outFeatures, inFeatures, kind == WideKind.Qkv ? 2 : 1);
+            grid = WideGrid(WideKernel(kind), _multiprocessors, WideChunksPerThread, outFeatures, inFeatures, kind is WideKind.Qkv or WideKind.GateUp ? 2 : 1);
             _wideGrids[(kind, outFeatures, inFeatures)] = grid;
         }
         return grid;
@@ -226,9 +247,16 @@ internal sealed unsafe class Gemm : IDisposable
     /// </summary>
     public bool FuseQkv { get; set; } = FuseOption("qkv");
 
-    /// <summary>RS_CUDA_GEMV_FUSE lists what gemv.cu fuses (norm, silu, qkv; "none" for nothing); unset means silu,qkv.</summary>
+    /// <summary>
+    /// gemv.cu's gemv_wide_gate_up: the SiLU·mul in the gate_up projection's epilogue, so that the down projection reads a
+    /// plain input (RS_CUDA_GEMV_FUSE lists "gate_up"; on by default). Where it applies it replaces <see cref="FuseSilu"/>'s
+    /// prologue, which every block of the down projection computed over the whole row before its first multiply.
+    /// </summary>
+    public bool FuseGateUp { get; set; } = FuseOption("gate_up");
+
+    /// <summary>RS_CUDA_GEMV_FUSE lists what gemv.cu fuses (norm, silu, qkv, gate_up; "none" for nothing); unset means gate_up,silu,qkv.</summary>
     private static bool FuseOption(string name) =>
-        (Environment.GetEnvironmentVariable("RS_CUDA_GEMV_FUSE") ?? "silu,qkv").Split(',', StringSplitOptions.TrimEntries).Contains(name);
+        (Environment.GetEnvironmentVariable("RS_CUDA_GEMV_FUSE") ?? "gate_up,silu,qkv").Split(',', StringSplitOptions.TrimEntries).Contains(name);
 
     public void Dispose()
     {
@@ -240,6 +268,7 @@ internal sealed unsafe class Gemm : IDisposable
     {
         WideKind.Silu => _kernels!.GemvWideSilu,
         WideKind.Qkv => _kernels!.GemvWideQkv,
+        WideKind.GateUp => _kernels!.GemvWideGateUp,
         _ => _kernels!.GemvWide,
     };
 
@@ -248,6 +277,7 @@ internal sealed unsafe class Gemm : IDisposable
         Plain,
         Silu,
         Qkv,
+        GateUp,
     }
 
     /// <summary>Which one-token GEMMs take gemv.cu's wide layout.</summary>
