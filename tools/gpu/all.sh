@@ -3,7 +3,7 @@
 # Here: tools/gpu/all.sh prepare  — publishes the server and CudaCheck and packs them with the .NET runtime into .gpu/
 # (git-excluded; the device tool carries 64 MiB at most, the repository included, so the golden models are read from
 # testdata/ where they are tracked; the Qwen3 tokenizer is not tracked and travels packed).
-# There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,load,hf,hf-compile,sanitize]  — writes logs and results to
+# There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,load,hf,hf-compile,sanitize,boundary]  — writes logs and results to
 # $OUT. The -optin parts turn on what is not the default (gemv.cu's fused rmsnorm prologue, which leaves out its qkv
 # epilogue, and its wide layout everywhere; programmatic dependent launch's trigger at block exit; the persistent
 # one-token step, decode_step.cu) and run the
@@ -74,6 +74,11 @@ run)
   fi
   if [[ ,$parts, == *,load,* ]]; then
     echo "=== load_bench"; GPU_APP=/tmp/app/app timeout "${LOAD_TIMEOUT:-240}" tools/gpu/load_bench.sh 2>&1 | tee "$out/load_bench.log"
+  fi
+  if [[ ,$parts, == *,boundary,* ]]; then
+    # a chain of one-token GEMVs by itself: the PDL hand-over, and the backend's gemv.cu kernels against a plain one
+    echo "=== kernel_boundary"; nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/kernel_boundary tools/gpu/kernel_boundary.cu \
+      && timeout 120 /tmp/kernel_boundary 2>&1 | tee "$out/kernel_boundary.log"
   fi
   if [[ ,$parts, == *,hf,* ]]; then
     echo "=== hf_bench"; timeout 200 python3 tools/gpu/hf_bench.py --out "$out/hf_bench.json" --shapes 1.5b,7b 2>&1 | grep -v Warning | tee "$out/hf_bench.log"

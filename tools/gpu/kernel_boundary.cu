@@ -12,12 +12,14 @@
 //               cached loads (ld.global.ca) instead of through L2 only (ld.global.cg)
 //   backend: qkv, o, gate_up / backend: down   the backend's kernels for those projections only, chain_gemv for the rest
 //   backend     the backend's own kernels (gemv.cu, included below) in the same chain with PDL: gemv_wide, and
-//               gemv_wide_silu for down (x = silu(gate) * up), as RS_CUDA_GEMV_WIDE=all launches them
-//   backend-mix as the backend launches them by default: gate_up (16384 rows or more) by the row-per-warp gemv
+//               gemv_wide_silu for down (x = silu(gate) * up): the SiLU in down, as RS_CUDA_GEMV_FUSE=silu,qkv has it
+//   backend-mix the same with gate_up (16384 rows or more) by the row-per-warp gemv, the defaults before run 10
+//   backend, SiLU in gate_up   the defaults since run 10: gemv_wide_gate_up writes silu(gate) * up, down is gemv_wide
 // Chains: the Qwen2.5 layers' four projections (qkv, o, gate_up, down) for 1.5B and 7B, 28 layers; and 224 one-block
 // kernels (k = 1536, two rows) for the boundary alone. Every mode must leave the same final vector (bit for bit), which
 // checks the flags' ordering (the backend's kernels round differently and are only timed). Build and run on the GPU machine:
 //   nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/kernel_boundary tools/gpu/kernel_boundary.cu && /tmp/kernel_boundary
+// (tools/gpu/all.sh run boundary does that and keeps the log).
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <algorithm>
@@ -35,9 +37,9 @@
 
 #include "../../ReasoningServe.Inference/Backends/Cuda/Kernels/gemv.cu"
 
-enum Mode { Plain, Wait, Flag, WaitWideGrid, WaitLdgX, WaitLdcaX, BackendPlainOnly, BackendSiluOnly, Backend, BackendMix, Modes };
+enum Mode { Plain, Wait, Flag, WaitWideGrid, WaitLdgX, WaitLdcaX, BackendPlainOnly, BackendSiluOnly, Backend, BackendMix, BackendGateUp, Modes };
 static const char* ModeNames[] = {"plain", "wait", "flag", "wait, backend's grid", "wait, x by __ldg", "wait, x by ld.ca",
-    "backend: qkv, o, gate_up", "backend: down", "backend", "backend-mix"};
+    "backend: qkv, o, gate_up", "backend: down", "backend", "backend-mix", "backend, SiLU in gate_up"};
 constexpr bool Compared(int mode) { return mode != Plain && mode <= WaitLdcaX; } // same arithmetic as plain
 constexpr int MAX_ROWS = 32; // CPT and WIDE_ROWS as gemv.cu's
 
@@ -134,8 +136,9 @@ __global__ void fill(bf16* p, long long count, unsigned seed, float scale)
     }
 }
 
-// grid/threads: chain_gemv's launch; wideGrid: gemv.cu's wide kernels' (Gemm.WideGrid's rule, their own occupancy).
-struct Gemv { int n, k; bf16* w; unsigned grid, threads, wideGrid; bool silu; };
+// grid/threads: chain_gemv's launch; wideGrid: gemv.cu's wide kernels' (Gemm.WideGrid's rule, their own occupancy);
+// gateUpGrid: gemv_wide_gate_up's (rows in pairs). silu: a down projection; gateUp: a gate_up one.
+struct Gemv { int n, k; bf16* w; unsigned grid, threads, wideGrid, gateUpGrid; bool silu, gateUp; };
 
 static void launch(cudaStream_t s, Mode mode, const Gemv& g, const bf16* x, bf16* y, unsigned* done, const unsigned* previousDone,
     unsigned previousBlocks)
@@ -164,6 +167,19 @@ static void launch(cudaStream_t s, Mode mode, const Gemv& g, const bf16* x, bf16
         CHECK(cudaLaunchKernelEx(&config, mode == WaitLdgX ? chain_gemv<Wait, 1> : chain_gemv<Wait, 2>, x, w, g.n, g.k, y, done, previousDone,
             previousBlocks));
     }
+    else if (mode == BackendGateUp && (g.gateUp || g.silu))
+    {
+        if (g.gateUp)
+        {
+            config.gridDim = dim3(g.gateUpGrid);
+            CHECK(cudaLaunchKernelEx(&config, gemv_wide_gate_up, x, w, g.n / 2, g.k, y));
+        }
+        else
+        {
+            config.gridDim = dim3(g.wideGrid);
+            CHECK(cudaLaunchKernelEx(&config, gemv_wide, x, w, g.n, g.k, (void*)y, 0));
+        }
+    }
     else if (mode == BackendMix && g.n >= 16384 && g.k < 8192) // Gemm.cs: many rows that are not long keep the row-per-warp gemv
     {
         config.gridDim = dim3((g.n + 7) / 8); // 8 warps, ROWS 1
@@ -190,9 +206,9 @@ struct Chain
 
 static int multiprocessors;
 
-static Gemv make_gemv(int n, int k, unsigned seed, bool oneBlock, bool silu = false)
+static Gemv make_gemv(int n, int k, unsigned seed, bool oneBlock, bool silu = false, bool gateUp = false)
 {
-    Gemv g{n, k, nullptr, 0, 0, 0, silu};
+    Gemv g{n, k, nullptr, 0, 0, 0, 0, silu, gateUp};
     CHECK(cudaMalloc(&g.w, (size_t)n * k * sizeof(bf16)));
     fill<<<1024, 256>>>(g.w, (long long)n * k, seed, sqrtf(3.f / k));
     int chunks = k / 8;
@@ -206,6 +222,9 @@ static Gemv make_gemv(int n, int k, unsigned seed, bool oneBlock, bool silu = fa
     int widePerSm = 0;
     CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&widePerSm, silu ? gemv_wide_silu : gemv_wide, g.threads, 0));
     g.wideGrid = oneBlock ? 1 : (unsigned)std::min(n, std::max(widePerSm * multiprocessors, (n + MAX_ROWS - 1) / MAX_ROWS));
+    int pairsPerSm = 0, pairs = n / 2;
+    CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&pairsPerSm, gemv_wide_gate_up, g.threads, 0));
+    g.gateUpGrid = oneBlock ? 1 : (unsigned)std::min(pairs, std::max(pairsPerSm * multiprocessors, (pairs + MAX_ROWS / 2 - 1) / (MAX_ROWS / 2)));
     return g;
 }
 
@@ -217,7 +236,7 @@ static Chain make_layers(const char* name, int layers, int hidden, int qkvRows, 
     {
         c.gemvs.push_back(make_gemv(qkvRows, hidden, seed++, false));
         c.gemvs.push_back(make_gemv(hidden, hidden, seed++, false));
-        c.gemvs.push_back(make_gemv(2 * intermediate, hidden, seed++, false));
+        c.gemvs.push_back(make_gemv(2 * intermediate, hidden, seed++, false, false, true));
         c.gemvs.push_back(make_gemv(hidden, intermediate, seed++, false, true));
     }
     return c;

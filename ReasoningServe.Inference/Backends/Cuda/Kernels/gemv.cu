@@ -239,7 +239,8 @@ extern "C" __global__ void __launch_bounds__(256) gemv_silu(const bf16* __restri
 // of one row. The row-per-warp layout above gives each warp its own row: 3584 warps each streaming a 37 KB row of the
 // 7B down projection ran at 3.4 TB/s on the H200 where gate_up's 7 KB rows ran at 4.2. The grid is as many blocks as
 // fit on the GPU at once (or more, at most WIDE_MAX_ROWS rows each), the rows shared out evenly between them. The first
-// rows' weights are requested before waiting for the previous kernel: they are not its output. Each row's warp sums
+// rows' weights are requested before waiting for the previous kernel (they are not its output), and the wait depends on
+// them so that ptxas keeps it behind them (some_bits_of). Each row's warp sums
 // meet in shared memory and are added in warp order, so results do not depend on timing.
 // block: 32 * ceil(k / 8 / CPT / 32) threads (<= 512); grid: >= ceil(n / WIDE_MAX_ROWS).
 #ifndef CPT

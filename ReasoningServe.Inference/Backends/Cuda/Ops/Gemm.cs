@@ -9,8 +9,8 @@ namespace ReasoningServe.Inference.Backends.Cuda.Ops;
 /// on the H200 its sweep streamed every 1.5B and 7B decode projection faster than cuBLAS at one token (7B o 2.45 vs 1.33
 /// TB/s, gate_up 4.21 vs 3.77; 1.5B qkv 1.07 vs 0.46), and slower at 4 and 8 (docs/benchmarks/cuda-h200.md), so more
 /// tokens stay on cuBLAS. Its fused forms also take the rmsnorm before a projection (<see cref="FuseNorm"/>, opt-in: no
-/// faster on the H200) and the SiLU before the down projection (<see cref="FuseSilu"/>, default: a 7B step 4.41 -> 4.33 ms),
-/// one launch fewer each. Its wide layout (<see cref="Wide"/>: a block per run of rows, threads across the row) streams
+/// faster on the H200) and the SiLU·mul between gate_up and down, one launch fewer each: by default in gate_up's epilogue
+/// (<see cref="RunGateUpSilu"/>: a 1.5B step 1.25 -> 1.18 ms), otherwise in down's prologue (<see cref="FuseSilu"/>). Its wide layout (<see cref="Wide"/>: a block per run of rows, threads across the row) streams
 /// the long rows of the down projections and the small qkv and o GEMMs faster than a warp per row, and its qkv form
 /// (<see cref="RunQkv"/>, default) finishes the rows itself in place of qkv_finish.cu (a 7B step 3.82 -> 3.76 ms).
 /// </summary>
