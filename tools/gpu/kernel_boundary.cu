@@ -1,7 +1,8 @@
 // How much a one-token step loses at each kernel boundary, and whether a flag in global memory hands over faster than
 // programmatic dependent launch's griddepcontrol.wait (issue 8, docs/benchmarks/cuda-h200.md, run 10).
 // A chain of one-token GEMVs in gemv.cu's wide layout (a block's threads split k, two rows at a time, the first two
-// rows requested before the hand-over), each reading the vector the kernel before it wrote, replayed from a CUDA graph:
+// rows requested before the hand-over; chain_gemv is gemv.cu's pieces with other waits), each reading the vector the
+// kernel before it wrote, replayed from a CUDA graph:
 //   plain  no PDL: a kernel starts once the one ahead has completed
 //   wait   PDL: every kernel triggers its successor at its start and calls griddepcontrol.wait (the backend's way)
 //   flag   PDL launch as above, but no griddepcontrol.wait: each block's thread 0 spins on the predecessor's counter
@@ -41,7 +42,7 @@ enum Mode { Plain, Wait, Flag, WaitWideGrid, WaitLdgX, WaitLdcaX, BackendPlainOn
 static const char* ModeNames[] = {"plain", "wait", "flag", "wait, backend's grid", "wait, x by __ldg", "wait, x by ld.ca",
     "backend: qkv, o, gate_up", "backend: down", "backend", "backend-mix", "backend, SiLU in gate_up"};
 constexpr bool Compared(int mode) { return mode != Plain && mode <= WaitLdcaX; } // same arithmetic as plain
-constexpr int MAX_ROWS = 32; // CPT and WIDE_ROWS as gemv.cu's
+constexpr int MAX_ROWS = WIDE_MAX_ROWS; // CPT and WIDE_ROWS as gemv.cu's
 
 __device__ __forceinline__ unsigned load_acquire(const unsigned* p)
 {
@@ -54,25 +55,11 @@ template <int MODE, int X_LOAD = 0> // 0: __ldcg, 1: __ldg, 2: load_after_wait (
 __global__ void __launch_bounds__(512) chain_gemv(const bf16* __restrict__ x, const bf16* __restrict__ w, int n, int k, bf16* __restrict__ y,
     unsigned* __restrict__ done, const unsigned* __restrict__ previousDone, unsigned previousBlocks)
 {
-    __shared__ float partial[MAX_ROWS][33];
     if (MODE != Plain) asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5, chunks = k / 8;
-    const int row0 = (int)((long long)blockIdx.x * n / gridDim.x), rows = (int)((long long)(blockIdx.x + 1) * n / gridDim.x) - row0;
+    const PlainRows out{y, 0};
+    const int row0 = out.first(n, blockIdx.x), rows = out.first(n, blockIdx.x + 1) - row0, chunks = k / 8;
     uint4 wv[WIDE_ROWS][CPT];
-    auto load = [&](int first) {
-#pragma unroll
-        for (int u = 0; u < WIDE_ROWS; u++)
-        {
-            const uint4* row = (const uint4*)(w + (long long)min(first + u, row0 + rows - 1) * k);
-#pragma unroll
-            for (int i = 0; i < CPT; i++)
-            {
-                int c = threadIdx.x + i * blockDim.x;
-                wv[u][i] = c < chunks ? __ldg(row + c) : make_uint4(0, 0, 0, 0);
-            }
-        }
-    };
-    load(row0);
+    load_wide_rows(wv, w, out, row0, row0 + rows - 1, k);
     if (MODE == Wait) asm volatile("griddepcontrol.wait;" ::: "memory");
     if (MODE == Flag)
     {
@@ -85,36 +72,12 @@ __global__ void __launch_bounds__(512) chain_gemv(const bf16* __restrict__ x, co
     for (int i = 0; i < CPT; i++)
     {
         int c = threadIdx.x + i * blockDim.x;
-        // through L2: in flag mode this kernel may have started before x was written, so L1 may hold an older copy
+        // through L2 by default: in flag mode this kernel may have started before x was written, so L1 may hold an
+        // older copy
         const uint4* p = (const uint4*)x + c;
         xv[i] = c >= chunks ? make_uint4(0, 0, 0, 0) : X_LOAD == 1 ? __ldg(p) : X_LOAD == 2 ? load_after_wait(p) : __ldcg(p);
     }
-    for (int r = 0; r < rows; r += WIDE_ROWS)
-    {
-        float acc[WIDE_ROWS];
-#pragma unroll
-        for (int u = 0; u < WIDE_ROWS; u++)
-        {
-            acc[u] = 0.f;
-#pragma unroll
-            for (int i = 0; i < CPT; i++) fma8(acc[u], wv[u][i], xv[i]);
-        }
-        if (r + WIDE_ROWS < rows) load(row0 + r + WIDE_ROWS);
-#pragma unroll
-        for (int u = 0; u < WIDE_ROWS; u++)
-        {
-#pragma unroll
-            for (int o = 16; o > 0; o >>= 1) acc[u] += __shfl_xor_sync(0xffffffffu, acc[u], o);
-            if (lane == 0 && r + u < rows) partial[r + u][warp] = acc[u];
-        }
-    }
-    __syncthreads();
-    if (warp == 0 && lane < rows)
-    {
-        float v = 0.f;
-        for (int i = 0; i < warps; i++) v += partial[lane][i];
-        y[row0 + lane] = __float2bfloat16(v);
-    }
+    multiply_wide_rows(wv, xv, w, k, out, row0, rows);
     if (MODE == Flag)
     {
         __syncthreads();

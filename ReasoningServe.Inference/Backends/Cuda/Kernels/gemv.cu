@@ -282,32 +282,15 @@ __device__ __forceinline__ unsigned some_bits_of(const uint4 (&wv)[WIDE_ROWS][CP
     return bits;
 }
 
-template <class Input, class Rows>
-__device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __restrict__ w, int n, int k, const Rows& out)
+// The block's rows row0 .. row0 + rows - 1 from the first WIDE_ROWS of them in wv and this thread's chunks of x in xv:
+// each next group of rows is requested before this group's warp sums, and each row's warp sums meet in shared memory
+// and are added in warp order for out.store. tools/gpu/kernel_boundary.cu times it behind other waits.
+template <class Rows>
+__device__ __forceinline__ void multiply_wide_rows(uint4 (&wv)[WIDE_ROWS][CPT], const uint4 (&xv)[CPT], const bf16* __restrict__ w, int k,
+    const Rows& out, int row0, int rows)
 {
     __shared__ float partial[WIDE_MAX_ROWS][33]; // [row][warp], padded
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    const int row0 = out.first(n, blockIdx.x), rows = out.first(n, blockIdx.x + 1) - row0;
-    uint4 wv[WIDE_ROWS][CPT];
-    load_wide_rows(wv, w, out, row0, row0 + rows - 1, k);
-    wait_for_previous_grid_after(some_bits_of(wv));
-    // This thread's chunks of x, zero past k. All are requested before any is finished: built one chunk at a time, the
-    // SiLU input's loads were not issued together (ptxas does not move loads across its division's calls), and a 7B down
-    // projection waited on five L2 round trips in a row (tools/gpu/kernel_boundary.cu, run 10).
-    typename Input::Raw raw[CPT];
-#pragma unroll
-    for (int i = 0; i < CPT; i++)
-    {
-        int c = threadIdx.x + i * blockDim.x;
-        raw[i] = c < k / 8 ? in.fetch(c) : typename Input::Raw{};
-    }
-    uint4 xv[CPT];
-#pragma unroll
-    for (int i = 0; i < CPT; i++)
-    {
-        int c = threadIdx.x + i * blockDim.x;
-        xv[i] = c < k / 8 ? Input::finish(raw[i]) : make_uint4(0, 0, 0, 0);
-    }
     for (int r = 0; r < rows; r += WIDE_ROWS)
     {
         float acc[WIDE_ROWS];
@@ -334,6 +317,33 @@ __device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __re
             for (int i = 0; i < warps; i++) v += partial[lane][i];
         out.store(v, row0 + lane, lane < rows);
     }
+}
+
+template <class Input, class Rows>
+__device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __restrict__ w, int n, int k, const Rows& out)
+{
+    const int row0 = out.first(n, blockIdx.x), rows = out.first(n, blockIdx.x + 1) - row0;
+    uint4 wv[WIDE_ROWS][CPT];
+    load_wide_rows(wv, w, out, row0, row0 + rows - 1, k);
+    wait_for_previous_grid_after(some_bits_of(wv));
+    // This thread's chunks of x, zero past k. All are requested before any is finished: built one chunk at a time, the
+    // SiLU input's loads were not issued together (ptxas does not move loads across its division's calls), and a 7B down
+    // projection waited on five L2 round trips in a row (tools/gpu/kernel_boundary.cu, run 10).
+    typename Input::Raw raw[CPT];
+#pragma unroll
+    for (int i = 0; i < CPT; i++)
+    {
+        int c = threadIdx.x + i * blockDim.x;
+        raw[i] = c < k / 8 ? in.fetch(c) : typename Input::Raw{};
+    }
+    uint4 xv[CPT];
+#pragma unroll
+    for (int i = 0; i < CPT; i++)
+    {
+        int c = threadIdx.x + i * blockDim.x;
+        xv[i] = c < k / 8 ? Input::finish(raw[i]) : make_uint4(0, 0, 0, 0);
+    }
+    multiply_wide_rows(wv, xv, w, k, out, row0, rows);
 }
 
 // These wait for the previous kernel inside gemv_wide_rows, after requesting their first weights.
