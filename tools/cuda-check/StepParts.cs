@@ -8,8 +8,8 @@ namespace ReasoningServe.Tools.CudaCheck;
 /// <summary>
 /// Where a one-token decode step's time goes inside a CUDA graph, which the bench's eager profile cannot say (its events
 /// between ops add their own gaps). The backend's own launches for the 1.5B and 7B shapes are captured in parts: the
-/// layers' GEMMs alone (gemv.cu as the backend picks it, in each of its wide-layout settings, the SiLU fused as the backend fuses it, the lm_head), then with the two
-/// add_rmsnorms per layer. The bench's full graph step minus these is qkv_finish, attention and the step's ends.
+/// layers' GEMMs alone (gemv.cu as the backend picks it, in each of its wide-layout settings, the SiLU fused as the
+/// backend fuses it, the lm_head), then with the two add_rmsnorms per layer. The bench's full graph step minus these is qkv_finish, attention and the step's ends.
 /// Each layer reads other weights than the layers next to it (a pool of several layers' worth, beyond L2).
 /// </summary>
 internal static unsafe class StepParts
@@ -22,7 +22,7 @@ internal static unsafe class StepParts
         Report.Section("7. a one-token decode step's parts in a CUDA graph (the backend's launches; compare the bench's full graph step)");
         nint stream = device.Stream;
         using var gemm = new Gpu.Gemm(stream, kernels, device.MultiprocessorCount);
-        Report.Line($"  gemv.cu for one token: {gemm.UsesGemv(1, 8)}; SiLU fused: {(gemm.FusesSiluIntoGateUp(1, 1536) ? "into gate_up" : gemm.FuseSilu ? "into down" : "no")}; wide layout: {gemm.Wide}; programmatic dependent launch: {kernels.ProgrammaticLaunch}");
+        Report.Line($"  gemv.cu for one token: {gemm.UsesGemv(1, 8)}; SiLU fused: {(gemm.FusesSiluIntoGateUp(1, 8) ? "into gate_up" : gemm.FuseSilu ? "into down" : "no")}; wide layout: {gemm.Wide}; programmatic dependent launch: {kernels.ProgrammaticLaunch}");
         foreach ((string name, ModelConfig c) in new[] { ("Qwen2.5-1.5B", DecodeBench.Qwen15B), ("Qwen2.5-7B", DecodeBench.Qwen7B) })
         {
             int h = c.HiddenSize, inter = c.IntermediateSize, qSize = c.QSize, qkv = c.QSize + 2 * c.KvSize, vocab = c.VocabSize, layers = c.NumLayers;

@@ -99,7 +99,6 @@ struct QkvRows
     }
 };
 
-
 // GateUpSiluRows (gemv_wide_gate_up): the fused gate_up projection [gate rows | up rows] of one token, ending as
 // silu_mul.cu would: act[m] = silu(gate_m) * up_m from the two bf16-rounded sums, rounded once. A block takes its rows in
 // (gate m, up m) pairs, which meet in one warp, so the down projection after it reads a plain input.

@@ -10,8 +10,8 @@ namespace ReasoningServe.Inference.Backends.Cuda.Ops;
 /// TB/s, gate_up 4.21 vs 3.77; 1.5B qkv 1.07 vs 0.46), and slower at 4 and 8 (docs/benchmarks/cuda-h200.md), so more
 /// tokens stay on cuBLAS. Its fused forms also take the rmsnorm before a projection (<see cref="FuseNorm"/>, opt-in: no
 /// faster on the H200) and the SiLU·mul between gate_up and down, one launch fewer each: by default in gate_up's epilogue
-/// (<see cref="RunGateUpSilu"/>: a 1.5B step 1.25 -> 1.18 ms), otherwise in down's prologue (<see cref="FuseSilu"/>). Its wide layout (<see cref="Wide"/>: a block per run of rows, threads across the row) streams
-/// the long rows of the down projections and the small qkv and o GEMMs faster than a warp per row, and its qkv form
+/// (<see cref="RunGateUpSilu"/>: a 1.5B step 1.25 -> 1.18 ms), otherwise in down's prologue (<see cref="FuseSilu"/>).
+/// Its wide layout (<see cref="Wide"/>: a block per run of rows, threads across the row) streams the long rows of the down projections and the small qkv and o GEMMs faster than a warp per row, and its qkv form
 /// (<see cref="RunQkv"/>, default) finishes the rows itself in place of qkv_finish.cu (a 7B step 3.82 -> 3.76 ms).
 /// </summary>
 internal sealed unsafe class Gemm : IDisposable
@@ -177,7 +177,8 @@ internal sealed unsafe class Gemm : IDisposable
     {
         if (!_wideGrids.TryGetValue((kind, outFeatures, inFeatures), out (uint, uint) grid))
         {
-            grid = WideGrid(WideKernel(kind), _multiprocessors, WideChunksPerThread, outFeatures, inFeatures, kind is WideKind.Qkv or WideKind.GateUp ? 2 : 1);
+            int rowGroup = kind is WideKind.Qkv or WideKind.GateUp ? 2 : 1; // rows in RoPE or (gate, up) pairs
+            grid = WideGrid(WideKernel(kind), _multiprocessors, WideChunksPerThread, outFeatures, inFeatures, rowGroup);
             _wideGrids[(kind, outFeatures, inFeatures)] = grid;
         }
         return grid;
@@ -223,7 +224,10 @@ internal sealed unsafe class Gemm : IDisposable
     /// <summary>gemv.cu's fused rmsnorm prologue instead of a separate rmsnorm launch (RS_CUDA_GEMV_FUSE=norm,silu; it leaves out the qkv epilogue).</summary>
     public bool FuseNorm { get; set; } = FuseOption("norm");
 
-    /// <summary>gemv.cu's fused SiLU prologue instead of a separate silu_mul launch (the default; RS_CUDA_GEMV_FUSE=none turns it off).</summary>
+    /// <summary>
+    /// gemv.cu's fused SiLU prologue in the down projection instead of a separate silu_mul launch, where <see cref="FuseGateUp"/>
+    /// does not apply (on by default; RS_CUDA_GEMV_FUSE=none turns it off).
+    /// </summary>
     public bool FuseSilu { get; set; } = FuseOption("silu");
 
     /// <summary>
@@ -254,7 +258,9 @@ internal sealed unsafe class Gemm : IDisposable
     /// </summary>
     public bool FuseGateUp { get; set; } = FuseOption("gate_up");
 
-    /// <summary>RS_CUDA_GEMV_FUSE lists what gemv.cu fuses (norm, silu, qkv, gate_up; "none" for nothing); unset means gate_up,silu,qkv.</summary>
+    /// <summary>
+    /// RS_CUDA_GEMV_FUSE lists what gemv.cu fuses (norm, silu, qkv, gate_up; "none" for nothing); unset means gate_up,silu,qkv.
+    /// </summary>
     private static bool FuseOption(string name) =>
         (Environment.GetEnvironmentVariable("RS_CUDA_GEMV_FUSE") ?? "gate_up,silu,qkv").Split(',', StringSplitOptions.TrimEntries).Contains(name);
 
