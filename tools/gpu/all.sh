@@ -3,7 +3,7 @@
 # Here: tools/gpu/all.sh prepare  — publishes the server and CudaCheck and packs them with the .NET runtime into .gpu/
 # (git-excluded; the device tool carries 64 MiB at most, the repository included, so the golden models are read from
 # testdata/ where they are tracked; the Qwen3 tokenizer is not tracked and travels packed).
-# There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,load,hf,hf-compile,sanitize,boundary]  — writes logs and results to
+# There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,load,hf,hf-compile,sanitize,boundary,sass]  — writes logs and results to
 # $OUT. The -optin parts turn on what is not the default (gemv.cu's fused rmsnorm prologue, which leaves out its qkv
 # epilogue, and its wide layout everywhere; programmatic dependent launch's trigger at block exit; the persistent
 # one-token step, decode_step.cu) and run the
@@ -79,6 +79,14 @@ run)
     # a chain of one-token GEMVs by itself: the PDL hand-over, and the backend's gemv.cu kernels against a plain one
     echo "=== kernel_boundary"; nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/kernel_boundary tools/gpu/kernel_boundary.cu \
       && timeout 120 /tmp/kernel_boundary 2>&1 | tee "$out/kernel_boundary.log"
+  fi
+  if [[ ,$parts, == *,sass,* ]]; then
+    # each kernel's machine code (nvcc 13, sm_90): the global loads it issues before its first PDL wait
+    echo "=== loads before the wait"
+    for f in ReasoningServe.Inference/Backends/Cuda/Kernels/*.cu; do
+      [ "$(basename "$f")" = decode_step.cu ] && continue # built per model shape (its macros)
+      nvcc -cubin -arch=sm_90 -std=c++17 -o /tmp/kernel.cubin "$f" && cuobjdump -sass /tmp/kernel.cubin | python3 tools/gpu/loads_before_wait.py
+    done 2>&1 | tee "$out/loads-before-wait.txt"
   fi
   if [[ ,$parts, == *,hf,* ]]; then
     echo "=== hf_bench"; timeout 200 python3 tools/gpu/hf_bench.py --out "$out/hf_bench.json" --shapes 1.5b,7b 2>&1 | grep -v Warning | tee "$out/hf_bench.log"
