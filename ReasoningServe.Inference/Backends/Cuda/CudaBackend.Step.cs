@@ -78,28 +78,26 @@ internal sealed unsafe partial class CudaBackend
                 Mark("norm + gemm gate_up + silu");
                 _gemm.Run(_act.Pointer, tokens, layer.Down.Pointer, h, inter, _delta.Pointer, h);
                 Mark("gemm down");
-                if (layer.DownBias is { } bias)
-                {
-                    CudaOps.BiasAdd.Launch(_kernels, stream, _delta.Pointer, h, bias.Pointer, h, tokens);
-                }
-                continue;
-            }
-            x = NormAndProject(x, add: true, layer.PostAttentionNorm.Pointer, layer.GateUp.Pointer, 2 * inter, _gateUp.Pointer, tokens);
-            Mark("norm + gemm gate_up");
-            if (layer.GateUpBias is { } gateUpBias)
-            {
-                CudaOps.BiasAdd.Launch(_kernels, stream, _gateUp.Pointer, 2 * inter, gateUpBias.Pointer, 2 * inter, tokens);
-            }
-            if (_gemm.FusesSilu(tokens, inter))
-            {
-                _gemm.RunSilu(_gateUp.Pointer, tokens, layer.Down.Pointer, h, inter, _delta.Pointer, h);
             }
             else
             {
-                CudaOps.SiluAndMul.Launch(_kernels, stream, _gateUp.Pointer, _act.Pointer, inter, tokens);
-                _gemm.Run(_act.Pointer, tokens, layer.Down.Pointer, h, inter, _delta.Pointer, h);
+                x = NormAndProject(x, add: true, layer.PostAttentionNorm.Pointer, layer.GateUp.Pointer, 2 * inter, _gateUp.Pointer, tokens);
+                Mark("norm + gemm gate_up");
+                if (layer.GateUpBias is { } gateUpBias)
+                {
+                    CudaOps.BiasAdd.Launch(_kernels, stream, _gateUp.Pointer, 2 * inter, gateUpBias.Pointer, 2 * inter, tokens);
+                }
+                if (_gemm.FusesSilu(tokens, inter))
+                {
+                    _gemm.RunSilu(_gateUp.Pointer, tokens, layer.Down.Pointer, h, inter, _delta.Pointer, h);
+                }
+                else
+                {
+                    CudaOps.SiluAndMul.Launch(_kernels, stream, _gateUp.Pointer, _act.Pointer, inter, tokens);
+                    _gemm.Run(_act.Pointer, tokens, layer.Down.Pointer, h, inter, _delta.Pointer, h);
+                }
+                Mark("silu + gemm down");
             }
-            Mark("silu + gemm down");
             if (layer.DownBias is { } downBias)
             {
                 CudaOps.BiasAdd.Launch(_kernels, stream, _delta.Pointer, h, downBias.Pointer, h, tokens);
