@@ -61,13 +61,13 @@ internal static unsafe class DecodeBench
                 foreach (bool graphs in new[] { true, false })
                 {
                     backend.UseGraphs = graphs;
-                    var (seconds, context) = TimeDecode(backend, batch, blocksPerSeq, prompt);
+                    var (seconds, context, deviceMs) = TimeDecode(backend, batch, blocksPerSeq, prompt);
                     double tokensPerSecond = batch * Steps / seconds;
                     long kvBytes = backend.KvBlockBytes(1) * context * batch;
                     double roofline = bandwidth / (streamed + kvBytes);
                     line += graphs
                         ? $" graphs {tokensPerSecond,7:F0} tok/s {seconds / Steps * 1e3,6:F2} ms/step ({Steps / seconds / roofline:P0} of {1e3 / roofline:F2} ms roofline:"
-                            + $" {streamed / 1e9:F2} GB weights + {kvBytes / 1e6:F0} MB KV);"
+                            + $" {streamed / 1e9:F2} GB weights + {kvBytes / 1e6:F0} MB KV; device {deviceMs:F3} ms/step replayed back to back);"
                         : $" eager {tokensPerSecond,7:F0} tok/s {seconds / Steps * 1e3,6:F2} ms/step";
                 }
                 Report.Line(line);
@@ -86,6 +86,26 @@ internal static unsafe class DecodeBench
             {
                 GemmThroughput(backend, config, 2048);
             }
+        }
+    }
+
+    /// <summary>
+    /// One-token decode of the 1.5B and 7B shapes under tools/gpu/kernel_trace (all.sh run trace): <see cref="TimeDecode"/>'s
+    /// host-driven steps, then its back-to-back replays, each model after a pause that starts its segment of the trace.
+    /// </summary>
+    public static void TraceSteps()
+    {
+        Report.Section("8. one-token decode steps for a kernel trace (tools/gpu/kernel_trace.py reads it)");
+        foreach ((string name, ModelConfig config) in new[] { ("Qwen2.5-1.5B", Qwen15B), ("Qwen2.5-7B", Qwen7B) })
+        {
+            using var backend = CudaBackend.CreateDummy(config, scale: 0.02f);
+            int blocksPerSeq = (Prompt + Warmup + Steps + BlockSize) / BlockSize + 1;
+            backend.AllocateKvCache(blocksPerSeq, BlockSize);
+            backend.Device.Synchronize();
+            Thread.Sleep(50);
+            var (seconds, _, deviceMs) = TimeDecode(backend, 1, blocksPerSeq, Prompt);
+            Report.Line($"  {name,-13} batch 1 prompt {Prompt}: {seconds / Steps * 1e3:F3} ms/step driven by the host, {deviceMs:F3} ms/step replayed back to back");
+            Thread.Sleep(50);
         }
     }
 
@@ -193,7 +213,12 @@ internal static unsafe class DecodeBench
         Report.Line($"{line} TFLOP/s; whole layer {flops / (ms / 1e3) / 1e12:F0} TFLOP/s ({ms * c.NumLayers:F1} ms for {c.NumLayers} layers)");
     }
 
-    private static (double Seconds, int Context) TimeDecode(CudaBackend backend, int batch, int blocksPerSeq, int prompt)
+    /// <summary>
+    /// Wall-clock seconds of the timed steps (each packs its inputs, replays or launches, and waits for the ids), the mean
+    /// context, and with graphs the device's milliseconds per step: the last step's graph replayed back to back, timed with
+    /// events (the difference is the host's share of a step).
+    /// </summary>
+    private static (double Seconds, int Context, double DeviceMs) TimeDecode(CudaBackend backend, int batch, int blocksPerSeq, int prompt)
     {
         var random = new Random(5);
         int vocab = backend.Config.VocabSize;
@@ -228,7 +253,10 @@ internal static unsafe class DecodeBench
         {
             backend.ForwardGreedy(steps[s], ids);
         }
-        return (clock.Elapsed.TotalSeconds, prompt + Warmup + Steps / 2);
+        double seconds = clock.Elapsed.TotalSeconds;
+        ForwardBatch last = steps[^1];
+        double deviceMs = backend.UseGraphs ? EventTimer.MeanMilliseconds(backend.Device.Stream, Steps, () => backend.TryRelaunchGraph(last)) : double.NaN;
+        return (seconds, prompt + Warmup + Steps / 2, deviceMs);
     }
 
     private static ForwardBatch Single(int[] tokens, int seq, int blocks) => Batch([(seq, tokens, 0)], blocks);

@@ -3,7 +3,7 @@ using ReasoningServe.Tools.CudaCheck;
 
 // CudaCheck: runs on the GPU machine (no SDK there, so no `dotnet test`): kernels vs CPU ops, golden models, CPU vs
 // CUDA on a realistic shape, decode throughput. usage: CudaCheck [--goldens DIR]
-// [--only kernels,prefill,decode,sampling,gemv-sweep,step-parts,decode-step,goldens,compare,realistic,bench]
+// [--only kernels,prefill,decode,sampling,gemv-sweep,step-parts,decode-step,goldens,compare,realistic,bench,trace-steps]
 string goldens = "testdata/goldens/models";
 string only = "kernels,prefill,decode,sampling,gemv-sweep,step-parts,decode-step,goldens,compare,realistic,bench";
 int[] batches = [1, 8, 32, 64];
@@ -74,5 +74,6 @@ Guard("goldens", () => GoldenChecks.Run(goldens));
 Guard("compare", CompareChecks.Run);
 Guard("realistic", CompareChecks.RunRealistic);
 Guard("bench", () => DecodeBench.Run(batches));
+Guard("trace-steps", DecodeBench.TraceSteps); // not in the default list: for tools/gpu/all.sh run trace
 Report.Line($"\n{Report.Passes} passed, {Report.Failures} failed");
 return Report.Failures == 0 ? 0 : 1;

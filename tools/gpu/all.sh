@@ -3,7 +3,7 @@
 # Here: tools/gpu/all.sh prepare  — publishes the server and CudaCheck and packs them with the .NET runtime into .gpu/
 # (git-excluded; the device tool carries 64 MiB at most, the repository included, so the golden models are read from
 # testdata/ where they are tracked; the Qwen3 tokenizer is not tracked and travels packed).
-# There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,load,hf,hf-compile,sanitize,boundary,sass]  — writes logs and results to
+# There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,load,hf,hf-compile,sanitize,boundary,sass,trace]  — writes logs and results to
 # $OUT. The -optin parts turn on what is not the default (gemv.cu's fused rmsnorm prologue, which leaves out its qkv
 # epilogue, and its wide layout everywhere; programmatic dependent launch's trigger at block exit; the persistent
 # one-token step, decode_step.cu) and run the
@@ -79,6 +79,28 @@ run)
     # a chain of one-token GEMVs by itself: the PDL hand-over, and the backend's gemv.cu kernels against a plain one
     echo "=== kernel_boundary"; nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/kernel_boundary tools/gpu/kernel_boundary.cu \
       && timeout 120 /tmp/kernel_boundary 2>&1 | tee "$out/kernel_boundary.log"
+  fi
+  if [[ ,$parts, == *,trace,* ]]; then
+    # a CUPTI trace of one-token decode steps (cuda-check's trace-steps), per setting in TRACE_EACH (default: the defaults;
+    # a + joins variables): which kernel holds up the step (tools/gpu/kernel_trace.py)
+    echo "=== kernel trace"
+    cupti=$(dirname "$(dirname "$(find /usr/local/cuda-13.0 -name cupti.h | head -1)")")
+    header=$cupti/include/cupti_activity.h
+    [ -f "$header" ] || header=$(find /usr/local/cuda-13.0 -name cupti_activity.h | head -1)
+    newest() { grep -ho "$1[0-9]*\b" "$(dirname "$header")"/cupti_activity*.h | sort -V | tail -1; }
+    lib=$(dirname "$(find /usr/local/cuda-13.0 -name 'libcupti.so*' | head -1)")
+    nvcc -shared -Xcompiler -fPIC -DKERNEL_RECORD="$(newest CUpti_ActivityKernel)" -DMEMCPY_RECORD="$(newest CUpti_ActivityMemcpy)" \
+      -I"$(dirname "$header")" -L"$lib" -lcupti -o /tmp/kernel_trace.so tools/gpu/kernel_trace.cpp 2>&1 | tee "$out/kernel_trace_build.log"
+    for one in ${TRACE_EACH:-defaults}; do
+      [ "$one" = defaults ] && one=
+      name=${one:-defaults}; name=${name//[^A-Za-z0-9_=.,-]/_}
+      # shellcheck disable=SC2086 # one word per variable
+      env ${one//+/ } LD_LIBRARY_PATH="$lib:$LD_LIBRARY_PATH" KERNEL_TRACE_OUT="/tmp/trace-$name.csv" CUDA_INJECTION64_PATH=/tmp/kernel_trace.so \
+        timeout "${CHECK_TIMEOUT:-90}" "${cudacheck[@]}" --only trace-steps 2>&1 | tee -a "$out/kernel_trace.log"
+      echo "--- $name" | tee -a "$out/kernel_trace.log"
+      python3 tools/gpu/kernel_trace.py "/tmp/trace-$name.csv" 2>&1 | tee -a "$out/kernel_trace.log"
+      xz -T0 -c "/tmp/trace-$name.csv" > "$out/trace-$name.csv.xz"
+    done
   fi
   if [[ ,$parts, == *,sass,* ]]; then
     # each kernel's machine code (nvcc 13, sm_90): the global loads it issues before its first PDL wait

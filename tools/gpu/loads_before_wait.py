@@ -15,7 +15,7 @@ import sys
 
 FUNCTION = re.compile(r"Function : (\S+)")
 INSTRUCTION = re.compile(r"/\*[0-9a-f]{4,}\*/\s+(.*?)\s*;")
-LOAD = re.compile(r"^(@!?P\d+\s+)?(LDG|LDGSTS)\b")
+LOAD = re.compile(r"^(@!?P\d+\s+)?(LDG|LDGSTS|UBLKPF|CCTL)\b")  # loads, and L2 prefetches (gemv.cu's L2Prefetch)
 
 
 def functions(lines):

@@ -62,6 +62,23 @@ internal sealed unsafe partial class CudaBackend
         return true;
     }
 
+    /// <summary>
+    /// For benchmarks: launches the graph an earlier step of <paramref name="batch"/>'s shape captured, with the inputs it
+    /// last packed, and neither packs nor waits, so that replays queued back to back time the device's step without the
+    /// host's part. False when no such graph exists.
+    /// </summary>
+    internal bool TryRelaunchGraph(ForwardBatch batch)
+    {
+        CudaKvCache? cache = _kvCache;
+        int width = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(8, StepInputLayout.LongestTable(batch)));
+        if (cache is null || !_graphs.TryGetValue((GraphBatchBucket(batch.NumSeqs), width), out DecodeGraph? graph))
+        {
+            return false;
+        }
+        CudaDriver.Check(CudaDriver.cuGraphLaunch(graph.Exec, _device.Stream), "cuGraphLaunch");
+        return true;
+    }
+
     private DecodeGraph Capture(CudaStepInputs inputs, CudaKvCache cache, int bucket, int splits)
     {
         nint stream = _device.Stream, graph = 0, exec = 0;
