@@ -93,7 +93,7 @@ run)
       -I"$(dirname "$header")" -L"$lib" -lcupti -o /tmp/kernel_trace.so tools/gpu/kernel_trace.cpp 2>&1 | tee "$out/kernel_trace_build.log"
     for one in ${TRACE_EACH:-defaults}; do
       [ "$one" = defaults ] && one=
-      name=${one:-defaults}; name=${name//[^A-Za-z0-9_=.,-]/_}
+      name=${one:-defaults}; name=${name//[^A-Za-z0-9_.-]/_}
       # shellcheck disable=SC2086 # one word per variable
       env ${one//+/ } LD_LIBRARY_PATH="$lib:$LD_LIBRARY_PATH" KERNEL_TRACE_OUT="/tmp/trace-$name.csv" CUDA_INJECTION64_PATH=/tmp/kernel_trace.so \
         timeout "${CHECK_TIMEOUT:-90}" "${cudacheck[@]}" --only trace-steps 2>&1 | tee -a "$out/kernel_trace.log"
