@@ -124,7 +124,6 @@ internal sealed unsafe class CudaKernels : IDisposable
         Embedding = Get(functions, "embedding.cu", "embedding");
         RmsNorm = Get(functions, "rmsnorm.cu", "rmsnorm");
         AddRmsNorm = Get(functions, "rmsnorm.cu", "add_rmsnorm");
-        AddRmsNormEarly = Get(functions, "rmsnorm.cu", "add_rmsnorm_early");
         QkNorm = Get(functions, "qk_norm.cu", "qk_norm");
         Rope = Get(functions, "rope.cu", "rope");
         KvWrite = Get(functions, "kv_write.cu", "kv_write");
@@ -153,7 +152,6 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel Embedding { get; }
     public CudaKernel RmsNorm { get; }
     public CudaKernel AddRmsNorm { get; }
-    public CudaKernel AddRmsNormEarly { get; }
     public CudaKernel QkNorm { get; }
     public CudaKernel Rope { get; }
     public CudaKernel KvWrite { get; }

@@ -117,10 +117,7 @@ public sealed class CudaLibraryTests
                     || (file == "decode_attention.cu" && first[1].StartsWith("decode_attention_block<true>(", StringComparison.Ordinal)
                         && QueryAfterWaitWhenEarly(KernelSources.Read("decode_attention.cuh")))
                     // decode_step requests its first weight rows (never an activation) before it waits
-                    || (file == "decode_step.cu" && StepRequestsOnlyWeightsBeforeWait(KernelSources.Read(file)))
-                    // add_rmsnorm_early requests the norm weight before it waits
-                    || (file == "rmsnorm.cu" && first[1].StartsWith("add_rmsnorm_row_early(", StringComparison.Ordinal)
-                        && NormWeightOnlyBeforeWait(KernelSources.Read(file)));
+                    || (file == "decode_step.cu" && StepRequestsOnlyWeightsBeforeWait(KernelSources.Read(file)));
                 Assert.True(waits, $"{m.Groups[1].Value} ({file}) does not wait for its predecessor first: '{first[1]}'");
             }
         }
@@ -141,19 +138,6 @@ public sealed class CudaLibraryTests
         string beforeWait = step[start..step.IndexOf("wait_for_previous_grid();", start, StringComparison.Ordinal)];
         return start > 0 && beforeWait.Contains("request_next(cursor, a, ring, s);", StringComparison.Ordinal)
             && !Regex.IsMatch(beforeWait, @"a\.(tokenIds|positions|slots|residual|delta|qkv|attn|gateUp|logits|partial)");
-    }
-
-    private static bool NormWeightOnlyBeforeWait(string rmsnorm)
-    {
-        int start = rmsnorm.IndexOf("void add_rmsnorm_row_early(", StringComparison.Ordinal);
-        int wait = rmsnorm.IndexOf("wait_for_previous_grid_after(bits);", start, StringComparison.Ordinal);
-        if (start < 0 || wait < 0)
-        {
-            return false;
-        }
-        string body = rmsnorm[rmsnorm.IndexOf('{', start)..wait];
-        return body.Contains("__ldg((const uint4*)w + c)", StringComparison.Ordinal)
-            && !Regex.IsMatch(body, @"\b(residual|delta|out)\b");
     }
 
     private static bool WeightsOnlyBeforeWait(string gemv)
@@ -188,15 +172,6 @@ public sealed class CudaLibraryTests
         Assert.Equal(480, Gemm.WideThreads(18944, 5));
         Assert.Equal(96, Gemm.WideThreads(3584, 5));
         Assert.Equal(32, Gemm.WideThreads(896, 5));
-    }
-
-    [Fact]
-    public void Rms_norm_register_row_limit_matches_the_macros_rmsnorm_cu_is_built_with()
-    {
-        // RmsNorm sends rows up to this length to add_rmsnorm_early, which only has the register path.
-        string norm = KernelSources.Read("rmsnorm.cu");
-        int Macro(string name) => int.Parse(Regex.Match(norm, $@"#define {name} (\d+)\n").Groups[1].Value, CultureInfo.InvariantCulture);
-        Assert.Equal(RmsNorm.RegisterRowLimit, Macro("BLOCK") * Macro("CHUNKS_PER_THREAD") * 8);
     }
 
     [Fact]

@@ -14,12 +14,8 @@
 __device__ __forceinline__ bool fits_registers(int n) { return (n & 7) == 0 && n <= BLOCK * CHUNKS_PER_THREAD * 8; }
 
 // The row in 16-byte chunks, chunk c = threadIdx.x + j * BLOCK in v[j]; with delta, residual + delta is written back.
-// EARLY (add_rmsnorm_early): the weight's chunks are already in early[] (requested before the wait), and delta is read
-// with load_after_wait, since behind wait_for_previous_grid_after ptxas may move an __ldg above the wait (gemv.cu's
-// PlainInput says how that went).
-template <bool EARLY = false>
 __device__ __forceinline__ void norm_row_registers(bf16* r, const bf16* __restrict__ delta, const bf16* __restrict__ w, bf16* __restrict__ out,
-    int n, float eps, float* scratch, const uint4* early = nullptr)
+    int n, float eps, float* scratch)
 {
     const int chunks = n / 8;
     uint4 v[CHUNKS_PER_THREAD], wv[CHUNKS_PER_THREAD];
@@ -30,11 +26,11 @@ __device__ __forceinline__ void norm_row_registers(bf16* r, const bf16* __restri
         int c = threadIdx.x + j * BLOCK;
         if (c < chunks)
         {
-            wv[j] = EARLY ? early[j] : __ldg((const uint4*)w + c); // with the row, not after the block's sum: no third round trip
+            wv[j] = __ldg((const uint4*)w + c); // with the row, not after the block's sum: no third round trip
             v[j] = ((const uint4*)r)[c];
             if (delta != nullptr)
             {
-                v[j] = add_residual8(v[j], EARLY ? load_after_wait((const uint4*)delta + c) : __ldg((const uint4*)delta + c));
+                v[j] = add_residual8(v[j], __ldg((const uint4*)delta + c));
                 ((uint4*)r)[c] = v[j];
             }
             add_squares8(s, v[j]);
@@ -90,31 +86,4 @@ extern "C" __global__ void __launch_bounds__(BLOCK) add_rmsnorm(bf16* __restrict
     __shared__ float scratch[32];
     long long row = (long long)blockIdx.x * n;
     norm_row(residual + row, delta + row, w, out + row, n, eps, scratch);
-}
-
-// add_rmsnorm of one row that fits registers (a one-token step; the host's call), with the weight requested before the
-// wait: it is no kernel's output, and requested first it is not queued behind the early weight loads of the wide GEMV
-// that follows this kernel (RS_CUDA_NORM_EARLY=1; written after run 10, not yet measured).
-__device__ __forceinline__ void add_rmsnorm_row_early(bf16* __restrict__ residual, const bf16* __restrict__ delta, const bf16* __restrict__ w,
-    bf16* __restrict__ out, int n, float eps)
-{
-    __shared__ float scratch[32];
-    uint4 wv[CHUNKS_PER_THREAD];
-    unsigned bits = 0;
-#pragma unroll
-    for (int j = 0; j < CHUNKS_PER_THREAD; j++)
-    {
-        int c = threadIdx.x + j * BLOCK;
-        wv[j] = c < n / 8 ? __ldg((const uint4*)w + c) : make_uint4(0, 0, 0, 0);
-        bits |= wv[j].x;
-    }
-    wait_for_previous_grid_after(bits);
-    norm_row_registers<true>(residual, delta, w, out, n, eps, scratch, wv);
-}
-
-extern "C" __global__ void __launch_bounds__(BLOCK) add_rmsnorm_early(bf16* __restrict__ residual, const bf16* __restrict__ delta,
-    const bf16* __restrict__ w, bf16* __restrict__ out, int n, float eps)
-{
-    launch_next_grid();
-    add_rmsnorm_row_early(residual, delta, w, out, n, eps);
 }

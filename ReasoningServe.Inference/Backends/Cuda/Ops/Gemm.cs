@@ -178,8 +178,7 @@ internal sealed unsafe class Gemm : IDisposable
         if (!_wideGrids.TryGetValue((kind, outFeatures, inFeatures), out (uint, uint) grid))
         {
             int rowGroup = kind is WideKind.Qkv or WideKind.GateUp ? 2 : 1; // rows in RoPE or (gate, up) pairs
-            grid = WideGrid(WideKernel(kind), _multiprocessors, WideChunksPerThread, outFeatures, inFeatures, rowGroup,
-                kind == WideKind.Qkv ? QkvRoom : 0);
+            grid = WideGrid(WideKernel(kind), _multiprocessors, WideChunksPerThread, outFeatures, inFeatures, rowGroup);
             _wideGrids[(kind, outFeatures, inFeatures)] = grid;
         }
         return grid;
@@ -198,14 +197,13 @@ internal sealed unsafe class Gemm : IDisposable
     /// A wide launch's shape: one block's threads span a row (<see cref="WideThreads"/>), and the grid is as many blocks as
     /// fit on the GPU at once (the driver's occupancy answer), or more where a block would otherwise take over
     /// <see cref="WideMaxRowsPerBlock"/> rows; the kernel shares the rows out evenly, in groups of <paramref name="rowGroup"/>
-    /// (gemv_wide_qkv's RoPE pairs: 2). <paramref name="room"/> blocks per multiprocessor fewer leave room for the next
-    /// kernel's blocks (<see cref="QkvRoom"/>).
+    /// (gemv_wide_qkv's RoPE pairs: 2).
     /// </summary>
     public static (uint Blocks, uint Threads) WideGrid(CudaKernel kernel, int multiprocessors, int chunksPerThread, int outFeatures, int inFeatures,
-        int rowGroup = 1, int room = 0)
+        int rowGroup = 1)
     {
         int threads = WideThreads(inFeatures, chunksPerThread);
-        int resident = Math.Max(1, kernel.MaxActiveBlocksPerMultiprocessor(threads) - room) * multiprocessors;
+        int resident = Math.Max(1, kernel.MaxActiveBlocksPerMultiprocessor(threads)) * multiprocessors;
         int groups = outFeatures / rowGroup, perBlock = WideMaxRowsPerBlock / rowGroup;
         int blocks = Math.Min(groups, Math.Max(resident, (groups + perBlock - 1) / perBlock));
         return ((uint)blocks, (uint)threads);
@@ -252,14 +250,6 @@ internal sealed unsafe class Gemm : IDisposable
     /// one-token steps of models without q/k norms (RS_CUDA_GEMV_FUSE lists "qkv"; on by default).
     /// </summary>
     public bool FuseQkv { get; set; } = FuseOption("qkv");
-
-    /// <summary>
-    /// How many blocks per multiprocessor the one-token qkv projection's grid leaves out (RS_CUDA_QKV_ROOM; 0 by default,
-    /// not yet measured). Its blocks fill every multiprocessor's registers, so decode attention's blocks (128 threads at
-    /// 168 registers) can only start, and request their older keys, once qkv's have left; 2 at 7B and 3 at 1.5B leave
-    /// them room (docs/benchmarks/cuda-h200.md, run 10).
-    /// </summary>
-    public int QkvRoom { get; set; } = int.TryParse(Environment.GetEnvironmentVariable("RS_CUDA_QKV_ROOM"), out int room) ? Math.Max(0, room) : 0;
 
     /// <summary>
     /// gemv.cu's gemv_wide_gate_up: the SiLU·mul in the gate_up projection's epilogue, so that the down projection reads a
