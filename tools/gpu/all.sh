@@ -3,7 +3,7 @@
 # Here: tools/gpu/all.sh prepare  — publishes the server and CudaCheck and packs them with the .NET runtime into .gpu/
 # (git-excluded; the device tool carries 64 MiB at most, the repository included, so the golden models are read from
 # testdata/ where they are tracked; the Qwen3 tokenizer is not tracked and travels packed).
-# There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,load,hf,hf-compile,sanitize,boundary,sass,trace]  — writes logs and results to
+# There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,load,hf,hf-compile,sanitize,boundary,sass,trace,serve-trace]  — writes logs and results to
 # $OUT. The -optin parts turn on what is not the default (gemv.cu's fused rmsnorm prologue, which leaves out its qkv
 # epilogue, and its wide layout everywhere; programmatic dependent launch's trigger at block exit; the persistent
 # one-token step, decode_step.cu) and run the
@@ -101,6 +101,10 @@ run)
       python3 tools/gpu/kernel_trace.py "/tmp/trace-$name.csv" 2>&1 | tee -a "$out/kernel_trace.log"
       xz -T0 -c "/tmp/trace-$name.csv" > "$out/trace-$name.csv.xz"
     done
+  fi
+  if [[ ,$parts, == *,serve-trace,* ]]; then
+    # the server under the same tracer (build it with the trace part first): the GPU's idle time between the server's steps
+    echo "=== serve trace"; GPU_APP=/tmp/app/app timeout "${SERVE_TIMEOUT:-150}" tools/gpu/serve_trace.sh 2>&1 | tail -40
   fi
   if [[ ,$parts, == *,sass,* ]]; then
     # each kernel's machine code (nvcc 13, sm_90): the global loads it issues before its first PDL wait
