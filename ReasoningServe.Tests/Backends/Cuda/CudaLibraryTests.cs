@@ -150,6 +150,20 @@ public sealed class CudaLibraryTests
     }
 
     [Fact]
+    public void Balanced_wide_grids_share_the_rows_exactly_in_one_wave()
+    {
+        // 1.5B on 132 SMs at 8 blocks each (1056 resident): gate_up's 8960 pairs, o's 1536 rows, qkv's 1024 pairs
+        Assert.Equal(1056, Gemm.WideBlocks(1056, 8960, 16, balanced: false));
+        Assert.Equal(896, Gemm.WideBlocks(1056, 8960, 16, balanced: true)); // 10 pairs each
+        Assert.Equal(1056, Gemm.WideBlocks(1056, 1536, 32, balanced: true)); // no count from 792 to 1056 divides 1536
+        Assert.Equal(1024, Gemm.WideBlocks(1056, 1024, 16, balanced: true)); // fewer groups than resident blocks: one each
+        // more than one wave (7B gate_up: 18944 pairs at most 16 a block) keeps its count
+        Assert.Equal(1184, Gemm.WideBlocks(660, 18944, 16, balanced: true));
+        // no exact share within 3/4: unchanged
+        Assert.Equal(1000, Gemm.WideBlocks(1000, 1999, 16, balanced: true));
+    }
+
+    [Fact]
     public void Gemv_launch_shapes_match_the_macros_gemv_cu_is_built_with()
     {
         // The host sizes gemv.cu's grids from these; a build that disagreed would leave rows or chunks of k unread.

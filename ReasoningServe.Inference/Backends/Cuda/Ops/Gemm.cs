@@ -178,7 +178,7 @@ internal sealed unsafe class Gemm : IDisposable
         if (!_wideGrids.TryGetValue((kind, outFeatures, inFeatures), out (uint, uint) grid))
         {
             int rowGroup = kind is WideKind.Qkv or WideKind.GateUp ? 2 : 1; // rows in RoPE or (gate, up) pairs
-            grid = WideGrid(WideKernel(kind), _multiprocessors, WideChunksPerThread, outFeatures, inFeatures, rowGroup);
+            grid = WideGrid(WideKernel(kind), _multiprocessors, WideChunksPerThread, outFeatures, inFeatures, rowGroup, BalancedWideGrids);
             _wideGrids[(kind, outFeatures, inFeatures)] = grid;
         }
         return grid;
@@ -197,16 +197,36 @@ internal sealed unsafe class Gemm : IDisposable
     /// A wide launch's shape: one block's threads span a row (<see cref="WideThreads"/>), and the grid is as many blocks as
     /// fit on the GPU at once (the driver's occupancy answer), or more where a block would otherwise take over
     /// <see cref="WideMaxRowsPerBlock"/> rows; the kernel shares the rows out evenly, in groups of <paramref name="rowGroup"/>
-    /// (gemv_wide_qkv's RoPE pairs: 2).
+    /// (gemv_wide_qkv's RoPE pairs: 2); <paramref name="balanced"/>: see <see cref="WideBlocks"/>.
     /// </summary>
     public static (uint Blocks, uint Threads) WideGrid(CudaKernel kernel, int multiprocessors, int chunksPerThread, int outFeatures, int inFeatures,
-        int rowGroup = 1)
+        int rowGroup = 1, bool balanced = false)
     {
         int threads = WideThreads(inFeatures, chunksPerThread);
         int resident = Math.Max(1, kernel.MaxActiveBlocksPerMultiprocessor(threads)) * multiprocessors;
-        int groups = outFeatures / rowGroup, perBlock = WideMaxRowsPerBlock / rowGroup;
+        return ((uint)WideBlocks(resident, outFeatures / rowGroup, WideMaxRowsPerBlock / rowGroup, balanced), (uint)threads);
+    }
+
+    /// <summary>
+    /// Blocks for <paramref name="groups"/> row groups: as many as are <paramref name="resident"/> at once, or more where a
+    /// block would otherwise take over <paramref name="perBlock"/> groups. <paramref name="balanced"/> (one wave only): the
+    /// most blocks, down to 3/4 of that, that share the groups exactly, so that no block has one group more than the
+    /// others to finish after they are done (1.5B gate_up: 896 blocks of 10 pairs instead of 1056 of 8 or 9).
+    /// </summary>
+    public static int WideBlocks(int resident, int groups, int perBlock, bool balanced)
+    {
         int blocks = Math.Min(groups, Math.Max(resident, (groups + perBlock - 1) / perBlock));
-        return ((uint)blocks, (uint)threads);
+        if (balanced && blocks == resident)
+        {
+            for (int b = blocks; b >= Math.Max(1, blocks * 3 / 4); b--)
+            {
+                if (groups % b == 0)
+                {
+                    return b;
+                }
+            }
+        }
+        return blocks;
     }
 
     /// <summary>Threads of a wide block: enough warps that each thread takes at most <paramref name="chunksPerThread"/> 16-byte chunks of a row.</summary>
@@ -250,6 +270,12 @@ internal sealed unsafe class Gemm : IDisposable
     /// one-token steps of models without q/k norms (RS_CUDA_GEMV_FUSE lists "qkv"; on by default).
     /// </summary>
     public bool FuseQkv { get; set; } = FuseOption("qkv");
+
+    /// <summary>
+    /// One-wave wide grids whose blocks share the rows exactly (<see cref="WideBlocks"/>; RS_CUDA_GEMV_BALANCED=1, written in
+    /// run 11, off by default until measured).
+    /// </summary>
+    public bool BalancedWideGrids { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_GEMV_BALANCED") == "1";
 
     /// <summary>
     /// gemv.cu's gemv_wide_gate_up: the SiLU·mul in the gate_up projection's epilogue, so that the down projection reads a
