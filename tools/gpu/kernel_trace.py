@@ -48,6 +48,9 @@ def is_decode(step):
     return len(kernels) > 20 and all(r["name"] in KNOWN for r in kernels) and not any(r["name"] == "prefill_attention" for r in kernels)
 
 
+# Replays queued back to back start their copy in this soon after the argmax before them (no host in between).
+BACK_TO_BACK_US = 25
+
 KNOWN = {
     "embedding", "add_rmsnorm", "add_rmsnorm_early", "rmsnorm", "gemv_wide_qkv", "gemv_wide", "gemv_wide_gate_up", "gemv_wide_silu",
     "gemv", "gemv_silu", "gemv_rmsnorm", "qkv_finish", "decode_attention", "decode_attention_early", "gqa_attention",
@@ -55,9 +58,15 @@ KNOWN = {
 }
 
 
+def own(step):
+    """The step's records less the previous step's copy of its ids to the host (kind2, device to host), which the split at
+    argmax puts at the start of the next step."""
+    return [r for r in step if not (r["what"] == "memcpy" and r["name"] == "kind2")]
+
+
 def shares(step):
     kernels = sorted((r for r in step if r["what"] == "kernel"), key=lambda r: r["end"])
-    first = min(r["start"] for r in step)
+    first = min(r["start"] for r in own(step))
     frontier = first
     by_name = defaultdict(lambda: {"count": 0, "moved": 0, "duration": 0, "early": 0})
     for k in kernels:
@@ -78,16 +87,16 @@ def report(segment, index):
     ends = [max(r["end"] for r in s if r["name"] == "argmax") for s in decode]
     periods = [(b - a) / 1e3 for a, b in zip(ends, ends[1:])]
     # back to back: the period is the span plus a launch gap; host-driven steps wait for the host in between
-    gaps = [(min(r["start"] for r in s) - e) / 1e3 for e, s in zip(ends, decode[1:])]
-    back = [i + 1 for i, g in enumerate(gaps) if g < 8]
-    host = [i + 1 for i, g in enumerate(gaps) if g >= 8]
+    gaps = [(min(r["start"] for r in own(s)) - e) / 1e3 for e, s in zip(ends, decode[1:])]
+    back = [i + 1 for i, g in enumerate(gaps) if g < BACK_TO_BACK_US]
+    host = [i + 1 for i, g in enumerate(gaps) if g >= BACK_TO_BACK_US]
     kernels = len([r for r in decode[-1] if r["what"] == "kernel"])
     print(f"segment {index}: {len(decode)} decode steps of {kernels} kernels")
     for label, group in (("host-driven", host), ("back to back", back)):
         if group:
             p = [periods[i - 1] for i in group]
             g = [gaps[i - 1] for i in group]
-            print(f"  {label:12}: {len(group)} steps, period median {statistics.median(p):.1f} us, gap from the last argmax to the next step median {statistics.median(g):.1f} us")
+            print(f"  {label:12}: {len(group)} steps, period median {statistics.median(p):.1f} us, from the last argmax to the next step's copy in median {statistics.median(g):.1f} us")
     if not back:
         return
     spans = sorted(back, key=lambda i: shares(decode[i])[1] - shares(decode[i])[0])

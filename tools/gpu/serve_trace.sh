@@ -2,8 +2,9 @@
 # On the GPU machine: the server on the CUDA backend (dummy weights, Qwen2.5-1.5B shape) under tools/gpu/kernel_trace
 # (CUPTI), serving one stream of greedy requests as serve_bench.sh's single-stream run does, so that
 # tools/gpu/kernel_trace.py shows how long the GPU waits between a step's argmax and the next step while the server runs
-# (the bench's steps, driven by cuda-check without the engine, wait ~9 us). Expects /tmp/kernel_trace.so (all.sh run
-# trace builds it) and the published app (GPU_APP); writes server-trace.log and the trace's analysis to $OUT.
+# (the tracer slows the host too: compare with the bench's host-driven steps traced the same way). Expects
+# /tmp/kernel_trace.so (all.sh run trace builds it) and the published app (GPU_APP); writes server-trace.log and the
+# trace's analysis to $OUT.
 #   GPU_APP=/tmp/app/app tools/gpu/serve_trace.sh
 set -uo pipefail
 out=${OUT:?set OUT}
