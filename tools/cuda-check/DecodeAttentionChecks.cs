@@ -133,17 +133,21 @@ internal static unsafe class DecodeAttentionChecks
 
     /// <summary>
     /// 7B shape (28/4 heads of 128): 64 decode tokens over 1024 positions each, one over 32768, and one over 128 (a
-    /// single stream's short context, where a split's combine launch may cost more than it saves). Mean of 20 launches
+    /// single stream's short context, where a split's combine launch may cost more than it saves); one token over 512 and
+    /// 2048 positions in the 7B and 1.5B (12/2) shapes, where a decode graph captured for that width splits or not
+    /// (run 11's server trace: two splits and the combine from 257 positions on). Mean of 20 launches
     /// after a warm-up (combine included), for gqa_attention with its split policy and decode_attention with its own and
     /// a few other split counts; bandwidth = K and V bytes read (tokens x context x kvHeads x 128 x 2 bytes x 2) / time.
     /// Launches alternate between two caches of the same shape so the 50 MB L2 holds none of a launch's K/V.
     /// </summary>
     private static void Bench(CudaDevice device, CudaKernels k, Random random)
     {
-        const int Heads = 28, KvHeads = 4, D = 128, Runs = 20;
-        int qSize = Heads * D, kvSize = KvHeads * D, qStride = qSize + 2 * kvSize, sms = device.MultiprocessorCount;
-        foreach ((int tokens, int context) in new[] { (64, 1024), (1, 32768), (1, 128) })
+        const int D = 128, Runs = 20;
+        int sms = device.MultiprocessorCount;
+        foreach ((int tokens, int context, int heads, int kvHeads) in new[]
+            { (64, 1024, 28, 4), (1, 32768, 28, 4), (1, 128, 28, 4), (1, 512, 28, 4), (1, 2048, 28, 4), (1, 512, 12, 2), (1, 2048, 12, 2) })
         {
+            int qSize = heads * D, kvSize = kvHeads * D, qStride = qSize + 2 * kvSize;
             int blocksPerSeq = context / BlockSize, numBlocks = 2 * tokens * blocksPerSeq;
             long slots = (long)numBlocks * BlockSize;
             // Sequence s of copy c uses blocks (c * tokens + s) * blocksPerSeq.. of a shuffled pool.
@@ -153,7 +157,7 @@ internal static unsafe class DecodeAttentionChecks
             using DeviceBuffer dq = new(2L * tokens * qStride), dk = new(2 * slots * kvSize), dv = new(2 * slots * kvSize),
                 dtables = Upload(pool), dseq0 = Upload(tokenSeq[0]), dseq1 = Upload(tokenSeq[1]), dctx = Upload(tokenContext),
                 gqaOut = new(2L * tokens * qSize), decodeOut = new(2L * tokens * qSize),
-                partials = new(4 * Gpu.GqaAttention.PartialFloats(tokens, Heads, D, Gpu.GqaAttention.MaxSplits));
+                partials = new(4 * Gpu.GqaAttention.PartialFloats(tokens, heads, D, Gpu.GqaAttention.MaxSplits));
             nint s = device.Stream;
             Gpu.FillUniform.Launch(k, s, dq.Pointer, (long)tokens * qStride, 1, 2f, 0f);
             Gpu.FillUniform.Launch(k, s, dk.Pointer, slots * kvSize, 2, 2f, 0f);
@@ -161,9 +165,9 @@ internal static unsafe class DecodeAttentionChecks
             CudaDriver.Check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
 
             double bytes = 2.0 * 2 * tokens * (double)context * kvSize;
-            int gqaSplits = Gpu.GqaAttention.Splits(tokens, Heads, KvHeads, context, sms);
-            int decodeSplits = Gpu.DecodeAttention.Splits(tokens, KvHeads, context, sms);
-            Report.Line($"  {tokens} decode token(s) x {context} positions, {Heads}/{KvHeads} heads of {D}: {bytes / 1e6:F0} MB of K/V, mean of {Runs}");
+            int gqaSplits = Gpu.GqaAttention.Splits(tokens, heads, kvHeads, context, sms);
+            int decodeSplits = Gpu.DecodeAttention.Splits(tokens, kvHeads, context, sms);
+            Report.Line($"  {tokens} decode token(s) x {context} positions, {heads}/{kvHeads} heads of {D}: {bytes / 1e6:F0} MB of K/V, mean of {Runs}");
             void Line(string kernel, int splits, double ms) =>
                 Report.Line($"    {kernel,-17} {splits,2} split(s) {ms,8:F3} ms  {bytes / (ms * 1e-3) / 1e9,7:F0} GB/s");
             double TimeKernel(bool tensorCores, int splits, ulong output)
@@ -175,12 +179,12 @@ internal static unsafe class DecodeAttentionChecks
                     if (tensorCores)
                     {
                         Gpu.DecodeAttention.Launch(k, s, dq.Pointer, qStride, output, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer,
-                            blocksPerSeq, seq, dctx.Pointer, tokens, Heads, KvHeads, D, BlockSize, splits);
+                            blocksPerSeq, seq, dctx.Pointer, tokens, heads, kvHeads, D, BlockSize, splits);
                     }
                     else
                     {
                         Gpu.GqaAttention.Launch(k, s, dq.Pointer, qStride, output, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer,
-                            blocksPerSeq, seq, dctx.Pointer, tokens, Heads, KvHeads, D, BlockSize, splits);
+                            blocksPerSeq, seq, dctx.Pointer, tokens, heads, kvHeads, D, BlockSize, splits);
                     }
                 });
             }
@@ -193,7 +197,7 @@ internal static unsafe class DecodeAttentionChecks
             Report.ErrorCheck($"decode vs gqa_attention ({tokens} x {context})",
                 Errors(DownloadBf16(decodeOut.Pointer, tokens * qSize), DownloadBf16(gqaOut.Pointer, tokens * qSize)), Bf16Tolerance);
             Report.Line($"    decode_attention is {gqaMs / decodeMs:F1}x gqa_attention's speed; other split counts:");
-            foreach (int splits in context > 1024 ? new[] { 16, 32, 48, 64 } : context > 128 ? [1, 2, 3] : [1, 2])
+            foreach (int splits in context > 4096 ? new[] { 16, 32, 48, 64 } : context > 128 ? [1, 2, 4, 8] : [1, 2])
             {
                 if (splits != decodeSplits)
                 {
