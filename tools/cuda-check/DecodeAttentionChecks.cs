@@ -194,7 +194,7 @@ internal static unsafe class DecodeAttentionChecks
             double decodeMs = TimeKernel(true, decodeSplits, decodeOut.Pointer);
             Line("decode_attention", decodeSplits, decodeMs);
             // Both ran 1 + Runs launches (an odd count), so both last read copy 0: the outputs must agree.
-            Report.ErrorCheck($"decode vs gqa_attention ({tokens} x {context})",
+            Report.ErrorCheck($"decode vs gqa_attention ({tokens} x {context}, {heads}/{kvHeads} heads)",
                 Errors(DownloadBf16(decodeOut.Pointer, tokens * qSize), DownloadBf16(gqaOut.Pointer, tokens * qSize)), Bf16Tolerance);
             Report.Line($"    decode_attention is {gqaMs / decodeMs:F1}x gqa_attention's speed; other split counts:");
             foreach (int splits in context > 4096 ? new[] { 16, 32, 48, 64 } : context > 128 ? [1, 2, 4, 8] : [1, 2])

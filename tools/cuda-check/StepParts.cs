@@ -40,12 +40,17 @@ internal static unsafe class StepParts
 
             // One step's launches as the backend makes them for one token (CudaBackend.Enqueue), less embedding,
             // qkv_finish, attention and the final norm/argmax.
-            void NormThenProject(bool norms, ulong weight, int outFeatures, ulong output)
+            void Normalize(bool norms)
             {
                 if (norms)
                 {
                     Gpu.RmsNorm.LaunchAdd(kernels, stream, residual.Pointer, delta.Pointer, norm.Pointer, normed.Pointer, 1, h, 1e-6f);
                 }
+            }
+
+            void NormThenProject(bool norms, ulong weight, int outFeatures, ulong output)
+            {
+                Normalize(norms);
                 gemm.Run(normed.Pointer, 1, weight, outFeatures, h, output, outFeatures);
             }
 
@@ -59,23 +64,22 @@ internal static unsafe class StepParts
                     gemm.Run(attn.Pointer, 1, wO, h, qSize, delta.Pointer, h);
                     if (gemm.FusesSiluIntoGateUp(1, h))
                     {
-                        if (norms)
-                        {
-                            Gpu.RmsNorm.LaunchAdd(kernels, stream, residual.Pointer, delta.Pointer, norm.Pointer, normed.Pointer, 1, h, 1e-6f);
-                        }
+                        Normalize(norms);
                         gemm.RunGateUpSilu(normed.Pointer, wGateUp, inter, h, act.Pointer);
                         gemm.Run(act.Pointer, 1, wDown, h, inter, delta.Pointer, h);
-                        continue;
-                    }
-                    NormThenProject(norms, wGateUp, 2 * inter, gateUp.Pointer);
-                    if (gemm.FusesSilu(1, inter))
-                    {
-                        gemm.RunSilu(gateUp.Pointer, 1, wDown, h, inter, delta.Pointer, h);
                     }
                     else
                     {
-                        Gpu.SiluAndMul.Launch(kernels, stream, gateUp.Pointer, act.Pointer, inter, 1);
-                        gemm.Run(act.Pointer, 1, wDown, h, inter, delta.Pointer, h);
+                        NormThenProject(norms, wGateUp, 2 * inter, gateUp.Pointer);
+                        if (gemm.FusesSilu(1, inter))
+                        {
+                            gemm.RunSilu(gateUp.Pointer, 1, wDown, h, inter, delta.Pointer, h);
+                        }
+                        else
+                        {
+                            Gpu.SiluAndMul.Launch(kernels, stream, gateUp.Pointer, act.Pointer, inter, 1);
+                            gemm.Run(act.Pointer, 1, wDown, h, inter, delta.Pointer, h);
+                        }
                     }
                 }
                 gemm.Run(normed.Pointer, 1, pool.Pointer + (ulong)(slots * layerBytes), vocab, h, logits.Pointer, vocab, floatOutput: true);

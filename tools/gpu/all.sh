@@ -42,6 +42,9 @@ run)
   export LD_LIBRARY_PATH=/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
   nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem --format=csv | tee "$out/gpu.txt"
   cudacheck=(dotnet /tmp/app/app/CudaCheck/CudaCheck.dll --goldens testdata/goldens/models) # then --only <section>
+  if [[ ,$parts, == *trace,* ]]; then # trace and serve-trace: CUPTI's library folder
+    cupti_lib=$(dirname "$(find /usr/local/cuda-13.0 -name 'libcupti.so*' | head -1)")
+  fi
   optin="RS_CUDA_GEMV_FUSE=norm,silu RS_CUDA_PDL=exit RS_CUDA_GEMV_WIDE=all RS_CUDA_PERSISTENT=1"   # every opt-in at once
   # benchmarked one at a time; a + joins variables set together
   each="${EACH:-RS_CUDA_GEMV_FUSE=silu RS_CUDA_PDL=exit RS_CUDA_GEMV_WIDE=long}"
@@ -84,18 +87,15 @@ run)
     # a CUPTI trace of one-token decode steps (cuda-check's trace-steps), per setting in TRACE_EACH (default: the defaults;
     # a + joins variables): which kernel holds up the step (tools/gpu/kernel_trace.py)
     echo "=== kernel trace"
-    cupti=$(dirname "$(dirname "$(find /usr/local/cuda-13.0 -name cupti.h | head -1)")")
-    header=$cupti/include/cupti_activity.h
-    [ -f "$header" ] || header=$(find /usr/local/cuda-13.0 -name cupti_activity.h | head -1)
-    newest() { grep -ho "$1[0-9]*\b" "$(dirname "$header")"/cupti_activity*.h | sort -V | tail -1; }
-    lib=$(dirname "$(find /usr/local/cuda-13.0 -name 'libcupti.so*' | head -1)")
+    include=$(dirname "$(find /usr/local/cuda-13.0 -name cupti_activity.h | head -1)")
+    newest() { grep -ho "$1[0-9]*\b" "$include"/cupti_activity*.h | sort -V | tail -1; }
     nvcc -shared -Xcompiler -fPIC -DKERNEL_RECORD="$(newest CUpti_ActivityKernel)" -DMEMCPY_RECORD="$(newest CUpti_ActivityMemcpy)" \
-      -I"$(dirname "$header")" -L"$lib" -lcupti -o /tmp/kernel_trace.so tools/gpu/kernel_trace.cpp 2>&1 | tee "$out/kernel_trace_build.log"
+      -I"$include" -L"$cupti_lib" -lcupti -o /tmp/kernel_trace.so tools/gpu/kernel_trace.cpp 2>&1 | tee "$out/kernel_trace_build.log"
     for one in ${TRACE_EACH:-defaults}; do
       [ "$one" = defaults ] && one=
       name=${one:-defaults}; name=${name//[^A-Za-z0-9_.-]/_}
       # shellcheck disable=SC2086 # one word per variable
-      env ${one//+/ } LD_LIBRARY_PATH="$lib:$LD_LIBRARY_PATH" KERNEL_TRACE_OUT="/tmp/trace-$name.csv" CUDA_INJECTION64_PATH=/tmp/kernel_trace.so \
+      env ${one//+/ } LD_LIBRARY_PATH="$cupti_lib:$LD_LIBRARY_PATH" KERNEL_TRACE_OUT="/tmp/trace-$name.csv" CUDA_INJECTION64_PATH=/tmp/kernel_trace.so \
         timeout "${CHECK_TIMEOUT:-90}" "${cudacheck[@]}" --only trace-steps 2>&1 | tee -a "$out/kernel_trace.log"
       echo "--- $name" | tee -a "$out/kernel_trace.log"
       python3 tools/gpu/kernel_trace.py "/tmp/trace-$name.csv" 2>&1 | tee -a "$out/kernel_trace.log"
@@ -104,7 +104,7 @@ run)
   fi
   if [[ ,$parts, == *,serve-trace,* ]]; then
     # the server under the same tracer (build it with the trace part first): the GPU's idle time between the server's steps
-    echo "=== serve trace"; GPU_APP=/tmp/app/app timeout "${SERVE_TIMEOUT:-150}" tools/gpu/serve_trace.sh 2>&1 | tail -40
+    echo "=== serve trace"; CUPTI_LIB=$cupti_lib GPU_APP=/tmp/app/app timeout "${SERVE_TIMEOUT:-150}" tools/gpu/serve_trace.sh 2>&1 | tail -40
   fi
   if [[ ,$parts, == *,sass,* ]]; then
     # each kernel's machine code (nvcc 13, sm_90): the global loads it issues before its first PDL wait

@@ -45,14 +45,15 @@ def steps(segment):
 
 def is_decode(step):
     kernels = [r for r in step if r["what"] == "kernel"]
-    return len(kernels) > 20 and all(r["name"] in KNOWN for r in kernels) and not any(r["name"] == "prefill_attention" for r in kernels)
+    return len(kernels) > 20 and all(r["name"] in KNOWN for r in kernels)
 
 
 # Replays queued back to back start their copy in this soon after the argmax before them (no host in between).
 BACK_TO_BACK_US = 25
 
+# The kernels of a decode step (a prefill step also runs cuBLAS and prefill_attention, which are not here).
 KNOWN = {
-    "embedding", "add_rmsnorm", "add_rmsnorm_early", "rmsnorm", "gemv_wide_qkv", "gemv_wide", "gemv_wide_gate_up", "gemv_wide_silu",
+    "embedding", "add_rmsnorm", "rmsnorm", "gemv_wide_qkv", "gemv_wide", "gemv_wide_gate_up", "gemv_wide_silu",
     "gemv", "gemv_silu", "gemv_rmsnorm", "qkv_finish", "decode_attention", "decode_attention_early", "gqa_attention",
     "attention_combine", "silu_mul", "bias_add", "argmax",
 }
@@ -99,9 +100,8 @@ def report(segment, index):
             print(f"  {label:12}: {len(group)} steps, period median {statistics.median(p):.1f} us, from the last argmax to the next step's copy in median {statistics.median(g):.1f} us")
     if not back:
         return
-    spans = sorted(back, key=lambda i: shares(decode[i])[1] - shares(decode[i])[0])
-    median = decode[spans[len(spans) // 2]]
-    first, last, by_name, copies = shares(median)
+    by_span = sorted((shares(decode[i]) for i in back), key=lambda s: s[1] - s[0])
+    first, last, by_name, copies = by_span[len(by_span) // 2]
     span = (last - first) / 1e3
     print(f"  median back-to-back step: span {span:.1f} us (first record to the argmax's end)")
     for c in copies:

@@ -3,17 +3,17 @@
 # (CUPTI), serving one stream of greedy requests as serve_bench.sh's single-stream run does, so that
 # tools/gpu/kernel_trace.py shows how long the GPU waits between a step's argmax and the next step while the server runs
 # (the tracer slows the host too: compare with the bench's host-driven steps traced the same way). Expects
-# /tmp/kernel_trace.so (all.sh run trace builds it) and the published app (GPU_APP); writes server-trace.log and the
-# trace's analysis to $OUT.
-#   GPU_APP=/tmp/app/app tools/gpu/serve_trace.sh
+# /tmp/kernel_trace.so (all.sh run trace builds it), CUPTI's library folder (CUPTI_LIB) and the published app (GPU_APP);
+# writes server-trace.log and the trace's analysis to $OUT. tools/gpu/all.sh run trace,serve-trace sets them.
+#   CUPTI_LIB=... GPU_APP=/tmp/app/app tools/gpu/serve_trace.sh
 set -uo pipefail
 out=${OUT:?set OUT}
 dll=${GPU_APP:?set GPU_APP}/ReasoningServe.Inference/ReasoningServe.Inference.dll
+lib=${CUPTI_LIB:?set CUPTI_LIB}
 source tools/gpu/server.sh
 unpack_tokenizer
 shape=qwen2.5-1.5b port=9300 dir=/tmp/trace-$shape
 mkdir -p "$dir" && cp "examples/dummy-shapes/$shape.json" "$dir/config.json" && cp /tmp/tok/* "$dir/"
-lib=$(dirname "$(find /usr/local/cuda-13.0 -name 'libcupti.so*' | head -1)")
 LD_LIBRARY_PATH="$lib:$LD_LIBRARY_PATH" KERNEL_TRACE_OUT=/tmp/server-trace.csv CUDA_INJECTION64_PATH=/tmp/kernel_trace.so \
   dotnet "$dll" --model "$dir" --served-model-name "$shape" --load-format dummy --device cuda --max-model-len 4096 --port "$port" \
   > "$out/server-trace.log" 2>&1 &

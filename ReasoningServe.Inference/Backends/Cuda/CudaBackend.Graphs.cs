@@ -31,8 +31,7 @@ internal sealed unsafe partial class CudaBackend
         }
         CudaKvCache cache = _kvCache ?? throw new InvalidOperationException("AllocateKvCache must be called before Forward.");
         _device.MakeCurrent();
-        int bucket = GraphBatchBucket(seqs);
-        int width = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(8, StepInputLayout.LongestTable(batch)));
+        (int bucket, int width) = GraphKey(batch);
         int splits = AttentionSplits(bucket, width * cache.BlockSize);
         EnsureCapacity(bucket, bucket, splits);
         if (_graphs.TryGetValue((bucket, width), out DecodeGraph? graph))
@@ -69,9 +68,7 @@ internal sealed unsafe partial class CudaBackend
     /// </summary>
     internal bool TryRelaunchGraph(ForwardBatch batch)
     {
-        CudaKvCache? cache = _kvCache;
-        int width = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(8, StepInputLayout.LongestTable(batch)));
-        if (cache is null || !_graphs.TryGetValue((GraphBatchBucket(batch.NumSeqs), width), out DecodeGraph? graph))
+        if (!_graphs.TryGetValue(GraphKey(batch), out DecodeGraph? graph))
         {
             return false;
         }
@@ -106,6 +103,10 @@ internal sealed unsafe partial class CudaBackend
             }
         }
     }
+
+    /// <summary>The graph a decode batch replays: its padded batch size and its block tables' width rounded up to a power of two.</summary>
+    private static (int Bucket, int Width) GraphKey(ForwardBatch batch) =>
+        (GraphBatchBucket(batch.NumSeqs), (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(8, StepInputLayout.LongestTable(batch))));
 
     /// <summary>Batch sizes graphs are captured for: 1, 2, 4, then multiples of 8 (vLLM's buckets).</summary>
     internal static int GraphBatchBucket(int seqs) => seqs <= 4 ? (int)BitOperations.RoundUpToPowerOf2((uint)seqs) : (seqs + 7) / 8 * 8;

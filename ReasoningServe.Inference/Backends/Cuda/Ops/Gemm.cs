@@ -12,7 +12,8 @@ namespace ReasoningServe.Inference.Backends.Cuda.Ops;
 /// faster on the H200) and the SiLU·mul between gate_up and down, one launch fewer each: by default in gate_up's epilogue
 /// (<see cref="RunGateUpSilu"/>: a 1.5B step 1.25 -> 1.18 ms), otherwise in down's prologue (<see cref="FuseSilu"/>).
 /// Its wide layout (<see cref="Wide"/>: a block per run of rows, threads across the row) streams the long rows of the down
-/// projections and the small qkv and o GEMMs faster than a warp per row, and its qkv form (<see cref="RunQkv"/>, default) finishes the rows itself in place of qkv_finish.cu (a 7B step 3.82 -> 3.76 ms).
+/// projections and the small qkv and o GEMMs faster than a warp per row, and its qkv form (<see cref="RunQkv"/>, default)
+/// finishes the rows itself in place of qkv_finish.cu (a 7B step 3.82 -> 3.76 ms).
 /// </summary>
 internal sealed unsafe class Gemm : IDisposable
 {
