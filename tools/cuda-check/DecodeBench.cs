@@ -4,6 +4,7 @@ using ReasoningServe.Inference.Backends.Cpu;
 using ReasoningServe.Inference.Backends.Cuda;
 using ReasoningServe.Inference.Backends.Cuda.Native;
 using ReasoningServe.Inference.Model;
+using Gpu = ReasoningServe.Inference.Backends.Cuda.Ops;
 
 namespace ReasoningServe.Tools.CudaCheck;
 
@@ -106,6 +107,39 @@ internal static unsafe class DecodeBench
             var (seconds, _, deviceMs) = TimeDecode(backend, 1, blocksPerSeq, Prompt);
             Report.Line($"  {name,-13} batch 1 prompt {Prompt}: {seconds / Steps * 1e3:F3} ms/step driven by the host, {deviceMs:F3} ms/step replayed back to back");
             Thread.Sleep(50);
+        }
+    }
+
+    /// <summary>
+    /// One-token decode of the 1.5B and 7B shapes over longer contexts: prompts whose block tables round up to 256, 512,
+    /// 1024, 2048 and 4096 positions (a graph per width, and decode attention's split count from that width, as in the
+    /// server), host-driven and device time per step against the roofline with the K/V bytes read.
+    /// </summary>
+    public static void ContextSweep()
+    {
+        Report.Section($"9. one-token decode over longer contexts (attention splits {Gpu.DecodeAttention.MinTilesPerSplit} tiles or more each, from {Gpu.DecodeAttention.SplitFromTiles} tiles)");
+        double bandwidth = 0;
+        foreach ((string name, ModelConfig config) in new[] { ("Qwen2.5-1.5B", Qwen15B), ("Qwen2.5-7B", Qwen7B) })
+        {
+            using var backend = CudaBackend.CreateDummy(config, scale: 0.02f);
+            if (bandwidth == 0)
+            {
+                bandwidth = CopyBandwidth(backend.Device);
+                Report.Line($"  device-to-device copy bandwidth: {bandwidth / 1e12:F2} TB/s (read + write)");
+            }
+            long streamed = backend.WeightBytes - (config.TieWordEmbeddings ? 0 : 2L * config.VocabSize * config.HiddenSize);
+            foreach (int prompt in new[] { 128, 384, 896, 1920, 3968 })
+            {
+                int blocksPerSeq = (prompt + Warmup + Steps + BlockSize) / BlockSize + 1;
+                backend.AllocateKvCache(blocksPerSeq, BlockSize);
+                var (seconds, context, deviceMs) = TimeDecode(backend, 1, blocksPerSeq, prompt);
+                int width = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)blocksPerSeq) * BlockSize;
+                int splits = Gpu.DecodeAttention.Splits(1, config.NumKvHeads, width, backend.Device.MultiprocessorCount);
+                long kvBytes = backend.KvBlockBytes(1) * context;
+                double rooflineMs = (streamed + kvBytes) / bandwidth * 1e3;
+                Report.Line($"  {name,-13} prompt {prompt,4} (width {width,4}, {splits,2} split(s)): {seconds / Steps * 1e3:F3} ms/step driven by the host,"
+                    + $" device {deviceMs:F3} ms/step = {rooflineMs / deviceMs:P0} of {rooflineMs:F3} ms roofline");
+            }
         }
     }
 

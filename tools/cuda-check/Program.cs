@@ -3,7 +3,7 @@ using ReasoningServe.Tools.CudaCheck;
 
 // CudaCheck: runs on the GPU machine (no SDK there, so no `dotnet test`): kernels vs CPU ops, golden models, CPU vs
 // CUDA on a realistic shape, decode throughput. usage: CudaCheck [--goldens DIR]
-// [--only kernels,prefill,decode,sampling,gemv-sweep,step-parts,decode-step,goldens,compare,realistic,bench,trace-steps]
+// [--only kernels,prefill,decode,sampling,gemv-sweep,step-parts,decode-step,goldens,compare,realistic,bench,trace-steps,context-sweep]
 string goldens = "testdata/goldens/models";
 string only = "kernels,prefill,decode,sampling,gemv-sweep,step-parts,decode-step,goldens,compare,realistic,bench";
 int[] batches = [1, 8, 32, 64];
@@ -75,5 +75,6 @@ Guard("compare", CompareChecks.Run);
 Guard("realistic", CompareChecks.RunRealistic);
 Guard("bench", () => DecodeBench.Run(batches));
 Guard("trace-steps", DecodeBench.TraceSteps); // not in the default list: for tools/gpu/all.sh run trace
+Guard("context-sweep", DecodeBench.ContextSweep); // not in the default list: decode attention's split policy
 Report.Line($"\n{Report.Passes} passed, {Report.Failures} failed");
 return Report.Failures == 0 ? 0 : 1;

@@ -137,13 +137,15 @@ public sealed class StepInputLayoutTests
     }
 
     [Fact]
-    public void Decode_attention_splits_fill_the_gpu_but_give_each_split_at_least_four_tiles()
+    public void Decode_attention_splits_give_each_split_a_tile_from_eight_tiles_on_up_to_thirty_two_splits()
     {
         // 7B shape (4 kv heads), 132 SMs: 198 blocks wanted
         Assert.Equal(1, DecodeAttention.Splits(1, 4, 128, 132)); // 2 tiles: one split, no combine
-        Assert.Equal(1, DecodeAttention.Splits(1, 4, 255, 132));
-        Assert.Equal(2, DecodeAttention.Splits(1, 4, 512, 132));
-        Assert.Equal(50, DecodeAttention.Splits(1, 4, 32768, 132)); // ceil(198 / 4) blocks per head
+        Assert.Equal(1, DecodeAttention.Splits(1, 4, 256, 132));
+        Assert.Equal(8, DecodeAttention.Splits(1, 4, 512, 132));
+        Assert.Equal(16, DecodeAttention.Splits(1, 4, 1024, 132));
+        Assert.Equal(32, DecodeAttention.Splits(1, 4, 4096, 132)); // 64 tiles, capped
+        Assert.Equal(7, DecodeAttention.Splits(8, 4, 1024, 132)); // ceil(198 / 32) blocks per head
         Assert.Equal(1, DecodeAttention.Splits(64, 4, 1024, 132)); // 256 blocks already
     }
 }

@@ -20,23 +20,34 @@ internal static unsafe class DecodeAttention
 
     /// <summary>
     /// Enough splits that the launch has about 1.5 blocks per SM (a block keeps ~40 KB of K/V in flight, so one or two
-    /// per SM stream at full bandwidth and fewer splits save the combine), each split at least
-    /// <see cref="MinTilesPerSplit"/> tiles of the longest context: a long context alone is shared by every SM, a batch
-    /// of 64 7B decodes (256 blocks) keeps one split, and so does one short context.
+    /// per SM stream at full bandwidth), each split at least <see cref="MinTilesPerSplit"/> tiles of the longest context,
+    /// at most <see cref="MaxDecodeSplits"/>, and none below <see cref="SplitFromTiles"/> tiles: a long context alone is
+    /// shared by every SM, a batch of 64 7B decodes (256 blocks) keeps one split, and so does one short context.
     /// </summary>
     public static int Splits(int tokens, int kvHeads, int maxContext, int multiprocessors)
     {
         int blocks = Math.Max(1, tokens * kvHeads);
         int wanted = (3 * multiprocessors / 2 + blocks - 1) / blocks;
         int tiles = (maxContext + SplitTile - 1) / SplitTile;
-        return Math.Clamp(Math.Min(wanted, tiles / MinTilesPerSplit), 1, GqaAttention.MaxSplits);
+        return tiles < SplitFromTiles ? 1 : Math.Clamp(Math.Min(wanted, tiles / MinTilesPerSplit), 1, MaxDecodeSplits);
     }
 
-    /// <summary>
-    /// A split's work is worth the combine launch from 4 tiles (256 keys) on: on the H200 one 7B token over 128 positions
-    /// took 5 us in one split and 8 us in two, over 32768 positions 31 us in 32 splits (1024 keys each) and 48 us in 16.
-    /// </summary>
-    public const int MinTilesPerSplit = 4;
+    // The policy's numbers come from whole one-token steps over contexts of 256 to 4096 positions (cuda-check's
+    // context-sweep, run 12): on the H200 the 1.5B step at 512 positions took 1.31 ms in 2 splits of 4 tiles and 1.21 in 8
+    // of one; at 256 positions 1.17 in one split and 1.19 in 4; at 4096 1.32 in 32 splits and 1.39 in 64 (the combine
+    // reads every split's row). RS_CUDA_SPLIT_TILES, RS_CUDA_SPLIT_FROM and RS_CUDA_SPLIT_MAX override them.
+
+    /// <summary>The fewest 64-key tiles a split takes.</summary>
+    public static readonly int MinTilesPerSplit = PositiveFromEnvironment("RS_CUDA_SPLIT_TILES", 1);
+
+    /// <summary>Contexts of fewer tiles than this take one split: the combine launch costs more than the split saves.</summary>
+    public static readonly int SplitFromTiles = PositiveFromEnvironment("RS_CUDA_SPLIT_FROM", 8);
+
+    /// <summary>The most splits of one (token, KV head).</summary>
+    public static readonly int MaxDecodeSplits = Math.Min(GqaAttention.MaxSplits, PositiveFromEnvironment("RS_CUDA_SPLIT_MAX", 32));
+
+    private static int PositiveFromEnvironment(string name, int fallback) =>
+        int.TryParse(Environment.GetEnvironmentVariable(name), out int value) && value > 0 ? value : fallback;
 
     /// <param name="qRowStride">Elements between query rows; must be even (rows are read as bf16 pairs).</param>
     /// <param name="partials">At least <see cref="GqaAttention.PartialFloats"/> floats when <paramref name="splits"/> &gt; 1.</param>
