@@ -41,7 +41,7 @@ internal static class GemvSweep
         Variant.WideLayout(6, 1), Variant.WideLayout(4, 3), Variant.WideLayout(3, 4),
     ];
 
-    private static readonly (string Name, int N, int K, bool Logits)[] Shapes =
+    internal static readonly (string Name, int N, int K, bool Logits)[] Shapes =
         [.. DecodeGemms("7B", DecodeBench.Qwen7B, lmHead: true), .. DecodeGemms("1.5B", DecodeBench.Qwen15B, lmHead: false)];
 
     /// <summary>A decode layer's GEMMs (out x in features) of <paramref name="c"/>, and its vocabulary projection if asked.</summary>
@@ -58,7 +58,7 @@ internal static class GemvSweep
         }
     }
 
-    private const long PoolBytes = 2L << 30;
+    internal const long PoolBytes = 2L << 30;
     private const int Runs = 20;
 
     public static void Run(CudaDevice device, CudaKernels kernels)
@@ -124,7 +124,7 @@ internal static class GemvSweep
     }
 
     /// <summary>TB/s of weights over <see cref="Runs"/> launches, each on the next <paramref name="bytes"/> of the pool.</summary>
-    private static double Rate(nint stream, ulong pool, long bytes, Action<ulong> launch)
+    internal static double Rate(nint stream, ulong pool, long bytes, Action<ulong> launch)
     {
         long stride = (bytes + 255) / 256 * 256, span = PoolBytes - stride;
         long next = 0;
@@ -132,7 +132,7 @@ internal static class GemvSweep
         return bytes / (ms * 1e-3) / 1e12;
     }
 
-    private static float[] Out(DeviceBuffer buffer, int count, bool logits) =>
+    internal static float[] Out(DeviceBuffer buffer, int count, bool logits) =>
         logits ? Download<float>(buffer.Pointer, count) : DownloadBf16(buffer.Pointer, count);
 
     private static CudaKernel Load(KernelCompiler compiler, Variant v, List<nint> modules)

@@ -3,9 +3,9 @@ using ReasoningServe.Tools.CudaCheck;
 
 // CudaCheck: runs on the GPU machine (no SDK there, so no `dotnet test`): kernels vs CPU ops, golden models, CPU vs
 // CUDA on a realistic shape, decode throughput. usage: CudaCheck [--goldens DIR]
-// [--only kernels,prefill,decode,sampling,gemv-sweep,step-parts,decode-step,goldens,compare,realistic,bench,trace-steps,context-sweep]
+// [--only kernels,prefill,decode,sampling,gemv-sweep,mma-sweep,step-parts,decode-step,goldens,compare,realistic,bench,trace-steps,context-sweep]
 string goldens = "testdata/goldens/models";
-string only = "kernels,prefill,decode,sampling,gemv-sweep,step-parts,decode-step,goldens,compare,realistic,bench";
+string only = "kernels,prefill,decode,sampling,gemv-sweep,mma-sweep,step-parts,decode-step,goldens,compare,realistic,bench";
 int[] batches = [1, 8, 32, 64];
 for (int i = 0; i + 1 < args.Length; i += 2)
 {
@@ -64,6 +64,7 @@ KernelSection("prefill", PrefillAttentionChecks.Run);
 KernelSection("decode", DecodeAttentionChecks.Run);
 KernelSection("sampling", SamplingChecks.Run);
 KernelSection("gemv-sweep", GemvSweep.Run);
+KernelSection("mma-sweep", GemvMmaSweep.Run);
 KernelSection("step-parts", StepParts.Run);
 Guard("decode-step", () =>
 {

@@ -59,7 +59,7 @@ run)
   }
   if [[ ,$parts, == *,check,* ]]; then
     # shellcheck disable=SC2086 # one word per section
-    echo "=== cuda-check"; check cuda-check.log -- ${CHECK_SECTIONS:-kernels prefill decode sampling gemv-sweep step-parts decode-step goldens,compare,realistic bench}
+    echo "=== cuda-check"; check cuda-check.log -- ${CHECK_SECTIONS:-kernels prefill decode sampling gemv-sweep mma-sweep step-parts decode-step goldens,compare,realistic bench}
   fi
   if [[ ,$parts, == *,check-optin,* ]]; then
     # all opt-ins together for correctness, then the benchmark with each alone (which one helps, which one hurts)

@@ -74,7 +74,7 @@ internal readonly unsafe struct CudaKernel(nint function, string name, bool prog
 internal sealed unsafe class CudaKernels : IDisposable
 {
     public static readonly IReadOnlySet<string> OptionalFiles =
-        new HashSet<string>(StringComparer.Ordinal) { "gemv.cu", "prefill_attention.cu", "decode_attention.cu", "sample.cu", "logit_adjust.cu" };
+        new HashSet<string>(StringComparer.Ordinal) { "gemv.cu", "gemv_mma.cu", "prefill_attention.cu", "decode_attention.cu", "sample.cu", "logit_adjust.cu" };
 
     /// <summary>Kernel files built per model (their shapes are macros): <see cref="Ops.DecodeStep"/> compiles and loads them itself.</summary>
     public static readonly IReadOnlySet<string> PerModelFiles = new HashSet<string>(StringComparer.Ordinal) { "decode_step.cu" };
@@ -142,6 +142,7 @@ internal sealed unsafe class CudaKernels : IDisposable
         GemvWideSilu = Get(functions, "gemv.cu", "gemv_wide_silu");
         GemvWideQkv = Get(functions, "gemv.cu", "gemv_wide_qkv");
         GemvWideGateUp = Get(functions, "gemv.cu", "gemv_wide_gate_up");
+        GemvMma = Get(functions, "gemv_mma.cu", "gemv_mma");
         PrefillAttention = Get(functions, "prefill_attention.cu", "prefill_attention");
         ArgMax = Get(functions, "argmax.cu", "argmax");
         Sample = Get(functions, "sample.cu", "sample");
@@ -170,6 +171,8 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel GemvWideSilu { get; }
     public CudaKernel GemvWideQkv { get; }
     public CudaKernel GemvWideGateUp { get; }
+    /// <summary>gemv_mma.cu: 2 to 8 tokens on tensor cores.</summary>
+    public CudaKernel GemvMma { get; }
     public CudaKernel PrefillAttention { get; }
     public CudaKernel ArgMax { get; }
     public CudaKernel Sample { get; }

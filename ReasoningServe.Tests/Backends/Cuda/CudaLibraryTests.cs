@@ -67,7 +67,7 @@ public sealed class CudaLibraryTests
     [Fact]
     public void Every_op_kernel_is_embedded_with_its_entry_point()
     {
-        string[] expected = ["argmax", "attention_combine", "bias_add", "decode_attention", "decode_step", "embedding", "fill_uniform", "gemv", "gqa_attention", "kv_write", "logit_adjust", "paged_attention", "prefill_attention", "qk_norm", "qkv_finish", "rmsnorm", "rope", "sample", "silu_mul"];
+        string[] expected = ["argmax", "attention_combine", "bias_add", "decode_attention", "decode_step", "embedding", "fill_uniform", "gemv", "gemv_mma", "gqa_attention", "kv_write", "logit_adjust", "paged_attention", "prefill_attention", "qk_norm", "qkv_finish", "rmsnorm", "rope", "sample", "silu_mul"];
         Assert.Equal(expected.Select(e => e + ".cu"), KernelSources.KernelFiles);
         foreach (string name in expected)
         {
@@ -169,6 +169,10 @@ public sealed class CudaLibraryTests
         // The host sizes gemv.cu's grids from these; a build that disagreed would leave rows or chunks of k unread.
         string gemv = KernelSources.Read("gemv.cu");
         int Macro(string name) => int.Parse(Regex.Match(gemv, $@"#define {name} (\d+)\n").Groups[1].Value, CultureInfo.InvariantCulture);
+        // gemv_mma.cu: at most MAX_WARPS warps a block, and 8 tokens (one n-tile of its MMAs).
+        int maxWarps = int.Parse(Regex.Match(KernelSources.Read("gemv_mma.cu"), @"#define MAX_WARPS (\d+)\n").Groups[1].Value, CultureInfo.InvariantCulture);
+        Assert.True(Gemm.MmaWarps <= maxWarps);
+        Assert.Equal(8, Gemm.MaxMmaTokens);
         Assert.Equal(Gemm.MaxGemvTokens, Macro("MAXT"));
         Assert.Equal(Gemm.GemvRowsPerBlock, Macro("ROWS") * 8);
         Assert.Equal(Gemm.GemvNormRowsPerBlock, Macro("NORM_ROWS") * 8);

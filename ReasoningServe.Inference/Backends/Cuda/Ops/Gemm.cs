@@ -54,6 +54,30 @@ internal sealed unsafe class Gemm : IDisposable
     public bool UsesGemv(int tokens, int inFeatures) =>
         _kernels is { Gemv.IsLoaded: true } && UseGemv && tokens <= MaxGemvTokens && inFeatures % 8 == 0;
 
+    /// <summary>
+    /// Whether a GEMM of <paramref name="tokens"/> rows goes to gemv_mma.cu (<see cref="UseMma"/>): 2 to 8 tokens, rows
+    /// shorter than <see cref="WideLongRow"/> and fewer than <see cref="WideManyRows"/> of them (the qkv and o projections).
+    /// On the H200 (cuda-check mma-sweep, run 12) it streamed 1.5B qkv and o at 0.9-1.2 TB/s against cuBLAS's 0.5-0.8 and
+    /// the 7B o projection at 2.4 against 1.8-2.1; cuBLAS kept the down projections (3.4 against 2.4 in 8 warps, 3.3-3.4 in
+    /// 16), gate_up (within a few percent either way, and 4 warps measured 3.9 in one call and 3.3 in the next), the
+    /// vocabulary projection (4.2 against 4.1) and 16 tokens (slower on every shape).
+    /// </summary>
+    public bool UsesMma(int tokens, int inFeatures, int outFeatures) =>
+        UseMma && tokens > MaxGemvTokens && tokens <= MaxMmaTokens && inFeatures % 8 == 0 && inFeatures < WideLongRow && outFeatures < WideManyRows
+        && _kernels is { GemvMma.IsLoaded: true };
+
+    /// <summary>gemv_mma.cu's most tokens (one n-tile of its MMAs) and its warps per block.</summary>
+    public const int MaxMmaTokens = 8, MmaWarps = 16;
+
+    /// <summary>gemv_mma.cu: 16 rows per block, <paramref name="warps"/> warps (at most its MAX_WARPS, 16).</summary>
+    public static void LaunchMma(CudaKernel kernel, nint stream, int warps, ulong x, int tokens, ulong weight, int outFeatures, int inFeatures, ulong y,
+        int ldy, bool floatOutput)
+    {
+        int asFloat = floatOutput ? 1 : 0;
+        void** args = stackalloc void*[] { &x, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat };
+        kernel.Launch(stream, (uint)((outFeatures + 15) / 16), 1, (uint)(32 * warps), args);
+    }
+
     /// <summary>Whether the rmsnorm before such a GEMM goes into it (<see cref="RunRmsNorm"/>).</summary>
     public bool FusesNorm(int tokens, int inFeatures) => FuseNorm && UsesGemv(tokens, inFeatures);
 
@@ -83,6 +107,11 @@ internal sealed unsafe class Gemm : IDisposable
         if (UsesGemv(tokens, inFeatures))
         {
             LaunchGemv(_kernels!.Gemv, _stream, GemvRowsPerBlock, x, tokens, weight, outFeatures, inFeatures, y, ldy, floatOutput);
+            return;
+        }
+        if (UsesMma(tokens, inFeatures, outFeatures))
+        {
+            LaunchMma(_kernels!.GemvMma, _stream, MmaWarps, x, tokens, weight, outFeatures, inFeatures, y, ldy, floatOutput);
             return;
         }
         float alpha = 1f, beta = 0f;
@@ -241,6 +270,12 @@ internal sealed unsafe class Gemm : IDisposable
 
     /// <summary>Whether GEMMs of up to <see cref="MaxGemvTokens"/> tokens use gemv.cu instead of cuBLAS (RS_CUDA_GEMV=0: never).</summary>
     public bool UseGemv { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_GEMV") != "0";
+
+    /// <summary>
+    /// Whether GEMMs of 2 to <see cref="MaxMmaTokens"/> tokens (decode steps of a small batch) use gemv_mma.cu instead of
+    /// cuBLAS (RS_CUDA_GEMV_MMA=0: never).
+    /// </summary>
+    public bool UseMma { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_GEMV_MMA") != "0";
 
     /// <summary>gemv.cu's fused rmsnorm prologue instead of a separate rmsnorm launch (RS_CUDA_GEMV_FUSE=norm,silu; it leaves out the qkv epilogue).</summary>
     public bool FuseNorm { get; set; } = FuseOption("norm");
