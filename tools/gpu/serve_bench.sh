@@ -2,7 +2,7 @@
 # On the GPU machine: the inference server on the CUDA backend with dummy weights in the Qwen2.5 shapes of issue 8,
 # measured with `bench serve`. Expects the published server (tools/gpu/all.sh prepare) in .gpu/ and the Qwen3
 # tokenizer packed as .gpu/qwen3-tokenizer.tar.xz (testdata/tokenizers/ is fetched by npm, not tracked); writes results to $OUT.
-#   tools/gpu/serve_bench.sh
+#   tools/gpu/serve_bench.sh    (SERVE_SHAPES: which of qwen2.5-1.5b qwen2.5-7b, default both)
 set -uo pipefail
 out=${OUT:?set OUT}
 # The published app may travel compressed (the device's transfer limit is 64 MiB); GPU_APP names an unpacked one.
@@ -26,7 +26,7 @@ bench() { # port shape name args...
   dotnet "$dll" bench serve --base-url "http://127.0.0.1:$port" --tokenizer "/tmp/$shape" --ignore-eos --disable-tqdm \
     --result-dir "$out" --result-filename "$name.json" "$@" 2>&1
 }
-for shape in qwen2.5-1.5b qwen2.5-7b; do
+for shape in ${SERVE_SHAPES:-qwen2.5-1.5b qwen2.5-7b}; do
   port=$((9100 + ${#shape}))
   echo "=== $shape"; start=$(date +%s)
   serve "$shape" "$port" || continue

@@ -13,7 +13,8 @@ namespace ReasoningServe.Inference.Backends.Cuda.Ops;
 /// (<see cref="RunGateUpSilu"/>: a 1.5B step 1.25 -> 1.18 ms), otherwise in down's prologue (<see cref="FuseSilu"/>).
 /// Its wide layout (<see cref="Wide"/>: a block per run of rows, threads across the row) streams the long rows of the down
 /// projections and the small qkv and o GEMMs faster than a warp per row, and its qkv form (<see cref="RunQkv"/>, default)
-/// finishes the rows itself in place of qkv_finish.cu (a 7B step 3.82 -> 3.76 ms).
+/// finishes the rows itself in place of qkv_finish.cu (a 7B step 3.82 -> 3.76 ms). The qkv and o projections of 2 to 8
+/// tokens (small decode batches) go to gemv_mma.cu on tensor cores (<see cref="UsesMma"/>).
 /// </summary>
 internal sealed unsafe class Gemm : IDisposable
 {
