@@ -10,12 +10,8 @@
 // (so each MMA covers 16 of the chunk's 32 k, each once). UNROLL chunks per warp are in flight at a time. At the end
 // the warps' accumulators meet in shared memory and are added in warp order, so results do not depend on timing.
 // fp32 accumulation; bf16 or fp32 output (the logits). k must be a multiple of 8; rows and tokens past the end read
-// row n - 1 and zeros. grid: (ceil(n / 16), splits), block: 32 * warps, warps <= MAX_WARPS (the host takes 16, the
-// H200's best for the projections it sends here: cuda-check mma-sweep).
-// Split-K, for GEMMs of fewer 16-row blocks than the GPU has multiprocessors (a 1.5B down projection has 96): blockIdx.y
-// takes its share of the chunks and leaves its sums in partials [splits][tokens][n] (fp32); the last block of a row
-// block to arrive (a counter per row block in arrivals, zero before and left zero after) adds the splits in split
-// order, so the result still does not depend on timing.
+// row n - 1 and zeros. grid: ceil(n / 16), block: 32 * warps, warps <= MAX_WARPS (the host takes 16, the H200's best
+// for the qkv and o projections it sends here: cuda-check mma-sweep).
 #include "tensor_core.cuh"
 
 #define MAX_WARPS 16
@@ -23,14 +19,8 @@
 #define UNROLL 4
 #endif
 
-__device__ __forceinline__ void store_output(void* __restrict__ y, int ldy, int floatOutput, int token, int row, float v)
-{
-    if (floatOutput) ((float*)y)[(long long)token * ldy + row] = v;
-    else ((bf16*)y)[(long long)token * ldy + row] = __float2bfloat16(v);
-}
-
 extern "C" __global__ void __launch_bounds__(32 * MAX_WARPS) gemv_mma(const bf16* __restrict__ x, int tokens, const bf16* __restrict__ w, int n,
-    int k, void* __restrict__ y, int ldy, int floatOutput, float* __restrict__ partials, int* __restrict__ arrivals)
+    int k, void* __restrict__ y, int ldy, int floatOutput)
 {
     launch_next_grid();
     wait_for_previous_grid();
@@ -39,18 +29,17 @@ extern "C" __global__ void __launch_bounds__(32 * MAX_WARPS) gemv_mma(const bf16
     const int row0 = blockIdx.x * 16;
     const bf16* rowA = w + (long long)min(row0 + g, n - 1) * k;
     const bf16* rowB = w + (long long)min(row0 + g + 8, n - 1) * k;
-    const int chunks = (k + 31) / 32, share = (chunks + gridDim.y - 1) / gridDim.y;
-    const int begin = blockIdx.y * share, end = min(chunks, begin + share);
+    const int chunks = (k + 31) / 32;
     float acc[4] = {0.f, 0.f, 0.f, 0.f};
 
-    for (int first = begin + warp; first < end; first += warps * UNROLL)
+    for (int first = warp; first < chunks; first += warps * UNROLL)
     {
         uint4 wa[UNROLL], wb[UNROLL], xv[UNROLL];
 #pragma unroll
         for (int u = 0; u < UNROLL; u++)
         {
-            const int chunk = first + u * warps, at = chunk * 32 + 8 * c; // k of this lane's 16 bytes: a multiple of 8, in or out whole
-            const bool in = chunk < end && at < k;
+            const int at = (first + u * warps) * 32 + 8 * c; // k of this lane's 16 bytes; a multiple of 8, so in or out whole
+            const bool in = at < k;
             wa[u] = in ? __ldg((const uint4*)(rowA + at)) : make_uint4(0, 0, 0, 0);
             wb[u] = in ? __ldg((const uint4*)(rowB + at)) : make_uint4(0, 0, 0, 0);
             xv[u] = in && g < tokens ? load_after_wait(x + (long long)g * k + at) : make_uint4(0, 0, 0, 0);
@@ -71,41 +60,13 @@ extern "C" __global__ void __launch_bounds__(32 * MAX_WARPS) gemv_mma(const bf16
     partial[warp][g + 8][2 * c] = acc[2];
     partial[warp][g + 8][2 * c + 1] = acc[3];
     __syncthreads();
-    if (gridDim.y > 1)
-    {
-        // this split's sums out, then the last split of the row block to arrive adds them all in split order
-        for (int i = threadIdx.x; i < 16 * 8; i += blockDim.x)
-        {
-            const int r = i / 8, token = i % 8, row = row0 + r;
-            if (row >= n || token >= tokens) continue;
-            float v = 0.f;
-            for (int p = 0; p < warps; p++) v += partial[p][r][token];
-            __stcg(partials + ((long long)blockIdx.y * tokens + token) * n + row, v);
-        }
-        __threadfence();
-        __syncthreads();
-        __shared__ bool last;
-        if (threadIdx.x == 0) last = atomicAdd(arrivals + blockIdx.x, 1) == (int)gridDim.y - 1;
-        __syncthreads();
-        if (!last) return;
-        __threadfence();
-        for (int i = threadIdx.x; i < 16 * 8; i += blockDim.x)
-        {
-            const int r = i / 8, token = i % 8, row = row0 + r;
-            if (row >= n || token >= tokens) continue;
-            float v = 0.f;
-            for (int split = 0; split < (int)gridDim.y; split++) v += __ldcg(partials + ((long long)split * tokens + token) * n + row);
-            store_output(y, ldy, floatOutput, token, row, v);
-        }
-        if (threadIdx.x == 0) arrivals[blockIdx.x] = 0;
-        return;
-    }
     for (int i = threadIdx.x; i < 16 * 8; i += blockDim.x)
     {
         const int r = i / 8, token = i % 8, row = row0 + r;
         if (row >= n || token >= tokens) continue;
         float v = 0.f;
         for (int p = 0; p < warps; p++) v += partial[p][r][token];
-        store_output(y, ldy, floatOutput, token, row, v);
+        if (floatOutput) ((float*)y)[(long long)token * ldy + row] = v;
+        else ((bf16*)y)[(long long)token * ldy + row] = __float2bfloat16(v);
     }
 }

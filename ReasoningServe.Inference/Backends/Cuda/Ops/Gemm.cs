@@ -34,9 +34,6 @@ internal sealed unsafe class Gemm : IDisposable
     /// </summary>
     public const int WideLongRow = 8192, WideManyRows = 16384;
     private readonly DeviceBuffer _workspace = new(WorkspaceBytes);
-    // gemv_mma.cu's split-K partials (splits x tokens x rows, fp32, for GEMMs of fewer 16-row blocks than multiprocessors)
-    // and its arrival counters, one per row block, zero between launches
-    private readonly DeviceBuffer? _mmaPartials, _mmaArrivals;
     private readonly int _multiprocessors;
     // each wide shape's grid, so that the driver's occupancy query runs once per shape, not per launch
     private readonly Dictionary<(WideKind Kind, int Out, int In), (uint Blocks, uint Threads)> _wideGrids = [];
@@ -52,12 +49,6 @@ internal sealed unsafe class Gemm : IDisposable
         _handle = handle;
         Cublas.Check(Cublas.cublasSetStream(handle, stream), "cublasSetStream");
         Cublas.Check(Cublas.cublasSetWorkspace_v2(handle, _workspace.Pointer, (nuint)WorkspaceBytes), "cublasSetWorkspace");
-        if (kernels is { GemvMma.IsLoaded: true } && multiprocessors > 0)
-        {
-            _mmaPartials = new DeviceBuffer(4L * MaxMmaSplits * MaxMmaTokens * 16 * multiprocessors);
-            _mmaArrivals = new DeviceBuffer(4L * multiprocessors);
-            CudaDriver.Check(CudaDriver.cuMemsetD8Async(_mmaArrivals.Pointer, 0, (nuint)(4L * multiprocessors), stream), "cuMemsetD8Async");
-        }
     }
 
     /// <summary>Whether a GEMM of <paramref name="tokens"/> rows over <paramref name="inFeatures"/> goes to gemv.cu.</summary>
@@ -65,41 +56,27 @@ internal sealed unsafe class Gemm : IDisposable
         _kernels is { Gemv.IsLoaded: true } && UseGemv && tokens <= MaxGemvTokens && inFeatures % 8 == 0;
 
     /// <summary>
-    /// Whether a GEMM of <paramref name="tokens"/> rows goes to gemv_mma.cu (<see cref="UseMma"/>): 2 to 8 tokens and fewer
-    /// than <see cref="WideManyRows"/> rows (qkv, o, and the down projections where split-K fills the GPU: fewer 16-row
-    /// blocks than multiprocessors). On the H200 (cuda-check mma-sweep, run 12) it streamed 1.5B qkv and o at 0.9-1.2 TB/s
-    /// against cuBLAS's 0.5-0.8 and the 7B o projection at 2.4 against 1.8-2.1; cuBLAS kept the 7B down projection (3.4
-    /// against 3.3-3.4 in 16 warps), gate_up (within a few percent either way, and 4 warps measured 3.9 in one call and
-    /// 3.3 in the next), the vocabulary projection (4.2 against 4.1) and 16 tokens (slower on every shape).
+    /// Whether a GEMM of <paramref name="tokens"/> rows goes to gemv_mma.cu (<see cref="UseMma"/>): 2 to 8 tokens, rows
+    /// shorter than <see cref="WideLongRow"/> and fewer than <see cref="WideManyRows"/> of them (the qkv and o projections).
+    /// On the H200 (cuda-check mma-sweep, run 12) it streamed 1.5B qkv and o at 0.9-1.2 TB/s against cuBLAS's 0.5-0.8 and
+    /// the 7B o projection at 2.4 against 1.8-2.1; cuBLAS kept the down projections (3.4 against 2.4 in 8 warps, 3.3-3.4 in
+    /// 16), gate_up (within a few percent either way, and 4 warps measured 3.9 in one call and 3.3 in the next), the
+    /// vocabulary projection (4.2 against 4.1) and 16 tokens (slower on every shape).
     /// </summary>
     public bool UsesMma(int tokens, int inFeatures, int outFeatures) =>
-        UseMma && tokens > MaxGemvTokens && tokens <= MaxMmaTokens && inFeatures % 8 == 0 && outFeatures < WideManyRows
-        && (inFeatures < WideLongRow || MmaSplits(outFeatures, inFeatures) > 1) && _mmaPartials is not null;
+        UseMma && tokens > MaxGemvTokens && tokens <= MaxMmaTokens && inFeatures % 8 == 0 && inFeatures < WideLongRow && outFeatures < WideManyRows
+        && _kernels is { GemvMma.IsLoaded: true };
 
-    /// <summary>gemv_mma.cu's most tokens (one n-tile of its MMAs), its warps per block and its most K splits.</summary>
-    public const int MaxMmaTokens = 8, MmaWarps = 16, MaxMmaSplits = 4;
+    /// <summary>gemv_mma.cu's most tokens (one n-tile of its MMAs) and its warps per block.</summary>
+    public const int MaxMmaTokens = 8, MmaWarps = 16;
 
-    /// <summary>
-    /// K splits for a GEMM of <paramref name="outFeatures"/> rows: with fewer 16-row blocks than multiprocessors, enough
-    /// for about two blocks per multiprocessor, each split at least one 32-wide chunk per warp (RS_CUDA_GEMV_MMA_SPLIT=0: one).
-    /// </summary>
-    public int MmaSplits(int outFeatures, int inFeatures)
-    {
-        int tiles = (outFeatures + 15) / 16, chunks = (inFeatures + 31) / 32;
-        if (!MmaSplitK || tiles >= _multiprocessors)
-        {
-            return 1;
-        }
-        return Math.Clamp(Math.Min((2 * _multiprocessors + tiles - 1) / tiles, chunks / MmaWarps), 1, MaxMmaSplits);
-    }
-
-    /// <summary>gemv_mma.cu: 16 rows per block, <paramref name="warps"/> warps (at most its MAX_WARPS, 16), <paramref name="splits"/> K splits.</summary>
-    public static void LaunchMma(CudaKernel kernel, nint stream, int warps, int splits, ulong partials, ulong arrivals, ulong x, int tokens, ulong weight,
-        int outFeatures, int inFeatures, ulong y, int ldy, bool floatOutput)
+    /// <summary>gemv_mma.cu: 16 rows per block, <paramref name="warps"/> warps (at most its MAX_WARPS, 16).</summary>
+    public static void LaunchMma(CudaKernel kernel, nint stream, int warps, ulong x, int tokens, ulong weight, int outFeatures, int inFeatures, ulong y,
+        int ldy, bool floatOutput)
     {
         int asFloat = floatOutput ? 1 : 0;
-        void** args = stackalloc void*[] { &x, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat, &partials, &arrivals };
-        kernel.Launch(stream, (uint)((outFeatures + 15) / 16), (uint)splits, 32 * (uint)warps, args);
+        void** args = stackalloc void*[] { &x, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat };
+        kernel.Launch(stream, (uint)((outFeatures + 15) / 16), 1, (uint)(32 * warps), args);
     }
 
     /// <summary>Whether the rmsnorm before such a GEMM goes into it (<see cref="RunRmsNorm"/>).</summary>
@@ -135,8 +112,7 @@ internal sealed unsafe class Gemm : IDisposable
         }
         if (UsesMma(tokens, inFeatures, outFeatures))
         {
-            LaunchMma(_kernels!.GemvMma, _stream, MmaWarps, MmaSplits(outFeatures, inFeatures), _mmaPartials!.Pointer, _mmaArrivals!.Pointer, x, tokens, weight,
-                outFeatures, inFeatures, y, ldy, floatOutput);
+            LaunchMma(_kernels!.GemvMma, _stream, MmaWarps, x, tokens, weight, outFeatures, inFeatures, y, ldy, floatOutput);
             return;
         }
         float alpha = 1f, beta = 0f;
@@ -302,9 +278,6 @@ internal sealed unsafe class Gemm : IDisposable
     /// </summary>
     public bool UseMma { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_GEMV_MMA") != "0";
 
-    /// <summary>gemv_mma.cu's split-K for GEMMs of few rows (<see cref="MmaSplits"/>; RS_CUDA_GEMV_MMA_SPLIT=0 turns it off).</summary>
-    public bool MmaSplitK { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_GEMV_MMA_SPLIT") != "0";
-
     /// <summary>gemv.cu's fused rmsnorm prologue instead of a separate rmsnorm launch (RS_CUDA_GEMV_FUSE=norm,silu; it leaves out the qkv epilogue).</summary>
     public bool FuseNorm { get; set; } = FuseOption("norm");
 
@@ -359,8 +332,6 @@ internal sealed unsafe class Gemm : IDisposable
     {
         Cublas.cublasDestroy(_handle);
         _workspace.Dispose();
-        _mmaPartials?.Dispose();
-        _mmaArrivals?.Dispose();
     }
 
     private CudaKernel WideKernel(WideKind kind) => kind switch
