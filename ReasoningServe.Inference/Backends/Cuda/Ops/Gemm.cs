@@ -57,11 +57,12 @@ internal sealed unsafe class Gemm : IDisposable
 
     /// <summary>
     /// Whether a GEMM of <paramref name="tokens"/> rows goes to gemv_mma.cu (<see cref="UseMma"/>): 2 to 8 tokens, rows
-    /// shorter than <see cref="WideLongRow"/> and fewer than <see cref="WideManyRows"/> of them (the qkv and o projections).
-    /// On the H200 (cuda-check mma-sweep, run 12) it streamed 1.5B qkv and o at 0.9-1.2 TB/s against cuBLAS's 0.5-0.8 and
-    /// the 7B o projection at 2.4 against 1.8-2.1; cuBLAS kept the down projections (3.4 against 2.4 in 8 warps, 3.3-3.4 in
-    /// 16), gate_up (within a few percent either way, and 4 warps measured 3.9 in one call and 3.3 in the next), the
-    /// vocabulary projection (4.2 against 4.1) and 16 tokens (slower on every shape).
+    /// shorter than <see cref="WideLongRow"/> and fewer than <see cref="WideManyRows"/> of them: the qkv and o projections,
+    /// and in small models (0.5B: intermediate 4864) gate_up and down too. On the H200 (cuda-check mma-sweep, run 12) it
+    /// streamed 1.5B qkv and o at 0.9-1.2 TB/s against cuBLAS's 0.5-0.8 and the 7B o projection at 2.4 against 1.8-2.1;
+    /// cuBLAS kept the long-row down projections (3.4 against 3.3-3.4 in 16 warps), the many-row gate_up (within a few
+    /// percent either way, and 4 warps measured 3.9 in one call and 3.3 in the next), the vocabulary projection (4.2
+    /// against 4.1) and 16 tokens (slower on every shape). Whole 0.5B, 1.5B and 7B steps of 2-8 sequences were 0-6% faster.
     /// </summary>
     public bool UsesMma(int tokens, int inFeatures, int outFeatures) =>
         UseMma && tokens > MaxGemvTokens && tokens <= MaxMmaTokens && inFeatures % 8 == 0 && inFeatures < WideLongRow && outFeatures < WideManyRows
