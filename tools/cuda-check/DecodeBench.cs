@@ -47,8 +47,7 @@ internal static unsafe class DecodeBench
                 bandwidth = CopyBandwidth(backend.Device);
                 Report.Line($"  device-to-device copy bandwidth: {bandwidth / 1e12:F2} TB/s (read + write)");
             }
-            // Per decode step every weight is read once except the embedding table (one row per token).
-            long streamed = backend.WeightBytes - (config.TieWordEmbeddings ? 0 : 2L * config.VocabSize * config.HiddenSize);
+            long streamed = StreamedBytes(backend);
             var runs = batches.Select(b => (Batch: b, Prompt)).ToList();
             if (name == "Qwen2.5-7B")
             {
@@ -56,7 +55,7 @@ internal static unsafe class DecodeBench
             }
             foreach ((int batch, int prompt) in runs)
             {
-                int blocksPerSeq = (prompt + Warmup + Steps + BlockSize) / BlockSize + 1;
+                int blocksPerSeq = BlocksPerSeq(prompt);
                 backend.AllocateKvCache(batch * blocksPerSeq, BlockSize);
                 string line = $"  {name,-13} batch {batch,3} prompt {prompt,4}:";
                 foreach (bool graphs in new[] { true, false })
@@ -100,7 +99,7 @@ internal static unsafe class DecodeBench
         foreach ((string name, ModelConfig config) in new[] { ("Qwen2.5-1.5B", Qwen15B), ("Qwen2.5-7B", Qwen7B) })
         {
             using var backend = CudaBackend.CreateDummy(config, scale: 0.02f);
-            int blocksPerSeq = (Prompt + Warmup + Steps + BlockSize) / BlockSize + 1;
+            int blocksPerSeq = BlocksPerSeq(Prompt);
             backend.AllocateKvCache(blocksPerSeq, BlockSize);
             backend.Device.Synchronize();
             Thread.Sleep(50);
@@ -127,13 +126,13 @@ internal static unsafe class DecodeBench
                 bandwidth = CopyBandwidth(backend.Device);
                 Report.Line($"  device-to-device copy bandwidth: {bandwidth / 1e12:F2} TB/s (read + write)");
             }
-            long streamed = backend.WeightBytes - (config.TieWordEmbeddings ? 0 : 2L * config.VocabSize * config.HiddenSize);
+            long streamed = StreamedBytes(backend);
             foreach (int prompt in new[] { 128, 384, 896, 1920, 3968 })
             {
-                int blocksPerSeq = (prompt + Warmup + Steps + BlockSize) / BlockSize + 1;
+                int blocksPerSeq = BlocksPerSeq(prompt);
                 backend.AllocateKvCache(blocksPerSeq, BlockSize);
                 var (seconds, context, deviceMs) = TimeDecode(backend, 1, blocksPerSeq, prompt);
-                int width = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)blocksPerSeq) * BlockSize;
+                int width = CudaBackend.GraphWidth(blocksPerSeq) * BlockSize;
                 int splits = Gpu.DecodeAttention.Splits(1, config.NumKvHeads, width, backend.Device.MultiprocessorCount);
                 long kvBytes = backend.KvBlockBytes(1) * context;
                 double rooflineMs = (streamed + kvBytes) / bandwidth * 1e3;
@@ -291,6 +290,16 @@ internal static unsafe class DecodeBench
         ForwardBatch last = steps[^1];
         double deviceMs = backend.UseGraphs ? EventTimer.MeanMilliseconds(backend.Device.Stream, Steps, () => backend.TryRelaunchGraph(last)) : double.NaN;
         return (seconds, prompt + Warmup + Steps / 2, deviceMs);
+    }
+
+    /// <summary>Block-table entries a sequence of <paramref name="prompt"/> tokens needs for the warm-up and timed steps.</summary>
+    private static int BlocksPerSeq(int prompt) => (prompt + Warmup + Steps + BlockSize) / BlockSize + 1;
+
+    /// <summary>Bytes a decode step reads of the weights: every weight once, except one embedding row per token of an untied table.</summary>
+    private static long StreamedBytes(CudaBackend backend)
+    {
+        ModelConfig c = backend.Config;
+        return backend.WeightBytes - (c.TieWordEmbeddings ? 0 : 2L * c.VocabSize * c.HiddenSize);
     }
 
     private static ForwardBatch Single(int[] tokens, int seq, int blocks) => Batch([(seq, tokens, 0)], blocks);

@@ -1,6 +1,5 @@
 using System.Text;
 using ReasoningServe.Inference.Backends.Cuda;
-using ReasoningServe.Inference.Backends.Cuda.Native;
 using ReasoningServe.Inference.Model;
 using Gpu = ReasoningServe.Inference.Backends.Cuda.Ops;
 using static ReasoningServe.Tools.CudaCheck.DeviceArrays;
@@ -58,88 +57,109 @@ internal static class GemvSweep
         }
     }
 
-    internal const long PoolBytes = 2L << 30;
+    private const long PoolBytes = 2L << 30;
     private const int Runs = 20;
 
     public static void Run(CudaDevice device, CudaKernels kernels)
     {
         Report.Section("6. gemv.cu variants vs cuBLAS on decode GEMMs (TB/s of weights read; t = tokens, r = rows per warp, u = loads in flight per row, s = x chunks per slab; w = wide layout, c = chunks per thread, r = rows at a time)");
         nint stream = device.Stream;
-        var compiler = new KernelCompiler(device.ComputeCapability, KernelCompiler.DefaultCacheDirectory());
-        var modules = new List<nint>();
-        try
+        using var builds = new KernelBuilds(device);
+        var loaded = Variants.Select(v => (Variant: v, Kernel: builds.Load("gemv.cu", v.Defines, v.Wide ? "gemv_wide" : "gemv"))).ToArray();
+        using var data = new SweepData(kernels, stream);
+        var worst = new double[loaded.Length];
+        foreach ((string name, int n, int k, bool logits) in Shapes)
         {
-            var loaded = Variants.Select(v => (Variant: v, Kernel: Load(compiler, v, modules))).ToArray();
-            using DeviceBuffer pool = new(PoolBytes), x = new(2L * 8 * 18944), y = new(4L * 8 * 152064), reference = new(4L * 8 * 152064);
-            Gpu.FillUniform.Launch(kernels, stream, pool.Pointer, PoolBytes / 2, seed: 7, scale: 0.05f, constant: 0f);
-            Gpu.FillUniform.Launch(kernels, stream, x.Pointer, 8 * 18944, seed: 8, scale: 1f, constant: 0f);
-            using var cublas = new Gpu.Gemm(stream);
-            var worst = new double[loaded.Length];
-            foreach ((string name, int n, int k, bool logits) in Shapes)
+            long bytes = 2L * n * k;
+            foreach (int tokens in new[] { 1, 4, 8 }.Where(t => t <= Variants.Max(v => v.MaxTokens)))
             {
-                long bytes = 2L * n * k;
-                foreach (int tokens in new[] { 1, 4, 8 }.Where(t => t <= Variants.Max(v => v.MaxTokens)))
+                (double cublasRate, float[] expected) = data.Cublas(tokens, n, k, logits);
+                var line = new StringBuilder($"  {name,-13} {n,6}x{k,-5} t={tokens}: cuBLAS {cublasRate,5:F2}");
+                for (int i = 0; i < loaded.Length; i++)
                 {
-                    var line = new StringBuilder($"  {name,-13} {n,6}x{k,-5} t={tokens}: cuBLAS {Rate(stream, pool.Pointer, bytes, w => cublas.Run(x.Pointer, tokens, w, n, k, y.Pointer, n, logits)),5:F2}");
-                    cublas.Run(x.Pointer, tokens, pool.Pointer, n, k, reference.Pointer, n, logits);
-                    float[] expected = Out(reference, tokens * n, logits);
-                    for (int i = 0; i < loaded.Length; i++)
+                    (Variant v, CudaKernel kernel) = loaded[i];
+                    if (tokens > v.MaxTokens || !v.Fits(k))
                     {
-                        (Variant v, CudaKernel kernel) = loaded[i];
-                        if (tokens > v.MaxTokens || !v.Fits(k))
-                        {
-                            continue;
-                        }
-                        (uint, uint) wideGrid = v.Wide ? Gpu.Gemm.WideGrid(kernel, device.MultiprocessorCount, v.ChunksPerThread, n, k) : default;
-                        void Launch(ulong w)
-                        {
-                            if (v.Wide)
-                            {
-                                Gpu.Gemm.LaunchWide(kernel, stream, wideGrid, x.Pointer, w, n, k, y.Pointer, logits);
-                            }
-                            else
-                            {
-                                Gpu.Gemm.LaunchGemv(kernel, stream, v.Rows * 8, x.Pointer, tokens, w, n, k, y.Pointer, n, logits);
-                            }
-                        }
-                        Launch(pool.Pointer);
-                        worst[i] = Math.Max(worst[i], Errors(Out(y, tokens * n, logits), expected).Relative);
-                        line.Append($" | {v.Label} {Rate(stream, pool.Pointer, bytes, Launch),5:F2}");
+                        continue;
                     }
-                    Report.Line(line.ToString());
+                    (uint, uint) wideGrid = v.Wide ? Gpu.Gemm.WideGrid(kernel, device.MultiprocessorCount, v.ChunksPerThread, n, k) : default;
+                    void Launch(ulong w)
+                    {
+                        if (v.Wide)
+                        {
+                            Gpu.Gemm.LaunchWide(kernel, stream, wideGrid, data.X.Pointer, w, n, k, data.Y.Pointer, logits);
+                        }
+                        else
+                        {
+                            Gpu.Gemm.LaunchGemv(kernel, stream, v.Rows * 8, data.X.Pointer, tokens, w, n, k, data.Y.Pointer, n, logits);
+                        }
+                    }
+                    Launch(data.Pool.Pointer);
+                    worst[i] = Math.Max(worst[i], Errors(data.Output(tokens * n, logits), expected).Relative);
+                    line.Append($" | {v.Label} {data.Rate(bytes, Launch),5:F2}");
                 }
-            }
-            for (int i = 0; i < loaded.Length; i++)
-            {
-                Report.Check($"gemv {loaded[i].Variant.Label} vs cuBLAS (every shape)", worst[i] < Bf16Tolerance, $"worst rel err {worst[i]:E2}");
+                Report.Line(line.ToString());
             }
         }
-        finally
+        for (int i = 0; i < loaded.Length; i++)
         {
-            foreach (nint module in modules)
-            {
-                CudaDriver.cuModuleUnload(module);
-            }
+            Report.Check($"gemv {loaded[i].Variant.Label} vs cuBLAS (every shape)", worst[i] < Bf16Tolerance, $"worst rel err {worst[i]:E2}");
         }
     }
 
-    /// <summary>TB/s of weights over <see cref="Runs"/> launches, each on the next <paramref name="bytes"/> of the pool.</summary>
-    internal static double Rate(nint stream, ulong pool, long bytes, Action<ulong> launch)
+    /// <summary>
+    /// What both sweeps time on, filled alike so that their rates compare: a pool of weights (each launch reads the next
+    /// shape's worth, as each layer reads its own), x for up to 8 tokens, the output, and cuBLAS as the baseline.
+    /// </summary>
+    internal sealed class SweepData : IDisposable
     {
-        long stride = (bytes + 255) / 256 * 256, span = PoolBytes - stride;
-        long next = 0;
-        double ms = EventTimer.MeanMilliseconds(stream, Runs, () => launch(pool + (ulong)(next++ * stride % span)));
-        return bytes / (ms * 1e-3) / 1e12;
-    }
+        private const int MaxTokens = 8, MaxIn = 18944, MaxOut = 152064;
+        private readonly nint _stream;
+        private readonly DeviceBuffer _reference = new(4L * MaxTokens * MaxOut);
+        private readonly Gpu.Gemm _cublas;
 
-    internal static float[] Out(DeviceBuffer buffer, int count, bool logits) =>
-        logits ? Download<float>(buffer.Pointer, count) : DownloadBf16(buffer.Pointer, count);
+        public SweepData(CudaKernels kernels, nint stream)
+        {
+            _stream = stream;
+            _cublas = new Gpu.Gemm(stream);
+            Gpu.FillUniform.Launch(kernels, stream, Pool.Pointer, PoolBytes / 2, seed: 7, scale: 0.05f, constant: 0f);
+            Gpu.FillUniform.Launch(kernels, stream, X.Pointer, MaxTokens * MaxIn, seed: 8, scale: 1f, constant: 0f);
+        }
 
-    private static CudaKernel Load(KernelCompiler compiler, Variant v, List<nint> modules)
-    {
-        byte[] cubin = compiler.Compile("gemv.cu", v.Defines);
-        CudaDriver.Check(CudaKernels.LoadModule(cubin, out nint module), $"cuModuleLoadData(gemv {v.Label})");
-        modules.Add(module);
-        return CudaKernels.Function(module, v.Wide ? "gemv_wide" : "gemv");
+        public DeviceBuffer Pool { get; } = new(PoolBytes);
+        public DeviceBuffer X { get; } = new(2L * MaxTokens * MaxIn);
+        public DeviceBuffer Y { get; } = new(4L * MaxTokens * MaxOut);
+
+        /// <summary>cuBLAS's TB/s on this GEMM, and its result on the pool's first weights: the reference of the variants' error.</summary>
+        public (double Rate, float[] Expected) Cublas(int tokens, int n, int k, bool logits)
+        {
+            double rate = Rate(2L * n * k, w => _cublas.Run(X.Pointer, tokens, w, n, k, Y.Pointer, n, logits));
+            _cublas.Run(X.Pointer, tokens, Pool.Pointer, n, k, _reference.Pointer, n, logits);
+            return (rate, Out(_reference, tokens * n, logits));
+        }
+
+        /// <summary>TB/s of weights over <see cref="Runs"/> launches, each on the next <paramref name="bytes"/> of the pool.</summary>
+        public double Rate(long bytes, Action<ulong> launch)
+        {
+            long stride = (bytes + 255) / 256 * 256, span = PoolBytes - stride;
+            long next = 0;
+            double ms = EventTimer.MeanMilliseconds(_stream, Runs, () => launch(Pool.Pointer + (ulong)(next++ * stride % span)));
+            return bytes / (ms * 1e-3) / 1e12;
+        }
+
+        /// <summary>The first <paramref name="count"/> outputs in Y.</summary>
+        public float[] Output(int count, bool logits) => Out(Y, count, logits);
+
+        private static float[] Out(DeviceBuffer buffer, int count, bool logits) =>
+            logits ? Download<float>(buffer.Pointer, count) : DownloadBf16(buffer.Pointer, count);
+
+        public void Dispose()
+        {
+            _cublas.Dispose();
+            _reference.Dispose();
+            Pool.Dispose();
+            X.Dispose();
+            Y.Dispose();
+        }
     }
 }

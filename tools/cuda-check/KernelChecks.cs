@@ -138,54 +138,33 @@ internal static unsafe class KernelChecks
         foreach ((int t, int kIn, int nOut) in new[] { (2, 40, 37), (3, 1000, 1013), (8, 1024, 3000) })
         {
             float[] x = Random(random, t * kIn), w = Random(random, nOut * kIn, 0.05f);
-            ushort[] wBits = ToBf16(w);
-            fixed (ushort* wp = wBits)
-            {
-                var linear = new Cpu.Linear(new TensorView("w", TensorDType.BF16, [nOut, kIn], (nint)wp), null);
-                float[] expected = new float[t * nOut];
-                var scratchBuffer = new float[Cpu.Linear.TileRows * kIn];
-                fixed (float* xp = x, yp = expected, sp = scratchBuffer)
-                {
-                    linear.ComputeRows(xp, t, yp, nOut, 0, nOut, sp);
-                }
-                using DeviceBuffer dx = UploadBf16(x), dw = UploadBf16(w), dy = new(4L * t * nOut);
-                Gpu.Gemm.LaunchMma(k.GemvMma, s, Gpu.Gemm.MmaWarps, dx.Pointer, t, dw.Pointer, nOut, kIn, dy.Pointer, nOut, floatOutput: false);
-                Report.ErrorCheck($"gemv_mma bf16 out [{t}x{kIn}]x[{nOut}x{kIn}]^T", Errors(DownloadBf16(dy.Pointer, t * nOut), expected), Bf16Tolerance);
-                Gpu.Gemm.LaunchMma(k.GemvMma, s, Gpu.Gemm.MmaWarps, dx.Pointer, t, dw.Pointer, nOut, kIn, dy.Pointer, nOut, floatOutput: true);
-                Report.ErrorCheck($"gemv_mma fp32 out [{t}x{kIn}]x[{nOut}x{kIn}]^T", Errors(Download<float>(dy.Pointer, t * nOut), expected), 1e-4);
-            }
+            float[] expected = LinearReference(x, t, w, nOut, kIn);
+            using DeviceBuffer dx = UploadBf16(x), dw = UploadBf16(w), dy = new(4L * t * nOut);
+            Gpu.Gemm.LaunchMma(k.GemvMma, s, Gpu.Gemm.MmaWarps, dx.Pointer, t, dw.Pointer, nOut, kIn, dy.Pointer, nOut, floatOutput: false);
+            Report.ErrorCheck($"gemv_mma bf16 out [{t}x{kIn}]x[{nOut}x{kIn}]^T", Errors(DownloadBf16(dy.Pointer, t * nOut), expected), Bf16Tolerance);
+            Gpu.Gemm.LaunchMma(k.GemvMma, s, Gpu.Gemm.MmaWarps, dx.Pointer, t, dw.Pointer, nOut, kIn, dy.Pointer, nOut, floatOutput: true);
+            Report.ErrorCheck($"gemv_mma fp32 out [{t}x{kIn}]x[{nOut}x{kIn}]^T", Errors(Download<float>(dy.Pointer, t * nOut), expected), 1e-4);
         }
 
         // GEMM (cuBLAS) vs CPU Linear, bf16 and fp32 outputs
         {
             int t = 5, kIn = 1024, nOut = 3000;
             float[] x = Random(random, t * kIn), w = Random(random, nOut * kIn, 0.05f);
-            ushort[] wBits = ToBf16(w);
-            fixed (ushort* wp = wBits)
-            {
-                var view = new TensorView("w", TensorDType.BF16, [nOut, kIn], (nint)wp);
-                var linear = new Cpu.Linear(view, null);
-                float[] expected = new float[t * nOut];
-                var scratchBuffer = new float[Cpu.Linear.TileRows * kIn];
-                fixed (float* xp = x, yp = expected, sp = scratchBuffer)
-                {
-                    linear.ComputeRows(xp, t, yp, nOut, 0, nOut, sp);
-                }
-                using var gemm = new Gpu.Gemm(s);
-                using DeviceBuffer dx = UploadBf16(x), dw = UploadBf16(w), dy = new(4L * t * nOut);
-                gemm.Run(dx.Pointer, t, dw.Pointer, nOut, kIn, dy.Pointer, nOut);
-                Report.ErrorCheck("gemm bf16 out [5x1024]x[3000x1024]^T", Errors(DownloadBf16(dy.Pointer, t * nOut), expected), Bf16Tolerance);
-                gemm.Run(dx.Pointer, t, dw.Pointer, nOut, kIn, dy.Pointer, nOut, floatOutput: true);
-                Report.ErrorCheck("gemm fp32 out", Errors(Download<float>(dy.Pointer, t * nOut), expected), 1e-4);
+            float[] expected = LinearReference(x, t, w, nOut, kIn);
+            using var gemm = new Gpu.Gemm(s);
+            using DeviceBuffer dx = UploadBf16(x), dw = UploadBf16(w), dy = new(4L * t * nOut);
+            gemm.Run(dx.Pointer, t, dw.Pointer, nOut, kIn, dy.Pointer, nOut);
+            Report.ErrorCheck("gemm bf16 out [5x1024]x[3000x1024]^T", Errors(DownloadBf16(dy.Pointer, t * nOut), expected), Bf16Tolerance);
+            gemm.Run(dx.Pointer, t, dw.Pointer, nOut, kIn, dy.Pointer, nOut, floatOutput: true);
+            Report.ErrorCheck("gemm fp32 out", Errors(Download<float>(dy.Pointer, t * nOut), expected), 1e-4);
 
-                // argmax over the fp32 rows just produced
-                using DeviceBuffer ids = new(4L * t);
-                Gpu.ArgMax.Launch(k, s, dy.Pointer, nOut, ids.Pointer, t);
-                float[] logits = Download<float>(dy.Pointer, t * nOut);
-                int[] got = Download<int>(ids.Pointer, t);
-                bool same = Enumerable.Range(0, t).All(i => got[i] == Decoding.ArgMax(logits.AsSpan(i * nOut, nOut)));
-                Report.Check("argmax (5 rows of 3000)", same, same ? "equal to host argmax" : "differs from host argmax");
-            }
+            // argmax over the fp32 rows just produced
+            using DeviceBuffer ids = new(4L * t);
+            Gpu.ArgMax.Launch(k, s, dy.Pointer, nOut, ids.Pointer, t);
+            float[] logits = Download<float>(dy.Pointer, t * nOut);
+            int[] got = Download<int>(ids.Pointer, t);
+            bool same = Enumerable.Range(0, t).All(i => got[i] == Decoding.ArgMax(logits.AsSpan(i * nOut, nOut)));
+            Report.Check("argmax (5 rows of 3000)", same, same ? "equal to host argmax" : "differs from host argmax");
         }
 
         // argmax on vocabulary-size rows (the float4 loop with 4 loads in flight), on a length that is not a multiple of 4
@@ -210,6 +189,20 @@ internal static unsafe class KernelChecks
     /// kv_write then paged attention for three sequences at once: a decode token over 300 cached positions, a prefill
     /// chunk of 20 after a 50-token cached prefix, and a fresh 33-token prefill; block tables shuffled, block size 16.
     /// </summary>
+    /// <summary>The CPU backend's Linear on <paramref name="x"/> [t, kIn] and <paramref name="w"/> [nOut, kIn] rounded to bf16: the GEMM checks' reference.</summary>
+    private static float[] LinearReference(float[] x, int t, float[] w, int nOut, int kIn)
+    {
+        ushort[] wBits = ToBf16(w);
+        float[] expected = new float[t * nOut];
+        var scratch = new float[Cpu.Linear.TileRows * kIn];
+        fixed (ushort* wp = wBits)
+        fixed (float* xp = x, yp = expected, sp = scratch)
+        {
+            new Cpu.Linear(new TensorView("w", TensorDType.BF16, [nOut, kIn], (nint)wp), null).ComputeRows(xp, t, yp, nOut, 0, nOut, sp);
+        }
+        return expected;
+    }
+
     private static void AttentionCheck(CudaDevice device, CudaKernels k, Random random)
     {
         int heads = 8, kvHeads = 1, d = 128, blockSize = 16, numBlocks = 64;

@@ -104,9 +104,11 @@ internal sealed unsafe partial class CudaBackend
         }
     }
 
-    /// <summary>The graph a decode batch replays: its padded batch size and its block tables' width rounded up to a power of two.</summary>
-    private static (int Bucket, int Width) GraphKey(ForwardBatch batch) =>
-        (GraphBatchBucket(batch.NumSeqs), (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(8, StepInputLayout.LongestTable(batch))));
+    /// <summary>The graph a decode batch replays: its padded batch size and its block tables' width bucket.</summary>
+    private static (int Bucket, int Width) GraphKey(ForwardBatch batch) => (GraphBatchBucket(batch.NumSeqs), GraphWidth(StepInputLayout.LongestTable(batch)));
+
+    /// <summary>Block-table widths graphs are captured for: the longest table rounded up to a power of two, at least 8 blocks.</summary>
+    internal static int GraphWidth(int longestTable) => (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(8, longestTable));
 
     /// <summary>Batch sizes graphs are captured for: 1, 2, 4, then multiples of 8 (vLLM's buckets).</summary>
     internal static int GraphBatchBucket(int seqs) => seqs <= 4 ? (int)BitOperations.RoundUpToPowerOf2((uint)seqs) : (seqs + 7) / 8 * 8;
