@@ -26,6 +26,12 @@ internal static unsafe class DecodeAttentionChecks
         {
             Check(device, k, random, $"7B shape 28/4 heads of 128, {splits} split(s)", 28, 4, 128, mixed, splits);
         }
+        // The long-context splits (DecodeAttention.MaxLongSplits and beyond, up to the combine's 128): 1.5B-shaped tokens
+        // over 32000 and 5000 positions
+        foreach (int splits in new[] { 64, 99, Gpu.DecodeAttention.MaxSplits })
+        {
+            Check(device, k, random, $"1.5B shape 12/2 of 128 over 32000 and 5000 positions, {splits} splits", 12, 2, 128, [(31999, 1), (4999, 1)], splits);
+        }
         (int, int)[] batch = Enumerable.Range(0, 64).Select(i => (1023 + i, 1)).ToArray();
         Check(device, k, random, "64 decode tokens over 1024-1087, 28/4 of 128", 28, 4, 128, batch, 1);
         Check(device, k, random, "64 decode tokens over 1024-1087, 28/4 of 128, 2 splits", 28, 4, 128, batch, 2);

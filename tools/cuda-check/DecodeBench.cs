@@ -110,13 +110,15 @@ internal static unsafe class DecodeBench
     }
 
     /// <summary>
-    /// One-token decode of the 1.5B and 7B shapes over longer contexts: prompts whose block tables round up to 256, 512,
-    /// 1024, 2048 and 4096 positions (a graph per width, and decode attention's split count from that width, as in the
-    /// server), host-driven and device time per step against the roofline with the K/V bytes read.
+    /// One-token decode of the 1.5B and 7B shapes over longer contexts: <paramref name="prompts"/> tokens, whose block
+    /// tables round up to a graph width (by default 256 to 4096 positions; a graph per width, and decode attention's split
+    /// count from that width, as in the server), host-driven and device time per step against the roofline with the K/V
+    /// bytes read.
     /// </summary>
-    public static void ContextSweep()
+    public static void ContextSweep(int[] prompts)
     {
-        Report.Section($"9. one-token decode over longer contexts (attention splits {Gpu.DecodeAttention.MinTilesPerSplit} tiles or more each, from {Gpu.DecodeAttention.SplitFromTiles} tiles)");
+        Report.Section($"9. one-token decode over longer contexts (attention splits {Gpu.DecodeAttention.MinTilesPerSplit} tiles or more each, "
+            + $"from {Gpu.DecodeAttention.SplitFromTiles} tiles, at most {Gpu.DecodeAttention.MaxDecodeSplits})");
         double bandwidth = 0;
         foreach ((string name, ModelConfig config) in new[] { ("Qwen2.5-1.5B", Qwen15B), ("Qwen2.5-7B", Qwen7B) })
         {
@@ -127,7 +129,7 @@ internal static unsafe class DecodeBench
                 Report.Line($"  device-to-device copy bandwidth: {bandwidth / 1e12:F2} TB/s (read + write)");
             }
             long streamed = StreamedBytes(backend);
-            foreach (int prompt in new[] { 128, 384, 896, 1920, 3968 })
+            foreach (int prompt in prompts)
             {
                 int blocksPerSeq = BlocksPerSeq(prompt);
                 backend.AllocateKvCache(blocksPerSeq, BlockSize);

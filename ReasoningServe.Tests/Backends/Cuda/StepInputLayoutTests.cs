@@ -137,7 +137,7 @@ public sealed class StepInputLayoutTests
     }
 
     [Fact]
-    public void Decode_attention_splits_give_each_split_a_tile_from_eight_tiles_on_up_to_thirty_two_splits()
+    public void Decode_attention_splits_give_each_split_a_tile_from_eight_tiles_on_up_to_thirty_two_splits_and_more_for_long_contexts()
     {
         // 7B shape (4 kv heads), 132 SMs: 198 blocks wanted
         Assert.Equal(1, DecodeAttention.Splits(1, 4, 128, 132)); // 2 tiles: one split, no combine
@@ -145,6 +145,11 @@ public sealed class StepInputLayoutTests
         Assert.Equal(8, DecodeAttention.Splits(1, 4, 512, 132));
         Assert.Equal(16, DecodeAttention.Splits(1, 4, 1024, 132));
         Assert.Equal(32, DecodeAttention.Splits(1, 4, 4096, 132)); // 64 tiles, capped
+        // 1.5B shape (2 kv heads): 99 blocks wanted per head, more than 32 splits only at 4 tiles each or more
+        Assert.Equal(32, DecodeAttention.Splits(1, 2, 8192, 132)); // 128 tiles: 64 splits would keep 2 each
+        Assert.Equal(64, DecodeAttention.Splits(1, 2, 16384, 132)); // 256 tiles: 4 each
+        Assert.Equal(64, DecodeAttention.Splits(1, 2, 32768, 132)); // the long cap
+        Assert.Equal(50, DecodeAttention.Splits(1, 4, 32768, 132)); // ceil(198 / 4) blocks per head
         Assert.Equal(7, DecodeAttention.Splits(8, 4, 1024, 132)); // ceil(198 / 32) blocks per head
         Assert.Equal(1, DecodeAttention.Splits(64, 4, 1024, 132)); // 256 blocks already
     }

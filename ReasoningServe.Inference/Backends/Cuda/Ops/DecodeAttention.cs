@@ -19,23 +19,33 @@ internal static unsafe class DecodeAttention
         headDim is 64 or 128 && kvHeads > 0 && heads % kvHeads == 0 && heads / kvHeads is >= 1 and <= MaxGroup;
 
     /// <summary>
-    /// Enough splits that the launch has about 1.5 blocks per SM (a block keeps ~40 KB of K/V in flight, so one or two
-    /// per SM stream at full bandwidth), each split at least <see cref="MinTilesPerSplit"/> tiles of the longest context,
-    /// at most <see cref="MaxDecodeSplits"/>, and none below <see cref="SplitFromTiles"/> tiles: a long context alone is
-    /// shared by every SM, a batch of 64 7B decodes (256 blocks) keeps one split, and so does one short context.
+    /// Enough splits that the launch has about 1.5 blocks per SM (<see cref="BlocksPercentOfSms"/>; a block keeps ~40 KB
+    /// of K/V in flight, so one or two per SM stream at full bandwidth), each split at least <see cref="MinTilesPerSplit"/>
+    /// tiles of the longest context, at most <see cref="MaxDecodeSplits"/> (or, where every split still gets
+    /// <see cref="LongSplitTiles"/> tiles, up to <see cref="MaxLongSplits"/>), and none below <see cref="SplitFromTiles"/>
+    /// tiles: a long context alone is shared by every SM, a batch of 64 7B decodes (256 blocks) keeps one split, and so
+    /// does one short context.
     /// </summary>
     public static int Splits(int tokens, int kvHeads, int maxContext, int multiprocessors)
     {
         int blocks = Math.Max(1, tokens * kvHeads);
-        int wanted = (3 * multiprocessors / 2 + blocks - 1) / blocks;
+        int wanted = (BlocksPercentOfSms * multiprocessors / 100 + blocks - 1) / blocks;
         int tiles = (maxContext + SplitTile - 1) / SplitTile;
-        return tiles < SplitFromTiles ? 1 : Math.Clamp(Math.Min(wanted, tiles / MinTilesPerSplit), 1, MaxDecodeSplits);
+        int most = Math.Max(MaxDecodeSplits, Math.Min(tiles / LongSplitTiles, MaxLongSplits));
+        return tiles < SplitFromTiles ? 1 : Math.Clamp(Math.Min(wanted, tiles / MinTilesPerSplit), 1, most);
     }
 
-    // The policy's numbers come from whole one-token steps over contexts of 256 to 4096 positions (cuda-check's
-    // context-sweep, run 12): on the H200 the 1.5B step at 512 positions took 1.31 ms in 2 splits of 4 tiles and 1.21 in 8
-    // of one; at 256 positions 1.17 in one split and 1.19 in 4; at 4096 1.32 in 32 splits and 1.39 in 64 (the combine
-    // reads every split's row). RS_CUDA_SPLIT_TILES, RS_CUDA_SPLIT_FROM and RS_CUDA_SPLIT_MAX override them.
+    // The policy's numbers come from whole one-token steps (cuda-check's context-sweep) on the H200. Run 12, contexts of
+    // 256 to 4096 positions: the 1.5B step at 512 positions took 1.31 ms in 2 splits of 4 tiles and 1.21 in 8 of one; at
+    // 256 positions 1.17 in one split and 1.19 in 4; at 4096 1.32 in 32 splits and 1.39 in 64 (the combine reads every
+    // split's row). Run 13, 4096 to 32768 positions, 32 splits against 64 (1.5B) or 50 (7B): 1.5B 1.31 / 1.37 ms at 4096,
+    // 1.42 / 1.43 at 8192, 1.64 / 1.56 at 16384, 2.06 / 1.75 at 32768; 7B 3.84 / 3.96, 3.90-3.95 / 3.95-4.03,
+    // 4.11-4.16 / 4.12-4.21, 4.60 / 4.53-4.54: more splits pay once each keeps 4 tiles or more, and most where 32 splits
+    // leave SMs idle (the 1.5B's 2 KV heads make 64 blocks). RS_CUDA_SPLIT_TILES, RS_CUDA_SPLIT_FROM, RS_CUDA_SPLIT_MAX,
+    // RS_CUDA_SPLIT_LONG_TILES, RS_CUDA_SPLIT_LONG_MAX and RS_CUDA_SPLIT_BLOCKS override them.
+
+    /// <summary>attention_combine.cuh's MAX_SPLITS: the most splits the combine (and the partials' layout) takes.</summary>
+    public const int MaxSplits = 128;
 
     /// <summary>The fewest 64-key tiles a split takes.</summary>
     public static readonly int MinTilesPerSplit = PositiveFromEnvironment("RS_CUDA_SPLIT_TILES", 1);
@@ -43,8 +53,17 @@ internal static unsafe class DecodeAttention
     /// <summary>Contexts of fewer tiles than this take one split: the combine launch costs more than the split saves.</summary>
     public static readonly int SplitFromTiles = PositiveFromEnvironment("RS_CUDA_SPLIT_FROM", 8);
 
-    /// <summary>The most splits of one (token, KV head).</summary>
-    public static readonly int MaxDecodeSplits = Math.Min(GqaAttention.MaxSplits, PositiveFromEnvironment("RS_CUDA_SPLIT_MAX", 32));
+    /// <summary>The most splits of one (token, KV head) whatever the context.</summary>
+    public static readonly int MaxDecodeSplits = Math.Min(MaxSplits, PositiveFromEnvironment("RS_CUDA_SPLIT_MAX", 32));
+
+    /// <summary>Splits past <see cref="MaxDecodeSplits"/> only where each keeps this many tiles.</summary>
+    public static readonly int LongSplitTiles = PositiveFromEnvironment("RS_CUDA_SPLIT_LONG_TILES", 4);
+
+    /// <summary>The most splits of one (token, KV head) in a long context.</summary>
+    public static readonly int MaxLongSplits = Math.Min(MaxSplits, PositiveFromEnvironment("RS_CUDA_SPLIT_LONG_MAX", 64));
+
+    /// <summary>The blocks a split launch aims at, in percent of the multiprocessors.</summary>
+    public static readonly int BlocksPercentOfSms = PositiveFromEnvironment("RS_CUDA_SPLIT_BLOCKS", 150);
 
     private static int PositiveFromEnvironment(string name, int fallback) =>
         int.TryParse(Environment.GetEnvironmentVariable(name), out int value) && value > 0 ? value : fallback;
@@ -67,9 +86,9 @@ internal static unsafe class DecodeAttention
         {
             throw new ArgumentException($"query row stride {qRowStride} must be even.", nameof(qRowStride));
         }
-        if (splits is < 1 or > GqaAttention.MaxSplits)
+        if (splits is < 1 or > MaxSplits)
         {
-            throw new ArgumentOutOfRangeException(nameof(splits), splits, $"splits must be 1 to {GqaAttention.MaxSplits}.");
+            throw new ArgumentOutOfRangeException(nameof(splits), splits, $"splits must be 1 to {MaxSplits}.");
         }
         int launched = tokenList == 0 ? tokens : listed;
         if (launched == 0)
