@@ -135,15 +135,31 @@ internal static unsafe class DecodeAttentionChecks
             bool same = early.AsSpan().SequenceEqual(got);
             Report.Check($"decode_attention_early {name}", same, same ? "bit-exact with decode_attention (stray rows untouched too)" : "DIFFERS from decode_attention");
         }
+
+        // decode_attention_deep (and its early form where the plain early one ran): deeper rings, the same tiles in the
+        // same order, so the same bits.
+        foreach (bool early in new[] { false, true })
+        {
+            if (!k.DeepDecodeAttention || (early && !(listDecodeTokens || seqs.All(x => x.New == 1))))
+            {
+                continue;
+            }
+            Fill(s, 0xFF, dout);
+            Gpu.DecodeAttention.Launch(k, s, dq.Pointer, qStride, dout.Pointer, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer, maxBlocks,
+                dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, BlockSize, splits, listDecodeTokens ? dlist.Pointer : 0, decode.Count, early, deep: true);
+            bool same = DownloadBf16(dout.Pointer, (tokens + SpareRows) * qSize).AsSpan().SequenceEqual(got);
+            string kernel = early ? "decode_attention_deep_early" : "decode_attention_deep";
+            Report.Check($"{kernel} {name}", same, same ? "bit-exact with decode_attention (stray rows untouched too)" : "DIFFERS from decode_attention");
+        }
     }
 
     /// <summary>
-    /// 7B shape (28/4 heads of 128): 64 decode tokens over 1024 positions each, one over 32768, and one over 128 (a
+    /// 7B shape (28/4 heads of 128): 64 decode tokens over 1024 positions each, one over 32768 (also 1.5B-shaped), and one over 128 (a
     /// single stream's short context, where a split's combine launch may cost more than it saves); one token over 512 and
     /// 2048 positions in the 7B and 1.5B (12/2) shapes, where a decode graph captured for that width splits or not
     /// (run 11's server trace: two splits and the combine from 257 positions on). Mean of 20 launches
     /// after a warm-up (combine included), for gqa_attention with its split policy and decode_attention with its own and
-    /// a few other split counts; bandwidth = K and V bytes read (tokens x context x kvHeads x 128 x 2 bytes x 2) / time.
+    /// a few other split counts, and decode_attention_deep; bandwidth = K and V bytes read (tokens x context x kvHeads x 128 x 2 bytes x 2) / time.
     /// Launches alternate between two caches of the same shape so the 50 MB L2 holds none of a launch's K/V.
     /// </summary>
     private static void Bench(CudaDevice device, CudaKernels k, Random random)
@@ -151,7 +167,7 @@ internal static unsafe class DecodeAttentionChecks
         const int D = 128, Runs = 20;
         int sms = device.MultiprocessorCount;
         foreach ((int tokens, int context, int heads, int kvHeads) in new[]
-            { (64, 1024, 28, 4), (1, 32768, 28, 4), (1, 128, 28, 4), (1, 512, 28, 4), (1, 2048, 28, 4), (1, 512, 12, 2), (1, 2048, 12, 2) })
+            { (64, 1024, 28, 4), (1, 32768, 28, 4), (1, 32768, 12, 2), (1, 128, 28, 4), (1, 512, 28, 4), (1, 2048, 28, 4), (1, 512, 12, 2), (1, 2048, 12, 2) })
         {
             int qSize = heads * D, kvSize = kvHeads * D, qStride = qSize + 2 * kvSize;
             int blocksPerSeq = context / BlockSize, numBlocks = 2 * tokens * blocksPerSeq;
@@ -176,7 +192,7 @@ internal static unsafe class DecodeAttentionChecks
             Report.Line($"  {tokens} decode token(s) x {context} positions, {heads}/{kvHeads} heads of {D}: {bytes / 1e6:F0} MB of K/V, mean of {Runs}");
             void Line(string kernel, int splits, double ms) =>
                 Report.Line($"    {kernel,-17} {splits,2} split(s) {ms,8:F3} ms  {bytes / (ms * 1e-3) / 1e9,7:F0} GB/s");
-            double TimeKernel(bool tensorCores, int splits, ulong output)
+            double TimeKernel(bool tensorCores, int splits, ulong output, bool deep = false)
             {
                 int run = 0;
                 return EventTimer.MeanMilliseconds(s, Runs, () =>
@@ -185,7 +201,7 @@ internal static unsafe class DecodeAttentionChecks
                     if (tensorCores)
                     {
                         Gpu.DecodeAttention.Launch(k, s, dq.Pointer, qStride, output, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer,
-                            blocksPerSeq, seq, dctx.Pointer, tokens, heads, kvHeads, D, BlockSize, splits);
+                            blocksPerSeq, seq, dctx.Pointer, tokens, heads, kvHeads, D, BlockSize, splits, deep: deep);
                     }
                     else
                     {
@@ -208,6 +224,13 @@ internal static unsafe class DecodeAttentionChecks
                 if (splits != decodeSplits)
                 {
                     Line("decode_attention", splits, TimeKernel(true, splits, decodeOut.Pointer));
+                }
+            }
+            if (k.DeepDecodeAttention)
+            {
+                foreach (int splits in context > 4096 ? new[] { decodeSplits, 16, 32, 64 } : [decodeSplits])
+                {
+                    Line("decode_attn_deep", splits, TimeKernel(true, splits, decodeOut.Pointer, deep: true));
                 }
             }
         }

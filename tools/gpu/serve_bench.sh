@@ -3,6 +3,8 @@
 # measured with `bench serve`. Expects the published server (tools/gpu/all.sh prepare) in .gpu/ and the Qwen3
 # tokenizer packed as .gpu/qwen3-tokenizer.tar.xz (testdata/tokenizers/ is fetched by npm, not tracked); writes results to $OUT.
 #   tools/gpu/serve_bench.sh    (SERVE_SHAPES: which of qwen2.5-1.5b qwen2.5-7b, default both)
+# SERVE_LONG_INPUT=16000: instead of the runs below, one stream over a long prompt (that many tokens, then 256 out), on a
+# server started with --max-model-len 32768: decode attention over long contexts, where reasoning models spend their steps.
 set -uo pipefail
 out=${OUT:?set OUT}
 # The published app may travel compressed (the device's transfer limit is 64 MiB); GPU_APP names an unpacked one.
@@ -12,11 +14,12 @@ if [ -z "${GPU_APP:-}" ]; then
 fi
 dll=$GPU_APP/ReasoningServe.Inference/ReasoningServe.Inference.dll
 source tools/gpu/server.sh
+max_len=4096; [ -n "${SERVE_LONG_INPUT:-}" ] && max_len=32768
 unpack_tokenizer
 serve() { # shape port
   local dir=/tmp/$1
   mkdir -p "$dir" && cp "examples/dummy-shapes/$1.json" "$dir/config.json" && cp /tmp/tok/* "$dir/"
-  dotnet "$dll" --model "$dir" --served-model-name "$1" --load-format dummy --device cuda --max-model-len 4096 \
+  dotnet "$dll" --model "$dir" --served-model-name "$1" --load-format dummy --device cuda --max-model-len "$max_len" \
     --max-num-seqs 64 --port "$2" > "$out/server-$1.log" 2>&1 &
   wait_healthy "$2" $! 240 && return 0
   echo "server for $1 did not come up"; tail -20 "$out/server-$1.log"; return 1
@@ -31,6 +34,12 @@ for shape in ${SERVE_SHAPES:-qwen2.5-1.5b qwen2.5-7b}; do
   echo "=== $shape"; start=$(date +%s)
   serve "$shape" "$port" || continue
   echo "server up after $(( $(date +%s) - start )) s"
+  if [ -n "${SERVE_LONG_INPUT:-}" ]; then
+    bench "$port" "$shape" "$shape-single-long" --num-prompts 2 --num-warmups 1 --random-input-len "$SERVE_LONG_INPUT" --random-output-len 256 \
+      --max-concurrency 1
+    kill %1 2>/dev/null; wait 2>/dev/null
+    continue
+  fi
   bench "$port" "$shape" "$shape-single" --num-prompts 4 --num-warmups 1 --random-input-len 128 --random-output-len 256 --max-concurrency 1
   if [ "$shape" = qwen2.5-7b ]; then
     # one stream with Qwen3's thinking-mode sampling: what sample.cu's row passes add to a step that has nothing to hide them

@@ -133,6 +133,14 @@ internal sealed unsafe class CudaKernels : IDisposable
         GqaAttention = Get(functions, "gqa_attention.cu", "gqa_attention");
         DecodeAttention = Get(functions, "decode_attention.cu", "decode_attention");
         DecodeAttentionEarly = Get(functions, "decode_attention.cu", "decode_attention_early");
+        DecodeAttentionDeep = Get(functions, "decode_attention.cu", "decode_attention_deep");
+        DecodeAttentionDeepEarly = Get(functions, "decode_attention.cu", "decode_attention_deep_early");
+        DeepDecodeAttention = device.MaxSharedBytesPerBlock >= Ops.DecodeAttention.DeepSharedBytes && DecodeAttentionDeep.IsLoaded;
+        if (DeepDecodeAttention)
+        {
+            DecodeAttentionDeep.AllowDynamicSharedBytes(Ops.DecodeAttention.DeepSharedBytes);
+            DecodeAttentionDeepEarly.AllowDynamicSharedBytes(Ops.DecodeAttention.DeepSharedBytes);
+        }
         AttentionCombine = Get(functions, "attention_combine.cu", "attention_combine");
         QkvFinish = Get(functions, "qkv_finish.cu", "qkv_finish");
         Gemv = Get(functions, "gemv.cu", "gemv");
@@ -162,6 +170,11 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel GqaAttention { get; }
     public CudaKernel DecodeAttention { get; }
     public CudaKernel DecodeAttentionEarly { get; }
+    /// <summary>decode_attention(_early) with deeper cp.async rings in 96 KB of dynamic shared memory (long contexts).</summary>
+    public CudaKernel DecodeAttentionDeep { get; }
+    public CudaKernel DecodeAttentionDeepEarly { get; }
+    /// <summary>Whether the device gives a block the deep kernels' shared memory (they are then set up to ask for it).</summary>
+    public bool DeepDecodeAttention { get; }
     public CudaKernel AttentionCombine { get; }
     public CudaKernel QkvFinish { get; }
     public CudaKernel Gemv { get; }

@@ -111,10 +111,11 @@ public sealed class CudaLibraryTests
                 bool launches = first[0] == "launch_next_grid();" || (file == "gemv.cu" && first[0].StartsWith("launch_next_grid_always();", StringComparison.Ordinal));
                 Assert.True(launches, $"{m.Groups[1].Value} ({file}) starts with '{first[0]}'");
                 // gemv.cu's wide entry points request their first weights (never an activation) before they wait.
-                // decode_attention_early requests older keys (written by earlier steps) before it waits, and q after
+                // decode_attention_early (and its deep form) requests older keys (written by earlier steps) before it waits, and q after
                 bool waits = first[1] == "wait_for_previous_grid();" || (file == "gemv.cu" && first[1].StartsWith("gemv_wide_rows(", StringComparison.Ordinal)
                     && WeightsOnlyBeforeWait(KernelSources.Read(file)))
-                    || (file == "decode_attention.cu" && first[1].StartsWith("decode_attention_block<true>(", StringComparison.Ordinal)
+                    || (file == "decode_attention.cu" && (first[1].StartsWith("decode_attention_block<true>(", StringComparison.Ordinal)
+                            || first[1].StartsWith("decode_attention_deep_block<true>(", StringComparison.Ordinal))
                         && QueryAfterWaitWhenEarly(KernelSources.Read("decode_attention.cuh")))
                     // decode_step requests its first weight rows (never an activation) before it waits
                     || (file == "decode_step.cu" && StepRequestsOnlyWeightsBeforeWait(KernelSources.Read(file)));

@@ -153,4 +153,14 @@ public sealed class StepInputLayoutTests
         Assert.Equal(7, DecodeAttention.Splits(8, 4, 1024, 132)); // ceil(198 / 32) blocks per head
         Assert.Equal(1, DecodeAttention.Splits(64, 4, 1024, 132)); // 256 blocks already
     }
+
+    [Fact]
+    public void Decode_attention_takes_the_deep_rings_only_for_splits_of_four_tiles_or_more()
+    {
+        Assert.False(DecodeAttention.UsesDeep(128, 1)); // one short context
+        Assert.False(DecodeAttention.UsesDeep(1024, 1)); // a large batch keeps one split of many tiles
+        Assert.False(DecodeAttention.UsesDeep(4096, 32)); // 2 tiles a split
+        Assert.True(DecodeAttention.UsesDeep(8192, 32));
+        Assert.True(DecodeAttention.UsesDeep(32768, 64));
+    }
 }

@@ -65,3 +65,45 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, 3) decode_attention_ea
     decode_attention_block<true>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
         tokenContext, tokenList, heads, kvHeads, headDim, blockSize, scale);
 }
+
+// decode_attention(_early) with deeper rings (ATT_DEEP_SMEM_BYTES of dynamic shared memory, two blocks an SM): more of
+// the cache in flight per warp, for long contexts, where one block an SM (a 1.5B token's 2 KV heads in 64 splits) kept
+// ~32 KB in flight and streamed the cache at ~1.5 TB/s (run 13).
+template <bool EARLY>
+__device__ __forceinline__ void decode_attention_deep_block(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
+    float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
+    const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
+    const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
+{
+    extern __shared__ __align__(128) unsigned char deepSmem[];
+    const int t = tokenList == nullptr ? blockIdx.x : tokenList[blockIdx.x];
+    const int* table = blockTables + (long long)tokenSeq[t] * maxBlocks;
+    const int context = tokenContext[t];
+    if (headDim == 128)
+        decode_attention_group<128, 6, EARLY, BlockSync, ATT_DEEP_SMEM_BYTES>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache,
+            table, t, context, heads, kvHeads, blockSize, scale, deepSmem, blockIdx.y, blockIdx.z, gridDim.z, BlockSync{});
+    else if (headDim == 64)
+        decode_attention_group<64, 12, EARLY, BlockSync, ATT_DEEP_SMEM_BYTES>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache,
+            table, t, context, heads, kvHeads, blockSize, scale, deepSmem, blockIdx.y, blockIdx.z, gridDim.z, BlockSync{});
+}
+
+extern "C" __global__ void __launch_bounds__(ATT_THREADS, 2) decode_attention_deep(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
+    float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
+    const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
+    const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
+{
+    launch_next_grid();
+    wait_for_previous_grid();
+    decode_attention_deep_block<false>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
+        tokenContext, tokenList, heads, kvHeads, headDim, blockSize, scale);
+}
+
+extern "C" __global__ void __launch_bounds__(ATT_THREADS, 2) decode_attention_deep_early(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
+    float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
+    const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
+    const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
+{
+    launch_next_grid();
+    decode_attention_deep_block<true>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
+        tokenContext, tokenList, heads, kvHeads, headDim, blockSize, scale);
+}

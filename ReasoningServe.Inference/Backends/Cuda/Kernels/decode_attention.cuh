@@ -9,6 +9,9 @@
 #define ATT_KEYS 16                   // keys per warp tile: one k-step of P V, two n-tiles of Q K^T
 #define ATT_SPLIT_TILE (ATT_WARPS * ATT_KEYS) // splits share the context in whole tiles of this many keys
 #define ATT_SMEM_BYTES 49152
+// decode_attention_deep's rings: 96 KB of dynamic shared memory (opt-in), RING 6 for head_dim 128 and 12 for 64, so a
+// warp keeps 5 (11) tiles in flight instead of 2 (5)
+#define ATT_DEEP_SMEM_BYTES 98304
 #define LN2 0.6931471805599453f
 
 // The barrier of decode_attention.cu's blocks, which are all attention.
@@ -38,7 +41,7 @@ __device__ __forceinline__ void load_tile(unsigned dst, const bf16* __restrict__
 // written by earlier steps, so the warps request their first tiles first and wait only before a tile that holds
 // position context - 1 (qkv_finish writes it just before) and before reading q. Only for tokens that are their
 // sequence's one new token: the host's call.
-template <int HEAD_DIM, int RING, bool EARLY, class Sync>
+template <int HEAD_DIM, int RING, bool EARLY, class Sync, int SMEM_BYTES = ATT_SMEM_BYTES>
 __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
     float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ table, int t, int context,
@@ -48,8 +51,8 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
     constexpr int DK = HEAD_DIM / 16; // k-steps of Q K^T
     constexpr int DN = HEAD_DIM / 8;  // n-tiles of O
     constexpr int OSTRIDE = HEAD_DIM + 8; // floats per row of the merge buffer (padded against bank conflicts)
-    static_assert(ATT_WARPS * RING * TILE_BYTES <= ATT_SMEM_BYTES, "the rings must fit");
-    static_assert(ATT_WARPS * 16 * (OSTRIDE + 2) * 4 <= ATT_SMEM_BYTES, "the merge buffers must fit");
+    static_assert(ATT_WARPS * RING * TILE_BYTES <= SMEM_BYTES, "the rings must fit");
+    static_assert(ATT_WARPS * 16 * (OSTRIDE + 2) * 4 <= SMEM_BYTES, "the merge buffers must fit");
 
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, group = lane >> 2, quad = lane & 3;
     const int G = heads / kvHeads, h0 = g * G;

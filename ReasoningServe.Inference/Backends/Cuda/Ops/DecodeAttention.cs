@@ -44,6 +44,31 @@ internal static unsafe class DecodeAttention
     // leave SMs idle (the 1.5B's 2 KV heads make 64 blocks). RS_CUDA_SPLIT_TILES, RS_CUDA_SPLIT_FROM, RS_CUDA_SPLIT_MAX,
     // RS_CUDA_SPLIT_LONG_TILES, RS_CUDA_SPLIT_LONG_MAX and RS_CUDA_SPLIT_BLOCKS override them.
 
+    /// <summary>decode_attention_deep's dynamic shared memory (decode_attention.cuh's ATT_DEEP_SMEM_BYTES).</summary>
+    public const int DeepSharedBytes = 98304;
+
+    /// <summary>
+    /// Whether a launch takes decode_attention_deep (rings of 6 tiles instead of 3, two blocks an SM instead of three):
+    /// where the context is split and each split's warps have at least <see cref="DeepFromWarpTiles"/> 16-key tiles
+    /// each (RS_CUDA_ATT_DEEP=1: always, 0: never). On the H200 (run 13, whole one-token steps, two alternations) it took
+    /// the 1.5B step at 16384 / 32768 positions from 1.55 / 1.77 to 1.51 / 1.68 ms and the 7B one from 4.20-4.22 / 4.51
+    /// to 4.04-4.08 / 4.32-4.34; at 4096 positions (2 tiles a split) it changed nothing, and it was slower in one split
+    /// (1.5B at 128 positions 1.16 -> 1.25 ms), in 16 splits of one tile (1.22 -> 1.24) and for 64 sequences in one
+    /// split (1.5B 1.81 -> 1.92, 7B at 1024 positions 5.41 -> 5.55).
+    /// </summary>
+    public static bool UsesDeep(int maxContext, int splits) =>
+        DeepMode switch
+        {
+            "1" => true,
+            "0" => false,
+            _ => splits > 1 && (maxContext + SplitTile - 1) / SplitTile / splits >= DeepFromWarpTiles,
+        };
+
+    private static readonly string? DeepMode = Environment.GetEnvironmentVariable("RS_CUDA_ATT_DEEP");
+
+    /// <summary>The 16-key tiles per warp of a split (its 64-key tiles) from which the deep rings pay (RS_CUDA_ATT_DEEP_FROM).</summary>
+    public static readonly int DeepFromWarpTiles = PositiveFromEnvironment("RS_CUDA_ATT_DEEP_FROM", 4);
+
     /// <summary>attention_combine.cuh's MAX_SPLITS: the most splits the combine (and the partials' layout) takes.</summary>
     public const int MaxSplits = 128;
 
@@ -73,9 +98,10 @@ internal static unsafe class DecodeAttention
     /// <param name="tokenList">Device ints naming the <paramref name="listed"/> tokens to attend for, or 0 for all <paramref name="tokens"/>.</param>
     /// <param name="early">decode_attention_early: the older keys are requested before the kernel waits for the one ahead of
     /// it. Only where every token attended for is its sequence's one new token (decode tokens).</param>
+    /// <param name="deep">decode_attention_deep (<see cref="UsesDeep"/>), where the device gives it its shared memory.</param>
     public static void Launch(CudaKernels kernels, nint stream, ulong q, int qRowStride, ulong output, ulong partials, ulong kCache, ulong vCache,
         ulong blockTables, int maxBlocks, ulong tokenSeq, ulong tokenContext, int tokens, int heads, int kvHeads, int headDim, int blockSize, int splits,
-        ulong tokenList = 0, int listed = 0, bool early = false)
+        ulong tokenList = 0, int listed = 0, bool early = false, bool deep = false)
     {
         if (!IsSupported(headDim, heads, kvHeads))
         {
@@ -102,7 +128,15 @@ internal static unsafe class DecodeAttention
             &q, &qRowStride, &output, &partialOut, &partialMax, &partialSum, &kCache, &vCache, &blockTables, &maxBlocks, &tokenSeq, &tokenContext,
             &tokenList, &heads, &kvHeads, &headDim, &blockSize, &scale,
         };
-        (early ? kernels.DecodeAttentionEarly : kernels.DecodeAttention).Launch(stream, (uint)launched, (uint)kvHeads, 128, args, gridZ: (uint)splits);
+        if (deep && kernels.DeepDecodeAttention)
+        {
+            (early ? kernels.DecodeAttentionDeepEarly : kernels.DecodeAttentionDeep).Launch(stream, (uint)launched, (uint)kvHeads, 128, args,
+                DeepSharedBytes, (uint)splits);
+        }
+        else
+        {
+            (early ? kernels.DecodeAttentionEarly : kernels.DecodeAttention).Launch(stream, (uint)launched, (uint)kvHeads, 128, args, gridZ: (uint)splits);
+        }
         GqaAttention.Combine(kernels, stream, partials, output, tokens, heads, headDim, splits, tokenList, launched);
     }
 }
