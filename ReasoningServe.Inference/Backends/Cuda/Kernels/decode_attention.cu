@@ -25,22 +25,34 @@
 // smem: 48 KB static (the rings), under the limit that needs no opt-in.
 #include "decode_attention.cuh"
 
-template <bool EARLY>
+// DEEP: the rings of decode_attention_deep, in ATT_DEEP_SMEM_BYTES of dynamic shared memory.
+template <bool EARLY, bool DEEP = false>
 __device__ __forceinline__ void decode_attention_block(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
     float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
     const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
 {
-    __shared__ __align__(128) unsigned char smem[ATT_SMEM_BYTES];
+    constexpr int SMEM = DEEP ? ATT_DEEP_SMEM_BYTES : ATT_SMEM_BYTES, RING128 = DEEP ? 6 : 3, RING64 = DEEP ? 12 : 6;
+    unsigned char* smem;
+    if constexpr (DEEP)
+    {
+        extern __shared__ __align__(128) unsigned char deepSmem[];
+        smem = deepSmem;
+    }
+    else
+    {
+        __shared__ __align__(128) unsigned char staticSmem[ATT_SMEM_BYTES];
+        smem = staticSmem;
+    }
     const int t = tokenList == nullptr ? blockIdx.x : tokenList[blockIdx.x];
     const int* table = blockTables + (long long)tokenSeq[t] * maxBlocks;
     const int context = tokenContext[t];
     if (headDim == 128)
-        decode_attention_group<128, 3, EARLY>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t, context,
-            heads, kvHeads, blockSize, scale, smem, blockIdx.y, blockIdx.z, gridDim.z, BlockSync{});
+        decode_attention_group<128, RING128, EARLY, BlockSync, SMEM>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t,
+            context, heads, kvHeads, blockSize, scale, smem, blockIdx.y, blockIdx.z, gridDim.z, BlockSync{});
     else if (headDim == 64)
-        decode_attention_group<64, 6, EARLY>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t, context,
-            heads, kvHeads, blockSize, scale, smem, blockIdx.y, blockIdx.z, gridDim.z, BlockSync{});
+        decode_attention_group<64, RING64, EARLY, BlockSync, SMEM>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t,
+            context, heads, kvHeads, blockSize, scale, smem, blockIdx.y, blockIdx.z, gridDim.z, BlockSync{});
 }
 
 extern "C" __global__ void __launch_bounds__(ATT_THREADS, 3) decode_attention(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
@@ -69,24 +81,6 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, 3) decode_attention_ea
 // decode_attention(_early) with deeper rings (ATT_DEEP_SMEM_BYTES of dynamic shared memory, two blocks an SM): more of
 // the cache in flight per warp, for long contexts, where one block an SM (a 1.5B token's 2 KV heads in 64 splits) kept
 // ~32 KB in flight and streamed the cache at ~1.5 TB/s (run 13).
-template <bool EARLY>
-__device__ __forceinline__ void decode_attention_deep_block(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
-    float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
-    const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
-    const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
-{
-    extern __shared__ __align__(128) unsigned char deepSmem[];
-    const int t = tokenList == nullptr ? blockIdx.x : tokenList[blockIdx.x];
-    const int* table = blockTables + (long long)tokenSeq[t] * maxBlocks;
-    const int context = tokenContext[t];
-    if (headDim == 128)
-        decode_attention_group<128, 6, EARLY, BlockSync, ATT_DEEP_SMEM_BYTES>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache,
-            table, t, context, heads, kvHeads, blockSize, scale, deepSmem, blockIdx.y, blockIdx.z, gridDim.z, BlockSync{});
-    else if (headDim == 64)
-        decode_attention_group<64, 12, EARLY, BlockSync, ATT_DEEP_SMEM_BYTES>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache,
-            table, t, context, heads, kvHeads, blockSize, scale, deepSmem, blockIdx.y, blockIdx.z, gridDim.z, BlockSync{});
-}
-
 extern "C" __global__ void __launch_bounds__(ATT_THREADS, 2) decode_attention_deep(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
     float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
@@ -94,7 +88,7 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, 2) decode_attention_de
 {
     launch_next_grid();
     wait_for_previous_grid();
-    decode_attention_deep_block<false>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
+    decode_attention_block<false, true>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
         tokenContext, tokenList, heads, kvHeads, headDim, blockSize, scale);
 }
 
@@ -104,6 +98,6 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, 2) decode_attention_de
     const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
 {
     launch_next_grid();
-    decode_attention_deep_block<true>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
+    decode_attention_block<true, true>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
         tokenContext, tokenList, heads, kvHeads, headDim, blockSize, scale);
 }
