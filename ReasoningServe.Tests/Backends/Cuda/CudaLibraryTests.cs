@@ -164,6 +164,14 @@ public sealed class CudaLibraryTests
     }
 
     [Fact]
+    public void Decode_attention_launches_match_the_macros_its_kernels_are_built_with()
+    {
+        // The host asks for the deep rings' dynamic shared memory and bounds the splits that attention_combine merges.
+        Assert.Contains($"#define ATT_DEEP_SMEM_BYTES {DecodeAttention.DeepSharedBytes}\n", KernelSources.Read("decode_attention.cuh"));
+        Assert.Contains($"#define MAX_SPLITS {DecodeAttention.MaxSplits}\n", KernelSources.Read("attention_combine.cuh"));
+    }
+
+    [Fact]
     public void Gemv_launch_shapes_match_the_macros_gemv_cu_is_built_with()
     {
         // The host sizes gemv.cu's grids from these; a build that disagreed would leave rows or chunks of k unread.

@@ -128,15 +128,10 @@ internal static unsafe class DecodeAttention
             &q, &qRowStride, &output, &partialOut, &partialMax, &partialSum, &kCache, &vCache, &blockTables, &maxBlocks, &tokenSeq, &tokenContext,
             &tokenList, &heads, &kvHeads, &headDim, &blockSize, &scale,
         };
-        if (deep && kernels.DeepDecodeAttention)
-        {
-            (early ? kernels.DecodeAttentionDeepEarly : kernels.DecodeAttentionDeep).Launch(stream, (uint)launched, (uint)kvHeads, 128, args,
-                DeepSharedBytes, (uint)splits);
-        }
-        else
-        {
-            (early ? kernels.DecodeAttentionEarly : kernels.DecodeAttention).Launch(stream, (uint)launched, (uint)kvHeads, 128, args, gridZ: (uint)splits);
-        }
+        deep &= kernels.DeepDecodeAttention;
+        CudaKernel kernel = deep ? early ? kernels.DecodeAttentionDeepEarly : kernels.DecodeAttentionDeep
+            : early ? kernels.DecodeAttentionEarly : kernels.DecodeAttention;
+        kernel.Launch(stream, (uint)launched, (uint)kvHeads, 128, args, deep ? DeepSharedBytes : 0u, (uint)splits);
         GqaAttention.Combine(kernels, stream, partials, output, tokens, heads, headDim, splits, tokenList, launched);
     }
 }
