@@ -105,6 +105,7 @@ internal static class CompareChecks
         Compare("one 2000-token prompt", [Prompt(2000)]);
         Compare("2000-token prompt in 512-token chunks", [Prompt(2000)], chunk: 512);
         Compare("64 sequences of 20-80 tokens", Enumerable.Range(0, 64).Select(_ => Prompt(random.Next(20, 81))).ToArray());
+        Compare("5 sequences of 20-80 tokens (gemv_mma's 2-8 token steps)", Enumerable.Range(0, 5).Select(_ => Prompt(random.Next(20, 81))).ToArray());
 
         // Prefix hits: B and C start with A's first 256 / 128 tokens and use A's blocks for them.
         int[] a = Prompt(300);

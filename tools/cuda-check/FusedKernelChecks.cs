@@ -104,7 +104,7 @@ internal static unsafe class FusedKernelChecks
         wide.Run(dx.Pointer, 1, dw.Pointer, 2 * inter, kIn, gu.Pointer, 2 * inter);
         Gpu.SiluAndMul.Launch(k, s, gu.Pointer, act1.Pointer, inter, 1);
         wide.FuseGateUp = true;
-        wide.RunGateUpSilu(dx.Pointer, dw.Pointer, inter, kIn, act2.Pointer);
+        wide.RunGateUpSilu(dx.Pointer, 1, dw.Pointer, inter, kIn, act2.Pointer);
         float[] a1 = DownloadBf16(act1.Pointer, inter), a2 = DownloadBf16(act2.Pointer, inter);
         int differing = 0;
         for (int i = 0; i < inter; i++)

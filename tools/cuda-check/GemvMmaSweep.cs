@@ -24,6 +24,8 @@ internal static class GemvMmaSweep
         using var data = new GemvSweep.SweepData(kernels, stream);
         using var backend = new Gpu.Gemm(stream, kernels, device.MultiprocessorCount);
         var worst = new double[loaded.Length];
+        int waveBlocks = Gpu.Gemm.MmaWaveBlocks(kernels.GemvMma, Gpu.Gemm.MmaWarps, device.MultiprocessorCount);
+        int gateUpWaveBlocks = Gpu.Gemm.MmaWaveBlocks(kernels.GemvMmaGateUp, Gpu.Gemm.MmaWarps, device.MultiprocessorCount);
         foreach ((string name, int n, int k, bool logits) in GemvSweep.Shapes)
         {
             long bytes = 2L * n * k;
@@ -38,6 +40,17 @@ internal static class GemvMmaSweep
                     Launch(data.Pool.Pointer);
                     worst[i] = Math.Max(worst[i], Errors(data.Output(tokens * n, logits), expected).Relative);
                     line.Append($" | w{warps}u{unroll} {data.Rate(bytes, Launch),5:F2}");
+                }
+                // the backend's build on a one-wave grid (RS_CUDA_MMA_WAVE=1)
+                void LaunchWave(ulong w) => Gpu.Gemm.LaunchMma(kernels.GemvMma, stream, Gpu.Gemm.MmaWarps, data.X.Pointer, tokens, w, n, k, data.Y.Pointer, n,
+                    logits, waveBlocks);
+                line.Append($" | wave {data.Rate(bytes, LaunchWave),5:F2}");
+                if (name.EndsWith("gate_up", StringComparison.Ordinal))
+                {
+                    // gemv_mma_gate_up (RS_CUDA_MMA_MLP=1): the same weights with silu_mul in the epilogue, in the backend's build
+                    void LaunchGateUp(ulong w, int blocks) => Gpu.Gemm.LaunchMmaGateUp(kernels.GemvMmaGateUp, stream, Gpu.Gemm.MmaWarps, data.X.Pointer, tokens,
+                        w, n / 2, k, data.Y.Pointer, blocks);
+                    line.Append($" | gate_up+silu {data.Rate(bytes, w => LaunchGateUp(w, 0)),5:F2}, wave {data.Rate(bytes, w => LaunchGateUp(w, gateUpWaveBlocks)),5:F2}");
                 }
                 line.Append(backend.UsesMma(tokens, k, n) ? $" | backend: w{Gpu.Gemm.MmaWarps}u4" : " | backend: cuBLAS");
                 Report.Line(line.ToString());

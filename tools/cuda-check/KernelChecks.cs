@@ -144,6 +144,32 @@ internal static unsafe class KernelChecks
             Report.ErrorCheck($"gemv_mma bf16 out [{t}x{kIn}]x[{nOut}x{kIn}]^T", Errors(DownloadBf16(dy.Pointer, t * nOut), expected), Bf16Tolerance);
             Gpu.Gemm.LaunchMma(k.GemvMma, s, Gpu.Gemm.MmaWarps, dx.Pointer, t, dw.Pointer, nOut, kIn, dy.Pointer, nOut, floatOutput: true);
             Report.ErrorCheck($"gemv_mma fp32 out [{t}x{kIn}]x[{nOut}x{kIn}]^T", Errors(Download<float>(dy.Pointer, t * nOut), expected), 1e-4);
+            // a grid of 3 blocks, each looping over row blocks (RS_CUDA_MMA_WAVE's grids are that, larger)
+            Gpu.Gemm.LaunchMma(k.GemvMma, s, Gpu.Gemm.MmaWarps, dx.Pointer, t, dw.Pointer, nOut, kIn, dy.Pointer, nOut, floatOutput: true, blocks: 3);
+            Report.ErrorCheck($"gemv_mma fp32 out, 3 blocks [{t}x{kIn}]x[{nOut}x{kIn}]^T", Errors(Download<float>(dy.Pointer, t * nOut), expected), 1e-4);
+        }
+
+        // gemv_mma_gate_up (the SiLU·mul in the epilogue) against gemv_mma then silu_mul: each row's sum is taken in the same
+        // order either way, so the products should be the same bits; intermediate sizes that are and are not multiples of 8
+        foreach ((int t, int kIn, int inter) in new[] { (2, 1000, 1003), (5, 1536, 8960), (8, 3584, 2048) })
+        {
+            float[] x = Random(random, t * kIn), w = Random(random, 2 * inter * kIn, 0.05f);
+            using DeviceBuffer dx = UploadBf16(x), dw = UploadBf16(w), gateUp = new(2L * t * 2 * inter), act1 = new(2L * t * inter),
+                act2 = new(2L * t * inter);
+            Gpu.Gemm.LaunchMma(k.GemvMma, s, Gpu.Gemm.MmaWarps, dx.Pointer, t, dw.Pointer, 2 * inter, kIn, gateUp.Pointer, 2 * inter, floatOutput: false);
+            Gpu.SiluAndMul.Launch(k, s, gateUp.Pointer, act1.Pointer, inter, t);
+            Gpu.Gemm.LaunchMmaGateUp(k.GemvMmaGateUp, s, Gpu.Gemm.MmaWarps, dx.Pointer, t, dw.Pointer, inter, kIn, act2.Pointer);
+            float[] a1 = DownloadBf16(act1.Pointer, t * inter), a2 = DownloadBf16(act2.Pointer, t * inter);
+            Gpu.Gemm.LaunchMmaGateUp(k.GemvMmaGateUp, s, Gpu.Gemm.MmaWarps, dx.Pointer, t, dw.Pointer, inter, kIn, act2.Pointer, blocks: 7);
+            float[] a3 = DownloadBf16(act2.Pointer, t * inter);
+            int differing = 0, differingLooped = 0;
+            for (int i = 0; i < a1.Length; i++)
+            {
+                differing += a1[i] != a2[i] ? 1 : 0;
+                differingLooped += a1[i] != a3[i] ? 1 : 0;
+            }
+            Report.Check($"gemv_mma_gate_up vs gemv_mma + silu_mul, {t} x {kIn} by 2 x {inter}", differing == 0 && differingLooped == 0 && a2.Any(v => v != 0),
+                $"{differing} of {a1.Length} products differ (rel {Errors(a2, a1).Relative:E1}); on 7 looping blocks {differingLooped}");
         }
 
         // GEMM (cuBLAS) vs CPU Linear, bf16 and fp32 outputs

@@ -22,7 +22,7 @@ internal static unsafe class StepParts
         Report.Section("7. a one-token decode step's parts in a CUDA graph (the backend's launches; compare the bench's full graph step)");
         nint stream = device.Stream;
         using var gemm = new Gpu.Gemm(stream, kernels, device.MultiprocessorCount);
-        Report.Line($"  gemv.cu for one token: {gemm.UsesGemv(1, 8)}; SiLU fused: {(gemm.FusesSiluIntoGateUp(1, 8) ? "into gate_up" : gemm.FuseSilu ? "into down" : "no")}; wide layout: {gemm.Wide}; programmatic dependent launch: {kernels.ProgrammaticLaunch}");
+        Report.Line($"  gemv.cu for one token: {gemm.UsesGemv(1, 8)}; SiLU fused: {(gemm.FusesSiluIntoGateUp(1, 8, 8) ? "into gate_up" : gemm.FuseSilu ? "into down" : "no")}; wide layout: {gemm.Wide}; programmatic dependent launch: {kernels.ProgrammaticLaunch}");
         foreach ((string name, ModelConfig c) in new[] { ("Qwen2.5-1.5B", DecodeBench.Qwen15B), ("Qwen2.5-7B", DecodeBench.Qwen7B) })
         {
             int h = c.HiddenSize, inter = c.IntermediateSize, qSize = c.QSize, qkv = c.QSize + 2 * c.KvSize, vocab = c.VocabSize, layers = c.NumLayers;
@@ -62,10 +62,10 @@ internal static unsafe class StepParts
                     ulong wQkv = w, wO = wQkv + 2UL * (ulong)(qkv * h), wGateUp = wO + 2UL * (ulong)(h * qSize), wDown = wGateUp + 4UL * (ulong)inter * (ulong)h;
                     NormThenProject(norms, wQkv, qkv, qkvOut.Pointer);
                     gemm.Run(attn.Pointer, 1, wO, h, qSize, delta.Pointer, h);
-                    if (gemm.FusesSiluIntoGateUp(1, h))
+                    if (gemm.FusesSiluIntoGateUp(1, h, inter))
                     {
                         Normalize(norms);
-                        gemm.RunGateUpSilu(normed.Pointer, wGateUp, inter, h, act.Pointer);
+                        gemm.RunGateUpSilu(normed.Pointer, 1, wGateUp, inter, h, act.Pointer);
                         gemm.Run(act.Pointer, 1, wDown, h, inter, delta.Pointer, h);
                     }
                     else

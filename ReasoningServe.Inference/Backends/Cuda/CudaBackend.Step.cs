@@ -71,10 +71,10 @@ internal sealed unsafe partial class CudaBackend
                 CudaOps.BiasAdd.Launch(_kernels, stream, _delta.Pointer, h, oBias.Pointer, h, tokens);
             }
 
-            if (layer.GateUpBias is null && !_gemm.FusesNorm(tokens, h) && _gemm.FusesSiluIntoGateUp(tokens, h))
+            if (layer.GateUpBias is null && !_gemm.FusesNorm(tokens, h) && _gemm.FusesSiluIntoGateUp(tokens, h, inter))
             {
                 Normalize(x, add: true, layer.PostAttentionNorm.Pointer, tokens);
-                _gemm.RunGateUpSilu(_normed.Pointer, layer.GateUp.Pointer, inter, h, _act.Pointer);
+                _gemm.RunGateUpSilu(_normed.Pointer, tokens, layer.GateUp.Pointer, inter, h, _act.Pointer);
                 Mark("norm + gemm gate_up + silu");
                 _gemm.Run(_act.Pointer, tokens, layer.Down.Pointer, h, inter, _delta.Pointer, h);
                 Mark("gemm down");
@@ -227,7 +227,8 @@ internal sealed unsafe partial class CudaBackend
         if (inputs.Tiles > 0)
         {
             CudaOps.PrefillAttention.Launch(_kernels, stream, _qkv.Pointer, _qkvStride, _attn.Pointer, k, v, inputs.BlockTables, inputs.MaxBlocks,
-                inputs.TokenSeq, inputs.TokenContext, inputs.TileFirst, inputs.TileCount, inputs.Tiles, c.NumHeads, c.NumKvHeads, c.HeadDim, cache.BlockSize);
+                inputs.TokenSeq, inputs.TokenContext, inputs.TileFirst, inputs.TileCount, inputs.Tiles, c.NumHeads, c.NumKvHeads, c.HeadDim, cache.BlockSize,
+                multiprocessors: _device.MultiprocessorCount);
             AttendDecode(inputs, k, v, cache.BlockSize, splits, inputs.DecodeTokens, inputs.DecodeTokenCount);
         }
         else if (UsesDecodeAttention || CudaOps.GqaAttention.IsSupported(c.HeadDim))

@@ -151,7 +151,15 @@ internal sealed unsafe class CudaKernels : IDisposable
         GemvWideQkv = Get(functions, "gemv.cu", "gemv_wide_qkv");
         GemvWideGateUp = Get(functions, "gemv.cu", "gemv_wide_gate_up");
         GemvMma = Get(functions, "gemv_mma.cu", "gemv_mma");
+        GemvMmaGateUp = Get(functions, "gemv_mma.cu", "gemv_mma_gate_up");
         PrefillAttention = Get(functions, "prefill_attention.cu", "prefill_attention");
+        PrefillAttentionPipelined = Get(functions, "prefill_attention.cu", "prefill_attention_pipelined");
+        int pipelinedBytes = Ops.PrefillAttention.PipelinedSharedBytes(128);
+        PipelinedPrefillAttention = device.MaxSharedBytesPerBlock >= pipelinedBytes && PrefillAttentionPipelined.IsLoaded;
+        if (PipelinedPrefillAttention)
+        {
+            PrefillAttentionPipelined.AllowDynamicSharedBytes(pipelinedBytes);
+        }
         ArgMax = Get(functions, "argmax.cu", "argmax");
         Sample = Get(functions, "sample.cu", "sample");
         LogitAdjust = Get(functions, "logit_adjust.cu", "logit_adjust");
@@ -186,7 +194,13 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel GemvWideGateUp { get; }
     /// <summary>gemv_mma.cu: 2 to 8 tokens on tensor cores.</summary>
     public CudaKernel GemvMma { get; }
+    /// <summary>gemv_mma.cu's gate_up projection of 2 to 8 tokens with the SiLU·mul in its epilogue.</summary>
+    public CudaKernel GemvMmaGateUp { get; }
     public CudaKernel PrefillAttention { get; }
+    /// <summary>prefill_attention with two query heads a block and a cp.async ring of key tiles in dynamic shared memory.</summary>
+    public CudaKernel PrefillAttentionPipelined { get; }
+    /// <summary>Whether the device gives a block prefill_attention_pipelined's shared memory (it is then set up to ask for it).</summary>
+    public bool PipelinedPrefillAttention { get; }
     public CudaKernel ArgMax { get; }
     public CudaKernel Sample { get; }
     public CudaKernel LogitAdjust { get; }

@@ -116,12 +116,23 @@ public sealed class CudaLibraryTests
                     && WeightsOnlyBeforeWait(KernelSources.Read(file)))
                     || (file == "decode_attention.cu" && first[1].StartsWith("decode_attention_block<true", StringComparison.Ordinal)
                         && QueryAfterWaitWhenEarly(KernelSources.Read("decode_attention.cuh")))
+                    // gemv_mma's one-wave grids request their first weights (never an activation) before they wait
+                    || (file == "gemv_mma.cu" && first[1].StartsWith("gemv_mma_block(", StringComparison.Ordinal) && MmaRequestsOnlyWeightsBeforeWait(KernelSources.Read(file)))
                     // decode_step requests its first weight rows (never an activation) before it waits
                     || (file == "decode_step.cu" && StepRequestsOnlyWeightsBeforeWait(KernelSources.Read(file)));
                 Assert.True(waits, $"{m.Groups[1].Value} ({file}) does not wait for its predecessor first: '{first[1]}'");
             }
         }
         Assert.Equal(KernelSources.KernelFiles.Sum(f => Regex.Matches(KernelSources.Read(f), @"__global__").Count), kernels);
+    }
+
+    private static bool MmaRequestsOnlyWeightsBeforeWait(string mma)
+    {
+        int block = mma.IndexOf("void gemv_mma_block(", StringComparison.Ordinal);
+        int wait = mma.IndexOf("wait_for_previous_grid", block, StringComparison.Ordinal);
+        string before = mma[block..wait];
+        return block >= 0 && wait > block && before.Contains("__ldg((const uint4*)(rowA", StringComparison.Ordinal)
+            && !before.Contains("load_after_wait(", StringComparison.Ordinal) && !before.Contains("xRow +", StringComparison.Ordinal);
     }
 
     private static bool QueryAfterWaitWhenEarly(string attention)
@@ -169,6 +180,16 @@ public sealed class CudaLibraryTests
         // The host asks for the deep rings' dynamic shared memory and bounds the splits that attention_combine merges.
         Assert.Contains($"#define ATT_DEEP_SMEM_BYTES {DecodeAttention.DeepSharedBytes}\n", KernelSources.Read("decode_attention.cuh"));
         Assert.Contains($"#define MAX_SPLITS {DecodeAttention.MaxSplits}\n", KernelSources.Read("attention_combine.cuh"));
+    }
+
+    [Fact]
+    public void Prefill_attention_launches_match_the_macros_its_kernels_are_built_with()
+    {
+        // The host sizes prefill_attention_pipelined's dynamic shared memory and its grid of head pairs from these.
+        string prefill = KernelSources.Read("prefill_attention.cu");
+        Assert.Contains($"#define PIPE_SMEM_BYTES_PER_DIM {PrefillAttention.PipelinedSharedBytesPerDim}\n", prefill);
+        Assert.Contains($"#define PIPE_HEADS {PrefillAttention.PipelinedHeads}\n", prefill);
+        Assert.Equal(98304, PrefillAttention.PipelinedSharedBytes(128));
     }
 
     [Fact]

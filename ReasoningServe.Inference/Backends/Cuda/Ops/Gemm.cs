@@ -65,19 +65,61 @@ internal sealed unsafe class Gemm : IDisposable
     /// against 4.1) and 16 tokens (slower on every shape). Whole 0.5B, 1.5B and 7B steps of 2-8 sequences were 0-6% faster.
     /// </summary>
     public bool UsesMma(int tokens, int inFeatures, int outFeatures) =>
-        UseMma && tokens > MaxGemvTokens && tokens <= MaxMmaTokens && inFeatures % 8 == 0 && inFeatures < WideLongRow && outFeatures < WideManyRows
-        && _kernels is { GemvMma.IsLoaded: true };
+        UseMma && tokens > MaxGemvTokens && tokens <= MaxMmaTokens && inFeatures % 8 == 0 && inFeatures < WideLongRow
+        && outFeatures < WideManyRows && _kernels is { GemvMma.IsLoaded: true };
+
+    /// <summary>
+    /// Whether <see cref="RunGateUpSilu"/> takes a gate_up projection of 2 to 8 tokens to gemv_mma_gate_up: where gemv_mma
+    /// would take it anyway (<see cref="UsesMma"/>: small models' gate_up), or every one with <see cref="MmaMlp"/>.
+    /// </summary>
+    private bool UsesMmaGateUp(int tokens, int inFeatures, int intermediate) =>
+        (MmaMlp || UsesMma(tokens, inFeatures, 2 * intermediate)) && UseMma && tokens > MaxGemvTokens && tokens <= MaxMmaTokens
+        && inFeatures % 8 == 0 && _kernels is { GemvMmaGateUp.IsLoaded: true };
 
     /// <summary>gemv_mma.cu's most tokens (one n-tile of its MMAs) and its warps per block.</summary>
     public const int MaxMmaTokens = 8, MmaWarps = 16;
 
-    /// <summary>gemv_mma.cu: 16 rows per block, <paramref name="warps"/> warps (at most its MAX_WARPS, 16).</summary>
+    /// <summary>
+    /// gemv_mma.cu: row blocks of 16 rows, <paramref name="warps"/> warps a block (at most its MAX_WARPS, 16), on a grid of
+    /// <paramref name="blocks"/> (0: one block per row block; fewer: one wave, <see cref="MmaWaveBlocks"/>).
+    /// </summary>
     public static void LaunchMma(CudaKernel kernel, nint stream, int warps, ulong x, int tokens, ulong weight, int outFeatures, int inFeatures, ulong y,
-        int ldy, bool floatOutput)
+        int ldy, bool floatOutput, int blocks = 0)
     {
         int asFloat = floatOutput ? 1 : 0;
         void** args = stackalloc void*[] { &x, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat };
-        kernel.Launch(stream, (uint)((outFeatures + 15) / 16), 1, (uint)(32 * warps), args);
+        int rowBlocks = (outFeatures + 15) / 16;
+        kernel.Launch(stream, (uint)(blocks > 0 ? Math.Min(blocks, rowBlocks) : rowBlocks), 1, (uint)(32 * warps), args);
+    }
+
+    /// <summary>gemv_mma.cu's gemv_mma_gate_up: row blocks of 8 (gate, up) row pairs, otherwise as <see cref="LaunchMma"/>.</summary>
+    public static void LaunchMmaGateUp(CudaKernel kernel, nint stream, int warps, ulong x, int tokens, ulong weight, int intermediate, int inFeatures,
+        ulong act, int blocks = 0)
+    {
+        void** args = stackalloc void*[] { &x, &tokens, &weight, &intermediate, &inFeatures, &act };
+        int rowBlocks = (intermediate + 7) / 8;
+        kernel.Launch(stream, (uint)(blocks > 0 ? Math.Min(blocks, rowBlocks) : rowBlocks), 1, (uint)(32 * warps), args);
+    }
+
+    /// <summary>The blocks of <paramref name="kernel"/> in <paramref name="warps"/>-warp blocks that are resident at once: a one-wave grid.</summary>
+    public static int MmaWaveBlocks(CudaKernel kernel, int warps, int multiprocessors) =>
+        Math.Max(1, kernel.MaxActiveBlocksPerMultiprocessor(32 * warps)) * multiprocessors;
+
+    private int _mmaWave = -1, _mmaGateUpWave = -1;
+
+    /// <summary>The grid <see cref="Run"/> and <see cref="RunGateUpSilu"/> give gemv_mma.cu: one wave with <see cref="MmaWave"/>, else 0.</summary>
+    private int MmaBlocks(bool gateUp)
+    {
+        if (!MmaWave || _multiprocessors == 0)
+        {
+            return 0;
+        }
+        ref int cached = ref gateUp ? ref _mmaGateUpWave : ref _mmaWave;
+        if (cached < 0)
+        {
+            cached = MmaWaveBlocks(gateUp ? _kernels!.GemvMmaGateUp : _kernels!.GemvMma, MmaWarps, _multiprocessors);
+        }
+        return cached;
     }
 
     /// <summary>Whether the rmsnorm before such a GEMM goes into it (<see cref="RunRmsNorm"/>).</summary>
@@ -113,7 +155,7 @@ internal sealed unsafe class Gemm : IDisposable
         }
         if (UsesMma(tokens, inFeatures, outFeatures))
         {
-            LaunchMma(_kernels!.GemvMma, _stream, MmaWarps, x, tokens, weight, outFeatures, inFeatures, y, ldy, floatOutput);
+            LaunchMma(_kernels!.GemvMma, _stream, MmaWarps, x, tokens, weight, outFeatures, inFeatures, y, ldy, floatOutput, MmaBlocks(gateUp: false));
             return;
         }
         float alpha = 1f, beta = 0f;
@@ -169,17 +211,22 @@ internal sealed unsafe class Gemm : IDisposable
     /// for one token, its wide layout loaded, a row that fits a wide block (whatever <see cref="Wide"/> says: the pairs of
     /// rows need it).
     /// </summary>
-    public bool FusesSiluIntoGateUp(int tokens, int inFeatures) =>
-        FuseGateUp && UsesGemv(tokens, inFeatures) && _multiprocessors > 0 && _kernels!.GemvWideGateUp.IsLoaded
-        && WideThreads(inFeatures, WideChunksPerThread) <= WideMaxThreads;
+    public bool FusesSiluIntoGateUp(int tokens, int inFeatures, int intermediate) =>
+        FuseGateUp && (UsesMmaGateUp(tokens, inFeatures, intermediate) || (UsesGemv(tokens, inFeatures) && _multiprocessors > 0 && _kernels!.GemvWideGateUp.IsLoaded
+        && WideThreads(inFeatures, WideChunksPerThread) <= WideMaxThreads));
 
     /// <summary>
     /// gemv.cu's gemv_wide_gate_up for one token: act = silu(x W_gate^T) * (x W_up^T) from the fused [gate | up] weight of
     /// 2 x <paramref name="intermediate"/> rows, rounded as silu_mul.cu rounds, in one launch; the down projection then
     /// reads act as a plain input.
     /// </summary>
-    public void RunGateUpSilu(ulong x, ulong weight, int intermediate, int inFeatures, ulong act)
+    public void RunGateUpSilu(ulong x, int tokens, ulong weight, int intermediate, int inFeatures, ulong act)
     {
+        if (UsesMmaGateUp(tokens, inFeatures, intermediate))
+        {
+            LaunchMmaGateUp(_kernels!.GemvMmaGateUp, _stream, MmaWarps, x, tokens, weight, intermediate, inFeatures, act, MmaBlocks(gateUp: true));
+            return;
+        }
         (uint Blocks, uint Threads) grid = CachedWideGrid(WideKind.GateUp, 2 * intermediate, inFeatures);
         void** args = stackalloc void*[] { &x, &weight, &intermediate, &inFeatures, &act };
         WideKernel(WideKind.GateUp).Launch(_stream, grid.Blocks, 1, grid.Threads, args);
@@ -278,6 +325,23 @@ internal sealed unsafe class Gemm : IDisposable
     /// cuBLAS (RS_CUDA_GEMV_MMA=0: never).
     /// </summary>
     public bool UseMma { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_GEMV_MMA") != "0";
+
+    /// <summary>
+    /// Whether every gate_up projection of 2 to 8 token steps goes to gemv_mma.cu's gemv_mma_gate_up (RS_CUDA_MMA_MLP=1),
+    /// the SiLU·mul in its epilogue (one launch fewer), instead of cuBLAS and silu_mul where cuBLAS has it (the 1.5B's and
+    /// 7B's many rows). On the H200 (run 14) that made 0.5B steps of 2 and 8 sequences 0.885 / 0.916 -> 0.828 / 0.855 ms
+    /// (it is the default there: gemv_mma already took that gate_up), 1.5B 1.546 / 1.579 -> 1.566 / 1.593, 7B 4.473 /
+    /// 4.584 -> 4.447 / 4.766.
+    /// </summary>
+    public bool MmaMlp { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_MMA_MLP") == "1";
+
+    /// <summary>
+    /// gemv_mma.cu on a grid of one wave whose blocks take several row blocks each, instead of one block per row block
+    /// (RS_CUDA_MMA_WAVE=0). On the H200 (run 14, mma-sweep, 2 tokens) it streamed 1.5B qkv at 1.43 TB/s instead of 1.11,
+    /// o 1.08 instead of 0.93, 7B o 2.56 instead of 2.27; steps of 2 and 8 sequences: 0.5B 0.885 / 0.916 -> 0.854 / 0.887
+    /// ms, 1.5B and 7B within 0.5%.
+    /// </summary>
+    public bool MmaWave { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_MMA_WAVE") != "0";
 
     /// <summary>gemv.cu's fused rmsnorm prologue instead of a separate rmsnorm launch (RS_CUDA_GEMV_FUSE=norm,silu; it leaves out the qkv epilogue).</summary>
     public bool FuseNorm { get; set; } = FuseOption("norm");
