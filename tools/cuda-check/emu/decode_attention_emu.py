@@ -14,6 +14,7 @@
 # above float64 noise; "bf16" mode rounds like the GPU and reports the relative error the cuda-check tolerance sees.
 import math, random, struct, sys
 from paged_layout import shuffled_block_tables
+from mma_m16n8k16 import mma
 
 WARPS = 4; THREADS = WARPS * 32; KEYS = 16; SPLIT_TILE = WARPS * KEYS; SMEM_BYTES = 49152
 NEG = -math.inf
@@ -31,23 +32,6 @@ def bf16(x):
     b = (b + 0x7FFF + ((b >> 16) & 1)) & 0xFFFF0000
     return struct.unpack('<f', struct.pack('<I', b))[0]
 
-
-def mma(d, a, b0, b1):
-    # d[lane] = [4 floats]; a[lane] = 4 (lo, hi) pairs; b0[lane], b1[lane] = (lo, hi). PTX m16n8k16 .bf16 layouts.
-    A = [[None] * 16 for _ in range(16)]; B = [[None] * 8 for _ in range(16)]; C = [[None] * 8 for _ in range(16)]
-    for l in range(32):
-        g, q = l >> 2, l & 3
-        A[g][2 * q], A[g][2 * q + 1] = a[l][0]; A[g + 8][2 * q], A[g + 8][2 * q + 1] = a[l][1]
-        A[g][2 * q + 8], A[g][2 * q + 9] = a[l][2]; A[g + 8][2 * q + 8], A[g + 8][2 * q + 9] = a[l][3]
-        B[2 * q][g], B[2 * q + 1][g] = b0[l]; B[2 * q + 8][g], B[2 * q + 9][g] = b1[l]
-        C[g][2 * q], C[g][2 * q + 1], C[g + 8][2 * q], C[g + 8][2 * q + 1] = d[l]
-    for r in range(16):
-        Ar = A[r]
-        for c in range(8):
-            C[r][c] += sum(Ar[k] * B[k][c] for k in range(16))
-    for l in range(32):
-        g, q = l >> 2, l & 3
-        d[l] = [C[g][2 * q], C[g][2 * q + 1], C[g + 8][2 * q], C[g + 8][2 * q + 1]]
 
 
 class Shared:

@@ -1,7 +1,8 @@
 # Lane-level emulation of prefill_attention.cu: ldmatrix / mma.sync m16n8k16 per the PTX ISA fragment definitions,
 # the kernel's own index formulas, compared with a plain softmax attention.
 import math, random
-from paged_layout import shuffled_block_tables
+from paged_layout import shuffled_block_tables, max_attention_error
+from mma_m16n8k16 import mma
 TILE_K=64; PAD=8; THREADS=128
 NEG=-math.inf
 
@@ -15,21 +16,6 @@ def ldmatrix_x4(smem, addr, trans):
             else: regs[l][i]=(M[2*(l%4)][l//4], M[2*(l%4)+1][l//4])
     return regs
 
-def mma(d, a, b0, b1):
-    # d[lane] = [4 floats], a[lane] = 4 pairs, b0[lane], b1[lane] pairs
-    A=[[0.0]*16 for _ in range(16)]; B=[[0.0]*8 for _ in range(16)]; C=[[0.0]*8 for _ in range(16)]
-    for l in range(32):
-        g,q=l//4,l%4
-        A[g][2*q],A[g][2*q+1]=a[l][0]; A[g+8][2*q],A[g+8][2*q+1]=a[l][1]
-        A[g][2*q+8],A[g][2*q+9]=a[l][2]; A[g+8][2*q+8],A[g+8][2*q+9]=a[l][3]
-        B[2*q][g],B[2*q+1][g]=b0[l]; B[2*q+8][g],B[2*q+9][g]=b1[l]
-        C[g][2*q],C[g][2*q+1],C[g+8][2*q],C[g+8][2*q+1]=d[l]
-    for r in range(16):
-        for c in range(8):
-            C[r][c]+=sum(A[r][k]*B[k][c] for k in range(16))
-    for l in range(32):
-        g,q=l//4,l%4
-        d[l]=[C[g][2*q],C[g][2*q+1],C[g+8][2*q],C[g+8][2*q+1]]
 
 def run_block(HD, q, qRowStride, out, kC, vC, tables, maxBlocks, tokenSeq, tokenContext, first, count, h, heads, kvHeads, blockSize, scale):
     STRIDE=HD+PAD; DK=HD//16; DN=HD//8; KN=TILE_K//8
@@ -179,21 +165,7 @@ def main(HD, heads, kvHeads, seqs, blockSize=16, seed=1):
     for (f,cnt) in tiles:
         for h in range(heads):
             run_block(HD,q,qStride,out,kC,vC,tables,maxBlocks,tokenSeq,tokenContext,f,cnt,h,heads,kvHeads,blockSize,scale)
-    maxerr=0
-    for t in range(T):
-        tb=tl[tokenSeq[t]]
-        for h in range(heads):
-            g=h//(heads//kvHeads)
-            sc=[]
-            for j in range(tokenContext[t]):
-                sl=tb[j//blockSize]*blockSize+j%blockSize
-                sc.append(sum(q[t*qStride+h*HD+d]*kC[sl*kvSize+g*HD+d] for d in range(HD))*scale)
-            m=max(sc); p=[math.exp(x-m) for x in sc]; z=sum(p)
-            for d in range(HD):
-                ref=sum(p[j]*vC[(tb[j//blockSize]*blockSize+j%blockSize)*kvSize+g*HD+d] for j in range(len(p)))/z
-                got=out[t*qSize+h*HD+d]
-                if got!=got: raise SystemExit(f"NaN/unwritten at t={t} h={h} d={d}")
-                maxerr=max(maxerr,abs(got-ref))
+    maxerr=max_attention_error(q,qStride,out,kC,vC,tokenSeq,tokenContext,tl,heads,kvHeads,HD,blockSize,scale)
     print(f"HD={HD} heads={heads}/{kvHeads} seqs={seqs} tiles={len(tiles)} max abs err={maxerr:.3g}")
 
 import sys

@@ -3,7 +3,8 @@
 # ldmatrix / mma.sync m16n8k16 per the PTX ISA fragment layouts, cp.async landing at issue ("eager") or only at the
 # wait ("lazy"), against float64 attention. Also counts ldmatrix bank conflicts.
 import math, random, sys
-from paged_layout import shuffled_block_tables
+from paged_layout import shuffled_block_tables, max_attention_error
+from mma_m16n8k16 import mma
 TILE_K=64; THREADS=128; PIPE_HEADS=2; PIPE_STAGES=2; SUB_K=32; PER_DIM=768
 NEG=-math.inf
 conflicts=[0]
@@ -28,17 +29,6 @@ def ldmatrix_x4(sm, addr, trans):
             else: regs[l][i]=(M[2*(l%4)][l//4], M[2*(l%4)+1][l//4])
     return regs
 
-def mma(d, a, b0, b1):
-    A=[[0.0]*16 for _ in range(16)]; B=[[0.0]*8 for _ in range(16)]
-    for l in range(32):
-        g,q=l//4,l%4
-        A[g][2*q],A[g][2*q+1]=a[l][0]; A[g+8][2*q],A[g+8][2*q+1]=a[l][1]
-        A[g][2*q+8],A[g][2*q+9]=a[l][2]; A[g+8][2*q+8],A[g+8][2*q+9]=a[l][3]
-        B[2*q][g],B[2*q+1][g]=b0[l]; B[2*q+8][g],B[2*q+9][g]=b1[l]
-    C=[[sum(A[r][k]*B[k][c] for k in range(16)) for c in range(8)] for r in range(16)]
-    for l in range(32):
-        g,q=l//4,l%4
-        x=d[l]; x[0]+=C[g][2*q]; x[1]+=C[g][2*q+1]; x[2]+=C[g+8][2*q]; x[3]+=C[g+8][2*q+1]
 
 def key_slot(table, j, kvLen, blockSize):
     return table[j//blockSize]*blockSize+j%blockSize if j<kvLen else -1
@@ -204,21 +194,7 @@ def main(HD, heads, kvHeads, seqs, blockSize=16, seed=1, lazy=False):
     for by in range(len(tf)):
         for bx in range(gx):
             run_block(HD,q,qStride,out,kC,vC,tables,maxBlocks,tokenSeq,tokenContext,tf,tc,heads,kvHeads,blockSize,scale,bx,by,len(tf),lazy)
-    maxerr=0
-    for t in range(T):
-        tb=tl[tokenSeq[t]]
-        for h in range(heads):
-            g=h//(heads//kvHeads)
-            sc=[]
-            for j in range(tokenContext[t]):
-                sl=tb[j//blockSize]*blockSize+j%blockSize
-                sc.append(sum(q[t*qStride+h*HD+d]*kC[sl*kvSize+g*HD+d] for d in range(HD))*scale)
-            m=max(sc); p=[math.exp(x-m) for x in sc]; z=sum(p)
-            for d in range(HD):
-                ref=sum(p[j]*vC[(tb[j//blockSize]*blockSize+j%blockSize)*kvSize+g*HD+d] for j in range(len(p)))/z
-                got=out[t*qSize+h*HD+d]
-                if got!=got: raise SystemExit(f"FAIL NaN/unwritten at t={t} h={h} d={d}")
-                maxerr=max(maxerr,abs(got-ref))
+    maxerr=max_attention_error(q,qStride,out,kC,vC,tokenSeq,tokenContext,tl,heads,kvHeads,HD,blockSize,scale)
     stray=[x for x in out[T*qSize:] if x==x]
     print(f"HD={HD} heads={heads}/{kvHeads} seqs={seqs} bs={blockSize} lazy={lazy} tiles={len(tf)} max abs err={maxerr:.3g} stray={len(stray)} ldmatrix conflicts={conflicts[0]}")
     if maxerr>1e-9 or stray: raise SystemExit("FAIL")
