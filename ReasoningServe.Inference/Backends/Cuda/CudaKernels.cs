@@ -135,12 +135,7 @@ internal sealed unsafe class CudaKernels : IDisposable
         DecodeAttentionEarly = Get(functions, "decode_attention.cu", "decode_attention_early");
         DecodeAttentionDeep = Get(functions, "decode_attention.cu", "decode_attention_deep");
         DecodeAttentionDeepEarly = Get(functions, "decode_attention.cu", "decode_attention_deep_early");
-        DeepDecodeAttention = device.MaxSharedBytesPerBlock >= Ops.DecodeAttention.DeepSharedBytes && DecodeAttentionDeep.IsLoaded;
-        if (DeepDecodeAttention)
-        {
-            DecodeAttentionDeep.AllowDynamicSharedBytes(Ops.DecodeAttention.DeepSharedBytes);
-            DecodeAttentionDeepEarly.AllowDynamicSharedBytes(Ops.DecodeAttention.DeepSharedBytes);
-        }
+        DeepDecodeAttention = AllowDynamicSharedBytes(device, Ops.DecodeAttention.DeepSharedBytes, DecodeAttentionDeep, DecodeAttentionDeepEarly);
         AttentionCombine = Get(functions, "attention_combine.cu", "attention_combine");
         QkvFinish = Get(functions, "qkv_finish.cu", "qkv_finish");
         Gemv = Get(functions, "gemv.cu", "gemv");
@@ -154,12 +149,7 @@ internal sealed unsafe class CudaKernels : IDisposable
         GemvMmaGateUp = Get(functions, "gemv_mma.cu", "gemv_mma_gate_up");
         PrefillAttention = Get(functions, "prefill_attention.cu", "prefill_attention");
         PrefillAttentionPipelined = Get(functions, "prefill_attention.cu", "prefill_attention_pipelined");
-        int pipelinedBytes = Ops.PrefillAttention.PipelinedSharedBytes(128);
-        PipelinedPrefillAttention = device.MaxSharedBytesPerBlock >= pipelinedBytes && PrefillAttentionPipelined.IsLoaded;
-        if (PipelinedPrefillAttention)
-        {
-            PrefillAttentionPipelined.AllowDynamicSharedBytes(pipelinedBytes);
-        }
+        PipelinedPrefillAttention = AllowDynamicSharedBytes(device, Ops.PrefillAttention.PipelinedSharedBytes(128), PrefillAttentionPipelined);
         ArgMax = Get(functions, "argmax.cu", "argmax");
         Sample = Get(functions, "sample.cu", "sample");
         LogitAdjust = Get(functions, "logit_adjust.cu", "logit_adjust");
@@ -231,6 +221,23 @@ internal sealed unsafe class CudaKernels : IDisposable
             throw new InvalidOperationException($"kernel file {file} is not embedded.");
         }
         return Function(module, name, ProgrammaticLaunch);
+    }
+
+    /// <summary>
+    /// Lets <paramref name="kernels"/> ask for <paramref name="bytes"/> of dynamic shared memory, where the device gives a
+    /// block that much and the first of them loaded (they come from one file); whether they may.
+    /// </summary>
+    private static bool AllowDynamicSharedBytes(CudaDevice device, int bytes, params CudaKernel[] kernels)
+    {
+        if (device.MaxSharedBytesPerBlock < bytes || !kernels[0].IsLoaded)
+        {
+            return false;
+        }
+        foreach (CudaKernel kernel in kernels)
+        {
+            kernel.AllowDynamicSharedBytes(bytes);
+        }
+        return true;
     }
 
     /// <summary>cuModuleLoadData on a CUBIN, returning the driver's result (whether a failure is fatal is the caller's call).</summary>

@@ -12,8 +12,9 @@
 // 16 bytes are the fragment's k slots {2c, 2c+1}, {2c+8, 2c+9} in the first MMA, elements {4,5}, {6,7} in the second
 // (so each MMA covers 16 of the chunk's 32 k, each once). UNROLL chunks per warp are in flight at a time. Two things
 // that gemv.cu's one-token kernels gain from streamed slower here (run 14): requesting the next UNROLL chunks while
-// multiplying these (more registers), and the first chunks' weights before the wait for the previous kernel (the wait
-// then follows their arrival, which every block of these multi-wave grids pays). At the end the warps' accumulators
+// multiplying these (more registers), and, on a block per row block, the first chunks' weights before the wait for the
+// previous kernel (the wait then follows their arrival, which every block of a multi-wave grid pays; one-wave grids do
+// it, below). At the end the warps' accumulators
 // meet in shared memory and are added in warp order, so results do not depend on timing (nor on the grid, nor on which
 // entry point took the row).
 // fp32 accumulation. k must be a multiple of 8; rows and tokens past the end read a valid row and zeros.

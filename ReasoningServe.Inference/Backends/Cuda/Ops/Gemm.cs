@@ -65,16 +65,18 @@ internal sealed unsafe class Gemm : IDisposable
     /// against 4.1) and 16 tokens (slower on every shape). Whole 0.5B, 1.5B and 7B steps of 2-8 sequences were 0-6% faster.
     /// </summary>
     public bool UsesMma(int tokens, int inFeatures, int outFeatures) =>
-        UseMma && tokens > MaxGemvTokens && tokens <= MaxMmaTokens && inFeatures % 8 == 0 && inFeatures < WideLongRow
-        && outFeatures < WideManyRows && _kernels is { GemvMma.IsLoaded: true };
+        IsMmaStep(tokens, inFeatures) && inFeatures < WideLongRow && outFeatures < WideManyRows && _kernels is { GemvMma.IsLoaded: true };
 
     /// <summary>
     /// Whether <see cref="RunGateUpSilu"/> takes a gate_up projection of 2 to 8 tokens to gemv_mma_gate_up: where gemv_mma
     /// would take it anyway (<see cref="UsesMma"/>: small models' gate_up), or every one with <see cref="MmaMlp"/>.
     /// </summary>
     private bool UsesMmaGateUp(int tokens, int inFeatures, int intermediate) =>
-        (MmaMlp || UsesMma(tokens, inFeatures, 2 * intermediate)) && UseMma && tokens > MaxGemvTokens && tokens <= MaxMmaTokens
-        && inFeatures % 8 == 0 && _kernels is { GemvMmaGateUp.IsLoaded: true };
+        (MmaMlp ? IsMmaStep(tokens, inFeatures) : UsesMma(tokens, inFeatures, 2 * intermediate)) && _kernels is { GemvMmaGateUp.IsLoaded: true };
+
+    /// <summary>What gemv_mma.cu's entry points all need: <see cref="UseMma"/>, 2 to <see cref="MaxMmaTokens"/> tokens, rows of whole 16-byte chunks.</summary>
+    private bool IsMmaStep(int tokens, int inFeatures) =>
+        UseMma && tokens > MaxGemvTokens && tokens <= MaxMmaTokens && inFeatures % 8 == 0;
 
     /// <summary>gemv_mma.cu's most tokens (one n-tile of its MMAs) and its warps per block.</summary>
     public const int MaxMmaTokens = 8, MmaWarps = 16;
@@ -207,18 +209,18 @@ internal sealed unsafe class Gemm : IDisposable
     }
 
     /// <summary>
-    /// Whether <see cref="RunGateUpSilu"/> can take a one-token gate_up projection over <paramref name="inFeatures"/>: gemv.cu
-    /// for one token, its wide layout loaded, a row that fits a wide block (whatever <see cref="Wide"/> says: the pairs of
-    /// rows need it).
+    /// Whether <see cref="RunGateUpSilu"/> can take this gate_up projection: of 2 to 8 tokens where gemv_mma_gate_up does
+    /// (<see cref="UsesMmaGateUp"/>); of one token, gemv.cu for one token, its wide layout loaded, a row that fits a wide
+    /// block (whatever <see cref="Wide"/> says: the pairs of rows need it).
     /// </summary>
     public bool FusesSiluIntoGateUp(int tokens, int inFeatures, int intermediate) =>
         FuseGateUp && (UsesMmaGateUp(tokens, inFeatures, intermediate) || (UsesGemv(tokens, inFeatures) && _multiprocessors > 0 && _kernels!.GemvWideGateUp.IsLoaded
         && WideThreads(inFeatures, WideChunksPerThread) <= WideMaxThreads));
 
     /// <summary>
-    /// gemv.cu's gemv_wide_gate_up for one token: act = silu(x W_gate^T) * (x W_up^T) from the fused [gate | up] weight of
-    /// 2 x <paramref name="intermediate"/> rows, rounded as silu_mul.cu rounds, in one launch; the down projection then
-    /// reads act as a plain input.
+    /// act = silu(x W_gate^T) * (x W_up^T) from the fused [gate | up] weight of 2 x <paramref name="intermediate"/> rows,
+    /// rounded as silu_mul.cu rounds, in one launch (gemv.cu's gemv_wide_gate_up for one token, gemv_mma_gate_up for 2 to
+    /// 8); the down projection then reads act as a plain input.
     /// </summary>
     public void RunGateUpSilu(ulong x, int tokens, ulong weight, int intermediate, int inFeatures, ulong act)
     {
