@@ -145,6 +145,9 @@ internal sealed unsafe class CudaKernels : IDisposable
         GemvWideSilu = Get(functions, "gemv.cu", "gemv_wide_silu");
         GemvWideQkv = Get(functions, "gemv.cu", "gemv_wide_qkv");
         GemvWideGateUp = Get(functions, "gemv.cu", "gemv_wide_gate_up");
+        GemvWideBatch = Get(functions, "gemv.cu", "gemv_wide_batch");
+        GemvWideBatchQkv = Get(functions, "gemv.cu", "gemv_wide_batch_qkv");
+        GemvWideBatchGateUp = Get(functions, "gemv.cu", "gemv_wide_batch_gate_up");
         GemvMma = Get(functions, "gemv_mma.cu", "gemv_mma");
         GemvMmaGateUp = Get(functions, "gemv_mma.cu", "gemv_mma_gate_up");
         PrefillAttention = Get(functions, "prefill_attention.cu", "prefill_attention");
@@ -182,6 +185,10 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel GemvWideSilu { get; }
     public CudaKernel GemvWideQkv { get; }
     public CudaKernel GemvWideGateUp { get; }
+    /// <summary>gemv_wide, gemv_wide_qkv and gemv_wide_gate_up for 2 to <see cref="Ops.Gemm.WideBatchTokens"/> tokens.</summary>
+    public CudaKernel GemvWideBatch { get; }
+    public CudaKernel GemvWideBatchQkv { get; }
+    public CudaKernel GemvWideBatchGateUp { get; }
     /// <summary>gemv_mma.cu: 2 to 8 tokens on tensor cores.</summary>
     public CudaKernel GemvMma { get; }
     /// <summary>gemv_mma.cu's gate_up projection of 2 to 8 tokens with the SiLU·mul in its epilogue.</summary>
