@@ -71,7 +71,7 @@ internal static unsafe class DecodeBench
                         : $" eager {tokensPerSecond,7:F0} tok/s {seconds / Steps * 1e3,6:F2} ms/step";
                 }
                 Report.Line(line);
-                if (batch == 1 || batch == 64)
+                if (batch is 1 or 2 or 64)
                 {
                     Profile(backend, $"{name} decode batch {batch} prompt {prompt}", batch, blocksPerSeq, prompt);
                 }

@@ -36,15 +36,17 @@ internal static unsafe class FusedKernelChecks
         QkvGemvCheck(device, k, random, "Llama-8B 32/8 heads of 128, no bias", 32, 8, 128, 4096, bias: false, slot: 0);
         QkvGemvCheck(device, k, random, "7B shape, padding slot -1", 28, 4, 128, 3584, bias: true, slot: -1);
 
-        // gemv.cu's wide batch kernels (2 tokens) against the one-token ones, token by token: the 7B qkv, o and down, the
-        // 1.5B down, rows no block count divides; then gate_up and qkv in their fused forms
+        // gemv.cu's wide batch kernels (2 to 4 tokens) against the one-token ones, token by token: the 7B qkv, o and down,
+        // the 1.5B down, rows no block count divides; then gate_up and qkv in their fused forms
         foreach ((int n, int kIn) in new[] { (4608, 3584), (3584, 3584), (3584, 18944), (1536, 8960), (4999, 1536) })
         {
-            WideBatchCheck(device, k, random, n, kIn);
+            WideBatchCheck(device, k, random, n, kIn, tokens: 2);
+            WideBatchCheck(device, k, random, n, kIn, tokens: Gpu.Gemm.WideBatchTokens);
         }
+        WideBatchCheck(device, k, random, 4608, 3584, tokens: 3);
         WideBatchQkvCheck(device, k, random, "7B 28/4 heads of 128", 28, 4, 128, 3584, bias: true, [37, -1]);
-        WideBatchQkvCheck(device, k, random, "0.5B 14/2 heads of 64", 14, 2, 64, 896, bias: true, [5, 63]);
-        WideBatchQkvCheck(device, k, random, "Llama-8B 32/8 heads of 128, no bias", 32, 8, 128, 4096, bias: false, [0, 1]);
+        WideBatchQkvCheck(device, k, random, "0.5B 14/2 heads of 64", 14, 2, 64, 896, bias: true, [5, 63, 2]);
+        WideBatchQkvCheck(device, k, random, "Llama-8B 32/8 heads of 128, no bias", 32, 8, 128, 4096, bias: false, [0, 1, -1, 9]);
 
         (int Cached, int New)[] mixed = [(1499, 1), (50, 20), (0, 33), (300, 1)];
         foreach (int splits in new[] { 1, 4, 64 })
@@ -165,13 +167,12 @@ internal static unsafe class FusedKernelChecks
     }
 
     /// <summary>
-    /// gemv.cu's gemv_wide_batch and gemv_wide_batch_gate_up for <see cref="Gpu.Gemm.WideBatchTokens"/> tokens against
-    /// gemv_wide and gemv_wide_gate_up run on each token alone: each token's sums are taken in the same order, so they should
-    /// be the same bits (and within bf16 rounding of cuBLAS).
+    /// gemv.cu's gemv_wide_batch and gemv_wide_batch_gate_up for <paramref name="tokens"/> tokens against gemv_wide and
+    /// gemv_wide_gate_up run on each token alone: each token's sums are taken in the same order, so they should be the same
+    /// bits (and within bf16 rounding of cuBLAS).
     /// </summary>
-    private static void WideBatchCheck(CudaDevice device, CudaKernels k, Random random, int n, int kIn)
+    private static void WideBatchCheck(CudaDevice device, CudaKernels k, Random random, int n, int kIn, int tokens)
     {
-        const int tokens = Gpu.Gemm.WideBatchTokens;
         nint s = device.Stream;
         float[] x = Random(random, tokens * kIn), w = Random(random, n * kIn, 0.05f);
         int inter = n / 2;
@@ -206,13 +207,14 @@ internal static unsafe class FusedKernelChecks
     }
 
     /// <summary>
-    /// gemv.cu's gemv_wide_batch_qkv for <see cref="Gpu.Gemm.WideBatchTokens"/> tokens at their own positions and slots
-    /// against gemv_wide_qkv on each token alone: rows and cache the same bits (a slot of -1 writes nothing either way).
+    /// gemv.cu's gemv_wide_batch_qkv for one token per slot at its own position against gemv_wide_qkv on each token alone:
+    /// rows and cache the same bits (a slot of -1 writes nothing either way).
     /// </summary>
     private static void WideBatchQkvCheck(CudaDevice device, CudaKernels k, Random random, string name, int heads, int kvHeads, int d, int kIn,
         bool bias, int[] slots)
     {
-        const int slotsTotal = 64, tokens = Gpu.Gemm.WideBatchTokens;
+        const int slotsTotal = 64;
+        int tokens = slots.Length;
         int qSize = heads * d, kvSize = kvHeads * d, n = qSize + 2 * kvSize;
         int[] positions = [.. Enumerable.Range(0, tokens).Select(_ => random.Next(0, 30000))];
         float[] x = Random(random, tokens * kIn), w = Random(random, n * kIn, 0.05f), b = Random(random, n);

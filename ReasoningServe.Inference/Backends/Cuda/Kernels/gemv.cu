@@ -256,10 +256,10 @@ extern "C" __global__ void __launch_bounds__(256) gemv_silu(const bf16* __restri
 #endif
 #define WIDE_MAX_ROWS 32
 #ifndef WIDE_BATCH
-#define WIDE_BATCH 2
+#define WIDE_BATCH 4
 #endif
 #ifndef WIDE_BATCH_ROWS
-#define WIDE_BATCH_ROWS 1
+#define WIDE_BATCH_ROWS 2
 #endif
 
 template <int R, class Rows>
@@ -298,13 +298,43 @@ __device__ __forceinline__ unsigned some_bits_of(const uint4 (&wv)[R][CPT])
 template <int T>
 __device__ __forceinline__ bool has_token(int t, int tokens) { return T == 1 || t == 0 || t < tokens; }
 
-// The block's rows row0 .. row0 + rows - 1 from the first WIDE_ROWS of them in wv and this thread's chunks of each
-// token's x in xv: each next group of rows is requested before this group's warp sums, and each row's warp sums meet in
-// shared memory and are added in warp order for out.store (warp t % warps stores token t's). tools/gpu/kernel_boundary.cu
-// times it behind other waits.
-template <int T, int R, class Rows>
-__device__ __forceinline__ void multiply_wide_rows(uint4 (&wv)[R][CPT], const uint4 (&xv)[T][CPT], const bf16* __restrict__ w, int k,
-    const Rows& out, int row0, int rows, int tokens)
+// Where a thread keeps its chunks of x: RegisterX for one token; SharedX for a batch, in dynamic shared memory that only
+// this thread reads (chunk i of token t at [t][i][thread], no barrier), because x in registers took the registers that
+// keep weights in flight: a 2-token build so streamed 1.5B gate_up at 2.2-2.9 TB/s alone, one token 3.5 (run 15).
+template <int T>
+struct RegisterX
+{
+    uint4 v[T][CPT];
+    __device__ __forceinline__ uint4 get(int t, int i) const { return v[t][i]; }
+    __device__ __forceinline__ void set(int t, int i, uint4 x) { v[t][i] = x; }
+};
+
+struct SharedX
+{
+    uint4* xs;
+    __device__ __forceinline__ uint4 get(int t, int i) const { return xs[(t * CPT + i) * blockDim.x + threadIdx.x]; }
+    __device__ __forceinline__ void set(int t, int i, uint4 x) const { xs[(t * CPT + i) * blockDim.x + threadIdx.x] = x; }
+};
+
+template <int T> struct XFor
+{
+    typedef SharedX type;
+    static __device__ __forceinline__ SharedX make(uint4* shared) { return SharedX{shared}; }
+};
+template <> struct XFor<1>
+{
+    typedef RegisterX<1> type;
+    static __device__ __forceinline__ RegisterX<1> make(uint4*) { return RegisterX<1>{}; }
+};
+
+// The block's rows row0 .. row0 + rows - 1 from the first R of them in wv and this thread's chunks of each token's x:
+// each next group of rows is requested before this group's warp sums, and each row's warp sums meet in shared memory and
+// are added in warp order for out.store (warp t % warps stores token t's). Each sum takes its chunks in the order i = 0,
+// 1, ..., whatever the tokens, so a token gets the same bits alone or in a batch. tools/gpu/kernel_boundary.cu times it
+// behind other waits.
+template <int T, int R, class Rows, class X>
+__device__ __forceinline__ void multiply_wide_rows(uint4 (&wv)[R][CPT], const X& x, const bf16* __restrict__ w, int k, const Rows& out, int row0,
+    int rows, int tokens)
 {
     __shared__ float partial[T][WIDE_MAX_ROWS][33]; // [token][row][warp], padded
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
@@ -314,12 +344,16 @@ __device__ __forceinline__ void multiply_wide_rows(uint4 (&wv)[R][CPT], const ui
 #pragma unroll
         for (int u = 0; u < R; u++)
 #pragma unroll
+            for (int t = 0; t < T; t++) acc[u][t] = 0.f;
+#pragma unroll
+        for (int i = 0; i < CPT; i++)
+#pragma unroll
             for (int t = 0; t < T; t++)
             {
-                acc[u][t] = 0.f;
-                if (has_token<T>(t, tokens))
+                if (!has_token<T>(t, tokens)) continue;
+                const uint4 xi = x.get(t, i);
 #pragma unroll
-                    for (int i = 0; i < CPT; i++) fma8(acc[u][t], wv[u][i], xv[t][i]);
+                for (int u = 0; u < R; u++) fma8(acc[u][t], wv[u][i], xi);
             }
         if (r + R < rows) load_wide_rows(wv, w, out, row0 + r + R, row0 + rows - 1, k);
 #pragma unroll
@@ -342,10 +376,12 @@ __device__ __forceinline__ void multiply_wide_rows(uint4 (&wv)[R][CPT], const ui
     }
 }
 
-// tokens <= T rows of x (row t at t * k, as Input reads it) by the block's rows of W.
+// tokens <= T rows of x (row t at t * k, as Input reads it) by the block's rows of W. A batch (T > 1) needs
+// T * CPT * blockDim * 16 bytes of dynamic shared memory.
 template <int T, class Input, class Rows>
 __device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __restrict__ w, int n, int k, const Rows& out, int tokens)
 {
+    extern __shared__ uint4 batchX[];
     const int row0 = out.first(n, blockIdx.x), rows = out.first(n, blockIdx.x + 1) - row0;
     uint4 wv[T == 1 ? WIDE_ROWS : WIDE_BATCH_ROWS][CPT];
     load_wide_rows(wv, w, out, row0, row0 + rows - 1, k);
@@ -354,26 +390,27 @@ __device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __re
     // is finished: built one chunk at a time, the SiLU input's loads were not issued together (ptxas does not move loads
     // across its division's calls), and a 7B down projection waited on five L2 round trips in a row
     // (tools/gpu/kernel_boundary.cu, run 10).
-    uint4 xv[T][CPT];
+    typename XFor<T>::type x = XFor<T>::make(batchX);
 #pragma unroll
     for (int t = 0; t < T; t++)
     {
         const bool token = has_token<T>(t, tokens);
+        if (T > 1 && !token) continue;
         typename Input::Raw raw[CPT];
 #pragma unroll
         for (int i = 0; i < CPT; i++)
         {
             int c = threadIdx.x + i * blockDim.x;
-            raw[i] = token && c < k / 8 ? in.fetch(t, c) : typename Input::Raw{};
+            raw[i] = c < k / 8 ? in.fetch(t, c) : typename Input::Raw{};
         }
 #pragma unroll
         for (int i = 0; i < CPT; i++)
         {
             int c = threadIdx.x + i * blockDim.x;
-            xv[t][i] = token && c < k / 8 ? Input::finish(raw[i]) : make_uint4(0, 0, 0, 0);
+            x.set(t, i, c < k / 8 ? Input::finish(raw[i]) : make_uint4(0, 0, 0, 0));
         }
     }
-    multiply_wide_rows<T>(wv, xv, w, k, out, row0, rows, tokens);
+    multiply_wide_rows<T>(wv, x, w, k, out, row0, rows, tokens);
 }
 
 // These wait for the previous kernel inside gemv_wide_rows, after requesting their first weights.

@@ -34,12 +34,18 @@ internal sealed unsafe class Gemm : IDisposable
     /// rows as <see cref="WideManyRows"/> are "many" (gate_up, lm_head: the row-per-warp layout keeps those).
     /// </summary>
     public const int WideLongRow = 8192, WideManyRows = 16384;
-    /// <summary>The most tokens of gemv.cu's wide batch entry points (its WIDE_BATCH: their x chunks are held in registers).</summary>
-    public const int WideBatchTokens = 2;
+    /// <summary>The most tokens of gemv.cu's wide batch entry points (its WIDE_BATCH).</summary>
+    public const int WideBatchTokens = 4;
+
+    /// <summary>
+    /// Dynamic shared memory of a wide batch launch of <paramref name="threads"/>-thread blocks: each thread's chunks of every
+    /// token's x (160 KB at most, so the kernels are set up to ask for more than 48 KB).
+    /// </summary>
+    public static int WideBatchSharedBytes(int tokens, int threads) => tokens * WideChunksPerThread * threads * 16;
     private readonly DeviceBuffer _workspace = new(WorkspaceBytes);
     private readonly int _multiprocessors;
     // each wide shape's grid, so that the driver's occupancy query runs once per shape, not per launch
-    private readonly Dictionary<(WideKind Kind, int Out, int In), (uint Blocks, uint Threads)> _wideGrids = [];
+    private readonly Dictionary<(WideKind Kind, int Out, int In, int Tokens), (uint Blocks, uint Threads)> _wideGrids = [];
 
     /// <param name="multiprocessors">The device's multiprocessor count, which sizes gemv.cu's wide grids (0: no wide layout).</param>
     public Gemm(nint stream, CudaKernels? kernels = null, int multiprocessors = 0)
@@ -61,7 +67,7 @@ internal sealed unsafe class Gemm : IDisposable
     /// <summary>
     /// Whether a GEMM of 2 to <see cref="WideBatchTokens"/> rows goes to gemv.cu's gemv_wide_batch (<see cref="WideBatch"/>):
     /// the rows the one-token wide layout takes by default (long ones: down; fewer than <see cref="WideManyRows"/>: qkv, o),
-    /// each weight chunk multiplied with every token's x in registers, so that such a step streams its weights as a
+    /// each weight chunk multiplied with every token's x (from shared memory), so that such a step streams its weights as a
     /// one-token step does. gate_up goes to its batch form through <see cref="RunGateUpSilu"/>, qkv through <see cref="RunQkv"/>.
     /// </summary>
     public bool UsesWideBatch(int tokens, int inFeatures, int outFeatures) =>
@@ -69,7 +75,7 @@ internal sealed unsafe class Gemm : IDisposable
 
     private bool IsWideBatchStep(int tokens, int inFeatures) =>
         WideBatch && tokens > 1 && tokens <= WideBatchTokens && inFeatures % 8 == 0 && _multiprocessors > 0
-        && _kernels is { GemvWideBatch.IsLoaded: true } && WideThreads(inFeatures, WideChunksPerThread) <= WideMaxThreads;
+        && _kernels is { WideBatchKernels: true } && WideThreads(inFeatures, WideChunksPerThread) <= WideMaxThreads;
 
     /// <summary>
     /// Whether a GEMM of <paramref name="tokens"/> rows goes to gemv_mma.cu (<see cref="UseMma"/>): 2 to 8 tokens, rows
@@ -174,9 +180,9 @@ internal sealed unsafe class Gemm : IDisposable
         if (UsesWideBatch(tokens, inFeatures, outFeatures))
         {
             int asFloat = floatOutput ? 1 : 0;
-            (uint Blocks, uint Threads) grid = CachedWideGrid(WideKind.Batch, outFeatures, inFeatures);
+            (uint Blocks, uint Threads) grid = CachedWideGrid(WideKind.Batch, outFeatures, inFeatures, tokens);
             void** args = stackalloc void*[] { &x, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat };
-            WideKernel(WideKind.Batch).Launch(_stream, grid.Blocks, 1, grid.Threads, args);
+            WideKernel(WideKind.Batch).Launch(_stream, grid.Blocks, 1, grid.Threads, args, (uint)WideBatchSharedBytes(tokens, (int)grid.Threads));
             return;
         }
         if (UsesMma(tokens, inFeatures, outFeatures))
@@ -243,7 +249,7 @@ internal sealed unsafe class Gemm : IDisposable
         || (UsesGemv(tokens, inFeatures) && _multiprocessors > 0 && _kernels!.GemvWideGateUp.IsLoaded
         && WideThreads(inFeatures, WideChunksPerThread) <= WideMaxThreads));
 
-    private bool UsesWideBatchGateUp(int tokens, int inFeatures) => IsWideBatchStep(tokens, inFeatures) && _kernels!.GemvWideBatchGateUp.IsLoaded;
+    private bool UsesWideBatchGateUp(int tokens, int inFeatures) => IsWideBatchStep(tokens, inFeatures);
 
     /// <summary>
     /// act = silu(x W_gate^T) * (x W_up^T) from the fused [gate | up] weight of 2 x <paramref name="intermediate"/> rows,
@@ -254,9 +260,10 @@ internal sealed unsafe class Gemm : IDisposable
     {
         if (UsesWideBatchGateUp(tokens, inFeatures))
         {
-            (uint Blocks, uint Threads) batchGrid = CachedWideGrid(WideKind.BatchGateUp, 2 * intermediate, inFeatures);
+            (uint Blocks, uint Threads) batchGrid = CachedWideGrid(WideKind.BatchGateUp, 2 * intermediate, inFeatures, tokens);
             void** batchArgs = stackalloc void*[] { &x, &tokens, &weight, &intermediate, &inFeatures, &act };
-            WideKernel(WideKind.BatchGateUp).Launch(_stream, batchGrid.Blocks, 1, batchGrid.Threads, batchArgs);
+            WideKernel(WideKind.BatchGateUp).Launch(_stream, batchGrid.Blocks, 1, batchGrid.Threads, batchArgs,
+                (uint)WideBatchSharedBytes(tokens, (int)batchGrid.Threads));
             return;
         }
         if (UsesMmaGateUp(tokens, inFeatures, intermediate))
@@ -276,7 +283,7 @@ internal sealed unsafe class Gemm : IDisposable
     public bool FusesQkvFinish(int tokens, int inFeatures, int outFeatures, int headDim) =>
         FuseQkv && headDim % 2 == 0
         && (_kernels is { GemvWideQkv.IsLoaded: true } && UsesWide(tokens, inFeatures, outFeatures)
-            || _kernels is { GemvWideBatchQkv.IsLoaded: true } && UsesWideBatch(tokens, inFeatures, outFeatures));
+            || UsesWideBatch(tokens, inFeatures, outFeatures));
 
     /// <summary>
     /// gemv.cu's gemv_wide_qkv (one token) or gemv_wide_batch_qkv: qkv = x W_qkv^T, then what qkv_finish.cu does for a
@@ -289,13 +296,14 @@ internal sealed unsafe class Gemm : IDisposable
         int outFeatures = (heads + 2 * kvHeads) * headDim;
         if (tokens > 1)
         {
-            (uint Blocks, uint Threads) batchGrid = CachedWideGrid(WideKind.BatchQkv, outFeatures, inFeatures);
+            (uint Blocks, uint Threads) batchGrid = CachedWideGrid(WideKind.BatchQkv, outFeatures, inFeatures, tokens);
             void** batchArgs = stackalloc void*[]
             {
                 &x, &tokens, &weight, &outFeatures, &inFeatures, &qkv, &ldq, &bias, &positions, &invFreq, &slots, &kCache, &vCache, &heads, &kvHeads,
                 &headDim,
             };
-            WideKernel(WideKind.BatchQkv).Launch(_stream, batchGrid.Blocks, 1, batchGrid.Threads, batchArgs);
+            WideKernel(WideKind.BatchQkv).Launch(_stream, batchGrid.Blocks, 1, batchGrid.Threads, batchArgs,
+                (uint)WideBatchSharedBytes(tokens, (int)batchGrid.Threads));
             return;
         }
         (uint Blocks, uint Threads) grid = CachedWideGrid(WideKind.Qkv, outFeatures, inFeatures);
@@ -306,13 +314,15 @@ internal sealed unsafe class Gemm : IDisposable
         WideKernel(WideKind.Qkv).Launch(_stream, grid.Blocks, 1, grid.Threads, args);
     }
 
-    private (uint Blocks, uint Threads) CachedWideGrid(WideKind kind, int outFeatures, int inFeatures)
+    /// <summary>The grid of a wide launch of this kind and shape (and, for a batch, token count: its shared memory sets the occupancy).</summary>
+    private (uint Blocks, uint Threads) CachedWideGrid(WideKind kind, int outFeatures, int inFeatures, int tokens = 1)
     {
-        if (!_wideGrids.TryGetValue((kind, outFeatures, inFeatures), out (uint, uint) grid))
+        if (!_wideGrids.TryGetValue((kind, outFeatures, inFeatures, tokens), out (uint, uint) grid))
         {
             int rowGroup = kind is WideKind.Qkv or WideKind.GateUp or WideKind.BatchQkv or WideKind.BatchGateUp ? 2 : 1; // rows in RoPE or (gate, up) pairs
-            grid = WideGrid(WideKernel(kind), _multiprocessors, WideChunksPerThread, outFeatures, inFeatures, rowGroup, BalancedWideGrids);
-            _wideGrids[(kind, outFeatures, inFeatures)] = grid;
+            int sharedBytes = tokens > 1 ? WideBatchSharedBytes(tokens, WideThreads(inFeatures, WideChunksPerThread)) : 0;
+            grid = WideGrid(WideKernel(kind), _multiprocessors, WideChunksPerThread, outFeatures, inFeatures, rowGroup, BalancedWideGrids, sharedBytes);
+            _wideGrids[(kind, outFeatures, inFeatures, tokens)] = grid;
         }
         return grid;
     }
@@ -330,13 +340,14 @@ internal sealed unsafe class Gemm : IDisposable
     /// A wide launch's shape: one block's threads span a row (<see cref="WideThreads"/>), and the grid is as many blocks as
     /// fit on the GPU at once (the driver's occupancy answer), or more where a block would otherwise take over
     /// <see cref="WideMaxRowsPerBlock"/> rows; the kernel shares the rows out evenly, in groups of <paramref name="rowGroup"/>
-    /// (gemv_wide_qkv's RoPE pairs: 2); <paramref name="balanced"/>: see <see cref="WideBlocks"/>.
+    /// (gemv_wide_qkv's RoPE pairs: 2); <paramref name="balanced"/>: see <see cref="WideBlocks"/>; <paramref name="sharedBytes"/>: a
+    /// batch launch's dynamic shared memory.
     /// </summary>
     public static (uint Blocks, uint Threads) WideGrid(CudaKernel kernel, int multiprocessors, int chunksPerThread, int outFeatures, int inFeatures,
-        int rowGroup = 1, bool balanced = false)
+        int rowGroup = 1, bool balanced = false, int sharedBytes = 0)
     {
         int threads = WideThreads(inFeatures, chunksPerThread);
-        int resident = Math.Max(1, kernel.MaxActiveBlocksPerMultiprocessor(threads)) * multiprocessors;
+        int resident = Math.Max(1, kernel.MaxActiveBlocksPerMultiprocessor(threads, sharedBytes)) * multiprocessors;
         return ((uint)WideBlocks(resident, outFeatures / rowGroup, WideMaxRowsPerBlock / rowGroup, balanced), (uint)threads);
     }
 
