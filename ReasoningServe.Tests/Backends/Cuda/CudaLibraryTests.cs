@@ -209,6 +209,7 @@ public sealed class CudaLibraryTests
         Assert.Equal(Gemm.WideChunksPerThread, Macro("CPT"));
         Assert.Equal(Gemm.WideMaxRowsPerBlock, Macro("WIDE_MAX_ROWS"));
         Assert.Equal(Gemm.WideBatchTokens, Macro("WIDE_BATCH"));
+        Assert.Equal(Gemm.WideMaxThreads / 32, Macro("WIDE_MAX_WARPS"));
         Assert.Contains($"__launch_bounds__({Gemm.WideMaxThreads}) gemv_wide(", gemv);
         // decode_step.cu lays its projections out as the wide layout does, and sizes its ring slots by the same CPT
         Assert.Contains($"#define CPT_MAX {Gemm.WideChunksPerThread} ", KernelSources.Read("decode_step.cu"));

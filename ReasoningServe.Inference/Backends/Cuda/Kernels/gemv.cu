@@ -255,6 +255,7 @@ extern "C" __global__ void __launch_bounds__(256) gemv_silu(const bf16* __restri
 #define WIDE_ROWS 2
 #endif
 #define WIDE_MAX_ROWS 32
+#define WIDE_MAX_WARPS 16 // 512 threads
 #ifndef WIDE_BATCH
 #define WIDE_BATCH 4
 #endif
@@ -336,7 +337,7 @@ template <int T, int R, class Rows, class X>
 __device__ __forceinline__ void multiply_wide_rows(uint4 (&wv)[R][CPT], const X& x, const bf16* __restrict__ w, int k, const Rows& out, int row0,
     int rows, int tokens)
 {
-    __shared__ float partial[T][WIDE_MAX_ROWS][33]; // [token][row][warp], padded
+    __shared__ float partial[T][WIDE_MAX_ROWS][WIDE_MAX_WARPS + 1]; // [token][row][warp], padded to an odd stride
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
     for (int r = 0; r < rows; r += R)
     {
