@@ -255,7 +255,8 @@ extern "C" __global__ void __launch_bounds__(256) gemv_silu(const bf16* __restri
 #define WIDE_ROWS 2
 #endif
 #define WIDE_MAX_ROWS 32
-#define WIDE_MAX_WARPS 16 // 512 threads
+// at most 512 threads a block
+#define WIDE_MAX_WARPS 16
 #ifndef WIDE_BATCH
 #define WIDE_BATCH 4
 #endif
