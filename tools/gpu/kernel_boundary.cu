@@ -67,7 +67,7 @@ __global__ void __launch_bounds__(512) chain_gemv(const bf16* __restrict__ x, co
             while (load_acquire(previousDone) < previousBlocks) { }
         __syncthreads();
     }
-    RegisterX<1> xv;
+    RegisterX xv;
 #pragma unroll
     for (int i = 0; i < CPT; i++)
     {
@@ -75,7 +75,7 @@ __global__ void __launch_bounds__(512) chain_gemv(const bf16* __restrict__ x, co
         // through L2 by default: in flag mode this kernel may have started before x was written, so L1 may hold an
         // older copy
         const uint4* p = (const uint4*)x + c;
-        xv.v[0][i] = c >= chunks ? make_uint4(0, 0, 0, 0) : X_LOAD == 1 ? __ldg(p) : X_LOAD == 2 ? load_after_wait(p) : __ldcg(p);
+        xv.v[i] = c >= chunks ? make_uint4(0, 0, 0, 0) : X_LOAD == 1 ? __ldg(p) : X_LOAD == 2 ? load_after_wait(p) : __ldcg(p);
     }
     multiply_wide_rows<1>(wv, xv, w, k, out, row0, rows, 1);
     if (MODE == Flag)

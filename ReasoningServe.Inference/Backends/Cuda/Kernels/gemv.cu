@@ -244,9 +244,9 @@ extern "C" __global__ void __launch_bounds__(256) gemv_silu(const bf16* __restri
 // rows' weights are requested before waiting for the previous kernel (they are not its output), and the wait depends on
 // them so that ptxas keeps it behind them (some_bits_of). Each row's warp sums
 // meet in shared memory and are added in warp order, so results do not depend on timing.
-// The _batch entry points take 2 to WIDE_BATCH tokens (small decode batches) the same way, each thread holding its
-// chunks of every token's x: each weight chunk loaded is multiplied with all of them, and each token's sum is taken in
-// the one-token kernels' order, so a token gets the same bits alone or in a batch.
+// The _batch entry points take 2 to WIDE_BATCH tokens (small decode batches) the same way, each thread keeping its
+// chunks of every token's x in shared memory: each weight chunk loaded is multiplied with all of them, and each token's
+// sum is taken in the one-token kernels' order, so a token gets the same bits alone or in a batch.
 // block: 32 * ceil(k / 8 / CPT / 32) threads (<= 512); grid: >= ceil(n / WIDE_MAX_ROWS).
 #ifndef CPT
 #define CPT 5
@@ -303,12 +303,11 @@ __device__ __forceinline__ bool has_token(int t, int tokens) { return T == 1 || 
 // Where a thread keeps its chunks of x: RegisterX for one token; SharedX for a batch, in dynamic shared memory that only
 // this thread reads (chunk i of token t at [t][i][thread], no barrier), because x in registers took the registers that
 // keep weights in flight: a 2-token build so streamed 1.5B gate_up at 2.2-2.9 TB/s alone, one token 3.5 (run 15).
-template <int T>
 struct RegisterX
 {
-    uint4 v[T][CPT];
-    __device__ __forceinline__ uint4 get(int t, int i) const { return v[t][i]; }
-    __device__ __forceinline__ void set(int t, int i, uint4 x) { v[t][i] = x; }
+    uint4 v[CPT];
+    __device__ __forceinline__ uint4 get(int, int i) const { return v[i]; }
+    __device__ __forceinline__ void set(int, int i, uint4 x) { v[i] = x; }
 };
 
 struct SharedX
@@ -325,8 +324,8 @@ template <int T> struct XFor
 };
 template <> struct XFor<1>
 {
-    typedef RegisterX<1> type;
-    static __device__ __forceinline__ RegisterX<1> make(uint4*) { return RegisterX<1>{}; }
+    typedef RegisterX type;
+    static __device__ __forceinline__ RegisterX make(uint4*) { return RegisterX{}; }
 };
 
 // The block's rows row0 .. row0 + rows - 1 from the first R of them in wv and this thread's chunks of each token's x:
