@@ -5,6 +5,8 @@
 #   tools/gpu/serve_bench.sh    (SERVE_SHAPES: which of qwen2.5-1.5b qwen2.5-7b, default both)
 # SERVE_LONG_INPUT=16000: instead of the runs below, one stream over a long prompt (that many tokens, then 256 out), on a
 # server started with --max-model-len 32768: decode attention over long contexts, where reasoning models spend their steps.
+# SERVE_CONCURRENCY="2 4": instead of the runs below, that many streams at a time (128 -> 256 tokens, twice as many
+# requests), one run per count: the small decode batches of a few users.
 set -uo pipefail
 out=${OUT:?set OUT}
 # The published app may travel compressed (the device's transfer limit is 64 MiB); GPU_APP names an unpacked one.
@@ -37,6 +39,14 @@ for shape in ${SERVE_SHAPES:-qwen2.5-1.5b qwen2.5-7b}; do
   if [ -n "${SERVE_LONG_INPUT:-}" ]; then
     bench "$port" "$shape" "$shape-single-long" --num-prompts 2 --num-warmups 1 --random-input-len "$SERVE_LONG_INPUT" --random-output-len 256 \
       --max-concurrency 1
+    kill %1 2>/dev/null; wait 2>/dev/null
+    continue
+  fi
+  if [ -n "${SERVE_CONCURRENCY:-}" ]; then
+    for c in $SERVE_CONCURRENCY; do
+      bench "$port" "$shape" "$shape-concurrency-$c" --num-prompts $((2 * c)) --num-warmups "$c" --random-input-len 128 --random-output-len 256 \
+        --max-concurrency "$c"
+    done
     kill %1 2>/dev/null; wait 2>/dev/null
     continue
   fi
