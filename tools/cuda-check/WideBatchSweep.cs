@@ -24,11 +24,11 @@ internal static class WideBatchSweep
         public bool Fits(int k) => Gpu.Gemm.WideThreads(k, ChunksPerThread) <= Gpu.Gemm.WideMaxThreads;
     }
 
-    // The backend's build first; then other splits of a thread's weight loads in flight between chunks and rows, and a
-    // build for 2 tokens only (less shared memory a block, the same registers).
+    // The backend's build first; then other splits of a thread's weight loads in flight between chunks and rows, and builds
+    // for 4 tokens (where their shared memory fits).
     private static readonly Build[] Builds =
     [
-        new(4, 5, 2), new(4, 5, 1), new(4, 5, 3), new(4, 4, 2), new(4, 3, 3), new(4, 3, 2), new(2, 5, 2),
+        new(2, 5, 2), new(2, 5, 3), new(2, 4, 2), new(2, 3, 3), new(2, 3, 2), new(4, 5, 2), new(4, 3, 2),
     ];
 
     public static void Run(CudaDevice device, CudaKernels kernels)
@@ -39,7 +39,7 @@ internal static class WideBatchSweep
         var loaded = Builds.Select(b => (Build: b, Kernel: builds.Load("gemv.cu", b.Defines, "gemv_wide_batch"))).ToArray();
         foreach ((Build b, CudaKernel kernel) in loaded)
         {
-            kernel.AllowDynamicSharedBytes(b.Tokens * b.ChunksPerThread * Gpu.Gemm.WideMaxThreads * 16);
+            kernel.AllowDynamicSharedBytes(Math.Min(b.Tokens * b.ChunksPerThread * Gpu.Gemm.WideMaxThreads * 32, device.MaxSharedBytesPerBlock - 8192));
             (int registers, int local) = kernel.Resources();
             Report.Line($"  {b.Label}: {registers} registers, {local} bytes spilled per thread");
         }
@@ -64,7 +64,11 @@ internal static class WideBatchSweep
                     {
                         continue;
                     }
-                    int threads = Gpu.Gemm.WideThreads(k, b.ChunksPerThread), sharedBytes = tokens * b.ChunksPerThread * threads * 16;
+                    int threads = Gpu.Gemm.WideThreads(k, b.ChunksPerThread), sharedBytes = tokens * b.ChunksPerThread * threads * 32;
+                    if (sharedBytes > device.MaxSharedBytesPerBlock - 8192)
+                    {
+                        continue;
+                    }
                     (uint Blocks, uint Threads) grid = Gpu.Gemm.WideGrid(kernel, device.MultiprocessorCount, b.ChunksPerThread, n, k, balanced: true,
                         sharedBytes: sharedBytes);
                     void Launch(ulong w) => LaunchBatch(kernel, stream, grid, sharedBytes, data.X.Pointer, tokens, w, n, k, data.Y.Pointer, logits);

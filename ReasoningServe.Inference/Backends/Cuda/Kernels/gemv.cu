@@ -245,7 +245,7 @@ extern "C" __global__ void __launch_bounds__(256) gemv_silu(const bf16* __restri
 // them so that ptxas keeps it behind them (some_bits_of). Each row's warp sums
 // meet in shared memory and are added in warp order, so results do not depend on timing.
 // The _batch entry points take 2 to WIDE_BATCH tokens (small decode batches) the same way, each thread keeping its
-// chunks of every token's x in shared memory: each weight chunk loaded is multiplied with all of them, and each token's
+// chunks of every token's x in shared memory, in fp32: each weight chunk loaded is multiplied with all of them, and each token's
 // sum is taken in the one-token kernels' order, so a token gets the same bits alone or in a batch.
 // block: 32 * ceil(k / 8 / CPT / 32) threads (<= 512); grid: >= ceil(n / WIDE_MAX_ROWS).
 #ifndef CPT
@@ -258,7 +258,7 @@ extern "C" __global__ void __launch_bounds__(256) gemv_silu(const bf16* __restri
 // at most 512 threads a block
 #define WIDE_MAX_WARPS 16
 #ifndef WIDE_BATCH
-#define WIDE_BATCH 4
+#define WIDE_BATCH 2
 #endif
 #ifndef WIDE_BATCH_ROWS
 #define WIDE_BATCH_ROWS 2
@@ -300,32 +300,61 @@ __device__ __forceinline__ unsigned some_bits_of(const uint4 (&wv)[R][CPT])
 template <int T>
 __device__ __forceinline__ bool has_token(int t, int tokens) { return T == 1 || t == 0 || t < tokens; }
 
-// Where a thread keeps its chunks of x: RegisterX for one token; SharedX for a batch, in dynamic shared memory that only
-// this thread reads (chunk i of token t at [t][i][thread], no barrier), because x in registers took the registers that
-// keep weights in flight: a 2-token build so streamed 1.5B gate_up at 2.2-2.9 TB/s alone, one token 3.5 (run 15).
+// Where a thread keeps its chunks of x: RegisterX for one token, as bf16; SharedX for a batch, as fp32 in dynamic shared
+// memory that only this thread reads (chunk i of token t as two float4 at [t][i][half][thread], no barrier). x in
+// registers took the registers that keep weights in flight, and x as bf16 cost a conversion per token and weight: 2-token
+// builds so streamed 1.5B gate_up at 2.2-2.9 TB/s alone and 4-token ones at 1.4-2.1, one token 3.6 (run 15).
 struct RegisterX
 {
     uint4 v[CPT];
+    typedef uint4 Chunk;
     __device__ __forceinline__ uint4 get(int, int i) const { return v[i]; }
     __device__ __forceinline__ void set(int, int i, uint4 x) { v[i] = x; }
 };
 
+struct Float8
+{
+    float4 lo, hi;
+};
+
 struct SharedX
 {
-    uint4* xs;
-    __device__ __forceinline__ uint4 get(int t, int i) const { return xs[(t * CPT + i) * blockDim.x + threadIdx.x]; }
-    __device__ __forceinline__ void set(int t, int i, uint4 x) const { xs[(t * CPT + i) * blockDim.x + threadIdx.x] = x; }
+    float4* xs;
+    typedef Float8 Chunk;
+    __device__ __forceinline__ int at(int t, int i, int half) const { return ((t * CPT + i) * 2 + half) * blockDim.x + threadIdx.x; }
+    __device__ __forceinline__ Float8 get(int t, int i) const { return {xs[at(t, i, 0)], xs[at(t, i, 1)]}; }
+    __device__ __forceinline__ void set(int t, int i, uint4 x) const
+    {
+        const __nv_bfloat162* p = (const __nv_bfloat162*)&x;
+        float2 a = __bfloat1622float2(p[0]), b = __bfloat1622float2(p[1]), c = __bfloat1622float2(p[2]), d = __bfloat1622float2(p[3]);
+        xs[at(t, i, 0)] = make_float4(a.x, a.y, b.x, b.y);
+        xs[at(t, i, 1)] = make_float4(c.x, c.y, d.x, d.y);
+    }
 };
+
+// fma8 with x already in fp32: the same multiply-adds in the same order, so the same sum.
+__device__ __forceinline__ void fma8(float& acc, uint4 w, const Float8& x)
+{
+    const __nv_bfloat162* wp = (const __nv_bfloat162*)&w;
+    const float xf[8] = {x.lo.x, x.lo.y, x.lo.z, x.lo.w, x.hi.x, x.hi.y, x.hi.z, x.hi.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+    {
+        float2 a = __bfloat1622float2(wp[i]);
+        acc = fmaf(a.x, xf[2 * i], acc);
+        acc = fmaf(a.y, xf[2 * i + 1], acc);
+    }
+}
 
 template <int T> struct XFor
 {
     typedef SharedX type;
-    static __device__ __forceinline__ SharedX make(uint4* shared) { return SharedX{shared}; }
+    static __device__ __forceinline__ SharedX make(float4* shared) { return SharedX{shared}; }
 };
 template <> struct XFor<1>
 {
     typedef RegisterX type;
-    static __device__ __forceinline__ RegisterX make(uint4*) { return RegisterX{}; }
+    static __device__ __forceinline__ RegisterX make(float4*) { return RegisterX{}; }
 };
 
 // The block's rows row0 .. row0 + rows - 1 from the first R of them in wv and this thread's chunks of each token's x:
@@ -352,7 +381,7 @@ __device__ __forceinline__ void multiply_wide_rows(uint4 (&wv)[R][CPT], const X&
             for (int t = 0; t < T; t++)
             {
                 if (!has_token<T>(t, tokens)) continue;
-                const uint4 xi = x.get(t, i);
+                const typename X::Chunk xi = x.get(t, i);
 #pragma unroll
                 for (int u = 0; u < R; u++) fma8(acc[u][t], wv[u][i], xi);
             }
@@ -378,11 +407,11 @@ __device__ __forceinline__ void multiply_wide_rows(uint4 (&wv)[R][CPT], const X&
 }
 
 // tokens <= T rows of x (row t at t * k, as Input reads it) by the block's rows of W. A batch (T > 1) needs
-// T * CPT * blockDim * 16 bytes of dynamic shared memory.
+// T * CPT * blockDim * 32 bytes of dynamic shared memory.
 template <int T, class Input, class Rows>
 __device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __restrict__ w, int n, int k, const Rows& out, int tokens)
 {
-    extern __shared__ uint4 batchX[];
+    extern __shared__ float4 batchX[];
     const int row0 = out.first(n, blockIdx.x), rows = out.first(n, blockIdx.x + 1) - row0;
     uint4 wv[T == 1 ? WIDE_ROWS : WIDE_BATCH_ROWS][CPT];
     load_wide_rows(wv, w, out, row0, row0 + rows - 1, k);

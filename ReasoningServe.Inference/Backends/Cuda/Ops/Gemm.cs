@@ -35,13 +35,13 @@ internal sealed unsafe class Gemm : IDisposable
     /// </summary>
     public const int WideLongRow = 8192, WideManyRows = 16384;
     /// <summary>The most tokens of gemv.cu's wide batch entry points (its WIDE_BATCH).</summary>
-    public const int WideBatchTokens = 4;
+    public const int WideBatchTokens = 2;
 
     /// <summary>
     /// Dynamic shared memory of a wide batch launch of <paramref name="threads"/>-thread blocks: each thread's chunks of every
-    /// token's x (160 KB at most, so the kernels are set up to ask for more than 48 KB).
+    /// token's x in fp32 (160 KB at most, so the kernels are set up to ask for more than 48 KB).
     /// </summary>
-    public static int WideBatchSharedBytes(int tokens, int threads) => tokens * WideChunksPerThread * threads * 16;
+    public static int WideBatchSharedBytes(int tokens, int threads) => tokens * WideChunksPerThread * threads * 32;
     private readonly DeviceBuffer _workspace = new(WorkspaceBytes);
     private readonly int _multiprocessors;
     // each wide shape's grid, so that the driver's occupancy query runs once per shape, not per launch
