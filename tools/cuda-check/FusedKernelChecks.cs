@@ -36,18 +36,6 @@ internal static unsafe class FusedKernelChecks
         QkvGemvCheck(device, k, random, "Llama-8B 32/8 heads of 128, no bias", 32, 8, 128, 4096, bias: false, slot: 0);
         QkvGemvCheck(device, k, random, "7B shape, padding slot -1", 28, 4, 128, 3584, bias: true, slot: -1);
 
-        // gemv.cu's wide batch kernels (2 to 4 tokens) against the one-token ones, token by token: the 7B qkv, o and down,
-        // the 1.5B down, rows no block count divides; then gate_up and qkv in their fused forms
-        foreach ((int n, int kIn) in new[] { (4608, 3584), (3584, 3584), (3584, 18944), (1536, 8960), (4999, 1536) })
-        {
-            WideBatchCheck(device, k, random, n, kIn, tokens: 2);
-            WideBatchCheck(device, k, random, n, kIn, tokens: Gpu.Gemm.WideBatchTokens);
-        }
-        WideBatchCheck(device, k, random, 4608, 3584, tokens: 3);
-        WideBatchQkvCheck(device, k, random, "7B 28/4 heads of 128", 28, 4, 128, 3584, bias: true, [37, -1]);
-        WideBatchQkvCheck(device, k, random, "0.5B 14/2 heads of 64", 14, 2, 64, 896, bias: true, [5, 63, 2]);
-        WideBatchQkvCheck(device, k, random, "Llama-8B 32/8 heads of 128, no bias", 32, 8, 128, 4096, bias: false, [0, 1, -1, 9]);
-
         (int Cached, int New)[] mixed = [(1499, 1), (50, 20), (0, 33), (300, 1)];
         foreach (int splits in new[] { 1, 4, 64 })
         {
@@ -155,7 +143,7 @@ internal static unsafe class FusedKernelChecks
         wide.Run(dx.Pointer, 1, dw.Pointer, n, kIn, q1.Pointer, n);
         Gpu.QkvFinish.Launch(k, s, q1.Pointer, n, bias ? db.Pointer : 0, 0, 0, 1e-6f, dp.Pointer, df.Pointer, ds.Pointer, k1.Pointer, v1.Pointer,
             1, heads, kvHeads, d);
-        wide.RunQkv(dx.Pointer, 1, dw.Pointer, kIn, q2.Pointer, n, bias ? db.Pointer : 0, dp.Pointer, df.Pointer, ds.Pointer, k2.Pointer, v2.Pointer,
+        wide.RunQkv(dx.Pointer, dw.Pointer, kIn, q2.Pointer, bias ? db.Pointer : 0, dp.Pointer, df.Pointer, ds.Pointer, k2.Pointer, v2.Pointer,
             heads, kvHeads, d);
 
         QkvComparison c = CompareQkv(q1, q2, n, [k1, v1], [k2, v2], slotsTotal * kvSize);
@@ -164,95 +152,6 @@ internal static unsafe class FusedKernelChecks
         Report.Check($"gemv_wide_qkv {name}", c.Rows.Relative < 2e-3 && c.Cache.Relative < 2e-3 && c.Differing <= n / 100 && cacheRight,
             $"vs gemv_wide + qkv_finish: {c.Differing} of {n} values differ (rel {c.Rows.Relative:E1}), cache {c.CacheDiffering} differ "
             + $"(rel {c.Cache.Relative:E1}), {c.CacheWritten} cache values written");
-    }
-
-    /// <summary>
-    /// gemv.cu's gemv_wide_batch and gemv_wide_batch_gate_up for <paramref name="tokens"/> tokens against gemv_wide and
-    /// gemv_wide_gate_up run on each token alone: each token's sums are taken in the same order, so they should be the same
-    /// bits (and within bf16 rounding of cuBLAS).
-    /// </summary>
-    private static void WideBatchCheck(CudaDevice device, CudaKernels k, Random random, int n, int kIn, int tokens)
-    {
-        nint s = device.Stream;
-        float[] x = Random(random, tokens * kIn), w = Random(random, n * kIn, 0.05f);
-        int inter = n / 2;
-        using DeviceBuffer dx = UploadBf16(x), dw = UploadBf16(w), batch = new(2L * tokens * n), alone = new(2L * tokens * n),
-            reference = new(2L * tokens * n), batchAct = new(2L * tokens * inter), aloneAct = new(2L * tokens * inter);
-        using var cublas = new Gpu.Gemm(s);
-        using var wide = new Gpu.Gemm(s, k, device.MultiprocessorCount) { UseGemv = true, Wide = Gpu.Gemm.WideRows.All, WideBatch = true, FuseGateUp = true };
-        string shape = $"{tokens} x {kIn} by {n}";
-        if (!wide.UsesWideBatch(tokens, kIn, n) || !wide.FusesSiluIntoGateUp(tokens, kIn, inter))
-        {
-            Report.Check($"gemv_wide_batch {shape}", false, "the wide batch kernels do not take this shape");
-            return;
-        }
-        wide.Run(dx.Pointer, tokens, dw.Pointer, n, kIn, batch.Pointer, n);
-        wide.RunGateUpSilu(dx.Pointer, tokens, dw.Pointer, inter, kIn, batchAct.Pointer);
-        for (int t = 0; t < tokens; t++)
-        {
-            ulong xt = dx.Pointer + (ulong)(2L * t * kIn);
-            wide.Run(xt, 1, dw.Pointer, n, kIn, alone.Pointer + (ulong)(2L * t * n), n);
-            wide.RunGateUpSilu(xt, 1, dw.Pointer, inter, kIn, aloneAct.Pointer + (ulong)(2L * t * inter));
-        }
-        cublas.Run(dx.Pointer, tokens, dw.Pointer, n, kIn, reference.Pointer, n);
-        float[] b = DownloadBf16(batch.Pointer, tokens * n), a = DownloadBf16(alone.Pointer, tokens * n);
-        int differing = Differing(b, a);
-        (double MaxAbs, double Relative) e = Errors(b, DownloadBf16(reference.Pointer, tokens * n));
-        Report.Check($"gemv_wide_batch vs gemv_wide per token, {shape}", differing == 0 && e.Relative < Bf16Tolerance && b.Any(v => v != 0),
-            $"{differing} of {tokens * n} values differ; rel {e.Relative:E1} vs cuBLAS");
-        float[] ba = DownloadBf16(batchAct.Pointer, tokens * inter), aa = DownloadBf16(aloneAct.Pointer, tokens * inter);
-        int actDiffering = Differing(ba, aa);
-        Report.Check($"gemv_wide_batch_gate_up vs gemv_wide_gate_up per token, {tokens} x {kIn} by 2 x {inter}", actDiffering == 0 && ba.Any(v => v != 0),
-            $"{actDiffering} of {tokens * inter} products differ");
-    }
-
-    /// <summary>
-    /// gemv.cu's gemv_wide_batch_qkv for one token per slot at its own position against gemv_wide_qkv on each token alone:
-    /// rows and cache the same bits (a slot of -1 writes nothing either way).
-    /// </summary>
-    private static void WideBatchQkvCheck(CudaDevice device, CudaKernels k, Random random, string name, int heads, int kvHeads, int d, int kIn,
-        bool bias, int[] slots)
-    {
-        const int slotsTotal = 64;
-        int tokens = slots.Length;
-        int qSize = heads * d, kvSize = kvHeads * d, n = qSize + 2 * kvSize;
-        int[] positions = [.. Enumerable.Range(0, tokens).Select(_ => random.Next(0, 30000))];
-        float[] x = Random(random, tokens * kIn), w = Random(random, n * kIn, 0.05f), b = Random(random, n);
-        var rope = new Cpu.RotaryEmbedding(d, 1000000f, null);
-        nint s = device.Stream;
-        long cacheBytes = 2L * slotsTotal * kvSize;
-        using DeviceBuffer dx = UploadBf16(x), dw = UploadBf16(w), db = UploadBf16(b), dp = Upload(positions), ds = Upload(slots),
-            df = Upload(rope.InverseFrequencies.ToArray()), q1 = new(2L * tokens * n), q2 = new(2L * tokens * n),
-            k1 = new(cacheBytes), v1 = new(cacheBytes), k2 = new(cacheBytes), v2 = new(cacheBytes);
-        Fill(s, 0, k1, v1, k2, v2);
-        using var wide = new Gpu.Gemm(s, k, device.MultiprocessorCount) { UseGemv = true, Wide = Gpu.Gemm.WideRows.All, WideBatch = true, FuseQkv = true };
-        if (!wide.FusesQkvFinish(tokens, kIn, n, d))
-        {
-            Report.Check($"gemv_wide_batch_qkv {name}", false, "the wide batch kernels do not take this shape");
-            return;
-        }
-        for (int t = 0; t < tokens; t++)
-        {
-            wide.RunQkv(dx.Pointer + (ulong)(2L * t * kIn), 1, dw.Pointer, kIn, q1.Pointer + (ulong)(2L * t * n), n, bias ? db.Pointer : 0,
-                dp.Pointer + (ulong)(4 * t), df.Pointer, ds.Pointer + (ulong)(4 * t), k1.Pointer, v1.Pointer, heads, kvHeads, d);
-        }
-        wide.RunQkv(dx.Pointer, tokens, dw.Pointer, kIn, q2.Pointer, n, bias ? db.Pointer : 0, dp.Pointer, df.Pointer, ds.Pointer, k2.Pointer, v2.Pointer,
-            heads, kvHeads, d);
-        QkvComparison c = CompareQkv(q1, q2, tokens * n, [k1, v1], [k2, v2], slotsTotal * kvSize);
-        int written = slots.Count(slot => slot >= 0);
-        bool cacheRight = c.CacheWritten > 2 * kvSize * written * 9 / 10 && c.CacheWritten <= 2 * kvSize * written;
-        Report.Check($"gemv_wide_batch_qkv {name}, slots {string.Join('/', slots)}", c.Differing == 0 && c.CacheDiffering == 0 && cacheRight,
-            $"vs gemv_wide_qkv per token: {c.Differing} of {tokens * n} values differ, cache {c.CacheDiffering} differ, {c.CacheWritten} cache values written");
-    }
-
-    private static int Differing(float[] a, float[] b)
-    {
-        int differing = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            differing += a[i] != b[i] ? 1 : 0;
-        }
-        return differing;
     }
 
     /// <summary>Two paths' qkv rows and K/V caches, value by value: the reference (1) against the one checked (2).</summary>

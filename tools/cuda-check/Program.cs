@@ -3,7 +3,7 @@ using ReasoningServe.Tools.CudaCheck;
 
 // CudaCheck: runs on the GPU machine (no SDK there, so no `dotnet test`): kernels vs CPU ops, golden models, CPU vs
 // CUDA on a realistic shape, decode throughput. usage: CudaCheck [--goldens DIR] [--batches 1,8,32,64] [--prompts 128,384,...]
-// [--only kernels,prefill,decode,sampling,gemv-sweep,mma-sweep,wide-batch-sweep,step-parts,decode-step,goldens,compare,realistic,bench,trace-steps,context-sweep]
+// [--only kernels,prefill,decode,sampling,gemv-sweep,mma-sweep,step-parts,decode-step,goldens,compare,realistic,bench,trace-steps,context-sweep]
 string goldens = "testdata/goldens/models";
 string only = "kernels,prefill,decode,sampling,gemv-sweep,mma-sweep,step-parts,decode-step,goldens,compare,realistic,bench";
 int[] batches = [1, 8, 32, 64];
@@ -67,7 +67,6 @@ KernelSection("decode", DecodeAttentionChecks.Run);
 KernelSection("sampling", SamplingChecks.Run);
 KernelSection("gemv-sweep", GemvSweep.Run);
 KernelSection("mma-sweep", GemvMmaSweep.Run);
-KernelSection("wide-batch-sweep", WideBatchSweep.Run);
 KernelSection("step-parts", StepParts.Run);
 Guard("decode-step", () =>
 {

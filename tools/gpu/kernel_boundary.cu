@@ -56,7 +56,7 @@ __global__ void __launch_bounds__(512) chain_gemv(const bf16* __restrict__ x, co
     unsigned* __restrict__ done, const unsigned* __restrict__ previousDone, unsigned previousBlocks)
 {
     if (MODE != Plain) asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-    const PlainRows out{y, 0, 0};
+    const PlainRows out{y, 0};
     const int row0 = out.first(n, blockIdx.x), rows = out.first(n, blockIdx.x + 1) - row0, chunks = k / 8;
     uint4 wv[WIDE_ROWS][CPT];
     load_wide_rows(wv, w, out, row0, row0 + rows - 1, k);
@@ -67,7 +67,7 @@ __global__ void __launch_bounds__(512) chain_gemv(const bf16* __restrict__ x, co
             while (load_acquire(previousDone) < previousBlocks) { }
         __syncthreads();
     }
-    RegisterX xv;
+    uint4 xv[CPT];
 #pragma unroll
     for (int i = 0; i < CPT; i++)
     {
@@ -75,9 +75,9 @@ __global__ void __launch_bounds__(512) chain_gemv(const bf16* __restrict__ x, co
         // through L2 by default: in flag mode this kernel may have started before x was written, so L1 may hold an
         // older copy
         const uint4* p = (const uint4*)x + c;
-        xv.v[i] = c >= chunks ? make_uint4(0, 0, 0, 0) : X_LOAD == 1 ? __ldg(p) : X_LOAD == 2 ? load_after_wait(p) : __ldcg(p);
+        xv[i] = c >= chunks ? make_uint4(0, 0, 0, 0) : X_LOAD == 1 ? __ldg(p) : X_LOAD == 2 ? load_after_wait(p) : __ldcg(p);
     }
-    multiply_wide_rows<1>(wv, xv, w, k, out, row0, rows, 1);
+    multiply_wide_rows(wv, xv, w, k, out, row0, rows);
     if (MODE == Flag)
     {
         __syncthreads();

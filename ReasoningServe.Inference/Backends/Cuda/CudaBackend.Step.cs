@@ -49,7 +49,7 @@ internal sealed unsafe partial class CudaBackend
             if (FusesQkvFinish(tokens, layer))
             {
                 Normalize(x, add: l > 0, layer.InputNorm.Pointer, tokens);
-                _gemm.RunQkv(_normed.Pointer, tokens, layer.Qkv.Pointer, h, _qkv.Pointer, _qkvStride, layer.QkvBias?.Pointer ?? 0, inputs.Positions, _invFreq.Pointer,
+                _gemm.RunQkv(_normed.Pointer, layer.Qkv.Pointer, h, _qkv.Pointer, layer.QkvBias?.Pointer ?? 0, inputs.Positions, _invFreq.Pointer,
                     inputs.Slots, cache.K(l), cache.V(l), c.NumHeads, c.NumKvHeads, c.HeadDim);
                 Mark("norm + gemm qkv + qkv_finish");
             }
@@ -208,8 +208,8 @@ internal sealed unsafe partial class CudaBackend
     }
 
     /// <summary>
-    /// Whether this layer's qkv projection finishes in gemv.cu's gemv_wide_qkv or gemv_wide_batch_qkv (one token or a few,
-    /// no q/k norms, the rmsnorm not fused into the projection) instead of a separate qkv_finish launch.
+    /// Whether this layer's qkv projection finishes in gemv.cu's gemv_wide_qkv (one token, no q/k norms, the rmsnorm not
+    /// fused into the projection) instead of a separate qkv_finish launch.
     /// </summary>
     private bool FusesQkvFinish(int tokens, CudaLayer layer) =>
         layer.QNorm is null && layer.KNorm is null && !_gemm.FusesNorm(tokens, Config.HiddenSize)

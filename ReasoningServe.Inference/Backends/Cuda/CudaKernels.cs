@@ -24,15 +24,6 @@ internal readonly unsafe struct CudaKernel(nint function, string name, bool prog
         return blocks;
     }
 
-    /// <summary>Registers per thread and local (spilled) bytes per thread of its build, as the driver reports them.</summary>
-    public (int Registers, int LocalBytes) Resources()
-    {
-        int registers, local;
-        CudaDriver.Check(CudaDriver.cuFuncGetAttribute(&registers, CudaDriver.FuncAttributeNumRegisters, function), $"cuFuncGetAttribute({Name})");
-        CudaDriver.Check(CudaDriver.cuFuncGetAttribute(&local, CudaDriver.FuncAttributeLocalSizeBytes, function), $"cuFuncGetAttribute({Name})");
-        return (registers, local);
-    }
-
     /// <summary>Lets launches ask for more than 48 KB of dynamic shared memory (up to <see cref="CudaDevice.MaxSharedBytesPerBlock"/>).</summary>
     public void AllowDynamicSharedBytes(int bytes) =>
         CudaDriver.Check(CudaDriver.cuFuncSetAttribute(function, CudaDriver.FuncAttributeMaxDynamicSharedSizeBytes, bytes), $"cuFuncSetAttribute({Name})");
@@ -154,11 +145,6 @@ internal sealed unsafe class CudaKernels : IDisposable
         GemvWideSilu = Get(functions, "gemv.cu", "gemv_wide_silu");
         GemvWideQkv = Get(functions, "gemv.cu", "gemv_wide_qkv");
         GemvWideGateUp = Get(functions, "gemv.cu", "gemv_wide_gate_up");
-        GemvWideBatch = Get(functions, "gemv.cu", "gemv_wide_batch");
-        GemvWideBatchQkv = Get(functions, "gemv.cu", "gemv_wide_batch_qkv");
-        GemvWideBatchGateUp = Get(functions, "gemv.cu", "gemv_wide_batch_gate_up");
-        WideBatchKernels = AllowDynamicSharedBytes(device, Ops.Gemm.WideBatchSharedBytes(Ops.Gemm.WideBatchTokens, Ops.Gemm.WideMaxThreads),
-            GemvWideBatch, GemvWideBatchQkv, GemvWideBatchGateUp);
         GemvMma = Get(functions, "gemv_mma.cu", "gemv_mma");
         GemvMmaGateUp = Get(functions, "gemv_mma.cu", "gemv_mma_gate_up");
         PrefillAttention = Get(functions, "prefill_attention.cu", "prefill_attention");
@@ -196,12 +182,6 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel GemvWideSilu { get; }
     public CudaKernel GemvWideQkv { get; }
     public CudaKernel GemvWideGateUp { get; }
-    /// <summary>gemv_wide, gemv_wide_qkv and gemv_wide_gate_up for 2 to <see cref="Ops.Gemm.WideBatchTokens"/> tokens.</summary>
-    public CudaKernel GemvWideBatch { get; }
-    public CudaKernel GemvWideBatchQkv { get; }
-    public CudaKernel GemvWideBatchGateUp { get; }
-    /// <summary>Whether the wide batch kernels loaded and the device gives a block their shared memory (they are then set up to ask for it).</summary>
-    public bool WideBatchKernels { get; }
     /// <summary>gemv_mma.cu: 2 to 8 tokens on tensor cores.</summary>
     public CudaKernel GemvMma { get; }
     /// <summary>gemv_mma.cu's gate_up projection of 2 to 8 tokens with the SiLU·mul in its epilogue.</summary>

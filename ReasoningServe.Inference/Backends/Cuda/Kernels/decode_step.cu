@@ -391,7 +391,7 @@ __device__ __noinline__ void project(const Input& in, const Rows& out, Cursor& c
         if (r < rows)
 #pragma unroll
             for (int w = 0; w < WPG; w++) v += partial[r * WPG + w];
-        out.store(v, 0, first + r, r < rows);
+        out.store(v, first + r, r < rows);
     }
 }
 

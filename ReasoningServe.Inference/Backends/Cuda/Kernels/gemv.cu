@@ -14,8 +14,7 @@
 //                 rounded once as silu_mul.cu does.
 //   gemv_wide, gemv_wide_silu: one token, as gemv / gemv_silu, laid out for long rows (below); gemv_wide_qkv also
 //                 finishes the qkv rows as qkv_finish.cu would (bias, RoPE, cache write), and gemv_wide_gate_up ends
-//                 the gate_up projection with silu_mul.cu's product. gemv_wide_batch, gemv_wide_batch_qkv and
-//                 gemv_wide_batch_gate_up: the same for 2 to WIDE_BATCH tokens.
+//                 the gate_up projection with silu_mul.cu's product.
 // A block's input costs L2 reads in proportion to k whatever its rows (the norm's: its sums of squares, then residual,
 // delta and weight per chunk), so the fused forms take more rows per block than the plain one to keep that small next
 // to the weights they stream. The plain form's ROWS and UNROLL are the H200 sweep's best for one token; the fused forms'
@@ -60,7 +59,7 @@ struct PlainInput
     int k;
     __device__ __forceinline__ uint4 load(int t, int c) const { return __ldg((const uint4*)(x + (long long)t * k) + c); }
     struct Raw { uint4 x; };
-    __device__ __forceinline__ Raw fetch(int t, int c) const { return {load_after_wait((const uint4*)(x + (long long)t * k) + c)}; }
+    __device__ __forceinline__ Raw fetch(int c) const { return {load_after_wait((const uint4*)x + c)}; }
     static __device__ __forceinline__ uint4 finish(Raw r) { return r.x; }
 };
 
@@ -97,10 +96,9 @@ struct SiluInput
         return silu_times8(__ldg((const uint4*)row + c), __ldg((const uint4*)(row + k) + c));
     }
     struct Raw { uint4 gate, up; };
-    __device__ __forceinline__ Raw fetch(int t, int c) const
+    __device__ __forceinline__ Raw fetch(int c) const
     {
-        const bf16* row = gateUp + (long long)t * 2 * k;
-        return {load_after_wait((const uint4*)row + c), load_after_wait((const uint4*)(row + k) + c)};
+        return {load_after_wait((const uint4*)gateUp + c), load_after_wait((const uint4*)(gateUp + k) + c)};
     }
     static __device__ __forceinline__ uint4 finish(Raw r) { return silu_times8(r.gate, r.up); }
 };
@@ -244,9 +242,6 @@ extern "C" __global__ void __launch_bounds__(256) gemv_silu(const bf16* __restri
 // rows' weights are requested before waiting for the previous kernel (they are not its output), and the wait depends on
 // them so that ptxas keeps it behind them (some_bits_of). Each row's warp sums
 // meet in shared memory and are added in warp order, so results do not depend on timing.
-// The _batch entry points take 2 to WIDE_BATCH tokens (small decode batches) the same way, each thread keeping its
-// chunks of every token's x in shared memory, in fp32: each weight chunk loaded is multiplied with all of them, and each token's
-// sum is taken in the one-token kernels' order, so a token gets the same bits alone or in a batch.
 // block: 32 * ceil(k / 8 / CPT / 32) threads (<= 512); grid: >= ceil(n / WIDE_MAX_ROWS).
 #ifndef CPT
 #define CPT 5
@@ -255,21 +250,13 @@ extern "C" __global__ void __launch_bounds__(256) gemv_silu(const bf16* __restri
 #define WIDE_ROWS 2
 #endif
 #define WIDE_MAX_ROWS 32
-// at most 512 threads a block
-#define WIDE_MAX_WARPS 16
-#ifndef WIDE_BATCH
-#define WIDE_BATCH 2
-#endif
-#ifndef WIDE_BATCH_ROWS
-#define WIDE_BATCH_ROWS 2
-#endif
 
-template <int R, class Rows>
-__device__ __forceinline__ void load_wide_rows(uint4 (&wv)[R][CPT], const bf16* __restrict__ w, const Rows& out, int first, int last, int k)
+template <class Rows>
+__device__ __forceinline__ void load_wide_rows(uint4 (&wv)[WIDE_ROWS][CPT], const bf16* __restrict__ w, const Rows& out, int first, int last, int k)
 {
     const int chunks = k / 8;
 #pragma unroll
-    for (int u = 0; u < R; u++)
+    for (int u = 0; u < WIDE_ROWS; u++)
     {
         const uint4* row = (const uint4*)(w + (long long)out.weight_row(min(first + u, last)) * k);
 #pragma unroll
@@ -285,162 +272,78 @@ __device__ __forceinline__ void load_wide_rows(uint4 (&wv)[R][CPT], const bf16* 
 // all of a block's first weight loads after it, so they had no head start; a wait under the last load's word alone
 // kept some ahead. In a chain of the 7B (1.5B) layers' projections these kernels took 3.36 (1.04) ms with the plain
 // wait and 3.21 (0.89) ms waiting under every load (tools/gpu/kernel_boundary.cu, run 10).
-template <int R>
-__device__ __forceinline__ unsigned some_bits_of(const uint4 (&wv)[R][CPT])
+__device__ __forceinline__ unsigned some_bits_of(const uint4 (&wv)[WIDE_ROWS][CPT])
 {
     unsigned bits = 0;
 #pragma unroll
-    for (int u = 0; u < R; u++)
+    for (int u = 0; u < WIDE_ROWS; u++)
 #pragma unroll
         for (int i = 0; i < CPT; i++) bits |= wv[u][i].x;
     return bits;
 }
 
-// Whether token t of a T-token build is in this launch's `tokens` (always, for the one-token build's token 0).
-template <int T>
-__device__ __forceinline__ bool has_token(int t, int tokens) { return T == 1 || t == 0 || t < tokens; }
-
-// Where a thread keeps its chunks of x: RegisterX for one token, as bf16; SharedX for a batch, as fp32 in dynamic shared
-// memory that only this thread reads (chunk i of token t as two float4 at [t][i][half][thread], no barrier). x in
-// registers took the registers that keep weights in flight, and x as bf16 cost a conversion per token and weight: 2-token
-// builds so streamed 1.5B gate_up at 2.2-2.9 TB/s alone and 4-token ones at 1.4-2.1, one token 3.6 (run 15).
-struct RegisterX
+// The block's rows row0 .. row0 + rows - 1 from the first WIDE_ROWS of them in wv and this thread's chunks of x in xv:
+// each next group of rows is requested before this group's warp sums, and each row's warp sums meet in shared memory
+// and are added in warp order for out.store. tools/gpu/kernel_boundary.cu times it behind other waits.
+template <class Rows>
+__device__ __forceinline__ void multiply_wide_rows(uint4 (&wv)[WIDE_ROWS][CPT], const uint4 (&xv)[CPT], const bf16* __restrict__ w, int k,
+    const Rows& out, int row0, int rows)
 {
-    uint4 v[CPT];
-    typedef uint4 Chunk;
-    __device__ __forceinline__ uint4 get(int, int i) const { return v[i]; }
-    __device__ __forceinline__ void set(int, int i, uint4 x) { v[i] = x; }
-};
-
-struct Float8
-{
-    float4 lo, hi;
-};
-
-struct SharedX
-{
-    float4* xs;
-    typedef Float8 Chunk;
-    __device__ __forceinline__ int at(int t, int i, int half) const { return ((t * CPT + i) * 2 + half) * blockDim.x + threadIdx.x; }
-    __device__ __forceinline__ Float8 get(int t, int i) const { return {xs[at(t, i, 0)], xs[at(t, i, 1)]}; }
-    __device__ __forceinline__ void set(int t, int i, uint4 x) const
-    {
-        const __nv_bfloat162* p = (const __nv_bfloat162*)&x;
-        float2 a = __bfloat1622float2(p[0]), b = __bfloat1622float2(p[1]), c = __bfloat1622float2(p[2]), d = __bfloat1622float2(p[3]);
-        xs[at(t, i, 0)] = make_float4(a.x, a.y, b.x, b.y);
-        xs[at(t, i, 1)] = make_float4(c.x, c.y, d.x, d.y);
-    }
-};
-
-// fma8 with x already in fp32: the same multiply-adds in the same order, so the same sum.
-__device__ __forceinline__ void fma8(float& acc, uint4 w, const Float8& x)
-{
-    const __nv_bfloat162* wp = (const __nv_bfloat162*)&w;
-    const float xf[8] = {x.lo.x, x.lo.y, x.lo.z, x.lo.w, x.hi.x, x.hi.y, x.hi.z, x.hi.w};
-#pragma unroll
-    for (int i = 0; i < 4; i++)
-    {
-        float2 a = __bfloat1622float2(wp[i]);
-        acc = fmaf(a.x, xf[2 * i], acc);
-        acc = fmaf(a.y, xf[2 * i + 1], acc);
-    }
-}
-
-template <int T> struct XFor
-{
-    typedef SharedX type;
-    static __device__ __forceinline__ SharedX make(float4* shared) { return SharedX{shared}; }
-};
-template <> struct XFor<1>
-{
-    typedef RegisterX type;
-    static __device__ __forceinline__ RegisterX make(float4*) { return RegisterX{}; }
-};
-
-// The block's rows row0 .. row0 + rows - 1 from the first R of them in wv and this thread's chunks of each token's x:
-// each next group of rows is requested before this group's warp sums, and each row's warp sums meet in shared memory and
-// are added in warp order for out.store (warp t % warps stores token t's). Each sum takes its chunks in the order i = 0,
-// 1, ..., whatever the tokens, so a token gets the same bits alone or in a batch. tools/gpu/kernel_boundary.cu times it
-// behind other waits.
-template <int T, int R, class Rows, class X>
-__device__ __forceinline__ void multiply_wide_rows(uint4 (&wv)[R][CPT], const X& x, const bf16* __restrict__ w, int k, const Rows& out, int row0,
-    int rows, int tokens)
-{
-    __shared__ float partial[T][WIDE_MAX_ROWS][WIDE_MAX_WARPS + 1]; // [token][row][warp], padded to an odd stride
+    __shared__ float partial[WIDE_MAX_ROWS][33]; // [row][warp], padded
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    for (int r = 0; r < rows; r += R)
+    for (int r = 0; r < rows; r += WIDE_ROWS)
     {
-        float acc[R][T];
+        float acc[WIDE_ROWS];
 #pragma unroll
-        for (int u = 0; u < R; u++)
+        for (int u = 0; u < WIDE_ROWS; u++)
+        {
+            acc[u] = 0.f;
 #pragma unroll
-            for (int t = 0; t < T; t++) acc[u][t] = 0.f;
+            for (int i = 0; i < CPT; i++) fma8(acc[u], wv[u][i], xv[i]);
+        }
+        if (r + WIDE_ROWS < rows) load_wide_rows(wv, w, out, row0 + r + WIDE_ROWS, row0 + rows - 1, k);
 #pragma unroll
-        for (int i = 0; i < CPT; i++)
-#pragma unroll
-            for (int t = 0; t < T; t++)
-            {
-                if (!has_token<T>(t, tokens)) continue;
-                const typename X::Chunk xi = x.get(t, i);
-#pragma unroll
-                for (int u = 0; u < R; u++) fma8(acc[u][t], wv[u][i], xi);
-            }
-        if (r + R < rows) load_wide_rows(wv, w, out, row0 + r + R, row0 + rows - 1, k);
-#pragma unroll
-        for (int u = 0; u < R; u++)
-#pragma unroll
-            for (int t = 0; t < T; t++)
-            {
-                if (!has_token<T>(t, tokens)) continue;
-                float v = warp_sum(acc[u][t]);
-                if (lane == 0 && r + u < rows) partial[t][r + u][warp] = v;
-            }
+        for (int u = 0; u < WIDE_ROWS; u++)
+        {
+            float v = warp_sum(acc[u]);
+            if (lane == 0 && r + u < rows) partial[r + u][warp] = v;
+        }
     }
     __syncthreads();
-    for (int t = warp; t < (T == 1 ? 1 : tokens); t += warps) // rows <= 32
+    if (warp == 0) // rows <= 32
     {
         float v = 0.f;
         if (lane < rows)
-            for (int i = 0; i < warps; i++) v += partial[t][lane][i];
-        out.store(v, t, row0 + lane, lane < rows);
+            for (int i = 0; i < warps; i++) v += partial[lane][i];
+        out.store(v, row0 + lane, lane < rows);
     }
 }
 
-// tokens <= T rows of x (row t at t * k, as Input reads it) by the block's rows of W. A batch (T > 1) needs
-// T * CPT * blockDim * 32 bytes of dynamic shared memory.
-template <int T, class Input, class Rows>
-__device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __restrict__ w, int n, int k, const Rows& out, int tokens)
+template <class Input, class Rows>
+__device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __restrict__ w, int n, int k, const Rows& out)
 {
-    extern __shared__ float4 batchX[];
     const int row0 = out.first(n, blockIdx.x), rows = out.first(n, blockIdx.x + 1) - row0;
-    uint4 wv[T == 1 ? WIDE_ROWS : WIDE_BATCH_ROWS][CPT];
+    uint4 wv[WIDE_ROWS][CPT];
     load_wide_rows(wv, w, out, row0, row0 + rows - 1, k);
     wait_for_previous_grid_after(some_bits_of(wv));
-    // This thread's chunks of x, zero past k (and for tokens past `tokens`). All of a token's are requested before any
-    // is finished: built one chunk at a time, the SiLU input's loads were not issued together (ptxas does not move loads
-    // across its division's calls), and a 7B down projection waited on five L2 round trips in a row
-    // (tools/gpu/kernel_boundary.cu, run 10).
-    typename XFor<T>::type x = XFor<T>::make(batchX);
+    // This thread's chunks of x, zero past k. All are requested before any is finished: built one chunk at a time, the
+    // SiLU input's loads were not issued together (ptxas does not move loads across its division's calls), and a 7B down
+    // projection waited on five L2 round trips in a row (tools/gpu/kernel_boundary.cu, run 10).
+    typename Input::Raw raw[CPT];
 #pragma unroll
-    for (int t = 0; t < T; t++)
+    for (int i = 0; i < CPT; i++)
     {
-        const bool token = has_token<T>(t, tokens);
-        if (T > 1 && !token) continue;
-        typename Input::Raw raw[CPT];
-#pragma unroll
-        for (int i = 0; i < CPT; i++)
-        {
-            int c = threadIdx.x + i * blockDim.x;
-            raw[i] = c < k / 8 ? in.fetch(t, c) : typename Input::Raw{};
-        }
-#pragma unroll
-        for (int i = 0; i < CPT; i++)
-        {
-            int c = threadIdx.x + i * blockDim.x;
-            x.set(t, i, c < k / 8 ? Input::finish(raw[i]) : make_uint4(0, 0, 0, 0));
-        }
+        int c = threadIdx.x + i * blockDim.x;
+        raw[i] = c < k / 8 ? in.fetch(c) : typename Input::Raw{};
     }
-    multiply_wide_rows<T>(wv, x, w, k, out, row0, rows, tokens);
+    uint4 xv[CPT];
+#pragma unroll
+    for (int i = 0; i < CPT; i++)
+    {
+        int c = threadIdx.x + i * blockDim.x;
+        xv[i] = c < k / 8 ? Input::finish(raw[i]) : make_uint4(0, 0, 0, 0);
+    }
+    multiply_wide_rows(wv, xv, w, k, out, row0, rows);
 }
 
 // These wait for the previous kernel inside gemv_wide_rows, after requesting their first weights.
@@ -448,14 +351,14 @@ extern "C" __global__ void __launch_bounds__(512) gemv_wide(const bf16* __restri
     void* __restrict__ y, int floatOutput)
 {
     launch_next_grid_always(); // one token only
-    gemv_wide_rows<1>(PlainInput{x, k}, w, n, k, PlainRows{y, floatOutput, 0}, 1);
+    gemv_wide_rows(PlainInput{x, k}, w, n, k, PlainRows{y, floatOutput});
 }
 
 extern "C" __global__ void __launch_bounds__(512) gemv_wide_silu(const bf16* __restrict__ gateUp, const bf16* __restrict__ w, int n, int k,
     void* __restrict__ y, int floatOutput)
 {
     launch_next_grid_always(); // one token only
-    gemv_wide_rows<1>(SiluInput{gateUp, k}, w, n, k, PlainRows{y, floatOutput, 0}, 1);
+    gemv_wide_rows(SiluInput{gateUp, k}, w, n, k, PlainRows{y, floatOutput});
 }
 
 // act[m] = silu(x . W[m]) * (x . W[intermediate + m]) for m < intermediate: gate_up with silu_mul after it, so that the
@@ -465,7 +368,7 @@ extern "C" __global__ void __launch_bounds__(512) gemv_wide_gate_up(const bf16* 
     int k, bf16* __restrict__ act)
 {
     launch_next_grid_always(); // one token only
-    gemv_wide_rows<1>(PlainInput{x, k}, w, 2 * intermediate, k, GateUpSiluRows{act, intermediate}, 1);
+    gemv_wide_rows(PlainInput{x, k}, w, 2 * intermediate, k, GateUpSiluRows{act, intermediate});
 }
 
 // n = (heads + 2 * kvHeads) * headDim rows, headDim even; grid: at most n / 2 blocks, at least n / WIDE_MAX_ROWS.
@@ -474,30 +377,5 @@ extern "C" __global__ void __launch_bounds__(512) gemv_wide_qkv(const bf16* __re
     const int* __restrict__ slots, bf16* __restrict__ kCache, bf16* __restrict__ vCache, int heads, int kvHeads, int headDim)
 {
     launch_next_grid_always(); // one token only
-    gemv_wide_rows<1>(PlainInput{x, k}, w, n, k, QkvRows{qkv, bias, positions, invFreq, slots, kCache, vCache, heads, kvHeads, headDim, 0}, 1);
-}
-
-// The same for 2 to WIDE_BATCH tokens (rows of x at t * k, of y at t * ldy, of qkv at t * ldq, of act at t * intermediate).
-// Such steps are as small as one-token ones, so these also let the next kernel be scheduled early.
-extern "C" __global__ void __launch_bounds__(512) gemv_wide_batch(const bf16* __restrict__ x, int tokens, const bf16* __restrict__ w, int n,
-    int k, void* __restrict__ y, int ldy, int floatOutput)
-{
-    launch_next_grid_always();
-    gemv_wide_rows<WIDE_BATCH>(PlainInput{x, k}, w, n, k, PlainRows{y, floatOutput, ldy}, tokens);
-}
-
-extern "C" __global__ void __launch_bounds__(512) gemv_wide_batch_gate_up(const bf16* __restrict__ x, int tokens, const bf16* __restrict__ w,
-    int intermediate, int k, bf16* __restrict__ act)
-{
-    launch_next_grid_always();
-    gemv_wide_rows<WIDE_BATCH>(PlainInput{x, k}, w, 2 * intermediate, k, GateUpSiluRows{act, intermediate}, tokens);
-}
-
-extern "C" __global__ void __launch_bounds__(512) gemv_wide_batch_qkv(const bf16* __restrict__ x, int tokens, const bf16* __restrict__ w, int n,
-    int k, bf16* __restrict__ qkv, int ldq, const bf16* __restrict__ bias, const int* __restrict__ positions, const float* __restrict__ invFreq,
-    const int* __restrict__ slots, bf16* __restrict__ kCache, bf16* __restrict__ vCache, int heads, int kvHeads, int headDim)
-{
-    launch_next_grid_always();
-    gemv_wide_rows<WIDE_BATCH>(PlainInput{x, k}, w, n, k, QkvRows{qkv, bias, positions, invFreq, slots, kCache, vCache, heads, kvHeads, headDim, ldq},
-        tokens);
+    gemv_wide_rows(PlainInput{x, k}, w, n, k, QkvRows{qkv, bias, positions, invFreq, slots, kCache, vCache, heads, kvHeads, headDim});
 }

@@ -39,22 +39,19 @@ __device__ __forceinline__ int rope_pair_row(int r, int headDim)
     return r - j + (j >> 1) + (j & 1) * (headDim >> 1);
 }
 
-// Where a wide block's rows lie in W and what becomes of their sums: store(sum, t, r, valid) takes token t's sum of row
-// r (t = 0 in one-token steps, where the row strides below are not read). PlainRows: block b takes rows first(b).. of W
-// in order and stores them to y as they are, token t's at y + t * ldy.
+// Where a wide block's rows lie in W and what becomes of their sums. PlainRows: block b takes rows first(b).. of W in
+// order and stores them to y as they are.
 struct PlainRows
 {
     void* y;
     int floatOutput;
-    int ldy;
     __device__ __forceinline__ int first(int n, int block) const { return wide_first_row(n, block, gridDim.x); }
     __device__ __forceinline__ int weight_row(int r) const { return r; }
-    __device__ __forceinline__ void store(float sum, int t, int r, bool valid) const
+    __device__ __forceinline__ void store(float sum, int r, bool valid) const
     {
         if (!valid) return;
-        const long long at = (long long)t * ldy + r;
-        if (floatOutput) ((float*)y)[at] = sum;
-        else ((bf16*)y)[at] = __float2bfloat16(sum);
+        if (floatOutput) ((float*)y)[r] = sum;
+        else ((bf16*)y)[r] = __float2bfloat16(sum);
     }
 };
 
@@ -62,7 +59,7 @@ struct PlainRows
 // finishes it for a model without q/k norms (those need a whole head's sum): bf16(x + bias), neox RoPE on q and k, and
 // k and v also to the token's cache slot (a negative slot: not written), with the same roundings. A block's rows 2m and
 // 2m + 1 are the two halves that RoPE rotates together (rows i and i + headDim/2 of a head), so both sums meet in one
-// warp, and blocks take whole pairs. Token t's rows go to qkv + t * ldq, at positions[t] and slots[t].
+// warp, and blocks take whole pairs.
 struct QkvRows
 {
     bf16* qkv;
@@ -73,12 +70,11 @@ struct QkvRows
     bf16* kCache;
     bf16* vCache;
     int heads, kvHeads, headDim;
-    int ldq;
     __device__ __forceinline__ int first(int n, int block) const { return wide_first_pair_row(n, block, gridDim.x); }
     __device__ __forceinline__ int weight_row(int r) const { return rope_pair_row(r, headDim); }
     // Called by every lane of a warp whose lane r holds row base + r, base even (gemv.cu: warp 0, base 0, a block has
     // at most 32 rows), so that a pair meets in the warp.
-    __device__ __forceinline__ void store(float sum, int t, int r, bool valid) const
+    __device__ __forceinline__ void store(float sum, int r, bool valid) const
     {
         const int row = weight_row(r), head = row / headDim, i = row % headDim, half = headDim >> 1;
         float x = __bfloat162float(__float2bfloat16(sum));
@@ -89,11 +85,11 @@ struct QkvRows
         if (head < heads + kvHeads)
         {
             float s, c;
-            sincosf((float)positions[t] * invFreq[i < half ? i : i - half], &s, &c);
+            sincosf((float)positions[0] * invFreq[i < half ? i : i - half], &s, &c);
             y = i < half ? __float2bfloat16(x * c - other * s) : __float2bfloat16(x * c + other * s);
         }
-        qkv[(long long)t * ldq + row] = y;
-        const long long slot = slots[t];
+        qkv[row] = y;
+        const long long slot = slots[0];
         const int qSize = heads * headDim, kvSize = kvHeads * headDim;
         if (slot >= 0 && head >= heads)
         {
@@ -105,8 +101,7 @@ struct QkvRows
 
 // GateUpSiluRows (gemv_wide_gate_up): the fused gate_up projection [gate rows | up rows] of one token, ending as
 // silu_mul.cu would: act[m] = silu(gate_m) * up_m from the two bf16-rounded sums, rounded once. A block takes its rows in
-// (gate m, up m) pairs, which meet in one warp, so the down projection after it reads a plain input. Token t's products
-// go to act + t * intermediate.
+// (gate m, up m) pairs, which meet in one warp, so the down projection after it reads a plain input.
 struct GateUpSiluRows
 {
     bf16* act;
@@ -114,10 +109,10 @@ struct GateUpSiluRows
     __device__ __forceinline__ int first(int n, int block) const { return wide_first_pair_row(n, block, gridDim.x); }
     __device__ __forceinline__ int weight_row(int r) const { return (r >> 1) + (r & 1) * intermediate; }
     // Called by every lane of a warp whose lane r holds row base + r, base even (as QkvRows::store).
-    __device__ __forceinline__ void store(float sum, int t, int r, bool valid) const
+    __device__ __forceinline__ void store(float sum, int r, bool valid) const
     {
         const bf16 y = __float2bfloat16(sum);
         const float up = __shfl_xor_sync(0xffffffffu, __bfloat162float(y), 1); // the pair's up row (exact: a bf16 value)
-        if (valid && (r & 1) == 0) act[(long long)t * intermediate + (r >> 1)] = silu_times(y, __float2bfloat16(up));
+        if (valid && (r & 1) == 0) act[r >> 1] = silu_times(y, __float2bfloat16(up));
     }
 };

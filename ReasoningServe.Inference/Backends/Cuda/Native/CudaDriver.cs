@@ -10,7 +10,7 @@ internal static unsafe partial class CudaDriver
     public const int DeviceAttributeComputeCapabilityMajor = 75;
     public const int DeviceAttributeComputeCapabilityMinor = 76;
     public const int DeviceAttributeMaxSharedMemoryPerBlockOptin = 97;
-    public const int FuncAttributeLocalSizeBytes = 3, FuncAttributeNumRegisters = 4, FuncAttributeMaxDynamicSharedSizeBytes = 8;
+    public const int FuncAttributeMaxDynamicSharedSizeBytes = 8;
     public const uint StreamNonBlocking = 1;
     public const uint EventDefault = 0;
     /// <summary>Capture tolerates calls like cuMemAlloc from the capturing thread (a library's lazy setup runs for real).</summary>
@@ -53,7 +53,6 @@ internal static unsafe partial class CudaDriver
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuModuleUnload(nint module);
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuModuleGetFunction(nint* function, nint module, byte* name);
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuFuncSetAttribute(nint function, int attribute, int value);
-    [LibraryImport(CudaLibraries.Driver)] public static partial int cuFuncGetAttribute(int* value, int attribute, nint function);
     [LibraryImport(CudaLibraries.Driver)]
     public static partial int cuOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, nint function, int blockSize, nuint dynamicSharedBytes);
     [LibraryImport(CudaLibraries.Driver)]

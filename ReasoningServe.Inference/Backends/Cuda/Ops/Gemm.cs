@@ -13,9 +13,8 @@ namespace ReasoningServe.Inference.Backends.Cuda.Ops;
 /// (<see cref="RunGateUpSilu"/>: a 1.5B step 1.25 -> 1.18 ms), otherwise in down's prologue (<see cref="FuseSilu"/>).
 /// Its wide layout (<see cref="Wide"/>: a block per run of rows, threads across the row) streams the long rows of the down
 /// projections and the small qkv and o GEMMs faster than a warp per row, and its qkv form (<see cref="RunQkv"/>, default)
-/// finishes the rows itself in place of qkv_finish.cu (a 7B step 3.82 -> 3.76 ms). Steps of up to
-/// <see cref="WideBatchTokens"/> tokens take the same wide kernels in their batch form (<see cref="UsesWideBatch"/>); the qkv
-/// and o projections of up to 8 tokens (small decode batches) go to gemv_mma.cu on tensor cores (<see cref="UsesMma"/>).
+/// finishes the rows itself in place of qkv_finish.cu (a 7B step 3.82 -> 3.76 ms). The qkv and o projections of 2 to 8
+/// tokens (small decode batches) go to gemv_mma.cu on tensor cores (<see cref="UsesMma"/>).
 /// </summary>
 internal sealed unsafe class Gemm : IDisposable
 {
@@ -34,18 +33,10 @@ internal sealed unsafe class Gemm : IDisposable
     /// rows as <see cref="WideManyRows"/> are "many" (gate_up, lm_head: the row-per-warp layout keeps those).
     /// </summary>
     public const int WideLongRow = 8192, WideManyRows = 16384;
-    /// <summary>The most tokens of gemv.cu's wide batch entry points (its WIDE_BATCH).</summary>
-    public const int WideBatchTokens = 2;
-
-    /// <summary>
-    /// Dynamic shared memory of a wide batch launch of <paramref name="threads"/>-thread blocks: each thread's chunks of every
-    /// token's x in fp32 (160 KB at most, so the kernels are set up to ask for more than 48 KB).
-    /// </summary>
-    public static int WideBatchSharedBytes(int tokens, int threads) => tokens * WideChunksPerThread * threads * 32;
     private readonly DeviceBuffer _workspace = new(WorkspaceBytes);
     private readonly int _multiprocessors;
     // each wide shape's grid, so that the driver's occupancy query runs once per shape, not per launch
-    private readonly Dictionary<(WideKind Kind, int Out, int In, int Tokens), (uint Blocks, uint Threads)> _wideGrids = [];
+    private readonly Dictionary<(WideKind Kind, int Out, int In), (uint Blocks, uint Threads)> _wideGrids = [];
 
     /// <param name="multiprocessors">The device's multiprocessor count, which sizes gemv.cu's wide grids (0: no wide layout).</param>
     public Gemm(nint stream, CudaKernels? kernels = null, int multiprocessors = 0)
@@ -63,19 +54,6 @@ internal sealed unsafe class Gemm : IDisposable
     /// <summary>Whether a GEMM of <paramref name="tokens"/> rows over <paramref name="inFeatures"/> goes to gemv.cu.</summary>
     public bool UsesGemv(int tokens, int inFeatures) =>
         _kernels is { Gemv.IsLoaded: true } && UseGemv && tokens <= MaxGemvTokens && inFeatures % 8 == 0;
-
-    /// <summary>
-    /// Whether a GEMM of 2 to <see cref="WideBatchTokens"/> rows goes to gemv.cu's gemv_wide_batch (<see cref="WideBatch"/>):
-    /// the rows the one-token wide layout takes by default (long ones: down; fewer than <see cref="WideManyRows"/>: qkv, o),
-    /// each weight chunk multiplied with every token's x (from shared memory), so that such a step streams its weights as a
-    /// one-token step does. gate_up goes to its batch form through <see cref="RunGateUpSilu"/>, qkv through <see cref="RunQkv"/>.
-    /// </summary>
-    public bool UsesWideBatch(int tokens, int inFeatures, int outFeatures) =>
-        IsWideBatchStep(tokens, inFeatures) && (inFeatures >= WideLongRow || outFeatures < WideManyRows);
-
-    private bool IsWideBatchStep(int tokens, int inFeatures) =>
-        WideBatch && tokens > 1 && tokens <= WideBatchTokens && inFeatures % 8 == 0 && _multiprocessors > 0
-        && _kernels is { WideBatchKernels: true } && WideThreads(inFeatures, WideChunksPerThread) <= WideMaxThreads;
 
     /// <summary>
     /// Whether a GEMM of <paramref name="tokens"/> rows goes to gemv_mma.cu (<see cref="UseMma"/>): 2 to 8 tokens, rows
@@ -177,14 +155,6 @@ internal sealed unsafe class Gemm : IDisposable
             LaunchGemv(_kernels!.Gemv, _stream, GemvRowsPerBlock, x, tokens, weight, outFeatures, inFeatures, y, ldy, floatOutput);
             return;
         }
-        if (UsesWideBatch(tokens, inFeatures, outFeatures))
-        {
-            int asFloat = floatOutput ? 1 : 0;
-            (uint Blocks, uint Threads) grid = CachedWideGrid(WideKind.Batch, outFeatures, inFeatures, tokens);
-            void** args = stackalloc void*[] { &x, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat };
-            WideKernel(WideKind.Batch).Launch(_stream, grid.Blocks, 1, grid.Threads, args, (uint)WideBatchSharedBytes(tokens, (int)grid.Threads));
-            return;
-        }
         if (UsesMma(tokens, inFeatures, outFeatures))
         {
             LaunchMma(_kernels!.GemvMma, _stream, MmaWarps, x, tokens, weight, outFeatures, inFeatures, y, ldy, floatOutput, MmaBlocks(gateUp: false));
@@ -239,33 +209,21 @@ internal sealed unsafe class Gemm : IDisposable
     }
 
     /// <summary>
-    /// Whether <see cref="RunGateUpSilu"/> can take this gate_up projection: of 2 to <see cref="WideBatchTokens"/> tokens in
-    /// gemv_wide_batch_gate_up (<see cref="UsesWideBatchGateUp"/>); of up to 8 where gemv_mma_gate_up does
+    /// Whether <see cref="RunGateUpSilu"/> can take this gate_up projection: of 2 to 8 tokens where gemv_mma_gate_up does
     /// (<see cref="UsesMmaGateUp"/>); of one token, gemv.cu for one token, its wide layout loaded, a row that fits a wide
     /// block (whatever <see cref="Wide"/> says: the pairs of rows need it).
     /// </summary>
     public bool FusesSiluIntoGateUp(int tokens, int inFeatures, int intermediate) =>
-        FuseGateUp && (UsesWideBatchGateUp(tokens, inFeatures) || UsesMmaGateUp(tokens, inFeatures, intermediate)
-        || (UsesGemv(tokens, inFeatures) && _multiprocessors > 0 && _kernels!.GemvWideGateUp.IsLoaded
+        FuseGateUp && (UsesMmaGateUp(tokens, inFeatures, intermediate) || (UsesGemv(tokens, inFeatures) && _multiprocessors > 0 && _kernels!.GemvWideGateUp.IsLoaded
         && WideThreads(inFeatures, WideChunksPerThread) <= WideMaxThreads));
-
-    private bool UsesWideBatchGateUp(int tokens, int inFeatures) => IsWideBatchStep(tokens, inFeatures);
 
     /// <summary>
     /// act = silu(x W_gate^T) * (x W_up^T) from the fused [gate | up] weight of 2 x <paramref name="intermediate"/> rows,
-    /// rounded as silu_mul.cu rounds, in one launch (gemv.cu's gemv_wide_gate_up for one token, gemv_wide_batch_gate_up for
-    /// up to <see cref="WideBatchTokens"/>, gemv_mma_gate_up for up to 8); the down projection then reads act as a plain input.
+    /// rounded as silu_mul.cu rounds, in one launch (gemv.cu's gemv_wide_gate_up for one token, gemv_mma_gate_up for 2 to
+    /// 8); the down projection then reads act as a plain input.
     /// </summary>
     public void RunGateUpSilu(ulong x, int tokens, ulong weight, int intermediate, int inFeatures, ulong act)
     {
-        if (UsesWideBatchGateUp(tokens, inFeatures))
-        {
-            (uint Blocks, uint Threads) batchGrid = CachedWideGrid(WideKind.BatchGateUp, 2 * intermediate, inFeatures, tokens);
-            void** batchArgs = stackalloc void*[] { &x, &tokens, &weight, &intermediate, &inFeatures, &act };
-            WideKernel(WideKind.BatchGateUp).Launch(_stream, batchGrid.Blocks, 1, batchGrid.Threads, batchArgs,
-                (uint)WideBatchSharedBytes(tokens, (int)batchGrid.Threads));
-            return;
-        }
         if (UsesMmaGateUp(tokens, inFeatures, intermediate))
         {
             LaunchMmaGateUp(_kernels!.GemvMmaGateUp, _stream, MmaWarps, x, tokens, weight, intermediate, inFeatures, act, MmaBlocks(gateUp: true));
@@ -276,36 +234,18 @@ internal sealed unsafe class Gemm : IDisposable
         WideKernel(WideKind.GateUp).Launch(_stream, grid.Blocks, 1, grid.Threads, args);
     }
 
-    /// <summary>
-    /// Whether <see cref="RunQkv"/> can take a qkv projection of this shape (an even head dim): of one token in the wide
-    /// layout, of up to <see cref="WideBatchTokens"/> in its batch form.
-    /// </summary>
+    /// <summary>Whether <see cref="RunQkv"/> can take a one-token qkv projection of this shape (the wide layout, an even head dim).</summary>
     public bool FusesQkvFinish(int tokens, int inFeatures, int outFeatures, int headDim) =>
-        FuseQkv && headDim % 2 == 0
-        && (_kernels is { GemvWideQkv.IsLoaded: true } && UsesWide(tokens, inFeatures, outFeatures)
-            || UsesWideBatch(tokens, inFeatures, outFeatures));
+        FuseQkv && headDim % 2 == 0 && _kernels is { GemvWideQkv.IsLoaded: true } && UsesWide(tokens, inFeatures, outFeatures);
 
     /// <summary>
-    /// gemv.cu's gemv_wide_qkv (one token) or gemv_wide_batch_qkv: qkv = x W_qkv^T, then what qkv_finish.cu does for a
-    /// model without q/k norms (bias, RoPE on q and k at positions[t], k and v to cache slot slots[t]), in one launch;
-    /// token t's row at qkv + t * <paramref name="ldq"/>. 0 for no bias.
+    /// gemv.cu's gemv_wide_qkv for one token: qkv = x W_qkv^T, then what qkv_finish.cu does for a model without q/k norms
+    /// (bias, RoPE on q and k, k and v to cache slot slots[0]), in one launch. 0 for no bias.
     /// </summary>
-    public void RunQkv(ulong x, int tokens, ulong weight, int inFeatures, ulong qkv, int ldq, ulong bias, ulong positions, ulong invFreq, ulong slots,
-        ulong kCache, ulong vCache, int heads, int kvHeads, int headDim)
+    public void RunQkv(ulong x, ulong weight, int inFeatures, ulong qkv, ulong bias, ulong positions, ulong invFreq, ulong slots, ulong kCache,
+        ulong vCache, int heads, int kvHeads, int headDim)
     {
         int outFeatures = (heads + 2 * kvHeads) * headDim;
-        if (tokens > 1)
-        {
-            (uint Blocks, uint Threads) batchGrid = CachedWideGrid(WideKind.BatchQkv, outFeatures, inFeatures, tokens);
-            void** batchArgs = stackalloc void*[]
-            {
-                &x, &tokens, &weight, &outFeatures, &inFeatures, &qkv, &ldq, &bias, &positions, &invFreq, &slots, &kCache, &vCache, &heads, &kvHeads,
-                &headDim,
-            };
-            WideKernel(WideKind.BatchQkv).Launch(_stream, batchGrid.Blocks, 1, batchGrid.Threads, batchArgs,
-                (uint)WideBatchSharedBytes(tokens, (int)batchGrid.Threads));
-            return;
-        }
         (uint Blocks, uint Threads) grid = CachedWideGrid(WideKind.Qkv, outFeatures, inFeatures);
         void** args = stackalloc void*[]
         {
@@ -314,15 +254,13 @@ internal sealed unsafe class Gemm : IDisposable
         WideKernel(WideKind.Qkv).Launch(_stream, grid.Blocks, 1, grid.Threads, args);
     }
 
-    /// <summary>The grid of a wide launch of this kind and shape (and, for a batch, token count: its shared memory sets the occupancy).</summary>
-    private (uint Blocks, uint Threads) CachedWideGrid(WideKind kind, int outFeatures, int inFeatures, int tokens = 1)
+    private (uint Blocks, uint Threads) CachedWideGrid(WideKind kind, int outFeatures, int inFeatures)
     {
-        if (!_wideGrids.TryGetValue((kind, outFeatures, inFeatures, tokens), out (uint, uint) grid))
+        if (!_wideGrids.TryGetValue((kind, outFeatures, inFeatures), out (uint, uint) grid))
         {
-            int rowGroup = kind is WideKind.Qkv or WideKind.GateUp or WideKind.BatchQkv or WideKind.BatchGateUp ? 2 : 1; // rows in RoPE or (gate, up) pairs
-            int sharedBytes = tokens > 1 ? WideBatchSharedBytes(tokens, WideThreads(inFeatures, WideChunksPerThread)) : 0;
-            grid = WideGrid(WideKernel(kind), _multiprocessors, WideChunksPerThread, outFeatures, inFeatures, rowGroup, BalancedWideGrids, sharedBytes);
-            _wideGrids[(kind, outFeatures, inFeatures, tokens)] = grid;
+            int rowGroup = kind is WideKind.Qkv or WideKind.GateUp ? 2 : 1; // rows in RoPE or (gate, up) pairs
+            grid = WideGrid(WideKernel(kind), _multiprocessors, WideChunksPerThread, outFeatures, inFeatures, rowGroup, BalancedWideGrids);
+            _wideGrids[(kind, outFeatures, inFeatures)] = grid;
         }
         return grid;
     }
@@ -340,14 +278,13 @@ internal sealed unsafe class Gemm : IDisposable
     /// A wide launch's shape: one block's threads span a row (<see cref="WideThreads"/>), and the grid is as many blocks as
     /// fit on the GPU at once (the driver's occupancy answer), or more where a block would otherwise take over
     /// <see cref="WideMaxRowsPerBlock"/> rows; the kernel shares the rows out evenly, in groups of <paramref name="rowGroup"/>
-    /// (gemv_wide_qkv's RoPE pairs: 2); <paramref name="balanced"/>: see <see cref="WideBlocks"/>; <paramref name="sharedBytes"/>: a
-    /// batch launch's dynamic shared memory.
+    /// (gemv_wide_qkv's RoPE pairs: 2); <paramref name="balanced"/>: see <see cref="WideBlocks"/>.
     /// </summary>
     public static (uint Blocks, uint Threads) WideGrid(CudaKernel kernel, int multiprocessors, int chunksPerThread, int outFeatures, int inFeatures,
-        int rowGroup = 1, bool balanced = false, int sharedBytes = 0)
+        int rowGroup = 1, bool balanced = false)
     {
         int threads = WideThreads(inFeatures, chunksPerThread);
-        int resident = Math.Max(1, kernel.MaxActiveBlocksPerMultiprocessor(threads, sharedBytes)) * multiprocessors;
+        int resident = Math.Max(1, kernel.MaxActiveBlocksPerMultiprocessor(threads)) * multiprocessors;
         return ((uint)WideBlocks(resident, outFeatures / rowGroup, WideMaxRowsPerBlock / rowGroup, balanced), (uint)threads);
     }
 
@@ -390,12 +327,6 @@ internal sealed unsafe class Gemm : IDisposable
     /// cuBLAS (RS_CUDA_GEMV_MMA=0: never).
     /// </summary>
     public bool UseMma { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_GEMV_MMA") != "0";
-
-    /// <summary>
-    /// Whether steps of 2 to <see cref="WideBatchTokens"/> tokens take gemv.cu's wide batch kernels
-    /// (<see cref="UsesWideBatch"/>; RS_CUDA_WIDE_BATCH=0: gemv_mma.cu and cuBLAS as before).
-    /// </summary>
-    public bool WideBatch { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_WIDE_BATCH") != "0";
 
     /// <summary>
     /// Whether every gate_up projection of 2 to 8 token steps goes to gemv_mma.cu's gemv_mma_gate_up (RS_CUDA_MMA_MLP=1),
@@ -475,9 +406,6 @@ internal sealed unsafe class Gemm : IDisposable
         WideKind.Silu => _kernels!.GemvWideSilu,
         WideKind.Qkv => _kernels!.GemvWideQkv,
         WideKind.GateUp => _kernels!.GemvWideGateUp,
-        WideKind.Batch => _kernels!.GemvWideBatch,
-        WideKind.BatchQkv => _kernels!.GemvWideBatchQkv,
-        WideKind.BatchGateUp => _kernels!.GemvWideBatchGateUp,
         _ => _kernels!.GemvWide,
     };
 
@@ -487,9 +415,6 @@ internal sealed unsafe class Gemm : IDisposable
         Silu,
         Qkv,
         GateUp,
-        Batch,
-        BatchQkv,
-        BatchGateUp,
     }
 
     /// <summary>Which one-token GEMMs take gemv.cu's wide layout.</summary>
