@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
@@ -22,6 +23,7 @@ internal sealed class AsyncEngine : IEngineClient, IDisposable, IAsyncDisposable
     private volatile bool _stopping;
     private EngineStats _stats;
     private readonly IDisposable? _owned;
+    private readonly LoopTimings? _timings;
 
     /// <param name="engine">The engine the loop thread drives.</param>
     /// <param name="owned">Disposed once the loop has stopped (the backend and its weights, when the host hands them over).</param>
@@ -31,6 +33,7 @@ internal sealed class AsyncEngine : IEngineClient, IDisposable, IAsyncDisposable
         _owned = owned;
         MaxModelLen = engine.MaxModelLen;
         _stats = engine.Stats;
+        _timings = engine.Timings ??= LoopTimings.FromEnvironment();
         _loop = new Thread(RunLoop) { IsBackground = true, Name = "engine-loop" };
         _loop.Start();
     }
@@ -132,6 +135,7 @@ internal sealed class AsyncEngine : IEngineClient, IDisposable, IAsyncDisposable
         Exception closedBecause = new ObjectDisposedException(nameof(AsyncEngine));
         try
         {
+            long stepped = 0; // when the last step's outputs were delivered (timings only)
             while (!_stopping)
             {
                 _wake.Reset();
@@ -140,13 +144,21 @@ internal sealed class AsyncEngine : IEngineClient, IDisposable, IAsyncDisposable
                 {
                     PublishStats();
                     _wake.Wait();
+                    stepped = 0;
                     continue;
                 }
-                foreach (RequestOutput output in _engine.Step())
+                IReadOnlyList<RequestOutput> outputs = _engine.Step();
+                long delivering = _timings is null ? 0 : Stopwatch.GetTimestamp();
+                foreach (RequestOutput output in outputs)
                 {
                     Deliver(output);
                 }
                 PublishStats();
+                if (_timings is not null)
+                {
+                    // a step that delivered nothing (prefill chunks) is left out, and so is the time before the next
+                    stepped = outputs.Count > 0 ? RecordLoop(_timings, delivering, stepped) : 0;
+                }
             }
         }
         catch (Exception ex)
@@ -168,6 +180,21 @@ internal sealed class AsyncEngine : IEngineClient, IDisposable, IAsyncDisposable
             _streams.Clear();
             _stopped.TrySetResult();
         }
+    }
+
+    /// <summary>
+    /// The step's delivery, and the loop's time between the previous step's delivery and this step (none after an idle
+    /// wait); <see cref="LLMEngine.Step"/> recorded its own phases. Returns when this step's delivery was done.
+    /// </summary>
+    private static long RecordLoop(LoopTimings timings, long delivering, long previousStepDone)
+    {
+        long stepDone = timings.Record(LoopTimings.Phase.Deliver, delivering);
+        if (previousStepDone != 0) // steps right after an idle wait are left out
+        {
+            timings.RecordBetween(previousStepDone, stepDone);
+            timings.EndStep();
+        }
+        return stepDone;
     }
 
     private void DrainCommands(Exception? failWith = null)

@@ -50,6 +50,9 @@ internal sealed class LLMEngine
 
     public bool HasUnfinished => _requests.Count > 0;
 
+    /// <summary>Where each <see cref="Step"/>'s time goes, when set (<see cref="LoopTimings"/>).</summary>
+    public LoopTimings? Timings { get; set; }
+
     public int MaxModelLen => _options.MaxModelLen;
 
     public EngineStats Stats => new(
@@ -114,12 +117,14 @@ internal sealed class LLMEngine
     /// <summary>Schedules, runs the model once, samples and returns the requests that made progress.</summary>
     public IReadOnlyList<RequestOutput> Step()
     {
+        long start = Timings is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
         SchedulerOutput scheduled = _scheduler.Schedule();
         if (scheduled.Count == 0)
         {
             return [];
         }
         ForwardBatch batch = scheduled.ToForwardBatch(_options.BlockSize);
+        start = Timings?.Record(LoopTimings.Phase.Schedule, start) ?? 0;
         // All-greedy steps pick their tokens on the backend; so do steps whose every sampler setting the backend can
         // apply (temperature, top-k/p, min-p, seeds, logprobs); otherwise the fp32 logits come to the sampler.
         Span<int> greedy = GreedyIdsFor(scheduled.Count);
@@ -131,6 +136,7 @@ internal sealed class LLMEngine
         {
             _backend.Forward(batch, logits);
         }
+        start = Timings?.Record(LoopTimings.Phase.Backend, start) ?? 0;
         _scheduler.CompleteStep(scheduled);
 
         for (int i = 0; i < scheduled.Count; i++)
@@ -168,7 +174,9 @@ internal sealed class LLMEngine
             }
             state.StepDeltas.Add(delta);
         }
-        return CollectOutputs();
+        List<RequestOutput> outputs = CollectOutputs();
+        Timings?.Record(LoopTimings.Phase.Outputs, start);
+        return outputs;
     }
 
     private List<RequestOutput> CollectOutputs()

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
 using ReasoningServe.Inference.Backends;
 using ReasoningServe.Inference.Engine;
 using ReasoningServe.Inference.Model;
@@ -29,6 +31,34 @@ public class AsyncEngineTests(TinyModel model) : IClassFixture<TinyModel>
             Assert.Single(streamed[i], o => o.Finished);
         }
         Assert.True(engine.IsHealthy);
+    }
+
+    [Fact]
+    public async Task Loop_timings_report_each_phase_per_window_of_steps_and_change_no_tokens()
+    {
+        var request = new EngineRequest("timed", LLMEngineTests.RandomPrompt(new Random(5), 20), Greedy with { MaxTokens = 40 });
+        var report = new StringWriter();
+        LLMEngine timed = model.Engine(Options);
+        timed.Timings = new LoopTimings(report, window: 16);
+        await using var engine = new AsyncEngine(timed);
+        List<RequestOutput> streamed = await Collect(engine, request, CancellationToken.None);
+
+        LLMEngine alone = model.Engine(Options);
+        alone.AddRequest(request);
+        Assert.Equal(LLMEngineTests.Tokens(LLMEngineTests.RunOutputs(alone), 0), LLMEngineTests.Tokens(streamed, 0));
+        // 40 tokens: the prefill's step, then 39 decode steps each after another, two full windows of 16
+        string[] lines = report.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        foreach (string line in lines)
+        {
+            Assert.StartsWith("engine loop, last 16 steps (us, median / p90):", line, StringComparison.Ordinal);
+            foreach (string phase in new[] { "schedule", "backend", "outputs", "deliver", "between steps" })
+            {
+                Match m = Regex.Match(line, $@" {phase} ([0-9.]+) / ([0-9.]+);");
+                Assert.True(m.Success, $"{phase} missing from '{line}'");
+                Assert.True(double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) <= double.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture));
+            }
+        }
     }
 
     [Fact]

@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace ReasoningServe.Inference.Engine;
+
+/// <summary>
+/// Where the engine loop's time goes, step by step (RS_ENGINE_LOOP_TIMING=1): scheduling and building the batch, the
+/// backend's forward pass (host work, the GPU's step and the wait for it), turning sampled tokens into outputs,
+/// delivering them to the request streams, and the loop's own work between steps. Every <paramref name="window"/> steps
+/// it writes each phase's median and 90th percentile in microseconds. The host time of a decode step is everything but the
+/// backend's share; a server's time per output token above the backend's step time is spent here.
+/// </summary>
+internal sealed class LoopTimings(TextWriter output, int window = 4096)
+{
+    public enum Phase
+    {
+        Schedule,
+        Backend,
+        Outputs,
+        Deliver,
+        Between,
+    }
+
+    private static readonly string[] Names = ["schedule", "backend", "outputs", "deliver", "between steps"];
+    private readonly double[][] _microseconds = [.. Names.Select(_ => new double[window])];
+    private int _steps;
+
+    /// <summary>The phase that ran from <paramref name="start"/> (a <see cref="Stopwatch"/> timestamp) until now; returns now.</summary>
+    public long Record(Phase phase, long start)
+    {
+        long now = Stopwatch.GetTimestamp();
+        _microseconds[(int)phase][_steps] = Stopwatch.GetElapsedTime(start, now).TotalMicroseconds;
+        return now;
+    }
+
+    /// <summary>
+    /// The loop's own time before this step: from <paramref name="previousStepDone"/> (the last step's delivery done) to
+    /// <paramref name="stepDone"/> (this one's) less this step's recorded phases.
+    /// </summary>
+    public void RecordBetween(long previousStepDone, long stepDone)
+    {
+        double phases = 0;
+        for (int p = 0; p < (int)Phase.Between; p++)
+        {
+            phases += _microseconds[p][_steps];
+        }
+        _microseconds[(int)Phase.Between][_steps] = Stopwatch.GetElapsedTime(previousStepDone, stepDone).TotalMicroseconds - phases;
+    }
+
+    /// <summary>Closes a step's record; every window of steps, writes the window's percentiles.</summary>
+    public void EndStep()
+    {
+        if (++_steps < window)
+        {
+            return;
+        }
+        var line = new System.Text.StringBuilder($"engine loop, last {window} steps (us, median / p90):");
+        for (int p = 0; p < Names.Length; p++)
+        {
+            Array.Sort(_microseconds[p]);
+            line.Append(CultureInfo.InvariantCulture, $" {Names[p]} {_microseconds[p][window / 2]:F1} / {_microseconds[p][window * 9 / 10]:F1};");
+        }
+        output.WriteLine(line.ToString());
+        _steps = 0;
+    }
+
+    /// <summary>A recorder when RS_ENGINE_LOOP_TIMING=1, else null.</summary>
+    public static LoopTimings? FromEnvironment() =>
+        Environment.GetEnvironmentVariable("RS_ENGINE_LOOP_TIMING") == "1" ? new LoopTimings(Console.Error) : null;
+}
