@@ -4,13 +4,13 @@ using System.Globalization;
 namespace ReasoningServe.Inference.Engine;
 
 /// <summary>
-/// Where the engine loop's time goes, step by step (RS_ENGINE_LOOP_TIMING=1): scheduling and building the batch, the
+/// Where the engine loop's time goes, step by step (RS_ENGINE_LOOP_TIMING=steps): scheduling and building the batch, the
 /// backend's forward pass (host work, the GPU's step and the wait for it), turning sampled tokens into outputs,
 /// delivering them to the request streams, and the loop's own work between steps. Every <paramref name="window"/> steps
 /// it writes each phase's median and 90th percentile in microseconds. The host time of a decode step is everything but the
 /// backend's share; a server's time per output token above the backend's step time is spent here.
 /// </summary>
-internal sealed class LoopTimings(TextWriter output, int window = 4096)
+internal sealed class LoopTimings(TextWriter output, int window)
 {
     public enum Phase
     {
@@ -64,7 +64,9 @@ internal sealed class LoopTimings(TextWriter output, int window = 4096)
         _steps = 0;
     }
 
-    /// <summary>A recorder when RS_ENGINE_LOOP_TIMING=1, else null.</summary>
+    /// <summary>A recorder reporting every RS_ENGINE_LOOP_TIMING steps (at least 2) when that is set, else null.</summary>
     public static LoopTimings? FromEnvironment() =>
-        Environment.GetEnvironmentVariable("RS_ENGINE_LOOP_TIMING") == "1" ? new LoopTimings(Console.Error) : null;
+        int.TryParse(Environment.GetEnvironmentVariable("RS_ENGINE_LOOP_TIMING"), NumberStyles.None, CultureInfo.InvariantCulture, out int steps) && steps >= 2
+            ? new LoopTimings(Console.Error, steps)
+            : null;
 }
