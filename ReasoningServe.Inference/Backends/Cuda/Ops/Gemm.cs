@@ -82,25 +82,71 @@ internal sealed unsafe class Gemm : IDisposable
     public const int MaxMmaTokens = 8, MmaWarps = 16;
 
     /// <summary>
+    /// gemv_mma.cu's split k (<see cref="MmaSplitK"/>): at most this many splits of a row block, each at least
+    /// <see cref="MmaMinChunksPerSplit"/> 32-wide chunks of k, and at most <see cref="MmaMaxSplitItems"/> items (the scratch
+    /// holds 128 floats each) over at most <see cref="MmaMaxSplitRowBlocks"/> row blocks (a counter each).
+    /// </summary>
+    public const int MmaMaxSplits = 8, MmaMinChunksPerSplit = 16, MmaMaxSplitItems = 8192, MmaMaxSplitRowBlocks = 4096;
+
+    /// <summary>
+    /// gemv_mma.cu's split k for a GEMM of <paramref name="rowBlocks"/> row blocks over <paramref name="inFeatures"/>: as
+    /// many splits as fill a grid of <paramref name="waveBlocks"/> blocks, within the limits above; 1 for none.
+    /// </summary>
+    public static int MmaSplits(int rowBlocks, int inFeatures, int waveBlocks)
+    {
+        int chunks = (inFeatures + 31) / 32;
+        if (rowBlocks > MmaMaxSplitRowBlocks)
+        {
+            return 1;
+        }
+        int splits = Math.Min(Math.Min(MmaMaxSplits, waveBlocks / rowBlocks), Math.Min(chunks / MmaMinChunksPerSplit, MmaMaxSplitItems / rowBlocks));
+        return Math.Max(1, splits);
+    }
+
+    /// <summary>
     /// gemv_mma.cu: row blocks of 16 rows, <paramref name="warps"/> warps a block (at most its MAX_WARPS, 16), on a grid of
-    /// <paramref name="blocks"/> (0: one block per row block; fewer: one wave, <see cref="MmaWaveBlocks"/>).
+    /// <paramref name="blocks"/> (0: one block per item; fewer: one wave, <see cref="MmaWaveBlocks"/>); each row block's k in
+    /// <paramref name="splits"/> items (<see cref="MmaSplits"/>), which need <paramref name="scratch"/> and zeroed
+    /// <paramref name="counters"/> (<see cref="MmaSplitK"/>).
     /// </summary>
     public static void LaunchMma(CudaKernel kernel, nint stream, int warps, ulong x, int tokens, ulong weight, int outFeatures, int inFeatures, ulong y,
-        int ldy, bool floatOutput, int blocks = 0)
+        int ldy, bool floatOutput, int blocks = 0, int splits = 1, ulong scratch = 0, ulong counters = 0)
     {
         int asFloat = floatOutput ? 1 : 0;
-        void** args = stackalloc void*[] { &x, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat };
-        int rowBlocks = (outFeatures + 15) / 16;
-        kernel.Launch(stream, (uint)(blocks > 0 ? Math.Min(blocks, rowBlocks) : rowBlocks), 1, (uint)(32 * warps), args);
+        void** args = stackalloc void*[] { &x, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat, &splits, &scratch, &counters };
+        int items = (outFeatures + 15) / 16 * splits;
+        kernel.Launch(stream, (uint)(blocks > 0 ? Math.Min(blocks, items) : items), 1, (uint)(32 * warps), args);
     }
 
     /// <summary>gemv_mma.cu's gemv_mma_gate_up: row blocks of 8 (gate, up) row pairs, otherwise as <see cref="LaunchMma"/>.</summary>
     public static void LaunchMmaGateUp(CudaKernel kernel, nint stream, int warps, ulong x, int tokens, ulong weight, int intermediate, int inFeatures,
-        ulong act, int blocks = 0)
+        ulong act, int blocks = 0, int splits = 1, ulong scratch = 0, ulong counters = 0)
     {
-        void** args = stackalloc void*[] { &x, &tokens, &weight, &intermediate, &inFeatures, &act };
-        int rowBlocks = (intermediate + 7) / 8;
-        kernel.Launch(stream, (uint)(blocks > 0 ? Math.Min(blocks, rowBlocks) : rowBlocks), 1, (uint)(32 * warps), args);
+        void** args = stackalloc void*[] { &x, &tokens, &weight, &intermediate, &inFeatures, &act, &splits, &scratch, &counters };
+        int items = (intermediate + 7) / 8 * splits;
+        kernel.Launch(stream, (uint)(blocks > 0 ? Math.Min(blocks, items) : items), 1, (uint)(32 * warps), args);
+    }
+
+    private DeviceBuffer? _mmaScratch, _mmaCounters;
+
+    /// <summary>The split (1: none) <see cref="Run"/> and <see cref="RunGateUpSilu"/> give gemv_mma.cu this shape, with its scratch.</summary>
+    private (int Splits, ulong Scratch, ulong Counters) MmaSplitFor(int rowBlocks, int inFeatures, bool gateUp)
+    {
+        int wave = MmaBlocks(gateUp);
+        int splits = MmaSplitK && wave > 0 ? MmaSplits(rowBlocks, inFeatures, wave) : 1;
+        if (splits == 1)
+        {
+            return (1, 0, 0);
+        }
+        if (_mmaScratch is null)
+        {
+            // allocated once, so that graphs captured with these pointers stay valid; the counters start at zero and each
+            // launch's last items leave them there
+            _mmaScratch = new DeviceBuffer(4L * 128 * MmaMaxSplitItems);
+            _mmaCounters = new DeviceBuffer(4L * MmaMaxSplitRowBlocks);
+            CudaDriver.Check(CudaDriver.cuMemsetD8Async(_mmaCounters.Pointer, 0, (nuint)_mmaCounters.Bytes, _stream), "cuMemsetD8Async(split counters)");
+        }
+        return (splits, _mmaScratch.Pointer, _mmaCounters!.Pointer);
     }
 
     /// <summary>The blocks of <paramref name="kernel"/> in <paramref name="warps"/>-warp blocks that are resident at once: a one-wave grid.</summary>
@@ -157,7 +203,9 @@ internal sealed unsafe class Gemm : IDisposable
         }
         if (UsesMma(tokens, inFeatures, outFeatures))
         {
-            LaunchMma(_kernels!.GemvMma, _stream, MmaWarps, x, tokens, weight, outFeatures, inFeatures, y, ldy, floatOutput, MmaBlocks(gateUp: false));
+            (int splits, ulong scratch, ulong counters) = MmaSplitFor((outFeatures + 15) / 16, inFeatures, gateUp: false);
+            LaunchMma(_kernels!.GemvMma, _stream, MmaWarps, x, tokens, weight, outFeatures, inFeatures, y, ldy, floatOutput, MmaBlocks(gateUp: false),
+                splits, scratch, counters);
             return;
         }
         float alpha = 1f, beta = 0f;
@@ -226,7 +274,9 @@ internal sealed unsafe class Gemm : IDisposable
     {
         if (UsesMmaGateUp(tokens, inFeatures, intermediate))
         {
-            LaunchMmaGateUp(_kernels!.GemvMmaGateUp, _stream, MmaWarps, x, tokens, weight, intermediate, inFeatures, act, MmaBlocks(gateUp: true));
+            (int splits, ulong scratch, ulong counters) = MmaSplitFor((intermediate + 7) / 8, inFeatures, gateUp: true);
+            LaunchMmaGateUp(_kernels!.GemvMmaGateUp, _stream, MmaWarps, x, tokens, weight, intermediate, inFeatures, act, MmaBlocks(gateUp: true),
+                splits, scratch, counters);
             return;
         }
         (uint Blocks, uint Threads) grid = CachedWideGrid(WideKind.GateUp, 2 * intermediate, inFeatures);
@@ -345,6 +395,13 @@ internal sealed unsafe class Gemm : IDisposable
     /// </summary>
     public bool MmaWave { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_MMA_WAVE") != "0";
 
+    /// <summary>
+    /// gemv_mma.cu's split k on one-wave grids (RS_CUDA_MMA_SPLITK=1; opt-in, not yet measured): a shape of fewer row blocks
+    /// than the wave has blocks and a k long enough (the 0.5B down projection, the 1.5B o) shares each row block's k among several blocks
+    /// (<see cref="MmaSplits"/>), deterministically, but not bit-exact with the unsplit sums.
+    /// </summary>
+    public bool MmaSplitK { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_MMA_SPLITK") == "1";
+
     /// <summary>gemv.cu's fused rmsnorm prologue instead of a separate rmsnorm launch (RS_CUDA_GEMV_FUSE=norm,silu; it leaves out the qkv epilogue).</summary>
     public bool FuseNorm { get; set; } = FuseOption("norm");
 
@@ -399,6 +456,8 @@ internal sealed unsafe class Gemm : IDisposable
     {
         Cublas.cublasDestroy(_handle);
         _workspace.Dispose();
+        _mmaScratch?.Dispose();
+        _mmaCounters?.Dispose();
     }
 
     private CudaKernel WideKernel(WideKind kind) => kind switch
