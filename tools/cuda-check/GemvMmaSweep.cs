@@ -52,8 +52,8 @@ internal static class GemvMmaSweep
                 int splits = Gpu.Gemm.MmaSplits((n + 15) / 16, k, waveBlocks);
                 if (splits > 1)
                 {
-                    void LaunchSplit(ulong w) => Gpu.Gemm.LaunchMma(kernels.GemvMma, stream, Gpu.Gemm.MmaWarps, data.X.Pointer, tokens, w, n, k, data.Y.Pointer,
-                        n, logits, waveBlocks, splits, splitScratch.Pointer, splitCounters.Pointer);
+                    void LaunchSplit(ulong w) => Gpu.Gemm.LaunchMmaSplit(kernels.GemvMmaSplit, stream, Gpu.Gemm.MmaWarps, data.X.Pointer, tokens, w, n, k,
+                        data.Y.Pointer, n, logits, waveBlocks, splits, splitScratch.Pointer, splitCounters.Pointer);
                     line.Append($" | wave, {splits} splits {data.Rate(bytes, LaunchSplit),5:F2}");
                 }
                 if (name.EndsWith("gate_up", StringComparison.Ordinal))

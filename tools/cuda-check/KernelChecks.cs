@@ -164,8 +164,8 @@ internal static unsafe class KernelChecks
                 bool same = true;
                 foreach (int blocks in new[] { 0, 0, 7 })
                 {
-                    Gpu.Gemm.LaunchMma(k.GemvMma, s, Gpu.Gemm.MmaWarps, dx.Pointer, t, dw.Pointer, nOut, kIn, dy.Pointer, nOut, floatOutput: true, blocks,
-                        splits, scratch.Pointer, counters.Pointer);
+                    Gpu.Gemm.LaunchMmaSplit(k.GemvMmaSplit, s, Gpu.Gemm.MmaWarps, dx.Pointer, t, dw.Pointer, nOut, kIn, dy.Pointer, nOut, floatOutput: true,
+                        blocks, splits, scratch.Pointer, counters.Pointer);
                     float[] got = Download<float>(dy.Pointer, t * nOut);
                     first ??= got;
                     same &= got.AsSpan().SequenceEqual(first);

@@ -117,7 +117,7 @@ public sealed class CudaLibraryTests
                     || (file == "decode_attention.cu" && first[1].StartsWith("decode_attention_block<true", StringComparison.Ordinal)
                         && QueryAfterWaitWhenEarly(KernelSources.Read("decode_attention.cuh")))
                     // gemv_mma's one-wave grids request their first weights (never an activation) before they wait
-                    || (file == "gemv_mma.cu" && first[1].StartsWith("gemv_mma_block(", StringComparison.Ordinal) && MmaRequestsOnlyWeightsBeforeWait(KernelSources.Read(file)))
+                    || (file == "gemv_mma.cu" && first[1].StartsWith("gemv_mma_block<", StringComparison.Ordinal) && MmaRequestsOnlyWeightsBeforeWait(KernelSources.Read(file)))
                     // decode_step requests its first weight rows (never an activation) before it waits
                     || (file == "decode_step.cu" && StepRequestsOnlyWeightsBeforeWait(KernelSources.Read(file)));
                 Assert.True(waits, $"{m.Groups[1].Value} ({file}) does not wait for its predecessor first: '{first[1]}'");

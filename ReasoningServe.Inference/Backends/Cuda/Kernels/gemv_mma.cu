@@ -99,10 +99,13 @@ __device__ __forceinline__ bool finish_split(float (*sums)[9], float* __restrict
     return true;
 }
 
-template <class Rows>
+// SPLIT: the split-k build (gemv_mma_split, gemv_mma_gate_up_split); without it, splits is 1 and the loop's bounds are
+// the unsplit kernel's own.
+template <bool SPLIT, class Rows>
 __device__ __forceinline__ void gemv_mma_block(const bf16* __restrict__ x, int tokens, const bf16* __restrict__ w, int n, int k, Rows rows,
     int splits, float* __restrict__ scratch, unsigned* __restrict__ counters)
 {
+    if (!SPLIT) splits = 1;
     __shared__ float partial[MAX_WARPS][16][9]; // [warp][row][token], padded
     __shared__ bool lastOfRowBlock;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5, g = lane >> 2, c = lane & 3;
@@ -122,7 +125,7 @@ __device__ __forceinline__ void gemv_mma_block(const bf16* __restrict__ x, int t
         for (int u = 0; u < UNROLL; u++)
         {
             const int chunk = first + u * warps, at = chunk * 32 + 8 * c; // k of this lane's 16 bytes; a multiple of 8, so in or out whole
-            const bool in = chunk < end && at < k;
+            const bool in = (!SPLIT || chunk < end) && at < k;
             wa[u] = in ? __ldg((const uint4*)(rowA + at)) : make_uint4(0, 0, 0, 0);
             wb[u] = in ? __ldg((const uint4*)(rowB + at)) : make_uint4(0, 0, 0, 0);
         }
@@ -153,7 +156,7 @@ __device__ __forceinline__ void gemv_mma_block(const bf16* __restrict__ x, int t
             for (int u = 0; u < UNROLL; u++)
             {
                 const int chunk = first + u * warps, at = chunk * 32 + 8 * c;
-                xv[u] = chunk < end && at < k && hasToken ? load_after_wait(xRow + at) : make_uint4(0, 0, 0, 0);
+                xv[u] = (!SPLIT || chunk < end) && at < k && hasToken ? load_after_wait(xRow + at) : make_uint4(0, 0, 0, 0);
             }
 #pragma unroll
             for (int u = 0; u < UNROLL; u++)
@@ -182,7 +185,7 @@ __device__ __forceinline__ void gemv_mma_block(const bf16* __restrict__ x, int t
             partial[0][r][token] = v;
         }
         __syncthreads();
-        if (splits > 1 && !finish_split(partial[0], scratch, counters, j, b, splits, lastOfRowBlock))
+        if (SPLIT && !finish_split(partial[0], scratch, counters, j, b, splits, lastOfRowBlock))
         {
             continue; // another item of this row block will store it (finish_split ended with a barrier)
         }
@@ -192,16 +195,31 @@ __device__ __forceinline__ void gemv_mma_block(const bf16* __restrict__ x, int t
 }
 
 extern "C" __global__ void __launch_bounds__(32 * MAX_WARPS) gemv_mma(const bf16* __restrict__ x, int tokens, const bf16* __restrict__ w, int n,
-    int k, void* __restrict__ y, int ldy, int floatOutput, int splits, float* __restrict__ scratch, unsigned* __restrict__ counters)
+    int k, void* __restrict__ y, int ldy, int floatOutput)
 {
     launch_next_grid();
-    gemv_mma_block(x, tokens, w, n, k, PlainMmaRows{y, ldy, floatOutput}, splits, scratch, counters);
+    gemv_mma_block<false>(x, tokens, w, n, k, PlainMmaRows{y, ldy, floatOutput}, 1, nullptr, nullptr);
 }
 
 extern "C" __global__ void __launch_bounds__(32 * MAX_WARPS) gemv_mma_gate_up(const bf16* __restrict__ x, int tokens,
+    const bf16* __restrict__ w, int intermediate, int k, bf16* __restrict__ act)
+{
+    launch_next_grid();
+    gemv_mma_block<false>(x, tokens, w, 2 * intermediate, k, GateUpMmaRows{act, intermediate}, 1, nullptr, nullptr);
+}
+
+// The same with each row block's k in `splits` items (scratch, counters: see Split k above).
+extern "C" __global__ void __launch_bounds__(32 * MAX_WARPS) gemv_mma_split(const bf16* __restrict__ x, int tokens, const bf16* __restrict__ w,
+    int n, int k, void* __restrict__ y, int ldy, int floatOutput, int splits, float* __restrict__ scratch, unsigned* __restrict__ counters)
+{
+    launch_next_grid();
+    gemv_mma_block<true>(x, tokens, w, n, k, PlainMmaRows{y, ldy, floatOutput}, splits, scratch, counters);
+}
+
+extern "C" __global__ void __launch_bounds__(32 * MAX_WARPS) gemv_mma_gate_up_split(const bf16* __restrict__ x, int tokens,
     const bf16* __restrict__ w, int intermediate, int k, bf16* __restrict__ act, int splits, float* __restrict__ scratch,
     unsigned* __restrict__ counters)
 {
     launch_next_grid();
-    gemv_mma_block(x, tokens, w, 2 * intermediate, k, GateUpMmaRows{act, intermediate}, splits, scratch, counters);
+    gemv_mma_block<true>(x, tokens, w, 2 * intermediate, k, GateUpMmaRows{act, intermediate}, splits, scratch, counters);
 }

@@ -105,12 +105,24 @@ internal sealed unsafe class Gemm : IDisposable
 
     /// <summary>
     /// gemv_mma.cu: row blocks of 16 rows, <paramref name="warps"/> warps a block (at most its MAX_WARPS, 16), on a grid of
-    /// <paramref name="blocks"/> (0: one block per item; fewer: one wave, <see cref="MmaWaveBlocks"/>); each row block's k in
-    /// <paramref name="splits"/> items (<see cref="MmaSplits"/>), which need <paramref name="scratch"/> and zeroed
-    /// <paramref name="counters"/> (<see cref="MmaSplitK"/>).
+    /// <paramref name="blocks"/> (0: one block per row block; fewer: one wave, <see cref="MmaWaveBlocks"/>).
     /// </summary>
     public static void LaunchMma(CudaKernel kernel, nint stream, int warps, ulong x, int tokens, ulong weight, int outFeatures, int inFeatures, ulong y,
-        int ldy, bool floatOutput, int blocks = 0, int splits = 1, ulong scratch = 0, ulong counters = 0)
+        int ldy, bool floatOutput, int blocks = 0)
+    {
+        int asFloat = floatOutput ? 1 : 0;
+        void** args = stackalloc void*[] { &x, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat };
+        int rowBlocks = (outFeatures + 15) / 16;
+        kernel.Launch(stream, (uint)(blocks > 0 ? Math.Min(blocks, rowBlocks) : rowBlocks), 1, (uint)(32 * warps), args);
+    }
+
+    /// <summary>
+    /// gemv_mma.cu's gemv_mma_split: as <see cref="LaunchMma"/>, each row block's k in <paramref name="splits"/> items
+    /// (<see cref="MmaSplits"/>; the grid counts items), which need <paramref name="scratch"/> and zeroed
+    /// <paramref name="counters"/> (<see cref="MmaSplitK"/>).
+    /// </summary>
+    public static void LaunchMmaSplit(CudaKernel kernel, nint stream, int warps, ulong x, int tokens, ulong weight, int outFeatures, int inFeatures,
+        ulong y, int ldy, bool floatOutput, int blocks, int splits, ulong scratch, ulong counters)
     {
         int asFloat = floatOutput ? 1 : 0;
         void** args = stackalloc void*[] { &x, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat, &splits, &scratch, &counters };
@@ -120,7 +132,16 @@ internal sealed unsafe class Gemm : IDisposable
 
     /// <summary>gemv_mma.cu's gemv_mma_gate_up: row blocks of 8 (gate, up) row pairs, otherwise as <see cref="LaunchMma"/>.</summary>
     public static void LaunchMmaGateUp(CudaKernel kernel, nint stream, int warps, ulong x, int tokens, ulong weight, int intermediate, int inFeatures,
-        ulong act, int blocks = 0, int splits = 1, ulong scratch = 0, ulong counters = 0)
+        ulong act, int blocks = 0)
+    {
+        void** args = stackalloc void*[] { &x, &tokens, &weight, &intermediate, &inFeatures, &act };
+        int rowBlocks = (intermediate + 7) / 8;
+        kernel.Launch(stream, (uint)(blocks > 0 ? Math.Min(blocks, rowBlocks) : rowBlocks), 1, (uint)(32 * warps), args);
+    }
+
+    /// <summary>gemv_mma.cu's gemv_mma_gate_up_split: as <see cref="LaunchMmaGateUp"/>, split as <see cref="LaunchMmaSplit"/>.</summary>
+    public static void LaunchMmaGateUpSplit(CudaKernel kernel, nint stream, int warps, ulong x, int tokens, ulong weight, int intermediate,
+        int inFeatures, ulong act, int blocks, int splits, ulong scratch, ulong counters)
     {
         void** args = stackalloc void*[] { &x, &tokens, &weight, &intermediate, &inFeatures, &act, &splits, &scratch, &counters };
         int items = (intermediate + 7) / 8 * splits;
@@ -133,7 +154,7 @@ internal sealed unsafe class Gemm : IDisposable
     private (int Splits, ulong Scratch, ulong Counters) MmaSplitFor(int rowBlocks, int inFeatures, bool gateUp)
     {
         int wave = MmaBlocks(gateUp);
-        int splits = MmaSplitK && wave > 0 ? MmaSplits(rowBlocks, inFeatures, wave) : 1;
+        int splits = MmaSplitK && wave > 0 && _kernels is { GemvMmaSplit.IsLoaded: true } ? MmaSplits(rowBlocks, inFeatures, wave) : 1;
         if (splits == 1)
         {
             return (1, 0, 0);
@@ -204,8 +225,13 @@ internal sealed unsafe class Gemm : IDisposable
         if (UsesMma(tokens, inFeatures, outFeatures))
         {
             (int splits, ulong scratch, ulong counters) = MmaSplitFor((outFeatures + 15) / 16, inFeatures, gateUp: false);
-            LaunchMma(_kernels!.GemvMma, _stream, MmaWarps, x, tokens, weight, outFeatures, inFeatures, y, ldy, floatOutput, MmaBlocks(gateUp: false),
-                splits, scratch, counters);
+            if (splits > 1)
+            {
+                LaunchMmaSplit(_kernels!.GemvMmaSplit, _stream, MmaWarps, x, tokens, weight, outFeatures, inFeatures, y, ldy, floatOutput,
+                    MmaBlocks(gateUp: false), splits, scratch, counters);
+                return;
+            }
+            LaunchMma(_kernels!.GemvMma, _stream, MmaWarps, x, tokens, weight, outFeatures, inFeatures, y, ldy, floatOutput, MmaBlocks(gateUp: false));
             return;
         }
         float alpha = 1f, beta = 0f;
@@ -275,8 +301,13 @@ internal sealed unsafe class Gemm : IDisposable
         if (UsesMmaGateUp(tokens, inFeatures, intermediate))
         {
             (int splits, ulong scratch, ulong counters) = MmaSplitFor((intermediate + 7) / 8, inFeatures, gateUp: true);
-            LaunchMmaGateUp(_kernels!.GemvMmaGateUp, _stream, MmaWarps, x, tokens, weight, intermediate, inFeatures, act, MmaBlocks(gateUp: true),
-                splits, scratch, counters);
+            if (splits > 1)
+            {
+                LaunchMmaGateUpSplit(_kernels!.GemvMmaGateUpSplit, _stream, MmaWarps, x, tokens, weight, intermediate, inFeatures, act,
+                    MmaBlocks(gateUp: true), splits, scratch, counters);
+                return;
+            }
+            LaunchMmaGateUp(_kernels!.GemvMmaGateUp, _stream, MmaWarps, x, tokens, weight, intermediate, inFeatures, act, MmaBlocks(gateUp: true));
             return;
         }
         (uint Blocks, uint Threads) grid = CachedWideGrid(WideKind.GateUp, 2 * intermediate, inFeatures);
