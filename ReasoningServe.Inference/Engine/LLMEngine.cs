@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using ReasoningServe.Inference.Backends;
 using ReasoningServe.Inference.Tokenization;
 
@@ -117,7 +118,7 @@ internal sealed class LLMEngine
     /// <summary>Schedules, runs the model once, samples and returns the requests that made progress.</summary>
     public IReadOnlyList<RequestOutput> Step()
     {
-        long start = Timings is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
+        long start = Timings is null ? 0 : Stopwatch.GetTimestamp();
         SchedulerOutput scheduled = _scheduler.Schedule();
         if (scheduled.Count == 0)
         {
