@@ -25,7 +25,7 @@ internal static class GemvMmaSweep
         using var data = new GemvSweep.SweepData(kernels, stream);
         using var backend = new Gpu.Gemm(stream, kernels, device.MultiprocessorCount);
         var worst = new double[loaded.Length];
-        using DeviceBuffer splitScratch = new(4L * 128 * Gpu.Gemm.MmaMaxSplitItems), splitCounters = new(4L * Gpu.Gemm.MmaMaxSplitRowBlocks);
+        using DeviceBuffer splitScratch = new(Gpu.Gemm.MmaSplitScratchBytes), splitCounters = new(Gpu.Gemm.MmaSplitCounterBytes);
         Fill(stream, 0, splitCounters);
         int waveBlocks = Gpu.Gemm.MmaWaveBlocks(kernels.GemvMma, Gpu.Gemm.MmaWarps, device.MultiprocessorCount);
         int gateUpWaveBlocks = Gpu.Gemm.MmaWaveBlocks(kernels.GemvMmaGateUp, Gpu.Gemm.MmaWarps, device.MultiprocessorCount);

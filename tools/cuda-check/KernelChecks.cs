@@ -152,7 +152,7 @@ internal static unsafe class KernelChecks
         // gemv_mma's split k (RS_CUDA_MMA_SPLITK) vs CPU Linear: few row blocks over a long k (the 0.5B down), the 1.5B o, a
         // k not a multiple of the splits' chunks; three launches in a row give the same bits (the counters reset, the
         // splits are added in order), on a one-wave grid and on a block per item
-        using (DeviceBuffer scratch = new(4L * 128 * Gpu.Gemm.MmaMaxSplitItems), counters = new(4L * Gpu.Gemm.MmaMaxSplitRowBlocks))
+        using (DeviceBuffer scratch = new(Gpu.Gemm.MmaSplitScratchBytes), counters = new(Gpu.Gemm.MmaSplitCounterBytes))
         {
             Fill(s, 0, counters);
             foreach ((int t, int kIn, int nOut, int splits) in new[] { (2, 4864, 896, 4), (5, 1536, 1536, 3), (8, 1000, 37, 2) })

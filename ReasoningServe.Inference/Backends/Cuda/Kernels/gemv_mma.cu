@@ -99,7 +99,7 @@ __device__ __forceinline__ bool finish_split(float (*sums)[9], float* __restrict
     return true;
 }
 
-// SPLIT: the split-k build (gemv_mma_split, gemv_mma_gate_up_split); without it, splits is 1 and the loop's bounds are
+// SPLIT: the split-k build (gemv_mma_split); without it, splits is 1 and the loop's bounds are
 // the unsplit kernel's own.
 template <bool SPLIT, class Rows>
 __device__ __forceinline__ void gemv_mma_block(const bf16* __restrict__ x, int tokens, const bf16* __restrict__ w, int n, int k, Rows rows,
@@ -216,10 +216,3 @@ extern "C" __global__ void __launch_bounds__(32 * MAX_WARPS) gemv_mma_split(cons
     gemv_mma_block<true>(x, tokens, w, n, k, PlainMmaRows{y, ldy, floatOutput}, splits, scratch, counters);
 }
 
-extern "C" __global__ void __launch_bounds__(32 * MAX_WARPS) gemv_mma_gate_up_split(const bf16* __restrict__ x, int tokens,
-    const bf16* __restrict__ w, int intermediate, int k, bf16* __restrict__ act, int splits, float* __restrict__ scratch,
-    unsigned* __restrict__ counters)
-{
-    launch_next_grid();
-    gemv_mma_block<true>(x, tokens, w, 2 * intermediate, k, GateUpMmaRows{act, intermediate}, splits, scratch, counters);
-}

@@ -88,6 +88,9 @@ internal sealed unsafe class Gemm : IDisposable
     /// </summary>
     public const int MmaMaxSplits = 8, MmaMinChunksPerSplit = 16, MmaMaxSplitItems = 8192, MmaMaxSplitRowBlocks = 4096;
 
+    /// <summary>The bytes of gemv_mma_split's scratch (128 floats an item) and of its counters (one a row block).</summary>
+    public const long MmaSplitScratchBytes = 4L * 128 * MmaMaxSplitItems, MmaSplitCounterBytes = 4L * MmaMaxSplitRowBlocks;
+
     /// <summary>
     /// gemv_mma.cu's split k for a GEMM of <paramref name="rowBlocks"/> row blocks over <paramref name="inFeatures"/>: as
     /// many splits as fill a grid of <paramref name="waveBlocks"/> blocks, within the limits above; 1 for none.
@@ -139,21 +142,15 @@ internal sealed unsafe class Gemm : IDisposable
         kernel.Launch(stream, (uint)(blocks > 0 ? Math.Min(blocks, rowBlocks) : rowBlocks), 1, (uint)(32 * warps), args);
     }
 
-    /// <summary>gemv_mma.cu's gemv_mma_gate_up_split: as <see cref="LaunchMmaGateUp"/>, split as <see cref="LaunchMmaSplit"/>.</summary>
-    public static void LaunchMmaGateUpSplit(CudaKernel kernel, nint stream, int warps, ulong x, int tokens, ulong weight, int intermediate,
-        int inFeatures, ulong act, int blocks, int splits, ulong scratch, ulong counters)
-    {
-        void** args = stackalloc void*[] { &x, &tokens, &weight, &intermediate, &inFeatures, &act, &splits, &scratch, &counters };
-        int items = (intermediate + 7) / 8 * splits;
-        kernel.Launch(stream, (uint)(blocks > 0 ? Math.Min(blocks, items) : items), 1, (uint)(32 * warps), args);
-    }
-
     private DeviceBuffer? _mmaScratch, _mmaCounters;
 
-    /// <summary>The split (1: none) <see cref="Run"/> and <see cref="RunGateUpSilu"/> give gemv_mma.cu this shape, with its scratch.</summary>
-    private (int Splits, ulong Scratch, ulong Counters) MmaSplitFor(int rowBlocks, int inFeatures, bool gateUp)
+    /// <summary>
+    /// The split (1: none) <see cref="Run"/> gives gemv_mma.cu this shape, with its scratch. gate_up stays unsplit: its row
+    /// blocks (608 at the 0.5B, more above) fill the wave.
+    /// </summary>
+    private (int Splits, ulong Scratch, ulong Counters) MmaSplitFor(int rowBlocks, int inFeatures)
     {
-        int wave = MmaBlocks(gateUp);
+        int wave = MmaBlocks(gateUp: false);
         int splits = MmaSplitK && wave > 0 && _kernels is { GemvMmaSplit.IsLoaded: true } ? MmaSplits(rowBlocks, inFeatures, wave) : 1;
         if (splits == 1)
         {
@@ -163,8 +160,8 @@ internal sealed unsafe class Gemm : IDisposable
         {
             // allocated once, so that graphs captured with these pointers stay valid; the counters start at zero and each
             // launch's last items leave them there
-            _mmaScratch = new DeviceBuffer(4L * 128 * MmaMaxSplitItems);
-            _mmaCounters = new DeviceBuffer(4L * MmaMaxSplitRowBlocks);
+            _mmaScratch = new DeviceBuffer(MmaSplitScratchBytes);
+            _mmaCounters = new DeviceBuffer(MmaSplitCounterBytes);
             CudaDriver.Check(CudaDriver.cuMemsetD8Async(_mmaCounters.Pointer, 0, (nuint)_mmaCounters.Bytes, _stream), "cuMemsetD8Async(split counters)");
         }
         return (splits, _mmaScratch.Pointer, _mmaCounters!.Pointer);
@@ -224,7 +221,7 @@ internal sealed unsafe class Gemm : IDisposable
         }
         if (UsesMma(tokens, inFeatures, outFeatures))
         {
-            (int splits, ulong scratch, ulong counters) = MmaSplitFor((outFeatures + 15) / 16, inFeatures, gateUp: false);
+            (int splits, ulong scratch, ulong counters) = MmaSplitFor((outFeatures + 15) / 16, inFeatures);
             if (splits > 1)
             {
                 LaunchMmaSplit(_kernels!.GemvMmaSplit, _stream, MmaWarps, x, tokens, weight, outFeatures, inFeatures, y, ldy, floatOutput,
@@ -300,13 +297,6 @@ internal sealed unsafe class Gemm : IDisposable
     {
         if (UsesMmaGateUp(tokens, inFeatures, intermediate))
         {
-            (int splits, ulong scratch, ulong counters) = MmaSplitFor((intermediate + 7) / 8, inFeatures, gateUp: true);
-            if (splits > 1)
-            {
-                LaunchMmaGateUpSplit(_kernels!.GemvMmaGateUpSplit, _stream, MmaWarps, x, tokens, weight, intermediate, inFeatures, act,
-                    MmaBlocks(gateUp: true), splits, scratch, counters);
-                return;
-            }
             LaunchMmaGateUp(_kernels!.GemvMmaGateUp, _stream, MmaWarps, x, tokens, weight, intermediate, inFeatures, act, MmaBlocks(gateUp: true));
             return;
         }
