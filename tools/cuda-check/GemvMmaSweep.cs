@@ -9,8 +9,7 @@ namespace ReasoningServe.Tools.CudaCheck;
 /// gemv_mma.cu (tensor cores, 2 to 8 tokens) in blocks of 4, 8 or 16 warps and built with other UNROLL against cuBLAS on
 /// the decode GEMMs of the Qwen2.5-1.5B and 7B shapes at 2, 4 and 8 tokens, on <see cref="GemvSweep"/>'s data: weight
 /// bytes streamed per second (every launch on weights the previous ones did not touch) and each variant's worst error
-/// against cuBLAS. "backend" is what Gemm launches (its warps, the default UNROLL) or cuBLAS where it keeps the shape;
-/// "splits" is the backend's one-wave grid with RS_CUDA_MMA_SPLITK=1, where that splits the shape.
+/// against cuBLAS. "backend" is what Gemm launches (its warps, the default UNROLL) or cuBLAS where it keeps the shape.
 /// </summary>
 internal static class GemvMmaSweep
 {
@@ -25,8 +24,6 @@ internal static class GemvMmaSweep
         using var data = new GemvSweep.SweepData(kernels, stream);
         using var backend = new Gpu.Gemm(stream, kernels, device.MultiprocessorCount);
         var worst = new double[loaded.Length];
-        using DeviceBuffer splitScratch = new(Gpu.Gemm.MmaSplitScratchBytes), splitCounters = new(Gpu.Gemm.MmaSplitCounterBytes);
-        Fill(stream, 0, splitCounters);
         int waveBlocks = Gpu.Gemm.MmaWaveBlocks(kernels.GemvMma, Gpu.Gemm.MmaWarps, device.MultiprocessorCount);
         int gateUpWaveBlocks = Gpu.Gemm.MmaWaveBlocks(kernels.GemvMmaGateUp, Gpu.Gemm.MmaWarps, device.MultiprocessorCount);
         foreach ((string name, int n, int k, bool logits) in GemvSweep.Shapes)
@@ -48,14 +45,6 @@ internal static class GemvMmaSweep
                 void LaunchWave(ulong w) => Gpu.Gemm.LaunchMma(kernels.GemvMma, stream, Gpu.Gemm.MmaWarps, data.X.Pointer, tokens, w, n, k, data.Y.Pointer, n,
                     logits, waveBlocks);
                 line.Append($" | wave {data.Rate(bytes, LaunchWave),5:F2}");
-                // the same with split k (RS_CUDA_MMA_SPLITK=1), where it splits this shape
-                int splits = Gpu.Gemm.MmaSplits((n + 15) / 16, k, waveBlocks);
-                if (splits > 1)
-                {
-                    void LaunchSplit(ulong w) => Gpu.Gemm.LaunchMmaSplit(kernels.GemvMmaSplit, stream, Gpu.Gemm.MmaWarps, data.X.Pointer, tokens, w, n, k,
-                        data.Y.Pointer, n, logits, waveBlocks, splits, splitScratch.Pointer, splitCounters.Pointer);
-                    line.Append($" | wave, {splits} splits {data.Rate(bytes, LaunchSplit),5:F2}");
-                }
                 if (name.EndsWith("gate_up", StringComparison.Ordinal))
                 {
                     // gemv_mma_gate_up (RS_CUDA_MMA_MLP=1): the same weights with silu_mul in the epilogue, in the backend's build

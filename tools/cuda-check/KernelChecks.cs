@@ -149,35 +149,6 @@ internal static unsafe class KernelChecks
             Report.ErrorCheck($"gemv_mma fp32 out, 3 blocks [{t}x{kIn}]x[{nOut}x{kIn}]^T", Errors(Download<float>(dy.Pointer, t * nOut), expected), 1e-4);
         }
 
-        // gemv_mma's split k (RS_CUDA_MMA_SPLITK) vs CPU Linear: few row blocks over a long k (the 0.5B down), the 1.5B o, a
-        // k not a multiple of the splits' chunks; three launches in a row give the same bits (the counters reset, the
-        // splits are added in order), on a one-wave grid and on a block per item
-        using (DeviceBuffer scratch = new(Gpu.Gemm.MmaSplitScratchBytes), counters = new(Gpu.Gemm.MmaSplitCounterBytes))
-        {
-            Fill(s, 0, counters);
-            foreach ((int t, int kIn, int nOut, int splits) in new[] { (2, 4864, 896, 4), (5, 1536, 1536, 3), (8, 1000, 37, 2) })
-            {
-                float[] x = Random(random, t * kIn), w = Random(random, nOut * kIn, 0.05f);
-                float[] expected = LinearReference(x, t, w, nOut, kIn);
-                using DeviceBuffer dx = UploadBf16(x), dw = UploadBf16(w), dy = new(4L * t * nOut);
-                float[]? first = null;
-                bool same = true;
-                foreach (int blocks in new[] { 0, 0, 7 })
-                {
-                    Gpu.Gemm.LaunchMmaSplit(k.GemvMmaSplit, s, Gpu.Gemm.MmaWarps, dx.Pointer, t, dw.Pointer, nOut, kIn, dy.Pointer, nOut, floatOutput: true,
-                        blocks, splits, scratch.Pointer, counters.Pointer);
-                    float[] got = Download<float>(dy.Pointer, t * nOut);
-                    first ??= got;
-                    same &= got.AsSpan().SequenceEqual(first);
-                }
-                (double MaxAbs, double Relative) e = Errors(first!, expected);
-                Report.Check($"gemv_mma split k ({splits} splits) fp32 out [{t}x{kIn}]x[{nOut}x{kIn}]^T", e.Relative < 1e-4 && same,
-                    $"rel {e.Relative:E2}; three launches {(same ? "the same bits" : "DIFFER")}");
-            }
-            bool countersZero = Download<int>(counters.Pointer, Gpu.Gemm.MmaMaxSplitRowBlocks).All(v => v == 0);
-            Report.Check("gemv_mma split k leaves its counters at zero", countersZero, countersZero ? "all zero" : "some not zero");
-        }
-
         // gemv_mma_gate_up (the SiLU·mul in the epilogue) against gemv_mma then silu_mul: each row's sum is taken in the same
         // order either way, so the products should be the same bits; intermediate sizes that are and are not multiples of 8
         foreach ((int t, int kIn, int inter) in new[] { (2, 1000, 1003), (5, 1536, 8960), (8, 3584, 2048) })

@@ -147,7 +147,6 @@ internal sealed unsafe class CudaKernels : IDisposable
         GemvWideGateUp = Get(functions, "gemv.cu", "gemv_wide_gate_up");
         GemvMma = Get(functions, "gemv_mma.cu", "gemv_mma");
         GemvMmaGateUp = Get(functions, "gemv_mma.cu", "gemv_mma_gate_up");
-        GemvMmaSplit = Get(functions, "gemv_mma.cu", "gemv_mma_split");
         PrefillAttention = Get(functions, "prefill_attention.cu", "prefill_attention");
         PrefillAttentionPipelined = Get(functions, "prefill_attention.cu", "prefill_attention_pipelined");
         PipelinedPrefillAttention = AllowDynamicSharedBytes(device, Ops.PrefillAttention.PipelinedSharedBytes(128), PrefillAttentionPipelined);
@@ -187,8 +186,6 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel GemvMma { get; }
     /// <summary>gemv_mma.cu's gate_up projection of 2 to 8 tokens with the SiLU·mul in its epilogue.</summary>
     public CudaKernel GemvMmaGateUp { get; }
-    /// <summary>gemv_mma with each row block's k split among several blocks (RS_CUDA_MMA_SPLITK).</summary>
-    public CudaKernel GemvMmaSplit { get; }
     public CudaKernel PrefillAttention { get; }
     /// <summary>prefill_attention with two query heads a block and a cp.async ring of key tiles in dynamic shared memory.</summary>
     public CudaKernel PrefillAttentionPipelined { get; }

@@ -117,7 +117,7 @@ public sealed class CudaLibraryTests
                     || (file == "decode_attention.cu" && first[1].StartsWith("decode_attention_block<true", StringComparison.Ordinal)
                         && QueryAfterWaitWhenEarly(KernelSources.Read("decode_attention.cuh")))
                     // gemv_mma's one-wave grids request their first weights (never an activation) before they wait
-                    || (file == "gemv_mma.cu" && first[1].StartsWith("gemv_mma_block<", StringComparison.Ordinal) && MmaRequestsOnlyWeightsBeforeWait(KernelSources.Read(file)))
+                    || (file == "gemv_mma.cu" && first[1].StartsWith("gemv_mma_block(", StringComparison.Ordinal) && MmaRequestsOnlyWeightsBeforeWait(KernelSources.Read(file)))
                     // decode_step requests its first weight rows (never an activation) before it waits
                     || (file == "decode_step.cu" && StepRequestsOnlyWeightsBeforeWait(KernelSources.Read(file)));
                 Assert.True(waits, $"{m.Groups[1].Value} ({file}) does not wait for its predecessor first: '{first[1]}'");
@@ -158,26 +158,6 @@ public sealed class CudaLibraryTests
         string body = beforeWait[beforeWait.IndexOf('{')..];
         return body.Contains("load_wide_rows(wv, w,", StringComparison.Ordinal) && !body.Contains("in.load", StringComparison.Ordinal)
             && !body.Contains("y[", StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public void Gemv_mma_splits_k_only_where_row_blocks_leave_a_wave_short_and_each_split_keeps_whole_chunks()
-    {
-        // the 0.5B down projection: 56 row blocks over k 4864 (152 chunks) on a wave of 264 blocks: four splits of 38 chunks
-        Assert.Equal(4, Gemm.MmaSplits(56, 4864, 264));
-        // the 1.5B o: 96 row blocks, k 1536 (48 chunks): three splits of 16, though the wave would take five
-        Assert.Equal(3, Gemm.MmaSplits(96, 1536, 528));
-        // as many row blocks as the wave has blocks or more (the 7B qkv), or a k too short to split: none
-        Assert.Equal(1, Gemm.MmaSplits(288, 3584, 264));
-        Assert.Equal(1, Gemm.MmaSplits(10, 500, 264));
-        // never more than MmaMaxSplits, nor over the counters' row blocks
-        Assert.Equal(Gemm.MmaMaxSplits, Gemm.MmaSplits(3, 18944, 1000));
-        Assert.Equal(1, Gemm.MmaSplits(Gemm.MmaMaxSplitRowBlocks + 1, 18944, 100_000));
-        // and the items fit the scratch
-        for (int rowBlocks = 1; rowBlocks <= 600; rowBlocks += 7)
-        {
-            Assert.InRange(rowBlocks * Gemm.MmaSplits(rowBlocks, 18944, 4000), 1, Math.Max(rowBlocks, Gemm.MmaMaxSplitItems));
-        }
     }
 
     [Fact]

@@ -17,12 +17,6 @@
 // it, below). At the end the warps' accumulators
 // meet in shared memory and are added in warp order, so results do not depend on timing (nor on the grid, nor on which
 // entry point took the row).
-// Split k (splits > 1, RS_CUDA_MMA_SPLITK): a shape of few row blocks (the 0.5B down's 56, the 1.5B o's 96) leaves
-// multiprocessors idle, so each row block's chunks are shared by `splits` work items (item j: row block j / splits,
-// the s = j % splits'th run of chunks); each item leaves its sums in scratch[j], and the item that finishes its row block
-// last (a counter per row block, reset by it for the next launch) adds them up in split order and stores the row
-// block: deterministic, but not the same bits as splits = 1. scratch: row blocks * splits * 128 floats; counters: row
-// blocks, zero before the launch.
 // fp32 accumulation. k must be a multiple of 8; rows and tokens past the end read a valid row and zeros.
 // gemv_mma: bf16 or fp32 output (the logits); ceil(n / 16) row blocks. gemv_mma_gate_up: the fused [gate | up] projection of
 // 2 x intermediate rows ending as silu_mul.cu would (act = silu(gate) * up from the bf16-rounded sums), so that the
@@ -76,87 +70,54 @@ struct GateUpMmaRows
     }
 };
 
-// Split k: item j's sums (16 rows x 8 tokens) to scratch[j]; whether this item was its row block's last, in which case
-// sums now holds the row block's total, the splits added in order (the threadFenceReduction pattern: fence, then count).
-__device__ __forceinline__ bool finish_split(float (*sums)[9], float* __restrict__ scratch, unsigned* __restrict__ counters, int j, int b,
-    int splits, bool& last)
+template <class Rows>
+__device__ __forceinline__ void gemv_mma_block(const bf16* __restrict__ x, int tokens, const bf16* __restrict__ w, int n, int k, Rows rows)
 {
-    for (int i = threadIdx.x; i < 16 * 8; i += blockDim.x) scratch[(long long)j * 128 + i] = sums[i / 8][i % 8];
-    __threadfence();
-    __syncthreads();
-    if (threadIdx.x == 0) last = atomicAdd(&counters[b], 1u) == (unsigned)splits - 1;
-    __syncthreads();
-    if (!last) return false;
-    __threadfence();
-    for (int i = threadIdx.x; i < 16 * 8; i += blockDim.x)
-    {
-        float v = 0.f;
-        for (int p = 0; p < splits; p++) v += __ldcg(scratch + ((long long)b * splits + p) * 128 + i);
-        sums[i / 8][i % 8] = v;
-    }
-    if (threadIdx.x == 0) counters[b] = 0; // for the next launch
-    __syncthreads();
-    return true;
-}
-
-// SPLIT: the split-k build (gemv_mma_split); without it, splits is 1 and the loop's bounds are
-// the unsplit kernel's own.
-template <bool SPLIT, class Rows>
-__device__ __forceinline__ void gemv_mma_block(const bf16* __restrict__ x, int tokens, const bf16* __restrict__ w, int n, int k, Rows rows,
-    int splits, float* __restrict__ scratch, unsigned* __restrict__ counters)
-{
-    if (!SPLIT) splits = 1;
     __shared__ float partial[MAX_WARPS][16][9]; // [warp][row][token], padded
-    __shared__ bool lastOfRowBlock;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5, g = lane >> 2, c = lane & 3;
     const bf16* xRow = x + (long long)g * k;
     const bool hasToken = g < tokens;
-    const int chunks = (k + 31) / 32, stride = warps * UNROLL, rowBlocks = rows.blocks(n), items = rowBlocks * splits;
-    const int perSplit = (chunks + splits - 1) / splits;
-    int j = blockIdx.x;
-    if (j >= items) return;
+    const int chunks = (k + 31) / 32, stride = warps * UNROLL, rowBlocks = rows.blocks(n);
+    int b = blockIdx.x;
+    if (b >= rowBlocks) return;
 
     const bf16 *rowA, *rowB;
-    int end = chunks; // this item's chunks end here
     uint4 wa[UNROLL], wb[UNROLL];
     auto load_weights = [&](int first)
     {
 #pragma unroll
         for (int u = 0; u < UNROLL; u++)
         {
-            const int chunk = first + u * warps, at = chunk * 32 + 8 * c; // k of this lane's 16 bytes; a multiple of 8, so in or out whole
-            const bool in = (!SPLIT || chunk < end) && at < k;
+            const int at = (first + u * warps) * 32 + 8 * c; // k of this lane's 16 bytes; a multiple of 8, so in or out whole
+            const bool in = at < k;
             wa[u] = in ? __ldg((const uint4*)(rowA + at)) : make_uint4(0, 0, 0, 0);
             wb[u] = in ? __ldg((const uint4*)(rowB + at)) : make_uint4(0, 0, 0, 0);
         }
     };
-    auto start_item = [&](int item)
+    auto start_row_block = [&](int block)
     {
-        const int block = item / splits, split = item - block * splits;
         rowA = w + (long long)rows.row(block, g, n) * k;
         rowB = w + (long long)rows.row(block, g + 8, n) * k;
-        end = min(chunks, (split + 1) * perSplit);
-        load_weights(split * perSplit + warp);
+        load_weights(warp);
     };
 
-    start_item(j);
-    // A grid of fewer blocks than items is one wave (the host sizes it so), which may have its first weights arrive
-    // ahead of the wait; a block per item may not (the wait would follow their arrival in every wave).
-    if (gridDim.x < items) wait_for_previous_grid_after(wa[0].x);
+    start_row_block(b);
+    // A grid of fewer blocks than row blocks is one wave (the host sizes it so), which may have its first weights arrive
+    // ahead of the wait; a block per row block may not (the wait would follow their arrival in every wave).
+    if (gridDim.x < rowBlocks) wait_for_previous_grid_after(wa[0].x);
     else wait_for_previous_grid();
-    for (; j < items; j += gridDim.x)
+    for (; b < rowBlocks; b += gridDim.x)
     {
-        const int b = j / splits, begin = (j - b * splits) * perSplit + warp;
         float acc[4] = {0.f, 0.f, 0.f, 0.f};
-        for (int first = begin; first < end; first += stride)
+        for (int first = warp; first < chunks; first += stride)
         {
-            if (first != begin) load_weights(first);
+            if (first != warp) load_weights(first);
             uint4 xv[UNROLL];
 #pragma unroll
             for (int u = 0; u < UNROLL; u++)
             {
-                const int chunk = first + u * warps, at = chunk * 32 + 8 * c;
-                xv[u] = (!SPLIT || chunk < end) && at < k && hasToken ? load_after_wait(xRow + at) : make_uint4(0, 0, 0, 0);
+                const int at = (first + u * warps) * 32 + 8 * c;
+                xv[u] = at < k && hasToken ? load_after_wait(xRow + at) : make_uint4(0, 0, 0, 0);
             }
 #pragma unroll
             for (int u = 0; u < UNROLL; u++)
@@ -167,8 +128,8 @@ __device__ __forceinline__ void gemv_mma_block(const bf16* __restrict__ x, int t
                 mma_bf16(acc, second16, xv[u].z, xv[u].w);
             }
         }
-        // The next item's first weights stream in while this one's sums are added up.
-        if (j + gridDim.x < items) start_item(j + gridDim.x);
+        // The next row block's first weights stream in while this one's sums are added up.
+        if (b + gridDim.x < rowBlocks) start_row_block(b + gridDim.x);
 
         // acc: rows g (0, 1) and g + 8 (2, 3), tokens 2c + {0, 1}
         partial[warp][g][2 * c] = acc[0];
@@ -185,10 +146,6 @@ __device__ __forceinline__ void gemv_mma_block(const bf16* __restrict__ x, int t
             partial[0][r][token] = v;
         }
         __syncthreads();
-        if (SPLIT && !finish_split(partial[0], scratch, counters, j, b, splits, lastOfRowBlock))
-        {
-            continue; // another item of this row block will store it (finish_split ended with a barrier)
-        }
         rows.store(b, partial[0], tokens, n);
         __syncthreads(); // stored before the next row block's partials overwrite them
     }
@@ -198,21 +155,12 @@ extern "C" __global__ void __launch_bounds__(32 * MAX_WARPS) gemv_mma(const bf16
     int k, void* __restrict__ y, int ldy, int floatOutput)
 {
     launch_next_grid();
-    gemv_mma_block<false>(x, tokens, w, n, k, PlainMmaRows{y, ldy, floatOutput}, 1, nullptr, nullptr);
+    gemv_mma_block(x, tokens, w, n, k, PlainMmaRows{y, ldy, floatOutput});
 }
 
 extern "C" __global__ void __launch_bounds__(32 * MAX_WARPS) gemv_mma_gate_up(const bf16* __restrict__ x, int tokens,
     const bf16* __restrict__ w, int intermediate, int k, bf16* __restrict__ act)
 {
     launch_next_grid();
-    gemv_mma_block<false>(x, tokens, w, 2 * intermediate, k, GateUpMmaRows{act, intermediate}, 1, nullptr, nullptr);
+    gemv_mma_block(x, tokens, w, 2 * intermediate, k, GateUpMmaRows{act, intermediate});
 }
-
-// The same with each row block's k in `splits` items (scratch, counters: see Split k above).
-extern "C" __global__ void __launch_bounds__(32 * MAX_WARPS) gemv_mma_split(const bf16* __restrict__ x, int tokens, const bf16* __restrict__ w,
-    int n, int k, void* __restrict__ y, int ldy, int floatOutput, int splits, float* __restrict__ scratch, unsigned* __restrict__ counters)
-{
-    launch_next_grid();
-    gemv_mma_block<true>(x, tokens, w, n, k, PlainMmaRows{y, ldy, floatOutput}, splits, scratch, counters);
-}
-

@@ -82,31 +82,6 @@ internal sealed unsafe class Gemm : IDisposable
     public const int MaxMmaTokens = 8, MmaWarps = 16;
 
     /// <summary>
-    /// gemv_mma.cu's split k (<see cref="MmaSplitK"/>): at most this many splits of a row block, each at least
-    /// <see cref="MmaMinChunksPerSplit"/> 32-wide chunks of k, and at most <see cref="MmaMaxSplitItems"/> items (the scratch
-    /// holds 128 floats each) over at most <see cref="MmaMaxSplitRowBlocks"/> row blocks (a counter each).
-    /// </summary>
-    public const int MmaMaxSplits = 8, MmaMinChunksPerSplit = 16, MmaMaxSplitItems = 8192, MmaMaxSplitRowBlocks = 4096;
-
-    /// <summary>The bytes of gemv_mma_split's scratch (128 floats an item) and of its counters (one a row block).</summary>
-    public const long MmaSplitScratchBytes = 4L * 128 * MmaMaxSplitItems, MmaSplitCounterBytes = 4L * MmaMaxSplitRowBlocks;
-
-    /// <summary>
-    /// gemv_mma.cu's split k for a GEMM of <paramref name="rowBlocks"/> row blocks over <paramref name="inFeatures"/>: as
-    /// many splits as fill a grid of <paramref name="waveBlocks"/> blocks, within the limits above; 1 for none.
-    /// </summary>
-    public static int MmaSplits(int rowBlocks, int inFeatures, int waveBlocks)
-    {
-        int chunks = (inFeatures + 31) / 32;
-        if (rowBlocks > MmaMaxSplitRowBlocks)
-        {
-            return 1;
-        }
-        int splits = Math.Min(Math.Min(MmaMaxSplits, waveBlocks / rowBlocks), Math.Min(chunks / MmaMinChunksPerSplit, MmaMaxSplitItems / rowBlocks));
-        return Math.Max(1, splits);
-    }
-
-    /// <summary>
     /// gemv_mma.cu: row blocks of 16 rows, <paramref name="warps"/> warps a block (at most its MAX_WARPS, 16), on a grid of
     /// <paramref name="blocks"/> (0: one block per row block; fewer: one wave, <see cref="MmaWaveBlocks"/>).
     /// </summary>
@@ -119,20 +94,6 @@ internal sealed unsafe class Gemm : IDisposable
         kernel.Launch(stream, (uint)(blocks > 0 ? Math.Min(blocks, rowBlocks) : rowBlocks), 1, (uint)(32 * warps), args);
     }
 
-    /// <summary>
-    /// gemv_mma.cu's gemv_mma_split: as <see cref="LaunchMma"/>, each row block's k in <paramref name="splits"/> items
-    /// (<see cref="MmaSplits"/>; the grid counts items), which need <paramref name="scratch"/> and zeroed
-    /// <paramref name="counters"/> (<see cref="MmaSplitK"/>).
-    /// </summary>
-    public static void LaunchMmaSplit(CudaKernel kernel, nint stream, int warps, ulong x, int tokens, ulong weight, int outFeatures, int inFeatures,
-        ulong y, int ldy, bool floatOutput, int blocks, int splits, ulong scratch, ulong counters)
-    {
-        int asFloat = floatOutput ? 1 : 0;
-        void** args = stackalloc void*[] { &x, &tokens, &weight, &outFeatures, &inFeatures, &y, &ldy, &asFloat, &splits, &scratch, &counters };
-        int items = (outFeatures + 15) / 16 * splits;
-        kernel.Launch(stream, (uint)(blocks > 0 ? Math.Min(blocks, items) : items), 1, (uint)(32 * warps), args);
-    }
-
     /// <summary>gemv_mma.cu's gemv_mma_gate_up: row blocks of 8 (gate, up) row pairs, otherwise as <see cref="LaunchMma"/>.</summary>
     public static void LaunchMmaGateUp(CudaKernel kernel, nint stream, int warps, ulong x, int tokens, ulong weight, int intermediate, int inFeatures,
         ulong act, int blocks = 0)
@@ -140,31 +101,6 @@ internal sealed unsafe class Gemm : IDisposable
         void** args = stackalloc void*[] { &x, &tokens, &weight, &intermediate, &inFeatures, &act };
         int rowBlocks = (intermediate + 7) / 8;
         kernel.Launch(stream, (uint)(blocks > 0 ? Math.Min(blocks, rowBlocks) : rowBlocks), 1, (uint)(32 * warps), args);
-    }
-
-    private DeviceBuffer? _mmaScratch, _mmaCounters;
-
-    /// <summary>
-    /// The split (1: none) <see cref="Run"/> gives gemv_mma.cu this shape, with its scratch. gate_up stays unsplit: its row
-    /// blocks (608 at the 0.5B, more above) fill the wave.
-    /// </summary>
-    private (int Splits, ulong Scratch, ulong Counters) MmaSplitFor(int rowBlocks, int inFeatures)
-    {
-        int wave = MmaBlocks(gateUp: false);
-        int splits = MmaSplitK && wave > 0 && _kernels is { GemvMmaSplit.IsLoaded: true } ? MmaSplits(rowBlocks, inFeatures, wave) : 1;
-        if (splits == 1)
-        {
-            return (1, 0, 0);
-        }
-        if (_mmaScratch is null)
-        {
-            // allocated once, so that graphs captured with these pointers stay valid; the counters start at zero and each
-            // launch's last items leave them there
-            _mmaScratch = new DeviceBuffer(MmaSplitScratchBytes);
-            _mmaCounters = new DeviceBuffer(MmaSplitCounterBytes);
-            CudaDriver.Check(CudaDriver.cuMemsetD8Async(_mmaCounters.Pointer, 0, (nuint)_mmaCounters.Bytes, _stream), "cuMemsetD8Async(split counters)");
-        }
-        return (splits, _mmaScratch.Pointer, _mmaCounters!.Pointer);
     }
 
     /// <summary>The blocks of <paramref name="kernel"/> in <paramref name="warps"/>-warp blocks that are resident at once: a one-wave grid.</summary>
@@ -221,13 +157,6 @@ internal sealed unsafe class Gemm : IDisposable
         }
         if (UsesMma(tokens, inFeatures, outFeatures))
         {
-            (int splits, ulong scratch, ulong counters) = MmaSplitFor((outFeatures + 15) / 16, inFeatures);
-            if (splits > 1)
-            {
-                LaunchMmaSplit(_kernels!.GemvMmaSplit, _stream, MmaWarps, x, tokens, weight, outFeatures, inFeatures, y, ldy, floatOutput,
-                    MmaBlocks(gateUp: false), splits, scratch, counters);
-                return;
-            }
             LaunchMma(_kernels!.GemvMma, _stream, MmaWarps, x, tokens, weight, outFeatures, inFeatures, y, ldy, floatOutput, MmaBlocks(gateUp: false));
             return;
         }
@@ -416,13 +345,6 @@ internal sealed unsafe class Gemm : IDisposable
     /// </summary>
     public bool MmaWave { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_MMA_WAVE") != "0";
 
-    /// <summary>
-    /// gemv_mma.cu's split k on one-wave grids (RS_CUDA_MMA_SPLITK=1; opt-in, not yet measured): a shape of fewer row blocks
-    /// than the wave has blocks and a k long enough (the 0.5B down projection, the 1.5B o) shares each row block's k among several blocks
-    /// (<see cref="MmaSplits"/>), deterministically, but not bit-exact with the unsplit sums.
-    /// </summary>
-    public bool MmaSplitK { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_MMA_SPLITK") == "1";
-
     /// <summary>gemv.cu's fused rmsnorm prologue instead of a separate rmsnorm launch (RS_CUDA_GEMV_FUSE=norm,silu; it leaves out the qkv epilogue).</summary>
     public bool FuseNorm { get; set; } = FuseOption("norm");
 
@@ -477,8 +399,6 @@ internal sealed unsafe class Gemm : IDisposable
     {
         Cublas.cublasDestroy(_handle);
         _workspace.Dispose();
-        _mmaScratch?.Dispose();
-        _mmaCounters?.Dispose();
     }
 
     private CudaKernel WideKernel(WideKind kind) => kind switch
