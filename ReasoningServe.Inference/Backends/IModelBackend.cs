@@ -29,6 +29,13 @@ internal interface IModelBackend : IDisposable
     /// </summary>
     bool TryForwardGreedy(ForwardBatch batch, Span<int> tokens) => false;
 
+    /// <summary>
+    /// When the last forward pass had been handed to the device (a <see cref="System.Diagnostics.Stopwatch"/> timestamp),
+    /// so that the engine loop's timing can tell the host's part of a step from the wait for the device; null where the
+    /// backend does not say.
+    /// </summary>
+    long? LaunchedAt => null;
+
     /// <summary>Whether <see cref="TryForwardSampled"/> can run; the engine asks before it draws seeds for it.</summary>
     bool SupportsSampling => false;
 

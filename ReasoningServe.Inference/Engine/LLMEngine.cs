@@ -137,7 +137,12 @@ internal sealed class LLMEngine
         {
             _backend.Forward(batch, logits);
         }
-        start = Timings?.Record(LoopTimings.Phase.Backend, start) ?? 0;
+        if (Timings is { } timings)
+        {
+            // the launch's end as the backend saw it, when it says (and it fell in this step)
+            long launched = _backend.LaunchedAt is long at && at >= start ? at : start;
+            start = timings.Record(LoopTimings.Phase.Wait, timings.Record(LoopTimings.Phase.Launch, start, launched));
+        }
         _scheduler.CompleteStep(scheduled);
 
         for (int i = 0; i < scheduled.Count; i++)

@@ -5,7 +5,9 @@ namespace ReasoningServe.Inference.Engine;
 
 /// <summary>
 /// Where the engine loop's time goes, step by step (RS_ENGINE_LOOP_TIMING=steps): scheduling and building the batch, the
-/// backend's forward pass (host work, the GPU's step and the wait for it), turning sampled tokens into outputs,
+/// backend's forward pass in two parts (launch: its host work until the device has the step, such as packing the inputs
+/// and launching a CUDA graph; wait: from then until the results are back; a backend that does not say when it launched
+/// counts all of it as wait), turning sampled tokens into outputs,
 /// delivering them to the request streams, and the loop's own work between steps. Every <paramref name="window"/> steps
 /// it writes each phase's median and 90th percentile in microseconds. The host time of a decode step is everything but the
 /// backend's share; a server's time per output token above the backend's step time is spent here.
@@ -15,22 +17,25 @@ internal sealed class LoopTimings(TextWriter output, int window)
     public enum Phase
     {
         Schedule,
-        Backend,
+        Launch,
+        Wait,
         Outputs,
         Deliver,
         Between,
     }
 
-    private static readonly string[] Names = ["schedule", "backend", "outputs", "deliver", "between steps"];
+    private static readonly string[] Names = ["schedule", "launch", "wait", "outputs", "deliver", "between steps"];
     private readonly double[][] _microseconds = [.. Names.Select(_ => new double[window])];
     private int _steps;
 
     /// <summary>The phase that ran from <paramref name="start"/> (a <see cref="Stopwatch"/> timestamp) until now; returns now.</summary>
-    public long Record(Phase phase, long start)
+    public long Record(Phase phase, long start) => Record(phase, start, Stopwatch.GetTimestamp());
+
+    /// <summary>The phase that ran from <paramref name="start"/> to <paramref name="end"/>; returns <paramref name="end"/>.</summary>
+    public long Record(Phase phase, long start, long end)
     {
-        long now = Stopwatch.GetTimestamp();
-        _microseconds[(int)phase][_steps] = Stopwatch.GetElapsedTime(start, now).TotalMicroseconds;
-        return now;
+        _microseconds[(int)phase][_steps] = Stopwatch.GetElapsedTime(start, end).TotalMicroseconds;
+        return end;
     }
 
     /// <summary>

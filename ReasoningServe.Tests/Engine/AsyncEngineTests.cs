@@ -52,7 +52,7 @@ public class AsyncEngineTests(TinyModel model) : IClassFixture<TinyModel>
         foreach (string line in lines)
         {
             Assert.StartsWith("engine loop, last 16 steps (us, median / p90):", line, StringComparison.Ordinal);
-            foreach (string phase in new[] { "schedule", "backend", "outputs", "deliver", "between steps" })
+            foreach (string phase in new[] { "schedule", "launch", "wait", "outputs", "deliver", "between steps" })
             {
                 Match m = Regex.Match(line, $@" {phase} ([0-9.]+) / ([0-9.]+);");
                 Assert.True(m.Success, $"{phase} missing from '{line}'");

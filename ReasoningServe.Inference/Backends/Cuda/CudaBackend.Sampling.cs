@@ -62,7 +62,7 @@ internal sealed unsafe partial class CudaBackend
         }
         CudaOps.Sample.Launch(_kernels, stream, _logits.Pointer, adjusted, vocab, _sampleInputsDevice.Pointer, _sampleResultsDevice.Pointer, seqs);
         CudaDriver.Check(CudaDriver.cuMemcpyDtoHAsync(_sampleResults.Pointer, _sampleResultsDevice.Pointer, (nuint)resultBytes, stream), "cuMemcpyDtoHAsync(samples)");
-        _device.Synchronize();
+        WaitForStep();
         samples.EnsureCapacity(seqs);
         var results = new ReadOnlySpan<int>(_sampleResults.Pointer, CudaOps.Sample.OutInts * seqs);
         for (int i = 0; i < seqs; i++)

@@ -93,6 +93,15 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
 
     public ModelConfig Config { get; }
 
+    public long? LaunchedAt { get; private set; }
+
+    /// <summary>Notes that this step's work is queued, then waits for the device (<see cref="LaunchedAt"/>).</summary>
+    private void WaitForStep()
+    {
+        LaunchedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        _device.Synchronize();
+    }
+
     /// <summary>
     /// Prefill chunks through the tensor-core prefill_attention.cu instead of gqa_attention.cu (RS_CUDA_PREFILL_ATTENTION=0
     /// turns it off): on an H200 it took a 7B 2048-token prefill from 108 to 49 ms (tools/cuda-check times both).
@@ -212,7 +221,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         }
         long floats = (long)seqs * vocab;
         CudaDriver.Check(CudaDriver.cuMemcpyDtoHAsync(_hostLogits.Pointer, _logits.Pointer, (nuint)(floats * 4), _device.Stream), "cuMemcpyDtoHAsync(logits)");
-        _device.Synchronize();
+        WaitForStep();
         new ReadOnlySpan<float>(_hostLogits.Pointer, (int)floats).CopyTo(logits);
     }
 
@@ -231,7 +240,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
             RunToLogits(batch);
             EnqueueGreedyIds(seqs);
         }
-        _device.Synchronize();
+        WaitForStep();
         if (Profiler is { } profiler && !UseGraphs)
         {
             profiler.End();
