@@ -37,7 +37,7 @@ internal sealed unsafe partial class CudaBackend
         if (_graphs.TryGetValue((bucket, width), out DecodeGraph? graph))
         {
             graph.Inputs.Pack(batch, cache, _device, bucket, width);
-            graph.Launch(_device.Stream);
+            CudaDriver.Check(CudaDriver.cuGraphLaunch(graph.Exec, _device.Stream), "cuGraphLaunch");
             return true;
         }
         // A new shape runs eagerly first (this step's result, and cuBLAS and lazily loaded modules warmed up outside
@@ -72,28 +72,14 @@ internal sealed unsafe partial class CudaBackend
         {
             return false;
         }
-        graph.Launch(_device.Stream);
+        CudaDriver.Check(CudaDriver.cuGraphLaunch(graph.Exec, _device.Stream), "cuGraphLaunch");
         return true;
     }
 
-    /// <summary>
-    /// The layer before which a decode step's capture ends one graph and begins another (RS_CUDA_GRAPH_SPLIT_LAYER; 0, the
-    /// default: one graph). An experiment on the host's launch: cuGraphLaunch of a whole step's ~200 kernel nodes took
-    /// 22-28 us in the server (run 16), and the device starts the step only once it is launched; a short first graph lets
-    /// it start while the host launches the rest.
-    /// </summary>
-    public int GraphSplitLayer { get; set; } =
-        int.TryParse(Environment.GetEnvironmentVariable("RS_CUDA_GRAPH_SPLIT_LAYER"), out int layer) && layer > 0 ? layer : 0;
-
-    /// <summary>The graphs a capture has ended so far (instantiated), while <see cref="Capture"/> runs; null otherwise.</summary>
-    private List<nint>? _capturedParts;
-
     private DecodeGraph Capture(CudaStepInputs inputs, CudaKvCache cache, int bucket, int splits)
     {
-        nint stream = _device.Stream;
-        var parts = new List<nint>();
+        nint stream = _device.Stream, graph = 0, exec = 0;
         CudaDriver.Check(CudaDriver.cuStreamBeginCapture(stream, CudaDriver.StreamCaptureModeRelaxed), "cuStreamBeginCapture");
-        _capturedParts = parts;
         try
         {
             try
@@ -104,44 +90,17 @@ internal sealed unsafe partial class CudaBackend
             }
             finally
             {
-                _capturedParts = null;
-                EndCapturePart(parts);
+                CudaDriver.Check(CudaDriver.cuStreamEndCapture(stream, &graph), "cuStreamEndCapture");
             }
-            return new DecodeGraph(inputs, [.. parts]);
-        }
-        catch
-        {
-            foreach (nint exec in parts)
-            {
-                CudaDriver.cuGraphExecDestroy(exec);
-            }
-            throw;
-        }
-    }
-
-    /// <summary>Called by <see cref="Enqueue"/> before each layer: during a capture, ends a graph before <see cref="GraphSplitLayer"/>.</summary>
-    private void AtLayer(int layer)
-    {
-        if (_capturedParts is { } parts && layer > 0 && layer == GraphSplitLayer)
-        {
-            EndCapturePart(parts);
-            CudaDriver.Check(CudaDriver.cuStreamBeginCapture(_device.Stream, CudaDriver.StreamCaptureModeRelaxed), "cuStreamBeginCapture");
-        }
-    }
-
-    /// <summary>Ends the stream's capture and adds the graph, instantiated, to <paramref name="parts"/>.</summary>
-    private void EndCapturePart(List<nint> parts)
-    {
-        nint graph = 0, exec = 0;
-        CudaDriver.Check(CudaDriver.cuStreamEndCapture(_device.Stream, &graph), "cuStreamEndCapture");
-        try
-        {
             CudaDriver.Check(CudaDriver.cuGraphInstantiateWithFlags(&exec, graph, 0), "cuGraphInstantiateWithFlags");
-            parts.Add(exec);
+            return new DecodeGraph(inputs, exec);
         }
         finally
         {
-            CudaDriver.cuGraphDestroy(graph);
+            if (graph != 0)
+            {
+                CudaDriver.cuGraphDestroy(graph);
+            }
         }
     }
 
@@ -165,28 +124,15 @@ internal sealed unsafe partial class CudaBackend
         _graphs.Clear();
     }
 
-    /// <summary>
-    /// A decode step's instantiated graphs (one, or the parts <see cref="GraphSplitLayer"/> asks for, launched in order) and
-    /// the pinned/device block the first one's first node copies the step's inputs from.
-    /// </summary>
-    private sealed class DecodeGraph(CudaStepInputs inputs, nint[] execs) : IDisposable
+    /// <summary>An instantiated decode graph and the pinned/device block its first node copies the step's inputs from.</summary>
+    private sealed class DecodeGraph(CudaStepInputs inputs, nint exec) : IDisposable
     {
         public CudaStepInputs Inputs { get; } = inputs;
-
-        public void Launch(nint stream)
-        {
-            foreach (nint exec in execs)
-            {
-                CudaDriver.Check(CudaDriver.cuGraphLaunch(exec, stream), "cuGraphLaunch");
-            }
-        }
+        public nint Exec { get; } = exec;
 
         public void Dispose()
         {
-            foreach (nint exec in execs)
-            {
-                CudaDriver.cuGraphExecDestroy(exec);
-            }
+            CudaDriver.cuGraphExecDestroy(Exec);
             Inputs.Dispose();
         }
     }

@@ -45,7 +45,6 @@ internal sealed unsafe partial class CudaBackend
         ulong x = _x.Pointer; // the residual stream; gemv.cu's fused rmsnorm moves it between _x and _x2
         for (int l = 0; l < _weights.Layers.Length; l++)
         {
-            AtLayer(l);
             CudaLayer layer = _weights.Layers[l];
             if (FusesQkvFinish(tokens, layer))
             {

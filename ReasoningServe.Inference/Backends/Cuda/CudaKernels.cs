@@ -262,20 +262,8 @@ internal sealed unsafe class CudaKernels : IDisposable
         {
             CudaDriver.Check(CudaDriver.cuModuleGetFunction(&function, module, text), $"cuModuleGetFunction({name})");
         }
-        if (SharedCarveout is int percent)
-        {
-            CudaDriver.Check(CudaDriver.cuFuncSetAttribute(function, CudaDriver.FuncAttributePreferredSharedMemoryCarveout, percent), $"cuFuncSetAttribute({name})");
-        }
         return new CudaKernel(function, name, programmatic);
     }
-
-    /// <summary>
-    /// RS_CUDA_SMEM_CARVEOUT=0..100: every kernel prefers that share of the L1/shared-memory array as shared memory.
-    /// An experiment: an SM changes its split only when idle, so kernels that want different splits cannot overlap
-    /// under programmatic dependent launch. Unset, the driver chooses per kernel.
-    /// </summary>
-    private static readonly int? SharedCarveout =
-        int.TryParse(Environment.GetEnvironmentVariable("RS_CUDA_SMEM_CARVEOUT"), out int percent) && percent is >= 0 and <= 100 ? percent : null;
 
     public void Dispose()
     {
