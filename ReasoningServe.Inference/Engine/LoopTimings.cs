@@ -7,10 +7,10 @@ namespace ReasoningServe.Inference.Engine;
 /// Where the engine loop's time goes, step by step (RS_ENGINE_LOOP_TIMING=steps): scheduling and building the batch, the
 /// backend's forward pass in two parts (launch: its host work until the device has the step, such as packing the inputs
 /// and launching a CUDA graph; wait: from then until the results are back; a backend that does not say when it launched
-/// counts all of it as wait), turning sampled tokens into outputs,
-/// delivering them to the request streams, and the loop's own work between steps. Every <paramref name="window"/> steps
-/// it writes each phase's median and 90th percentile in microseconds. The host time of a decode step is everything but the
-/// backend's share; a server's time per output token above the backend's step time is spent here.
+/// counts all of it as wait), turning sampled tokens into outputs, delivering them to the request streams, and the loop's
+/// own work between steps. Every <paramref name="window"/> steps it writes each phase's median and 90th percentile in
+/// microseconds. The host time of a decode step is everything but the wait; a server's time per output token above the
+/// device's step time is spent there.
 /// </summary>
 internal sealed class LoopTimings(TextWriter output, int window)
 {
