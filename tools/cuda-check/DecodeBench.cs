@@ -93,19 +93,22 @@ internal static unsafe class DecodeBench
     /// One-token decode of the 1.5B and 7B shapes under tools/gpu/kernel_trace (all.sh run trace): <see cref="TimeDecode"/>'s
     /// host-driven steps, then its back-to-back replays, each model after a pause that starts its segment of the trace.
     /// </summary>
-    public static void TraceSteps()
+    public static void TraceSteps(int[] prompts)
     {
         Report.Section("8. one-token decode steps for a kernel trace (tools/gpu/kernel_trace.py reads it)");
         foreach ((string name, ModelConfig config) in new[] { ("Qwen2.5-1.5B", Qwen15B), ("Qwen2.5-7B", Qwen7B) })
         {
             using var backend = CudaBackend.CreateDummy(config, scale: 0.02f);
-            int blocksPerSeq = BlocksPerSeq(Prompt);
-            backend.AllocateKvCache(blocksPerSeq, BlockSize);
-            backend.Device.Synchronize();
-            Thread.Sleep(50);
-            var (seconds, _, deviceMs) = TimeDecode(backend, 1, blocksPerSeq, Prompt);
-            Report.Line($"  {name,-13} batch 1 prompt {Prompt}: {seconds / Steps * 1e3:F3} ms/step driven by the host, {deviceMs:F3} ms/step replayed back to back");
-            Thread.Sleep(50);
+            foreach (int prompt in prompts)
+            {
+                int blocksPerSeq = BlocksPerSeq(prompt);
+                backend.AllocateKvCache(blocksPerSeq, BlockSize);
+                backend.Device.Synchronize();
+                Thread.Sleep(50);
+                var (seconds, _, deviceMs) = TimeDecode(backend, 1, blocksPerSeq, prompt);
+                Report.Line($"  {name,-13} batch 1 prompt {prompt}: {seconds / Steps * 1e3:F3} ms/step driven by the host, {deviceMs:F3} ms/step replayed back to back");
+                Thread.Sleep(50);
+            }
         }
     }
 

@@ -3,11 +3,12 @@ using ReasoningServe.Tools.CudaCheck;
 
 // CudaCheck: runs on the GPU machine (no SDK there, so no `dotnet test`): kernels vs CPU ops, golden models, CPU vs
 // CUDA on a realistic shape, decode throughput. usage: CudaCheck [--goldens DIR] [--batches 1,8,32,64] [--prompts 128,384,...]
-// [--only kernels,prefill,decode,sampling,gemv-sweep,mma-sweep,step-parts,decode-step,goldens,compare,realistic,bench,trace-steps,context-sweep]
+// [--only kernels,prefill,decode,attention-sweep,sampling,gemv-sweep,mma-sweep,step-parts,decode-step,goldens,compare,realistic,bench,trace-steps,context-sweep]
 string goldens = "testdata/goldens/models";
 string only = "kernels,prefill,decode,sampling,gemv-sweep,mma-sweep,step-parts,decode-step,goldens,compare,realistic,bench";
 int[] batches = [1, 8, 32, 64];
 int[] prompts = [128, 384, 896, 1920, 3968]; // context-sweep's: graphs of 256 to 4096 positions
+bool promptsGiven = false; // trace-steps traces prompts of 128 unless --prompts names others
 for (int i = 0; i + 1 < args.Length; i += 2)
 {
     switch (args[i])
@@ -15,7 +16,7 @@ for (int i = 0; i + 1 < args.Length; i += 2)
         case "--goldens": goldens = args[i + 1]; break;
         case "--only": only = args[i + 1]; break;
         case "--batches": batches = args[i + 1].Split(',').Select(int.Parse).ToArray(); break;
-        case "--prompts": prompts = args[i + 1].Split(',').Select(int.Parse).ToArray(); break;
+        case "--prompts": prompts = args[i + 1].Split(',').Select(int.Parse).ToArray(); promptsGiven = true; break;
         default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
     }
 }
@@ -64,6 +65,7 @@ KernelSection("kernels", (device, kernels) =>
 });
 KernelSection("prefill", PrefillAttentionChecks.Run);
 KernelSection("decode", DecodeAttentionChecks.Run);
+KernelSection("attention-sweep", AttentionSweep.Run); // not in the default list: decode attention's builds alone
 KernelSection("sampling", SamplingChecks.Run);
 KernelSection("gemv-sweep", GemvSweep.Run);
 KernelSection("mma-sweep", GemvMmaSweep.Run);
@@ -77,7 +79,7 @@ Guard("goldens", () => GoldenChecks.Run(goldens));
 Guard("compare", CompareChecks.Run);
 Guard("realistic", CompareChecks.RunRealistic);
 Guard("bench", () => DecodeBench.Run(batches));
-Guard("trace-steps", DecodeBench.TraceSteps); // not in the default list: for tools/gpu/all.sh run trace
+Guard("trace-steps", () => DecodeBench.TraceSteps(promptsGiven ? prompts : [128])); // not in the default list: for tools/gpu/all.sh run trace
 Guard("context-sweep", () => DecodeBench.ContextSweep(prompts)); // not in the default list: decode attention's split policy
 Report.Line($"\n{Report.Passes} passed, {Report.Failures} failed");
 return Report.Failures == 0 ? 0 : 1;

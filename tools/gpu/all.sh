@@ -94,9 +94,9 @@ run)
     for one in ${TRACE_EACH:-defaults}; do
       [ "$one" = defaults ] && one=
       name=${one:-defaults}; name=${name//[^A-Za-z0-9_.-]/_}
-      # shellcheck disable=SC2086 # one word per variable
+      # shellcheck disable=SC2086 # one word per variable and per option (CHECK_ARGS: --prompts 128,32000)
       env ${one//+/ } LD_LIBRARY_PATH="$cupti_lib:$LD_LIBRARY_PATH" KERNEL_TRACE_OUT="/tmp/trace-$name.csv" CUDA_INJECTION64_PATH=/tmp/kernel_trace.so \
-        timeout "${CHECK_TIMEOUT:-90}" "${cudacheck[@]}" --only trace-steps 2>&1 | tee -a "$out/kernel_trace.log"
+        timeout "${CHECK_TIMEOUT:-90}" "${cudacheck[@]}" --only trace-steps ${CHECK_ARGS:-} 2>&1 | tee -a "$out/kernel_trace.log"
       echo "--- $name" | tee -a "$out/kernel_trace.log"
       python3 tools/gpu/kernel_trace.py "/tmp/trace-$name.csv" 2>&1 | tee -a "$out/kernel_trace.log"
       xz -T0 -c "/tmp/trace-$name.csv" > "$out/trace-$name.csv.xz"

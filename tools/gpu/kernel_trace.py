@@ -54,7 +54,8 @@ BACK_TO_BACK_US = 25
 # The kernels of a decode step (a prefill step also runs cuBLAS and prefill_attention, which are not here).
 KNOWN = {
     "embedding", "add_rmsnorm", "rmsnorm", "gemv_wide_qkv", "gemv_wide", "gemv_wide_gate_up", "gemv_wide_silu",
-    "gemv", "gemv_silu", "gemv_rmsnorm", "qkv_finish", "decode_attention", "decode_attention_early", "gqa_attention",
+    "gemv", "gemv_silu", "gemv_rmsnorm", "qkv_finish", "decode_attention", "decode_attention_early", "decode_attention_deep",
+    "decode_attention_deep_early", "gqa_attention",
     "attention_combine", "silu_mul", "bias_add", "argmax",
 }
 

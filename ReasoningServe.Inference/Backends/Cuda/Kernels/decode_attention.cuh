@@ -86,16 +86,29 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
     const bf16* vSrc = vCache + (long long)g * HEAD_DIM + (lane % (HEAD_DIM / 8)) * 8;
     const int loads = 2 * count;
     int slot = -1; // of key lane % 16 of the tile being loaded; a K load sets it, the V load after it reuses it
+    auto key = [&](int tile) { return begin + (warp + ATT_WARPS * tile) * ATT_KEYS + (lane & (ATT_KEYS - 1)); };
+#ifdef ATT_TABLE_AHEAD
+    // The block-table entry of the next tile's key is requested while this tile is issued, so no K issue waits on it.
+    int entry = key(0) < end ? table[key(0) / blockSize] : 0;
+#endif
     auto issue = [&](int load, int buffer)
     {
         if (load < loads)
         {
+#ifndef ATT_SWEEP_NO_LOADS
             if ((load & 1) == 0)
             {
-                int j = begin + (warp + ATT_WARPS * (load >> 1)) * ATT_KEYS + (lane & (ATT_KEYS - 1));
+                const int j = key(load >> 1);
+#ifdef ATT_TABLE_AHEAD
+                slot = j < end ? entry * blockSize + j % blockSize : -1;
+                const int next = key((load >> 1) + 1);
+                entry = next < end ? table[next / blockSize] : 0;
+#else
                 slot = j < end ? table[j / blockSize] * blockSize + j % blockSize : -1;
+#endif
             }
             load_tile<HEAD_DIM>(ring + buffer * TILE_BYTES, (load & 1) ? vSrc : kSrc, slot, kvStride, lane);
+#endif
         }
         cp_async_commit(); // possibly empty, so that the group count stays one per load number
     };
@@ -148,6 +161,7 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
         // d 16kk+8..), (keys 8-15, d 16kk..), (keys 8-15, d 16kk+8..) -> b0b1 of n-tile 0, b0b1 of n-tile 1.
         float s[2][4];
         s[0][0] = s[0][1] = s[0][2] = s[0][3] = s[1][0] = s[1][1] = s[1][2] = s[1][3] = 0.f;
+#ifndef ATT_SWEEP_NO_MATH
 #pragma unroll
         for (int kk = 0; kk < DK; kk++)
         {
@@ -173,6 +187,7 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
         }
 
         online_softmax_step(s, o, m0, m1, l0, l1);
+#endif
 
         // V(i): load 2i + 1.
         issue(2 * i + RING, writeBuffer);
@@ -185,6 +200,7 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
         // O += P V: keys 0-15 are S n-tiles 0 and 1, whose accumulators are exactly the A fragment. B = V (k = key,
         // n = d) is row-major in shared memory, hence .trans: x4 matrices are (keys 0-7, d 8n..), (keys 8-15, d 8n..),
         // (keys 0-7, d 8n+8..), (keys 8-15, d 8n+8..) -> b0b1 of n-tile n, b0b1 of n-tile n + 1.
+#ifndef ATT_SWEEP_NO_MATH
         unsigned p[4];
         p[0] = pack_bf16(s[0][0], s[0][1]);
         p[1] = pack_bf16(s[0][2], s[0][3]);
@@ -198,6 +214,7 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
             mma_bf16(o[n], p, b[0], b[1]);
             mma_bf16(o[n + 1], p, b[2], b[3]);
         }
+#endif
         __syncwarp(); // every lane is done reading V(i)'s buffer
     }
 
