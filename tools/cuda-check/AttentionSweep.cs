@@ -117,7 +117,7 @@ internal static unsafe class AttentionSweep
                 }
             }
         }
-        }
+    }
 
     private static void LaunchCombine(CudaKernel combine, nint stream, ulong partialOut, ulong partialMax, ulong partialSum, ulong output,
         int tokens, int heads, int splits)
