@@ -6,10 +6,12 @@ using static ReasoningServe.Tools.CudaCheck.DeviceArrays;
 namespace ReasoningServe.Tools.CudaCheck;
 
 /// <summary>
-/// Where decode attention's time goes over long contexts: decode_attention.cu built with other macros, the kernel alone
-/// (no combine), on one token over 32768 positions (1.5B and 7B shapes, the split counts the backend picks) and 64 tokens
-/// over 1024. ATT_SWEEP_NO_MATH keeps the loads and drops the tensor-core work, ATT_SWEEP_NO_LOADS the other way round;
-/// a build that changes how keys are found (ATT_TABLE_AHEAD) must give the same bits as the backend's.
+/// Where decode attention's time goes over long contexts: decode_attention.cu's plain, deep and deep8 kernels alone (no
+/// combine) on one token over 4096-32768 positions (1.5B and 7B shapes) at the backend's split count and at one block an
+/// SM, each also built with ATT_SWEEP_NO_MATH (the loads without the tensor-core work) and ATT_SWEEP_NO_LOADS (the other
+/// way round). Run 17 found the two add up: over 32768 positions a 1.5B launch took 16.3 us, 13.0 without the math and
+/// 8.5 without the loads (about 5.5 of each is the launch's own). Kernels and split counts other than the backend's must
+/// agree with its output within bf16 rounding.
 /// </summary>
 internal static unsafe class AttentionSweep
 {
@@ -18,7 +20,6 @@ internal static unsafe class AttentionSweep
     private static readonly (string Label, string[] Defines)[] Builds =
     [
         ("backend", []),
-        ("table ahead", ["-DATT_TABLE_AHEAD"]),
         ("no math", ["-DATT_SWEEP_NO_MATH"]),
         ("no loads", ["-DATT_SWEEP_NO_LOADS"]),
     ];
@@ -27,20 +28,23 @@ internal static unsafe class AttentionSweep
     {
         Report.Section("1d. decode_attention builds alone over long contexts (ms a launch, K/V GB/s; no combine)");
         using var builds = new KernelBuilds(device);
-        var loaded = Builds.Select(b => (b.Label, Plain: builds.Load("decode_attention.cu", b.Defines, "decode_attention"),
-            Deep: builds.Load("decode_attention.cu", b.Defines, "decode_attention_deep"))).ToArray();
-        var combines = new[] { 16, 32, 64 }.ToDictionary(b => b, b => builds.Load("attention_combine.cu", [$"-DCOMBINE_BATCH={b}"], "attention_combine"));
+        // Per build: the plain kernel (48 KB of rings), the deep rings (96 KB, 4 warps) and decode_attention_deep8 (96 KB, 8 warps).
+        string[] names = ["plain", "deep", "deep8"];
+        (int Threads, int SharedBytes)[] shapes = [(128, 0), (128, Gpu.DecodeAttention.DeepSharedBytes), (256, Gpu.DecodeAttention.DeepSharedBytes)];
+        var loaded = Builds.Select(b => (b.Label, Kernels: names.Select(name => builds.Load("decode_attention.cu", b.Defines,
+            name == "plain" ? "decode_attention" : "decode_attention_" + name)).ToArray())).ToArray();
         bool deep = device.MaxSharedBytesPerBlock >= Gpu.DecodeAttention.DeepSharedBytes;
         if (deep)
         {
             foreach (var build in loaded)
             {
-                build.Deep.AllowDynamicSharedBytes(Gpu.DecodeAttention.DeepSharedBytes);
+                build.Kernels[1].AllowDynamicSharedBytes(Gpu.DecodeAttention.DeepSharedBytes);
+                build.Kernels[2].AllowDynamicSharedBytes(Gpu.DecodeAttention.DeepSharedBytes);
             }
         }
         var random = new Random(97);
         foreach ((int tokens, int context, int heads, int kvHeads, bool shuffled) in new[]
-            { (1, 32768, 12, 2, false), (1, 32768, 12, 2, true), (1, 32768, 28, 4, false), (64, 1024, 28, 4, true), (1, 4096, 12, 2, false), (1, 128, 12, 2, false) })
+            { (1, 32768, 12, 2, false), (1, 32768, 28, 4, false), (1, 16384, 12, 2, false), (1, 16384, 28, 4, false), (1, 4096, 12, 2, false) })
         {
             int qSize = heads * D, kvSize = kvHeads * D, qStride = qSize + 2 * kvSize;
             int blocksPerSeq = context / BlockSize, numBlocks = 2 * tokens * blocksPerSeq;
@@ -62,76 +66,70 @@ internal static unsafe class AttentionSweep
             bool useDeep = deep && Gpu.DecodeAttention.UsesDeep(context, splits);
             double bytes = 2.0 * 2 * tokens * (double)context * kvSize;
             Report.Line($"  {tokens} token(s) x {context} positions, {heads}/{kvHeads} heads, blocks {(shuffled ? "shuffled" : "in order")}, "
-                + $"{splits} split(s){(useDeep ? ", deep rings as the backend" : "")}: {bytes / 1e6:F0} MB of K/V, mean of {Runs}");
-            (ulong partialOut, ulong partialMax, ulong partialSum) = Gpu.GqaAttention.PartialParts(partials.Pointer, tokens, heads, D, splits);
-            float[]? reference = null;
-            foreach ((string label, CudaKernel plain, CudaKernel deepKernel) in loaded)
+                + $"the backend's {splits} split(s){(useDeep ? " with deep rings" : "")}: {bytes / 1e6:F0} MB of K/V, mean of {Runs}");
+            // (kernel, splits): the backend's choice first, then the other deep kernel at its split count and at a block an SM.
+            var configs = new List<(int Kernel, int Splits)> { (useDeep ? Gpu.DecodeAttention.UsesDeep8(tokens * kvHeads * splits, sms) ? 2 : 1 : 0, splits) };
+            if (deep && context > 1024)
             {
-                CudaKernel kernel = useDeep ? deepKernel : plain;
-                ulong seq = dseq0.Pointer;
-                uint sharedBytes = useDeep ? (uint)Gpu.DecodeAttention.DeepSharedBytes : 0u;
-                void Launch() => LaunchAlone(kernel, s, dq.Pointer, qStride, dout.Pointer, partialOut, partialMax, partialSum, dk.Pointer, dv.Pointer,
-                    dtables.Pointer, blocksPerSeq, seq, dctx.Pointer, tokens, heads, kvHeads, splits, sharedBytes);
-                int run = 0;
-                double ms = EventTimer.MeanMilliseconds(s, Runs, () =>
-                {
-                    seq = (run++ & 1) == 0 ? dseq0.Pointer : dseq1.Pointer;
-                    Launch();
-                });
-                Report.Line($"    {label,-12} {ms,8:F4} ms  {bytes / (ms * 1e-3) / 1e9,6:F0} GB/s");
-                if (label is "no math" or "no loads")
-                {
-                    continue;
-                }
-                // The result of copy 0, merged: a build that only finds its keys differently gives the backend's bits.
-                seq = dseq0.Pointer;
-                Launch();
-                Gpu.GqaAttention.Combine(kernels, s, partials.Pointer, dout.Pointer, tokens, heads, D, splits, 0, tokens);
-                float[] got = DownloadBf16(dout.Pointer, tokens * qSize);
-                if (reference is null)
-                {
-                    reference = got;
-                }
-                else
-                {
-                    bool same = got.AsSpan().SequenceEqual(reference);
-                    Report.Check($"decode_attention {label} ({tokens} x {context}, {heads}/{kvHeads})", same,
-                        same ? "bit-exact with the backend's build" : "DIFFERS from the backend's build");
-                }
+                configs.AddRange(new[] { (1, splits), (2, splits), (1, sms / kvHeads / tokens), (2, sms / kvHeads / tokens) }.Where(c => !configs.Contains(c)));
             }
-            if (splits > 1)
+            float[]? reference = null;
+            foreach ((int which, int configSplits) in configs)
             {
-                // The combine alone, on the backend build's partials of copy 0: its batch of partial rows per round trip.
-                LaunchAlone(useDeep ? loaded[0].Deep : loaded[0].Plain, s, dq.Pointer, qStride, dout.Pointer, partialOut, partialMax, partialSum,
-                    dk.Pointer, dv.Pointer, dtables.Pointer, blocksPerSeq, dseq0.Pointer, dctx.Pointer, tokens, heads, kvHeads, splits,
-                    useDeep ? (uint)Gpu.DecodeAttention.DeepSharedBytes : 0u);
-                foreach (int batch in new[] { 16, 32, 64 })
+                (ulong partialOut, ulong partialMax, ulong partialSum) = Gpu.GqaAttention.PartialParts(partials.Pointer, tokens, heads, D, configSplits);
+                string name = names[which];
+                float[]? backendBuild = null;
+                foreach ((string label, CudaKernel[] built) in loaded)
                 {
-                    CudaKernel combine = combines[batch];
-                    double ms = EventTimer.MeanMilliseconds(s, Runs, () => LaunchCombine(combine, s, partialOut, partialMax, partialSum, dout.Pointer, tokens, heads, splits));
+                    CudaKernel kernel = built[which];
+                    ulong seq = dseq0.Pointer;
+                    uint sharedBytes = (uint)shapes[which].SharedBytes, threads = (uint)shapes[which].Threads;
+                    void Launch() => LaunchAlone(kernel, s, dq.Pointer, qStride, dout.Pointer, partialOut, partialMax, partialSum, dk.Pointer, dv.Pointer,
+                        dtables.Pointer, blocksPerSeq, seq, dctx.Pointer, tokens, heads, kvHeads, configSplits, sharedBytes, threads);
+                    int run = 0;
+                    double ms = EventTimer.MeanMilliseconds(s, Runs, () =>
+                    {
+                        seq = (run++ & 1) == 0 ? dseq0.Pointer : dseq1.Pointer;
+                        Launch();
+                    });
+                    Report.Line($"    {name,-5} {configSplits,3} split(s) {label,-12} {ms,8:F4} ms  {bytes / (ms * 1e-3) / 1e9,6:F0} GB/s");
+                    if (label is "no math" or "no loads")
+                    {
+                        continue;
+                    }
+                    // The result of copy 0, merged: a build that only finds its keys differently gives the same bits; other kernels
+                    // and split counts merge in another order, within bf16 rounding of the backend's.
+                    seq = dseq0.Pointer;
+                    Launch();
+                    Gpu.GqaAttention.Combine(kernels, s, partials.Pointer, dout.Pointer, tokens, heads, D, configSplits, 0, tokens);
                     float[] got = DownloadBf16(dout.Pointer, tokens * qSize);
-                    Report.Line($"    combine, batch {batch,2} {ms,8:F4} ms");
-                    bool same = got.AsSpan().SequenceEqual(reference);
-                    Report.Check($"attention_combine batch {batch} ({tokens} x {context}, {heads}/{kvHeads}, {splits} splits)", same,
-                        same ? "bit-exact with the backend's" : "DIFFERS from the backend's");
+                    if (backendBuild is null)
+                    {
+                        backendBuild = got;
+                        if (reference is null)
+                        {
+                            reference = got;
+                        }
+                        else
+                        {
+                            Report.ErrorCheck($"{name} in {configSplits} splits vs the backend's kernel ({tokens} x {context}, {heads}/{kvHeads})", Errors(got, reference), Bf16Tolerance);
+                        }
+                    }
+                    else
+                    {
+                        bool same = got.AsSpan().SequenceEqual(backendBuild);
+                        Report.Check($"{name} {label} in {configSplits} splits ({tokens} x {context}, {heads}/{kvHeads})", same,
+                            same ? "bit-exact with the backend's build" : "DIFFERS from the backend's build");
+                    }
                 }
             }
         }
     }
 
-    private static void LaunchCombine(CudaKernel combine, nint stream, ulong partialOut, ulong partialMax, ulong partialSum, ulong output,
-        int tokens, int heads, int splits)
-    {
-        ulong list = 0;
-        int headDim = D;
-        void** args = stackalloc void*[] { &partialOut, &partialMax, &partialSum, &output, &list, &heads, &headDim, &splits };
-        combine.Launch(stream, (uint)tokens, (uint)heads, 128, args);
-    }
-
     /// <summary>decode_attention.cu's arguments, as Ops.DecodeAttention passes them, for one launch without the combine.</summary>
     private static void LaunchAlone(CudaKernel kernel, nint stream, ulong q, int qStride, ulong output, ulong partialOut, ulong partialMax,
         ulong partialSum, ulong kCache, ulong vCache, ulong tables, int maxBlocks, ulong seq, ulong context, int tokens, int heads, int kvHeads,
-        int splits, uint sharedBytes)
+        int splits, uint sharedBytes, uint threads)
     {
         ulong list = 0;
         int headDim = D, blockSize = BlockSize;
@@ -141,6 +139,6 @@ internal static unsafe class AttentionSweep
             &q, &qStride, &output, &partialOut, &partialMax, &partialSum, &kCache, &vCache, &tables, &maxBlocks, &seq, &context, &list, &heads,
             &kvHeads, &headDim, &blockSize, &scale,
         };
-        kernel.Launch(stream, (uint)tokens, (uint)kvHeads, 128, args, sharedBytes, (uint)splits);
+        kernel.Launch(stream, (uint)tokens, (uint)kvHeads, threads, args, sharedBytes, (uint)splits);
     }
 }

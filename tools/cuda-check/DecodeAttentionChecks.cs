@@ -151,6 +151,29 @@ internal static unsafe class DecodeAttentionChecks
             string kernel = early ? "decode_attention_deep_early" : "decode_attention_deep";
             Report.Check($"{kernel} {name}", same, same ? "bit-exact with decode_attention (stray rows untouched too)" : "DIFFERS from decode_attention");
         }
+
+        // decode_attention_deep8 (8 warps, the backend's where a deep launch has at most a block an SM; here whatever the
+        // block count): the warps share the tiles and merge in another order, so against the CPU, and no stray rows.
+        foreach (bool early in new[] { false, true })
+        {
+            if (!k.DeepDecodeAttention || (early && !(listDecodeTokens || seqs.All(x => x.New == 1))))
+            {
+                continue;
+            }
+            Fill(s, 0xFF, dout);
+            Gpu.DecodeAttention.Launch(k, s, dq.Pointer, qStride, dout.Pointer, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer, maxBlocks,
+                dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, BlockSize, splits, listDecodeTokens ? dlist.Pointer : 0, decode.Count, early, deep: true,
+                multiprocessors: int.MaxValue);
+            float[] deep8 = DownloadBf16(dout.Pointer, (tokens + SpareRows) * qSize);
+            for (int i = 0; i < launched.Length; i++)
+            {
+                Array.Copy(deep8, launched[i] * qSize, gotRows, i * qSize, qSize);
+            }
+            bool stray = Enumerable.Range(0, tokens + SpareRows).Any(t => Array.IndexOf(launched, t) < 0 && !deep8.AsSpan(t * qSize, qSize).ToArray().All(float.IsNaN));
+            string kernel = early ? "decode_attention_deep8_early" : "decode_attention_deep8";
+            Report.ErrorCheck($"{kernel} {name} ({rows})", Errors(gotRows, expectedRows), Bf16Tolerance);
+            Report.Check($"{kernel} {name}: no stray rows", !stray, stray ? "wrote a row it was not given" : "rows not launched untouched");
+        }
     }
 
     /// <summary>

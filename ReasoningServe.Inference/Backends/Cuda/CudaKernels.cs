@@ -135,7 +135,10 @@ internal sealed unsafe class CudaKernels : IDisposable
         DecodeAttentionEarly = Get(functions, "decode_attention.cu", "decode_attention_early");
         DecodeAttentionDeep = Get(functions, "decode_attention.cu", "decode_attention_deep");
         DecodeAttentionDeepEarly = Get(functions, "decode_attention.cu", "decode_attention_deep_early");
-        DeepDecodeAttention = AllowDynamicSharedBytes(device, Ops.DecodeAttention.DeepSharedBytes, DecodeAttentionDeep, DecodeAttentionDeepEarly);
+        DecodeAttentionDeep8 = Get(functions, "decode_attention.cu", "decode_attention_deep8");
+        DecodeAttentionDeep8Early = Get(functions, "decode_attention.cu", "decode_attention_deep8_early");
+        DeepDecodeAttention = AllowDynamicSharedBytes(device, Ops.DecodeAttention.DeepSharedBytes, DecodeAttentionDeep, DecodeAttentionDeepEarly,
+            DecodeAttentionDeep8, DecodeAttentionDeep8Early);
         AttentionCombine = Get(functions, "attention_combine.cu", "attention_combine");
         QkvFinish = Get(functions, "qkv_finish.cu", "qkv_finish");
         Gemv = Get(functions, "gemv.cu", "gemv");
@@ -171,6 +174,9 @@ internal sealed unsafe class CudaKernels : IDisposable
     /// <summary>decode_attention(_early) with deeper cp.async rings in 96 KB of dynamic shared memory (long contexts).</summary>
     public CudaKernel DecodeAttentionDeep { get; }
     public CudaKernel DecodeAttentionDeepEarly { get; }
+    /// <summary>The deep kernels with 8 warps a block, for deep launches of one block an SM (<see cref="Ops.DecodeAttention.UsesDeep8"/>).</summary>
+    public CudaKernel DecodeAttentionDeep8 { get; }
+    public CudaKernel DecodeAttentionDeep8Early { get; }
     /// <summary>Whether the device gives a block the deep kernels' shared memory (they are then set up to ask for it).</summary>
     public bool DeepDecodeAttention { get; }
     public CudaKernel AttentionCombine { get; }

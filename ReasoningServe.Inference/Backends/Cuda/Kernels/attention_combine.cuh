@@ -48,9 +48,7 @@ __device__ __forceinline__ float combine_weights(const float* __restrict__ parti
 // L2 round trips rather than on one per few splits (run 12: a 1.5B step at 4096 positions was slower in 64 splits than
 // in 32, and one 7B token over 32768 positions streamed the cache at half the rate of 64 tokens over 1024 in one split).
 // Batched, 1.5B steps at 1024 / 32000 positions took 1.7 / 2.8% less and 7B steps 0.3-0.8 / 1.0-1.4% (run 16, one machine).
-#ifndef COMBINE_BATCH // tools/cuda-check's attention-sweep builds others
 #define COMBINE_BATCH 16
-#endif
 __device__ __forceinline__ bf16 combine_element(const float* __restrict__ partialOut, long long row, int headDim, int splits,
     const float* weight, float inverse, int d)
 {

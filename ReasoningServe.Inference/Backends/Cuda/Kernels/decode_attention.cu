@@ -25,19 +25,21 @@
 // smem: 48 KB static (the rings), under the limit that needs no opt-in.
 #include "decode_attention.cuh"
 
-// DEEP: the rings of decode_attention_deep, in ATT_DEEP_SMEM_BYTES of dynamic shared memory.
-template <bool EARLY, bool DEEP = false>
+// DYNAMIC_SMEM: the rings in that much dynamic shared memory (the deep and full kernels) instead of ATT_SMEM_BYTES of
+// static; each warp's ring holds as many 16-key tiles as its share of it takes (3 with 48 KB and 4 warps at head_dim 128).
+template <bool EARLY, int DYNAMIC_SMEM = 0, int WARPS = ATT_WARPS>
 __device__ __forceinline__ void decode_attention_block(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
     float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
     const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
 {
-    constexpr int SMEM = DEEP ? ATT_DEEP_SMEM_BYTES : ATT_SMEM_BYTES, RING128 = DEEP ? 6 : 3, RING64 = DEEP ? 12 : 6;
+    constexpr int SMEM = DYNAMIC_SMEM > 0 ? DYNAMIC_SMEM : ATT_SMEM_BYTES;
+    constexpr int RING128 = SMEM / (WARPS * ATT_KEYS * 128 * 2), RING64 = SMEM / (WARPS * ATT_KEYS * 64 * 2);
     unsigned char* smem;
-    if constexpr (DEEP)
+    if constexpr (DYNAMIC_SMEM > 0)
     {
-        extern __shared__ __align__(128) unsigned char deepSmem[];
-        smem = deepSmem;
+        extern __shared__ __align__(128) unsigned char dynamicSmem[];
+        smem = dynamicSmem;
     }
     else
     {
@@ -48,10 +50,10 @@ __device__ __forceinline__ void decode_attention_block(const bf16* __restrict__ 
     const int* table = blockTables + (long long)tokenSeq[t] * maxBlocks;
     const int context = tokenContext[t];
     if (headDim == 128)
-        decode_attention_group<128, RING128, EARLY, BlockSync, SMEM>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t,
+        decode_attention_group<128, RING128, EARLY, BlockSync, SMEM, WARPS>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t,
             context, heads, kvHeads, blockSize, scale, smem, blockIdx.y, blockIdx.z, gridDim.z, BlockSync{});
     else if (headDim == 64)
-        decode_attention_group<64, RING64, EARLY, BlockSync, SMEM>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t,
+        decode_attention_group<64, RING64, EARLY, BlockSync, SMEM, WARPS>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, table, t,
             context, heads, kvHeads, blockSize, scale, smem, blockIdx.y, blockIdx.z, gridDim.z, BlockSync{});
 }
 
@@ -88,7 +90,7 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, 2) decode_attention_de
 {
     launch_next_grid();
     wait_for_previous_grid();
-    decode_attention_block<false, true>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
+    decode_attention_block<false, ATT_DEEP_SMEM_BYTES>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
         tokenContext, tokenList, heads, kvHeads, headDim, blockSize, scale);
 }
 
@@ -98,6 +100,31 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, 2) decode_attention_de
     const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
 {
     launch_next_grid();
-    decode_attention_block<true, true>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
+    decode_attention_block<true, ATT_DEEP_SMEM_BYTES>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
         tokenContext, tokenList, heads, kvHeads, headDim, blockSize, scale);
 }
+
+// decode_attention_deep(_early) with 8 warps a block (256 threads, rings of 3 (6) tiles a warp in the same 96 KB), two
+// warps a scheduler. The host takes it for deep launches of at most one block an SM (one token's few KV heads over a
+// long context): in whole 1.5B steps over 16000-32000 positions it was 1-3% faster than 4 warps, though not alone (run 17).
+extern "C" __global__ void __launch_bounds__(2 * ATT_THREADS, 1) decode_attention_deep8(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
+    float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
+    const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
+    const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
+{
+    launch_next_grid();
+    wait_for_previous_grid();
+    decode_attention_block<false, ATT_DEEP_SMEM_BYTES, 8>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
+        tokenContext, tokenList, heads, kvHeads, headDim, blockSize, scale);
+}
+
+extern "C" __global__ void __launch_bounds__(2 * ATT_THREADS, 1) decode_attention_deep8_early(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
+    float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
+    const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
+    const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
+{
+    launch_next_grid();
+    decode_attention_block<true, ATT_DEEP_SMEM_BYTES, 8>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
+        tokenContext, tokenList, heads, kvHeads, headDim, blockSize, scale);
+}
+

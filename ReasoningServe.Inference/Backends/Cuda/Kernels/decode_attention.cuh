@@ -7,12 +7,14 @@
 #define ATT_WARPS 4
 #define ATT_THREADS (ATT_WARPS * 32)
 #define ATT_KEYS 16                   // keys per warp tile: one k-step of P V, two n-tiles of Q K^T
-#define ATT_SPLIT_TILE (ATT_WARPS * ATT_KEYS) // splits share the context in whole tiles of this many keys
+#define ATT_SPLIT_TILE (4 * ATT_KEYS) // splits share the context in whole tiles of this many keys (DecodeAttention.SplitTile)
 #define ATT_SMEM_BYTES 49152
 // decode_attention_deep's rings: 96 KB of dynamic shared memory (opt-in), RING 6 for head_dim 128 and 12 for 64, so a
 // warp keeps 5 (11) tiles in flight instead of 2 (5)
 #define ATT_DEEP_SMEM_BYTES 98304
 #define LN2 0.6931471805599453f
+// ATT_SWEEP_NO_MATH and ATT_SWEEP_NO_LOADS leave out the tensor-core work or the loads: builds for timing only (wrong
+// results), tools/cuda-check's attention-sweep.
 
 // The barrier of decode_attention.cu's blocks, which are all attention.
 struct BlockSync
@@ -41,7 +43,7 @@ __device__ __forceinline__ void load_tile(unsigned dst, const bf16* __restrict__
 // written by earlier steps, so the warps request their first tiles first and wait only before a tile that holds
 // position context - 1 (qkv_finish writes it just before) and before reading q. Only for tokens that are their
 // sequence's one new token: the host's call.
-template <int HEAD_DIM, int RING, bool EARLY, class Sync, int SMEM_BYTES = ATT_SMEM_BYTES>
+template <int HEAD_DIM, int RING, bool EARLY, class Sync, int SMEM_BYTES = ATT_SMEM_BYTES, int WARPS = ATT_WARPS>
 __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
     float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ table, int t, int context,
@@ -51,15 +53,15 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
     constexpr int DK = HEAD_DIM / 16; // k-steps of Q K^T
     constexpr int DN = HEAD_DIM / 8;  // n-tiles of O
     constexpr int OSTRIDE = HEAD_DIM + 8; // floats per row of the merge buffer (padded against bank conflicts)
-    static_assert(ATT_WARPS * RING * TILE_BYTES <= SMEM_BYTES, "the rings must fit");
-    static_assert(ATT_WARPS * 16 * (OSTRIDE + 2) * 4 <= SMEM_BYTES, "the merge buffers must fit");
+    static_assert(WARPS * RING * TILE_BYTES <= SMEM_BYTES, "the rings must fit");
+    static_assert(WARPS * 16 * (OSTRIDE + 2) * 4 <= SMEM_BYTES, "the merge buffers must fit");
 
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, group = lane >> 2, quad = lane & 3;
     const int G = heads / kvHeads, h0 = g * G;
     const int tilesPerSplit = ((context + ATT_SPLIT_TILE - 1) / ATT_SPLIT_TILE + splits - 1) / splits;
     const int begin = split * tilesPerSplit * ATT_SPLIT_TILE, end = min(context, begin + tilesPerSplit * ATT_SPLIT_TILE);
     const int blockTiles = (max(end - begin, 0) + ATT_KEYS - 1) / ATT_KEYS;
-    const int count = blockTiles > warp ? (blockTiles - warp + ATT_WARPS - 1) / ATT_WARPS : 0; // this warp's tiles
+    const int count = blockTiles > warp ? (blockTiles - warp + WARPS - 1) / WARPS : 0; // this warp's tiles
 
     // Q A fragments straight from global: rows group and group + 8 of the group's heads, zero past G.
     unsigned qf[DK][4];
@@ -86,11 +88,7 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
     const bf16* vSrc = vCache + (long long)g * HEAD_DIM + (lane % (HEAD_DIM / 8)) * 8;
     const int loads = 2 * count;
     int slot = -1; // of key lane % 16 of the tile being loaded; a K load sets it, the V load after it reuses it
-    auto key = [&](int tile) { return begin + (warp + ATT_WARPS * tile) * ATT_KEYS + (lane & (ATT_KEYS - 1)); };
-#ifdef ATT_TABLE_AHEAD
-    // The block-table entry of the next tile's key is requested while this tile is issued, so no K issue waits on it.
-    int entry = key(0) < end ? table[key(0) / blockSize] : 0;
-#endif
+    auto key = [&](int tile) { return begin + (warp + WARPS * tile) * ATT_KEYS + (lane & (ATT_KEYS - 1)); };
     auto issue = [&](int load, int buffer)
     {
         if (load < loads)
@@ -99,13 +97,7 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
             if ((load & 1) == 0)
             {
                 const int j = key(load >> 1);
-#ifdef ATT_TABLE_AHEAD
-                slot = j < end ? entry * blockSize + j % blockSize : -1;
-                const int next = key((load >> 1) + 1);
-                entry = next < end ? table[next / blockSize] : 0;
-#else
                 slot = j < end ? table[j / blockSize] * blockSize + j % blockSize : -1;
-#endif
             }
             load_tile<HEAD_DIM>(ring + buffer * TILE_BYTES, (load & 1) ? vSrc : kSrc, slot, kvStride, lane);
 #endif
@@ -130,7 +122,7 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
 #pragma unroll
         for (int n = 0; n < RING - 1; n++)
         {
-            const int first = begin + (warp + ATT_WARPS * (n >> 1)) * ATT_KEYS; // the keys of load n's tile
+            const int first = begin + (warp + WARPS * (n >> 1)) * ATT_KEYS; // the keys of load n's tile
             if (!waited && n < loads && first <= context - 1 && context - 1 < first + ATT_KEYS)
             {
                 wait_for_previous_grid();
@@ -173,7 +165,7 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
         __syncwarp(); // every lane is done reading K(i)'s buffer before the next issue refills it
 
         // Scale to log2 units and mask keys at or past the split's end (also the zero-filled ones).
-        const int j = begin + (warp + ATT_WARPS * i) * ATT_KEYS + 2 * quad;
+        const int j = begin + (warp + WARPS * i) * ATT_KEYS + 2 * quad;
 #pragma unroll
         for (int n = 0; n < 2; n++)
         {
@@ -221,9 +213,9 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
     // Merge the warps: each leaves its rows' m (log2 units), l and O in shared memory over the (now idle) rings.
     cp_async_wait<0>(); // only empty groups can be pending here; no copy may land in the merge buffers
     sync();
-    float* oShared = (float*)smem;                   // [ATT_WARPS * 16][OSTRIDE]
-    float* mShared = oShared + ATT_WARPS * 16 * OSTRIDE; // [ATT_WARPS * 16]
-    float* lShared = mShared + ATT_WARPS * 16;           // [ATT_WARPS * 16]
+    float* oShared = (float*)smem;                   // [WARPS * 16][OSTRIDE]
+    float* mShared = oShared + WARPS * 16 * OSTRIDE; // [WARPS * 16]
+    float* lShared = mShared + WARPS * 16;           // [WARPS * 16]
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
     l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
     l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
@@ -243,15 +235,15 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
     }
     sync();
 
-    for (int i = threadIdx.x; i < G * (HEAD_DIM / 2); i += ATT_THREADS)
+    for (int i = threadIdx.x; i < G * (HEAD_DIM / 2); i += (WARPS * 32))
     {
         const int r = i / (HEAD_DIM / 2), d = 2 * (i % (HEAD_DIM / 2));
         float best = -INFINITY;
 #pragma unroll
-        for (int w = 0; w < ATT_WARPS; w++) best = fmaxf(best, mShared[w * 16 + r]);
+        for (int w = 0; w < WARPS; w++) best = fmaxf(best, mShared[w * 16 + r]);
         float ox = 0.f, oy = 0.f, l = 0.f;
 #pragma unroll
-        for (int w = 0; w < ATT_WARPS; w++)
+        for (int w = 0; w < WARPS; w++)
         {
             float mw = mShared[w * 16 + r];
             float weight = mw == -INFINITY ? 0.f : exp2f(mw - best); // a warp without keys counts for nothing

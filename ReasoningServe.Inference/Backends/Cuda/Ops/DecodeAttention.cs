@@ -66,6 +66,17 @@ internal static unsafe class DecodeAttention
 
     private static readonly string? DeepMode = Environment.GetEnvironmentVariable("RS_CUDA_ATT_DEEP");
 
+    /// <summary>
+    /// Whether a deep launch takes decode_attention_deep8 (8 warps a block in the same 96 KB, two a scheduler): where its
+    /// blocks fit one an SM, as one token's 2 KV heads in 64 splits do (RS_CUDA_ATT_DEEP8=0: never). On the H200 (run 17,
+    /// whole one-token steps, two calls) it took the 1.5B step at 16000 / 32000 positions from 1.465-1.470 / 1.616-1.618
+    /// to 1.451-1.453 / 1.558-1.570 ms. Launched alone it was no faster (17.1-17.7 against 16.3-16.4 us over 32768
+    /// positions); where two blocks share an SM (the 7B's 4 KV heads in 50 splits) it was slower alone and is not taken.
+    /// </summary>
+    public static bool UsesDeep8(int blocks, int multiprocessors) => Deep8 && blocks <= multiprocessors;
+
+    private static readonly bool Deep8 = Environment.GetEnvironmentVariable("RS_CUDA_ATT_DEEP8") != "0";
+
     /// <summary>The 16-key tiles per warp of a split (its 64-key tiles) from which the deep rings pay (RS_CUDA_ATT_DEEP_FROM).</summary>
     public static readonly int DeepFromWarpTiles = PositiveFromEnvironment("RS_CUDA_ATT_DEEP_FROM", 4);
 
@@ -99,9 +110,10 @@ internal static unsafe class DecodeAttention
     /// <param name="early">decode_attention_early: the older keys are requested before the kernel waits for the one ahead of
     /// it. Only where every token attended for is its sequence's one new token (decode tokens).</param>
     /// <param name="deep">decode_attention_deep (<see cref="UsesDeep"/>), where the device gives it its shared memory.</param>
+    /// <param name="multiprocessors">The device's SMs, for <see cref="UsesDeep8"/> (0: never).</param>
     public static void Launch(CudaKernels kernels, nint stream, ulong q, int qRowStride, ulong output, ulong partials, ulong kCache, ulong vCache,
         ulong blockTables, int maxBlocks, ulong tokenSeq, ulong tokenContext, int tokens, int heads, int kvHeads, int headDim, int blockSize, int splits,
-        ulong tokenList = 0, int listed = 0, bool early = false, bool deep = false)
+        ulong tokenList = 0, int listed = 0, bool early = false, bool deep = false, int multiprocessors = 0)
     {
         if (!IsSupported(headDim, heads, kvHeads))
         {
@@ -129,9 +141,12 @@ internal static unsafe class DecodeAttention
             &tokenList, &heads, &kvHeads, &headDim, &blockSize, &scale,
         };
         deep &= kernels.DeepDecodeAttention;
-        CudaKernel kernel = deep ? early ? kernels.DecodeAttentionDeepEarly : kernels.DecodeAttentionDeep
+        bool deep8 = deep && UsesDeep8(launched * kvHeads * splits, multiprocessors);
+        CudaKernel kernel = deep8 ? early ? kernels.DecodeAttentionDeep8Early : kernels.DecodeAttentionDeep8
+            : deep ? early ? kernels.DecodeAttentionDeepEarly : kernels.DecodeAttentionDeep
             : early ? kernels.DecodeAttentionEarly : kernels.DecodeAttention;
-        kernel.Launch(stream, (uint)launched, (uint)kvHeads, 128, args, deep ? DeepSharedBytes : 0u, (uint)splits);
+        uint threads = deep8 ? 256u : 128u, sharedBytes = deep ? (uint)DeepSharedBytes : 0u;
+        kernel.Launch(stream, (uint)launched, (uint)kvHeads, threads, args, sharedBytes, (uint)splits);
         GqaAttention.Combine(kernels, stream, partials, output, tokens, heads, headDim, splits, tokenList, launched);
     }
 }
