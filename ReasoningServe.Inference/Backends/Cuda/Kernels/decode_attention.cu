@@ -25,8 +25,8 @@
 // smem: 48 KB static (the rings), under the limit that needs no opt-in.
 #include "decode_attention.cuh"
 
-// DYNAMIC_SMEM: the rings in that much dynamic shared memory (the deep and full kernels) instead of ATT_SMEM_BYTES of
-// static; each warp's ring holds as many 16-key tiles as its share of it takes (3 with 48 KB and 4 warps at head_dim 128).
+// DYNAMIC_SMEM: the rings in that much dynamic shared memory (the deep kernels) instead of ATT_SMEM_BYTES of static;
+// each warp's ring holds as many 16-key tiles as its share of it takes (3 with 48 KB and 4 warps at head_dim 128).
 template <bool EARLY, int DYNAMIC_SMEM = 0, int WARPS = ATT_WARPS>
 __device__ __forceinline__ void decode_attention_block(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
     float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
@@ -127,4 +127,3 @@ extern "C" __global__ void __launch_bounds__(2 * ATT_THREADS, 1) decode_attentio
     decode_attention_block<true, ATT_DEEP_SMEM_BYTES, 8>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
         tokenContext, tokenList, heads, kvHeads, headDim, blockSize, scale);
 }
-

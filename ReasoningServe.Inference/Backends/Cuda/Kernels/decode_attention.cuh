@@ -88,7 +88,6 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
     const bf16* vSrc = vCache + (long long)g * HEAD_DIM + (lane % (HEAD_DIM / 8)) * 8;
     const int loads = 2 * count;
     int slot = -1; // of key lane % 16 of the tile being loaded; a K load sets it, the V load after it reuses it
-    auto key = [&](int tile) { return begin + (warp + WARPS * tile) * ATT_KEYS + (lane & (ATT_KEYS - 1)); };
     auto issue = [&](int load, int buffer)
     {
         if (load < loads)
@@ -96,7 +95,7 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
 #ifndef ATT_SWEEP_NO_LOADS
             if ((load & 1) == 0)
             {
-                const int j = key(load >> 1);
+                int j = begin + (warp + WARPS * (load >> 1)) * ATT_KEYS + (lane & (ATT_KEYS - 1));
                 slot = j < end ? table[j / blockSize] * blockSize + j % blockSize : -1;
             }
             load_tile<HEAD_DIM>(ring + buffer * TILE_BYTES, (load & 1) ? vSrc : kSrc, slot, kvStride, lane);
