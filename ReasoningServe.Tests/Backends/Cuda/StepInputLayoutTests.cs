@@ -163,4 +163,14 @@ public sealed class StepInputLayoutTests
         Assert.True(DecodeAttention.UsesDeep(8192, 32));
         Assert.True(DecodeAttention.UsesDeep(32768, 64));
     }
+
+    [Fact]
+    public void Deep_launches_take_eight_warps_only_where_their_blocks_fit_one_an_sm()
+    {
+        int splits = DecodeAttention.Splits(1, 2, 32768, 132);
+        Assert.True(DecodeAttention.UsesDeep8(1 * 2 * splits, 132)); // a 1.5B token over 32768 positions: 128 blocks
+        Assert.True(DecodeAttention.UsesDeep8(132, 132));
+        Assert.False(DecodeAttention.UsesDeep8(1 * 4 * DecodeAttention.Splits(1, 4, 32768, 132), 132)); // a 7B token: 200 blocks
+        Assert.False(DecodeAttention.UsesDeep8(1, 0)); // no device count given: never
+    }
 }

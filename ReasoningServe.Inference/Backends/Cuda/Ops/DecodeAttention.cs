@@ -69,9 +69,10 @@ internal static unsafe class DecodeAttention
     /// <summary>
     /// Whether a deep launch takes decode_attention_deep8 (8 warps a block in the same 96 KB, two a scheduler): where its
     /// blocks fit one an SM, as one token's 2 KV heads in 64 splits do (RS_CUDA_ATT_DEEP8=0: never). On the H200 (run 17,
-    /// whole one-token steps, two calls) it took the 1.5B step at 16000 / 32000 positions from 1.465-1.470 / 1.616-1.618
-    /// to 1.451-1.453 / 1.558-1.570 ms. Launched alone it was no faster (17.1-17.7 against 16.3-16.4 us over 32768
-    /// positions); where two blocks share an SM (the 7B's 4 KV heads in 50 splits) it was slower alone and is not taken.
+    /// whole one-token steps, alternated on one machine) it took the 1.5B step at 16000 / 32000 positions from 1.478-1.480
+    /// / 1.627-1.631 to 1.456-1.458 / 1.570-1.571 ms, though launched alone it was no faster (17.1-17.7 against 16.3-16.4 us
+    /// over 32768 positions). Where a launch has more blocks than SMs (the 7B's 4 KV heads in 50 splits: 200) it would run
+    /// in two waves (alone 30.0 against 27.3 us), so those keep 4 warps.
     /// </summary>
     public static bool UsesDeep8(int blocks, int multiprocessors) => Deep8 && blocks <= multiprocessors;
 
