@@ -15,7 +15,10 @@ namespace ReasoningServe.Tools.CudaCheck;
 /// </summary>
 internal static unsafe class AttentionSweep
 {
-    private const int BlockSize = 16, D = 128, Runs = 20;
+    private const int BlockSize = 16, D = 128;
+
+    // Timed launches a configuration; tools/gpu/all.sh run ncu sets 1, so the profiler sees each kernel a few times only.
+    private static readonly int Runs = int.TryParse(Environment.GetEnvironmentVariable("RS_SWEEP_RUNS"), out int runs) && runs > 0 ? runs : 20;
 
     private static readonly (string Label, string[] Defines)[] Builds =
     [

@@ -3,7 +3,7 @@
 # Here: tools/gpu/all.sh prepare  — publishes the server and CudaCheck and packs them with the .NET runtime into .gpu/
 # (git-excluded; the device tool carries 64 MiB at most, the repository included, so the golden models are read from
 # testdata/ where they are tracked; the Qwen3 tokenizer is not tracked and travels packed).
-# There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,load,hf,hf-compile,sanitize,boundary,sass,trace,serve-trace]  — writes logs and results to
+# There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,load,hf,hf-compile,sanitize,boundary,sass,trace,serve-trace,ncu]  — writes logs and results to
 # $OUT. The -optin parts turn on what is not the default (gemv.cu's fused rmsnorm prologue, which leaves out its qkv
 # epilogue, and its wide layout everywhere; programmatic dependent launch's trigger at block exit; the persistent
 # one-token step, decode_step.cu) and run the
@@ -106,6 +106,19 @@ run)
     # the server under the same tracer (build it with the trace part first): the GPU's idle time between the server's steps
     echo "=== serve trace"; CUPTI_LIB=$cupti_lib GPU_APP=/tmp/app/app timeout "${SERVE_TIMEOUT:-150}" tools/gpu/serve_trace.sh 2>&1 | tail -40
   fi
+  if [[ ,$parts, == *,ncu,* ]]; then
+    # Nsight Compute's counters (where the machine's runtime lets it read them) for the kernels of a cuda-check section,
+    # by default decode attention in attention-sweep with one timed launch a configuration (RS_SWEEP_RUNS): why its warps
+    # stall (WarpStateStats), how busy the schedulers and memory are. NCU_KERNELS (a name regex), NCU_SECTION, NCU_COUNT
+    # (launches profiled) and NCU_TIMEOUT pick.
+    ncu_bin=$(command -v ncu || find /usr/local/cuda-13.0 /opt/nvidia -name ncu -type f 2>/dev/null | head -1)
+    echo "=== ncu ($ncu_bin)"
+    RS_SWEEP_RUNS=${RS_SWEEP_RUNS:-1} timeout "${NCU_TIMEOUT:-400}" "$ncu_bin" --clock-control none --kernel-name "regex:${NCU_KERNELS:-^decode_attention}" \
+      --launch-count "${NCU_COUNT:-200}" --section SpeedOfLight --section WarpStateStats --section SchedulerStats \
+      --section MemoryWorkloadAnalysis --section Occupancy "${cudacheck[@]}" --only "${NCU_SECTION:-attention-sweep}" > "$out/ncu.log" 2>&1
+    echo "exit $?" >> "$out/ncu.log"
+    grep -E "^  [a-z_0-9]+\(|decode_attention|Stall|Warp Cycles|Issued|Throughput|DRAM|exit" "$out/ncu.log" | head -120
+  fi
   if [[ ,$parts, == *,sass,* ]]; then
     # each kernel's machine code (nvcc 13, sm_90): the global loads it issues before its first PDL wait
     echo "=== loads before the wait"
@@ -141,5 +154,5 @@ run)
     done
   fi
   ;;
-*) echo "usage: tools/gpu/all.sh prepare | run [check,check-optin,serve,serve-optin,load,hf,hf-compile,sanitize]" >&2; exit 2 ;;
+*) echo "usage: tools/gpu/all.sh prepare | run [check,check-optin,serve,serve-optin,load,hf,hf-compile,sanitize,boundary,sass,trace,serve-trace,ncu]" >&2; exit 2 ;;
 esac
