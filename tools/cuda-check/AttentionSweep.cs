@@ -13,7 +13,7 @@ namespace ReasoningServe.Tools.CudaCheck;
 /// 8.5 without the loads (about 5.5 of each is the launch's own). Kernels and split counts other than the backend's must
 /// agree with its output within bf16 rounding.
 /// </summary>
-internal static unsafe class AttentionSweep
+internal static class AttentionSweep
 {
     private const int BlockSize = 16, D = 128;
 
@@ -79,7 +79,6 @@ internal static unsafe class AttentionSweep
             float[]? reference = null;
             foreach ((int which, int configSplits) in configs)
             {
-                (ulong partialOut, ulong partialMax, ulong partialSum) = Gpu.GqaAttention.PartialParts(partials.Pointer, tokens, heads, D, configSplits);
                 string name = names[which];
                 float[]? backendBuild = null;
                 foreach ((string label, CudaKernel[] built) in loaded)
@@ -87,8 +86,8 @@ internal static unsafe class AttentionSweep
                     CudaKernel kernel = built[which];
                     ulong seq = dseq0.Pointer;
                     uint sharedBytes = (uint)shapes[which].SharedBytes, threads = (uint)shapes[which].Threads;
-                    void Launch() => LaunchAlone(kernel, s, dq.Pointer, qStride, dout.Pointer, partialOut, partialMax, partialSum, dk.Pointer, dv.Pointer,
-                        dtables.Pointer, blocksPerSeq, seq, dctx.Pointer, tokens, heads, kvHeads, configSplits, sharedBytes, threads);
+                    void Launch() => Gpu.DecodeAttention.LaunchKernel(kernel, s, dq.Pointer, qStride, dout.Pointer, partials.Pointer, dk.Pointer, dv.Pointer,
+                        dtables.Pointer, blocksPerSeq, seq, dctx.Pointer, tokens, heads, kvHeads, D, BlockSize, configSplits, 0, tokens, threads, sharedBytes);
                     int run = 0;
                     double ms = EventTimer.MeanMilliseconds(s, Runs, () =>
                     {
@@ -127,21 +126,5 @@ internal static unsafe class AttentionSweep
                 }
             }
         }
-    }
-
-    /// <summary>decode_attention.cu's arguments, as Ops.DecodeAttention passes them, for one launch without the combine.</summary>
-    private static void LaunchAlone(CudaKernel kernel, nint stream, ulong q, int qStride, ulong output, ulong partialOut, ulong partialMax,
-        ulong partialSum, ulong kCache, ulong vCache, ulong tables, int maxBlocks, ulong seq, ulong context, int tokens, int heads, int kvHeads,
-        int splits, uint sharedBytes, uint threads)
-    {
-        ulong list = 0;
-        int headDim = D, blockSize = BlockSize;
-        float scale = 1f / MathF.Sqrt(D);
-        void** args = stackalloc void*[]
-        {
-            &q, &qStride, &output, &partialOut, &partialMax, &partialSum, &kCache, &vCache, &tables, &maxBlocks, &seq, &context, &list, &heads,
-            &kvHeads, &headDim, &blockSize, &scale,
-        };
-        kernel.Launch(stream, (uint)tokens, (uint)kvHeads, threads, args, sharedBytes, (uint)splits);
     }
 }

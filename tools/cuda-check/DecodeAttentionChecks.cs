@@ -97,82 +97,70 @@ internal static unsafe class DecodeAttentionChecks
             dout = new(2L * (tokens + SpareRows) * qSize), partials = new(Math.Max(4, 4 * partialFloats));
         nint s = device.Stream;
         CudaDriver.Check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
-        Fill(s, 0xFF, dout, partials);
-        Gpu.DecodeAttention.Launch(k, s, dq.Pointer, qStride, dout.Pointer, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer, maxBlocks,
-            dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, BlockSize, splits, listDecodeTokens ? dlist.Pointer : 0, decode.Count);
-        float[] got = DownloadBf16(dout.Pointer, (tokens + SpareRows) * qSize);
+        // One launch from NaN outputs and partials, so an unwritten row or split shows; every row back.
+        float[] Run(bool early = false, bool deep = false, int multiprocessors = 0)
+        {
+            Fill(s, 0xFF, dout, partials);
+            Gpu.DecodeAttention.Launch(k, s, dq.Pointer, qStride, dout.Pointer, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer, maxBlocks,
+                dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, BlockSize, splits, listDecodeTokens ? dlist.Pointer : 0, decode.Count, early, deep,
+                multiprocessors);
+            return DownloadBf16(dout.Pointer, (tokens + SpareRows) * qSize);
+        }
+        float[] got = Run();
 
         float[] expected = CpuAttention.Forward(q, kc, vc, tokens, [.. tokenSeq], [.. tokenLast], tables, heads, kvHeads, d, BlockSize);
 
         // Compare the launched rows; every other row (unlisted tokens, the spare rows) must still be NaN.
         int[] launched = listDecodeTokens ? [.. decode] : Enumerable.Range(0, tokens).ToArray();
-        float[] gotRows = new float[launched.Length * qSize], expectedRows = new float[launched.Length * qSize];
-        for (int i = 0; i < launched.Length; i++)
+        float[] LaunchedRows(float[] all)
         {
-            Array.Copy(got, launched[i] * qSize, gotRows, i * qSize, qSize);
-            Array.Copy(expected, launched[i] * qSize, expectedRows, i * qSize, qSize);
-        }
-        bool untouched = true;
-        for (int t = 0; t < tokens + SpareRows; t++)
-        {
-            if (Array.IndexOf(launched, t) < 0)
+            float[] picked = new float[launched.Length * qSize];
+            for (int i = 0; i < launched.Length; i++)
             {
-                untouched &= got.AsSpan(t * qSize, qSize).ToArray().All(float.IsNaN);
+                Array.Copy(all, launched[i] * qSize, picked, i * qSize, qSize);
             }
+            return picked;
         }
+        float[] expectedRows = LaunchedRows(expected);
         string rows = listDecodeTokens ? $"{launched.Length} of {tokens} tok listed" : $"{tokens} tok";
-        Report.ErrorCheck($"decode_attention {name} ({rows})", Errors(gotRows, expectedRows), Bf16Tolerance);
-        Report.Check($"decode_attention {name}: no stray rows", untouched, untouched ? "rows not launched untouched" : "wrote a row it was not given");
+        void AgainstCpu(string kernel, float[] all)
+        {
+            bool untouched = true;
+            for (int t = 0; t < tokens + SpareRows; t++)
+            {
+                if (Array.IndexOf(launched, t) < 0)
+                {
+                    untouched &= all.AsSpan(t * qSize, qSize).ToArray().All(float.IsNaN);
+                }
+            }
+            Report.ErrorCheck($"{kernel} {name} ({rows})", Errors(LaunchedRows(all), expectedRows), Bf16Tolerance);
+            Report.Check($"{kernel} {name}: no stray rows", untouched, untouched ? "rows not launched untouched" : "wrote a row it was not given");
+        }
+        AgainstCpu("decode_attention", got);
 
         // decode_attention_early (older keys requested before its wait) where the backend would take it: every token
         // launched is its sequence's one new token. Same tiles, same order of arithmetic: bit for bit the same output.
-        if (listDecodeTokens || seqs.All(x => x.New == 1))
+        bool earlyTaken = listDecodeTokens || seqs.All(x => x.New == 1);
+        if (earlyTaken)
         {
-            Fill(s, 0xFF, dout);
-            Gpu.DecodeAttention.Launch(k, s, dq.Pointer, qStride, dout.Pointer, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer, maxBlocks,
-                dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, BlockSize, splits, listDecodeTokens ? dlist.Pointer : 0, decode.Count, early: true);
-            float[] early = DownloadBf16(dout.Pointer, (tokens + SpareRows) * qSize);
-            bool same = early.AsSpan().SequenceEqual(got);
+            bool same = Run(early: true).AsSpan().SequenceEqual(got);
             Report.Check($"decode_attention_early {name}", same, same ? "bit-exact with decode_attention (stray rows untouched too)" : "DIFFERS from decode_attention");
         }
 
         // decode_attention_deep (and its early form where the plain early one ran): deeper rings, the same tiles in the
-        // same order, so the same bits.
+        // same order, so the same bits. decode_attention_deep8 (8 warps, the backend's where a deep launch has at most a
+        // block an SM; here whatever the block count): the warps share the tiles and merge in another order, so against
+        // the CPU.
         foreach (bool early in new[] { false, true })
         {
-            if (!k.DeepDecodeAttention || (early && !(listDecodeTokens || seqs.All(x => x.New == 1))))
+            if (!k.DeepDecodeAttention || (early && !earlyTaken))
             {
                 continue;
             }
-            Fill(s, 0xFF, dout);
-            Gpu.DecodeAttention.Launch(k, s, dq.Pointer, qStride, dout.Pointer, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer, maxBlocks,
-                dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, BlockSize, splits, listDecodeTokens ? dlist.Pointer : 0, decode.Count, early, deep: true);
-            bool same = DownloadBf16(dout.Pointer, (tokens + SpareRows) * qSize).AsSpan().SequenceEqual(got);
+            bool same = Run(early, deep: true).AsSpan().SequenceEqual(got);
             string kernel = early ? "decode_attention_deep_early" : "decode_attention_deep";
             Report.Check($"{kernel} {name}", same, same ? "bit-exact with decode_attention (stray rows untouched too)" : "DIFFERS from decode_attention");
-        }
-
-        // decode_attention_deep8 (8 warps, the backend's where a deep launch has at most a block an SM; here whatever the
-        // block count): the warps share the tiles and merge in another order, so against the CPU, and no stray rows.
-        foreach (bool early in new[] { false, true })
-        {
-            if (!k.DeepDecodeAttention || (early && !(listDecodeTokens || seqs.All(x => x.New == 1))))
-            {
-                continue;
-            }
-            Fill(s, 0xFF, dout);
-            Gpu.DecodeAttention.Launch(k, s, dq.Pointer, qStride, dout.Pointer, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer, maxBlocks,
-                dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, BlockSize, splits, listDecodeTokens ? dlist.Pointer : 0, decode.Count, early, deep: true,
-                multiprocessors: int.MaxValue);
-            float[] deep8 = DownloadBf16(dout.Pointer, (tokens + SpareRows) * qSize);
-            for (int i = 0; i < launched.Length; i++)
-            {
-                Array.Copy(deep8, launched[i] * qSize, gotRows, i * qSize, qSize);
-            }
-            bool stray = Enumerable.Range(0, tokens + SpareRows).Any(t => Array.IndexOf(launched, t) < 0 && !deep8.AsSpan(t * qSize, qSize).ToArray().All(float.IsNaN));
-            string kernel = early ? "decode_attention_deep8_early" : "decode_attention_deep8";
-            Report.ErrorCheck($"{kernel} {name} ({rows})", Errors(gotRows, expectedRows), Bf16Tolerance);
-            Report.Check($"{kernel} {name}: no stray rows", !stray, stray ? "wrote a row it was not given" : "rows not launched untouched");
+            AgainstCpu(early ? "decode_attention_deep8_early" : "decode_attention_deep8", Run(early, deep: true, multiprocessors: int.MaxValue));
         }
     }
 

@@ -134,6 +134,24 @@ internal static unsafe class DecodeAttention
         {
             return;
         }
+        deep &= kernels.DeepDecodeAttention;
+        bool deep8 = deep && UsesDeep8(launched * kvHeads * splits, multiprocessors);
+        CudaKernel kernel = deep8 ? early ? kernels.DecodeAttentionDeep8Early : kernels.DecodeAttentionDeep8
+            : deep ? early ? kernels.DecodeAttentionDeepEarly : kernels.DecodeAttentionDeep
+            : early ? kernels.DecodeAttentionEarly : kernels.DecodeAttention;
+        LaunchKernel(kernel, stream, q, qRowStride, output, partials, kCache, vCache, blockTables, maxBlocks, tokenSeq, tokenContext, tokens, heads,
+            kvHeads, headDim, blockSize, splits, tokenList, launched, deep8 ? 256u : 128u, deep ? (uint)DeepSharedBytes : 0u);
+        GqaAttention.Combine(kernels, stream, partials, output, tokens, heads, headDim, splits, tokenList, launched);
+    }
+
+    /// <summary>
+    /// One of decode_attention.cu's kernels over the <paramref name="launched"/> tokens, without the combine: <see cref="Launch"/>'s
+    /// choice, or another build of it (tools/cuda-check's attention-sweep). 128 threads a block, 256 for the 8-warp kernels.
+    /// </summary>
+    internal static void LaunchKernel(CudaKernel kernel, nint stream, ulong q, int qRowStride, ulong output, ulong partials, ulong kCache,
+        ulong vCache, ulong blockTables, int maxBlocks, ulong tokenSeq, ulong tokenContext, int tokens, int heads, int kvHeads, int headDim,
+        int blockSize, int splits, ulong tokenList, int launched, uint threads, uint sharedBytes)
+    {
         float scale = 1f / MathF.Sqrt(headDim);
         (ulong partialOut, ulong partialMax, ulong partialSum) = GqaAttention.PartialParts(partials, tokens, heads, headDim, splits);
         void** args = stackalloc void*[]
@@ -141,13 +159,6 @@ internal static unsafe class DecodeAttention
             &q, &qRowStride, &output, &partialOut, &partialMax, &partialSum, &kCache, &vCache, &blockTables, &maxBlocks, &tokenSeq, &tokenContext,
             &tokenList, &heads, &kvHeads, &headDim, &blockSize, &scale,
         };
-        deep &= kernels.DeepDecodeAttention;
-        bool deep8 = deep && UsesDeep8(launched * kvHeads * splits, multiprocessors);
-        CudaKernel kernel = deep8 ? early ? kernels.DecodeAttentionDeep8Early : kernels.DecodeAttentionDeep8
-            : deep ? early ? kernels.DecodeAttentionDeepEarly : kernels.DecodeAttentionDeep
-            : early ? kernels.DecodeAttentionEarly : kernels.DecodeAttention;
-        uint threads = deep8 ? 256u : 128u, sharedBytes = deep ? (uint)DeepSharedBytes : 0u;
         kernel.Launch(stream, (uint)launched, (uint)kvHeads, threads, args, sharedBytes, (uint)splits);
-        GqaAttention.Combine(kernels, stream, partials, output, tokens, heads, headDim, splits, tokenList, launched);
     }
 }
