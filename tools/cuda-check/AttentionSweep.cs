@@ -23,6 +23,7 @@ internal static class AttentionSweep
     private static readonly (string Label, string[] Defines)[] Builds =
     [
         ("backend", []),
+        ("table/tile", ["-DATT_SWEEP_TABLE_PER_TILE"]),
         ("no math", ["-DATT_SWEEP_NO_MATH"]),
         ("no loads", ["-DATT_SWEEP_NO_LOADS"]),
     ];

@@ -46,6 +46,11 @@ internal static unsafe class DecodeAttentionChecks
         Check(device, k, random, "prefill chunks and decode tokens, 28/4 of 128, 2 splits", 28, 4, 128, chunks, 2);
         Check(device, k, random, "token list (the decode tokens of a mixed step), 28/4 of 128, 3 splits", 28, 4, 128, chunks, 3, listDecodeTokens: true);
         Check(device, k, random, "token list, 14/2 heads of 64, 1 split", 14, 2, 64, [(10, 5), (700, 1), (64, 64), (5, 1)], 1, listDecodeTokens: true);
+        // A warp reads its tiles' block-table entries 32 tiles ahead (one split over 5000 positions: 78 tiles a warp),
+        // where a 16-key tile lies in one cache block; other block sizes read an entry per key.
+        Check(device, k, random, "one split over 5000 and 1500 positions, 12/2 of 128", 12, 2, 128, [(4999, 1), (1499, 1)], 1);
+        Check(device, k, random, "block size 32, 28/4 of 128, 3 splits", 28, 4, 128, mixed, 3, blockSize: 32);
+        Check(device, k, random, "block size 8, 28/4 of 128, 3 splits", 28, 4, 128, mixed, 3, blockSize: 8);
         Bench(device, k, random);
     }
 
@@ -55,10 +60,10 @@ internal static unsafe class DecodeAttentionChecks
     /// sequences' single new tokens are launched (a token list) and every other row must stay NaN.
     /// </summary>
     private static void Check(CudaDevice device, CudaKernels k, Random random, string name, int heads, int kvHeads, int d,
-        (int Cached, int New)[] seqs, int splits, bool listDecodeTokens = false)
+        (int Cached, int New)[] seqs, int splits, bool listDecodeTokens = false, int blockSize = BlockSize)
     {
         int qSize = heads * d, kvSize = kvHeads * d, qStride = qSize + 2 * kvSize;
-        int[] need = seqs.Select(x => (x.Cached + x.New + BlockSize - 1) / BlockSize).ToArray();
+        int[] need = seqs.Select(x => (x.Cached + x.New + blockSize - 1) / blockSize).ToArray();
         int numBlocks = need.Sum() + 3;
         int[] pool = Enumerable.Range(0, numBlocks).OrderBy(_ => random.Next()).ToArray();
         var tables = new int[seqs.Length][];
@@ -78,7 +83,7 @@ internal static unsafe class DecodeAttentionChecks
                 tokenLast.Add(p);
             }
         }
-        int tokens = tokenSeq.Count, slots = numBlocks * BlockSize, maxBlocks = tables.Max(t => t.Length);
+        int tokens = tokenSeq.Count, slots = numBlocks * blockSize, maxBlocks = tables.Max(t => t.Length);
         float[] q = Random(random, tokens * qSize, 2f), kc = Random(random, slots * kvSize, 2f), vc = Random(random, slots * kvSize);
         float[] qkv = new float[tokens * qStride];
         for (int t = 0; t < tokens; t++)
@@ -102,13 +107,13 @@ internal static unsafe class DecodeAttentionChecks
         {
             Fill(s, 0xFF, dout, partials);
             Gpu.DecodeAttention.Launch(k, s, dq.Pointer, qStride, dout.Pointer, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer, maxBlocks,
-                dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, BlockSize, splits, listDecodeTokens ? dlist.Pointer : 0, decode.Count, early, deep,
+                dseq.Pointer, dctx.Pointer, tokens, heads, kvHeads, d, blockSize, splits, listDecodeTokens ? dlist.Pointer : 0, decode.Count, early, deep,
                 multiprocessors);
             return DownloadBf16(dout.Pointer, (tokens + SpareRows) * qSize);
         }
         float[] got = Run();
 
-        float[] expected = CpuAttention.Forward(q, kc, vc, tokens, [.. tokenSeq], [.. tokenLast], tables, heads, kvHeads, d, BlockSize);
+        float[] expected = CpuAttention.Forward(q, kc, vc, tokens, [.. tokenSeq], [.. tokenLast], tables, heads, kvHeads, d, blockSize);
 
         // Compare the launched rows; every other row (unlisted tokens, the spare rows) must still be NaN.
         int[] launched = listDecodeTokens ? [.. decode] : Enumerable.Range(0, tokens).ToArray();

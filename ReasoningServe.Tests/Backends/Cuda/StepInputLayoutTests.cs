@@ -139,7 +139,7 @@ public sealed class StepInputLayoutTests
     [Fact]
     public void Decode_attention_splits_give_each_split_a_tile_from_eight_tiles_on_up_to_thirty_two_splits_and_more_for_long_contexts()
     {
-        // 7B shape (4 kv heads), 132 SMs: 198 blocks wanted
+        // 7B shape (4 kv heads), 132 SMs: 198 blocks wanted, or 132 for a deep launch
         Assert.Equal(1, DecodeAttention.Splits(1, 4, 128, 132)); // 2 tiles: one split, no combine
         Assert.Equal(1, DecodeAttention.Splits(1, 4, 256, 132));
         Assert.Equal(8, DecodeAttention.Splits(1, 4, 512, 132));
@@ -149,7 +149,10 @@ public sealed class StepInputLayoutTests
         Assert.Equal(32, DecodeAttention.Splits(1, 2, 8192, 132)); // 128 tiles: 64 splits would keep 2 each
         Assert.Equal(64, DecodeAttention.Splits(1, 2, 16384, 132)); // 256 tiles: 4 each
         Assert.Equal(64, DecodeAttention.Splits(1, 2, 32768, 132)); // the long cap
-        Assert.Equal(50, DecodeAttention.Splits(1, 4, 32768, 132)); // ceil(198 / 4) blocks per head
+        Assert.Equal(33, DecodeAttention.Splits(1, 4, 32768, 132)); // deep: one block an SM (50 would make 200 blocks)
+        Assert.Equal(33, DecodeAttention.Splits(1, 4, 16384, 132)); // 256 tiles, 7 a split: still deep
+        Assert.Equal(32, DecodeAttention.Splits(1, 4, 8192, 132)); // 128 tiles: capped at 32, 4 a split
+        Assert.Equal(16, DecodeAttention.Splits(2, 4, 32768, 132)); // 8 blocks a split: 128, not ceil(132 / 8) = 17 (136)
         Assert.Equal(7, DecodeAttention.Splits(8, 4, 1024, 132)); // ceil(198 / 32) blocks per head
         Assert.Equal(1, DecodeAttention.Splits(64, 4, 1024, 132)); // 256 blocks already
     }
@@ -170,7 +173,8 @@ public sealed class StepInputLayoutTests
         int splits = DecodeAttention.Splits(1, 2, 32768, 132);
         Assert.True(DecodeAttention.UsesDeep8(1 * 2 * splits, 132)); // a 1.5B token over 32768 positions: 128 blocks
         Assert.True(DecodeAttention.UsesDeep8(132, 132));
-        Assert.False(DecodeAttention.UsesDeep8(1 * 4 * DecodeAttention.Splits(1, 4, 32768, 132), 132)); // a 7B token: 200 blocks
+        Assert.True(DecodeAttention.UsesDeep8(1 * 4 * DecodeAttention.Splits(1, 4, 32768, 132), 132)); // a 7B token: 33 splits, 132 blocks
+        Assert.False(DecodeAttention.UsesDeep8(200, 132)); // two waves
         Assert.False(DecodeAttention.UsesDeep8(1, 0)); // no device count given: never
     }
 }

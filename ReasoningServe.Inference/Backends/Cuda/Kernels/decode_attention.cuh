@@ -14,7 +14,7 @@
 #define ATT_DEEP_SMEM_BYTES 98304
 #define LN2 0.6931471805599453f
 // ATT_SWEEP_NO_MATH and ATT_SWEEP_NO_LOADS leave out the tensor-core work or the loads: builds for timing only (wrong
-// results), tools/cuda-check's attention-sweep.
+// results), tools/cuda-check's attention-sweep; ATT_SWEEP_TABLE_PER_TILE reads the block table as each tile is issued.
 
 // The barrier of decode_attention.cu's blocks, which are all attention.
 struct BlockSync
@@ -88,6 +88,23 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
     const bf16* vSrc = vCache + (long long)g * HEAD_DIM + (lane % (HEAD_DIM / 8)) * 8;
     const int loads = 2 * count;
     int slot = -1; // of key lane % 16 of the tile being loaded; a K load sets it, the V load after it reuses it
+
+    // Block-table entries, requested 32 tiles at a time: lane l holds the entry of this warp's tile base + l. Read as
+    // each K tile was issued, an entry's round trip came before every K and V request of the warp, so the warps
+    // requested one tile a round trip, and over long contexts the loads alone streamed at about half the bandwidth
+    // (run 18's Nsight Compute profile). Only where a tile lies in one cache block (blockSize a multiple of 16: tiles
+    // start at multiples of 16); otherwise each lane reads its key's entry as the tile is issued.
+#ifndef ATT_SWEEP_TABLE_PER_TILE
+    const bool tileInBlock = blockSize % ATT_KEYS == 0;
+#else
+    const bool tileInBlock = false; // attention-sweep's build of the old way
+#endif
+    auto entries_from = [&](int firstTile)
+    {
+        const int tile = firstTile + lane;
+        return tileInBlock && tile < count ? table[(begin + (warp + WARPS * tile) * ATT_KEYS) / blockSize] : 0;
+    };
+    int entries = entries_from(0), nextEntries = count > 32 ? entries_from(32) : 0;
     auto issue = [&](int load, int buffer)
     {
         if (load < loads)
@@ -95,8 +112,21 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
 #ifndef ATT_SWEEP_NO_LOADS
             if ((load & 1) == 0)
             {
-                int j = begin + (warp + WARPS * (load >> 1)) * ATT_KEYS + (lane & (ATT_KEYS - 1));
-                slot = j < end ? table[j / blockSize] * blockSize + j % blockSize : -1;
+                const int tile = load >> 1, j = begin + (warp + WARPS * tile) * ATT_KEYS + (lane & (ATT_KEYS - 1));
+                if (tileInBlock)
+                {
+                    if (tile > 0 && (tile & 31) == 0) // the next 32 entries, requested 32 tiles ago
+                    {
+                        entries = nextEntries;
+                        nextEntries = count > tile + 32 ? entries_from(tile + 32) : 0;
+                    }
+                    const int entry = __shfl_sync(0xffffffffu, entries, tile & 31);
+                    slot = j < end ? entry * blockSize + j % blockSize : -1;
+                }
+                else
+                {
+                    slot = j < end ? table[j / blockSize] * blockSize + j % blockSize : -1;
+                }
             }
             load_tile<HEAD_DIM>(ring + buffer * TILE_BYTES, (load & 1) ? vSrc : kSrc, slot, kvStride, lane);
 #endif

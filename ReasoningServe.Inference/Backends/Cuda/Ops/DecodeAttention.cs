@@ -24,15 +24,31 @@ internal static unsafe class DecodeAttention
     /// tiles of the longest context, at most <see cref="MaxDecodeSplits"/> (or, where every split still gets
     /// <see cref="LongSplitTiles"/> tiles, up to <see cref="MaxLongSplits"/>), and none below <see cref="SplitFromTiles"/>
     /// tiles: a long context alone is shared by every SM, a batch of 64 7B decodes (256 blocks) keeps one split, and so
-    /// does one short context.
+    /// does one short context. A launch that takes the deep rings goes in one block an SM instead, so that it takes
+    /// decode_attention_deep8 (<see cref="UsesDeep8"/>): a 7B token over 12000-32000 positions in 33 splits instead of 50,
+    /// 0.7-2.5% off the step (run 18: 3.912-3.967 / 4.040-3.971 / 4.085-4.159 / 4.265-4.266 ms at 12000 / 16000 / 24000 /
+    /// 32000 positions against 3.944-3.989 / 4.082-4.085 / 4.194-4.204 / 4.327-4.339).
     /// </summary>
     public static int Splits(int tokens, int kvHeads, int maxContext, int multiprocessors)
     {
         int blocks = Math.Max(1, tokens * kvHeads);
-        int wanted = (BlocksPercentOfSms * multiprocessors / 100 + blocks - 1) / blocks;
         int tiles = (maxContext + SplitTile - 1) / SplitTile;
+        if (tiles < SplitFromTiles)
+        {
+            return 1;
+        }
         int most = Math.Max(MaxDecodeSplits, Math.Min(tiles / LongSplitTiles, MaxLongSplits));
-        return tiles < SplitFromTiles ? 1 : Math.Clamp(Math.Min(wanted, tiles / MinTilesPerSplit), 1, most);
+        int Clamped(int wanted) => Math.Clamp(Math.Min(wanted, tiles / MinTilesPerSplit), 1, most);
+        int splits = Clamped((BlocksPercentOfSms * multiprocessors / 100 + blocks - 1) / blocks);
+        if (Deep8 && UsesDeep(maxContext, splits))
+        {
+            int oneAnSm = Clamped(multiprocessors / blocks);
+            if (UsesDeep(maxContext, oneAnSm))
+            {
+                splits = oneAnSm;
+            }
+        }
+        return splits;
     }
 
     // The policy's numbers come from whole one-token steps (cuda-check's context-sweep) on the H200. Run 12, contexts of
@@ -68,11 +84,13 @@ internal static unsafe class DecodeAttention
 
     /// <summary>
     /// Whether a deep launch takes decode_attention_deep8 (8 warps a block in the same 96 KB, two a scheduler): where its
-    /// blocks fit one an SM, as one token's 2 KV heads in 64 splits do (RS_CUDA_ATT_DEEP8=0: never). On the H200 (run 17,
+    /// blocks fit one an SM, as one token's 2 KV heads in 64 splits do, and as <see cref="Splits"/> makes every deep
+    /// launch's (RS_CUDA_ATT_DEEP8=0: never, and the splits of 1.5 blocks an SM). On the H200 (run 17,
     /// whole one-token steps, alternated on one machine) it took the 1.5B step at 16000 / 32000 positions from 1.478-1.480
     /// / 1.627-1.631 to 1.456-1.458 / 1.570-1.571 ms, though launched alone it was no faster (17.1-17.7 against 16.3-16.4 us
     /// over 32768 positions). Where a launch has more blocks than SMs (the 7B's 4 KV heads in 50 splits: 200) it would run
-    /// in two waves (alone 30.0 against 27.3 us), so those keep 4 warps.
+    /// in two waves (alone 30.0 against 27.3 us), so those keep 4 warps; run 18 found the 7B faster in 33 splits of
+    /// deep8 than in 50 of 4 warps, hence the splits.
     /// </summary>
     public static bool UsesDeep8(int blocks, int multiprocessors) => Deep8 && blocks <= multiprocessors;
 
