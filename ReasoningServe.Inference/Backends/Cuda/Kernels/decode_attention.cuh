@@ -90,10 +90,10 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
     int slot = -1; // of key lane % 16 of the tile being loaded; a K load sets it, the V load after it reuses it
 
     // Block-table entries, requested 32 tiles at a time: lane l holds the entry of this warp's tile base + l. Read as
-    // each K tile was issued, an entry's round trip came before every K and V request of the warp, so the warps
-    // requested one tile a round trip, and over long contexts the loads alone streamed at about half the bandwidth
-    // (run 18's Nsight Compute profile). Only where a tile lies in one cache block (blockSize a multiple of 16: tiles
-    // start at multiples of 16); otherwise each lane reads its key's entry as the tile is issued.
+    // each K tile is issued (ATT_SWEEP_TABLE_PER_TILE), an entry's round trip comes before the tile's requests, with the
+    // warp's math waiting behind it; ahead, a 1.5B launch over 32768 positions took 15.1-15.2 us instead of 15.9-16.0
+    // (run 18). Only where a tile lies in one cache block (blockSize a multiple of 16: tiles start at multiples of 16);
+    // otherwise each lane reads its key's entry as the tile is issued.
 #ifndef ATT_SWEEP_TABLE_PER_TILE
     const bool tileInBlock = blockSize % ATT_KEYS == 0;
 #else
