@@ -87,7 +87,10 @@ internal sealed unsafe class CudaKernels : IDisposable
         string pdl = Environment.GetEnvironmentVariable("RS_CUDA_PDL") ?? "1";
         // Captured graphs have programmatic edges from CUDA 12.3 on; with an older driver a capture could fail and lose the graphs.
         ProgrammaticLaunch = device.ComputeCapability >= 90 && device.DriverVersion >= 12030 && pdl is "1" or "exit";
-        string[] defines = pdl == "exit" ? ["-DPDL_TRIGGER_AT_EXIT"] : [];
+        // RS_CUDA_DEFINES: more NVRTC options for every kernel, comma-separated (-DNAME builds of a kernel's experiments,
+        // so that whole steps can be timed with them).
+        string[] extra = Environment.GetEnvironmentVariable("RS_CUDA_DEFINES")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
+        string[] defines = [.. pdl == "exit" ? ["-DPDL_TRIGGER_AT_EXIT"] : Array.Empty<string>(), .. extra];
         var compiler = new KernelCompiler(device.ComputeCapability, cacheDirectory);
         string[] files = [.. KernelSources.KernelFiles.Where(f => !PerModelFiles.Contains(f))];
         var cubins = new byte[files.Length][];
