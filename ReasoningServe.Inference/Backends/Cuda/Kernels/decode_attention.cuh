@@ -15,7 +15,6 @@
 #define LN2 0.6931471805599453f
 // ATT_SWEEP_NO_MATH and ATT_SWEEP_NO_LOADS leave out the tensor-core work or the loads: builds for timing only (wrong
 // results), tools/cuda-check's attention-sweep; ATT_SWEEP_TABLE_PER_TILE reads the block table as each tile is issued.
-// ATT_TWO_QK_CHAINS and ATT_SKIP_RESCALE (tensor_core.cuh) are experiments (RS_CUDA_DEFINES times them in whole steps).
 
 // The barrier of decode_attention.cu's blocks, which are all attention.
 struct BlockSync
@@ -184,35 +183,14 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
         float s[2][4];
         s[0][0] = s[0][1] = s[0][2] = s[0][3] = s[1][0] = s[1][1] = s[1][2] = s[1][3] = 0.f;
 #ifndef ATT_SWEEP_NO_MATH
-#ifdef ATT_TWO_QK_CHAINS
-        // Experiment: odd k-steps into a second accumulator, so that two chains of DK / 2 MMAs run instead of one of DK.
-        float s2[2][4];
-        s2[0][0] = s2[0][1] = s2[0][2] = s2[0][3] = s2[1][0] = s2[1][1] = s2[1][2] = s2[1][3] = 0.f;
-#endif
 #pragma unroll
         for (int kk = 0; kk < DK; kk++)
         {
             unsigned b[4];
             ldmatrix_x4(b, kTile + kRow * ROW_BYTES + (((2 * kk + kHalf) ^ swizzle) << 4));
-#ifdef ATT_TWO_QK_CHAINS
-            if (kk & 1)
-            {
-                mma_bf16(s2[0], qf[kk], b[0], b[1]);
-                mma_bf16(s2[1], qf[kk], b[2], b[3]);
-                continue;
-            }
-#endif
             mma_bf16(s[0], qf[kk], b[0], b[1]);
             mma_bf16(s[1], qf[kk], b[2], b[3]);
         }
-#ifdef ATT_TWO_QK_CHAINS
-#pragma unroll
-        for (int e = 0; e < 4; e++)
-        {
-            s[0][e] += s2[0][e];
-            s[1][e] += s2[1][e];
-        }
-#endif
         __syncwarp(); // every lane is done reading K(i)'s buffer before the next issue refills it
 
         // Scale to log2 units and mask keys at or past the split's end (also the zero-filled ones).

@@ -89,10 +89,6 @@ __device__ __forceinline__ void online_softmax_step(float (&s)[KN][4], float (&o
     // l stays a per-lane partial sum (every lane of a quad applies the same corrections); summed at the end.
     l0 = l0 * correction0 + sum0;
     l1 = l1 * correction1 + sum1;
-#ifdef ATT_SKIP_RESCALE
-    // Experiment: no warp's row max moved, so every correction is exactly 1 and O stays as it is (bit-exact).
-    if (!__any_sync(0xffffffffu, correction0 != 1.f || correction1 != 1.f)) return;
-#endif
 #pragma unroll
     for (int n = 0; n < DN; n++)
     {
