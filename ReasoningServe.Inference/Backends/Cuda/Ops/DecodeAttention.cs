@@ -26,7 +26,7 @@ internal static unsafe class DecodeAttention
     /// tiles: a long context alone is shared by every SM, a batch of 64 7B decodes (256 blocks) keeps one split, and so
     /// does one short context. A launch that takes the deep rings goes in one block an SM instead, so that it takes
     /// decode_attention_deep8 (<see cref="UsesDeep8"/>): a 7B token over 12000-32000 positions in 33 splits instead of 50,
-    /// 0.7-2.5% off the step (run 18: 3.912-3.967 / 4.040-3.971 / 4.085-4.159 / 4.265-4.266 ms at 12000 / 16000 / 24000 /
+    /// 0.6-2.8% off the step (run 18: 3.912-3.967 / 3.971-4.040 / 4.085-4.159 / 4.265-4.266 ms at 12000 / 16000 / 24000 /
     /// 32000 positions against 3.944-3.989 / 4.082-4.085 / 4.194-4.204 / 4.327-4.339).
     /// </summary>
     public static int Splits(int tokens, int kvHeads, int maxContext, int multiprocessors)
