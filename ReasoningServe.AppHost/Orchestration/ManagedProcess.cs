@@ -13,6 +13,9 @@ internal sealed class ManagedProcess
     private static readonly TimeSpan ProbeInterval = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan ExitPollInterval = TimeSpan.FromMilliseconds(50);
 
+    /// <summary>How long an exited child's last output may take to arrive before its exit is reported anyway.</summary>
+    private static readonly TimeSpan OutputDrainTimeout = TimeSpan.FromMilliseconds(500);
+
     private readonly Func<ProcessSpec> _spec;
     private readonly Func<CancellationToken, Task<bool>>? _healthProbe;
     private readonly ConsoleLog _log;
@@ -201,14 +204,29 @@ internal sealed class ManagedProcess
     }
 
     /// <summary>
-    /// Process.WaitForExitAsync also waits for the end of redirected output, which never comes while a grandchild
-    /// holds the pipe open; the exit itself is what supervision needs.
+    /// Until the child has exited, then at most <see cref="OutputDrainTimeout"/> more for the rest of its output, so that
+    /// its last lines (a "shutting down" on SIGTERM) are logged before its exit. Process.WaitForExitAsync alone waits for
+    /// the end of redirected output, which never comes while a grandchild holds the pipe open; the exit itself is what
+    /// supervision needs.
     /// </summary>
     private static async Task WaitForExitAsync(Process process, CancellationToken cancellationToken)
     {
         while (!HasExited(process))
         {
             await Task.Delay(ExitPollInterval, cancellationToken);
+        }
+        using var drain = new CancellationTokenSource(OutputDrainTimeout);
+        try
+        {
+            await process.WaitForExitAsync(drain.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // a grandchild still holds the pipe: its output goes on arriving after the exit
+        }
+        catch (InvalidOperationException)
+        {
+            // the process object was disposed meanwhile: nothing more to read
         }
     }
 
