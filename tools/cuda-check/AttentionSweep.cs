@@ -15,7 +15,7 @@ namespace ReasoningServe.Tools.CudaCheck;
 /// </summary>
 internal static class AttentionSweep
 {
-    private const int BlockSize = 16, D = 128;
+    private const int BlockSize = 16, D = DecodeAttentionData.D;
 
     // Timed launches a configuration; tools/gpu/all.sh run ncu sets 1, so the profiler sees each kernel a few times only.
     private static readonly int Runs = int.TryParse(Environment.GetEnvironmentVariable("RS_SWEEP_RUNS"), out int runs) && runs > 0 ? runs : 20;
@@ -54,25 +54,14 @@ internal static class AttentionSweep
             { (1, 32768, 12, 2, false), (1, 32768, 28, 4, false), (1, 65536, 12, 2, false), (1, 16384, 12, 2, false), (1, 16384, 28, 4, false),
                 (1, 4096, 12, 2, false) })
         {
-            int qSize = heads * D, kvSize = kvHeads * D, qStride = qSize + 2 * kvSize;
-            int blocksPerSeq = context / BlockSize, numBlocks = 2 * tokens * blocksPerSeq;
-            long slots = (long)numBlocks * BlockSize;
-            // Two copies of the cache, so that the 50 MB L2 holds none of a launch's K/V; blocks in order or shuffled.
-            int[] pool = shuffled ? Enumerable.Range(0, numBlocks).OrderBy(_ => random.Next()).ToArray() : Enumerable.Range(0, numBlocks).ToArray();
-            using DeviceBuffer dq = new(2L * tokens * qStride), dk = new(2 * slots * kvSize), dv = new(2 * slots * kvSize),
-                dtables = Upload(pool), dseq0 = Upload(Enumerable.Range(0, tokens).ToArray()), dseq1 = Upload(Enumerable.Range(tokens, tokens).ToArray()),
-                dctx = Upload(Enumerable.Repeat(context, tokens).ToArray()), dout = new(2L * tokens * qSize),
-                partials = new(4 * Gpu.GqaAttention.PartialFloats(tokens, heads, D, Gpu.DecodeAttention.MaxSplits));
+            using var data = new DecodeAttentionData(kernels, device.Stream, tokens, context, heads, kvHeads, BlockSize, shuffled ? random : null);
+            using DeviceBuffer dout = new(2L * tokens * data.QSize), partials = new(4 * Gpu.GqaAttention.PartialFloats(tokens, heads, D, Gpu.DecodeAttention.MaxSplits));
             nint s = device.Stream;
-            Gpu.FillUniform.Launch(kernels, s, dq.Pointer, (long)tokens * qStride, 1, 2f, 0f);
-            Gpu.FillUniform.Launch(kernels, s, dk.Pointer, slots * kvSize, 2, 2f, 0f);
-            Gpu.FillUniform.Launch(kernels, s, dv.Pointer, slots * kvSize, 3, 1f, 0f);
-            CudaDriver.Check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
 
             int sms = device.MultiprocessorCount;
             int splits = Gpu.DecodeAttention.Splits(tokens, kvHeads, context, sms);
             bool useDeep = deep && Gpu.DecodeAttention.UsesDeep(context, splits);
-            double bytes = 2.0 * 2 * tokens * (double)context * kvSize;
+            double bytes = data.KvBytes;
             Report.Line($"  {tokens} token(s) x {context} positions, {heads}/{kvHeads} heads, blocks {(shuffled ? "shuffled" : "in order")}, "
                 + $"the backend's {splits} split(s){(useDeep ? " with deep rings" : "")}: {bytes / 1e6:F0} MB of K/V, mean of {Runs}");
             // (kernel, splits): the backend's choice first, then the other deep kernel at its split count and at a block an SM.
@@ -89,14 +78,15 @@ internal static class AttentionSweep
                 foreach ((string label, CudaKernel[] built) in loaded)
                 {
                     CudaKernel kernel = built[which];
-                    ulong seq = dseq0.Pointer;
+                    ulong seq = data.Seq0.Pointer;
                     uint sharedBytes = (uint)shapes[which].SharedBytes, threads = (uint)shapes[which].Threads;
-                    void Launch() => Gpu.DecodeAttention.LaunchKernel(kernel, s, dq.Pointer, qStride, dout.Pointer, partials.Pointer, dk.Pointer, dv.Pointer,
-                        dtables.Pointer, blocksPerSeq, seq, dctx.Pointer, tokens, heads, kvHeads, D, BlockSize, configSplits, 0, tokens, threads, sharedBytes);
+                    void Launch() => Gpu.DecodeAttention.LaunchKernel(kernel, s, data.Q.Pointer, data.QStride, dout.Pointer, partials.Pointer, data.K.Pointer,
+                        data.V.Pointer, data.Tables.Pointer, data.BlocksPerSeq, seq, data.Context.Pointer, tokens, heads, kvHeads, D, BlockSize, configSplits, 0,
+                        tokens, threads, sharedBytes);
                     int run = 0;
                     double ms = EventTimer.MeanMilliseconds(s, Runs, () =>
                     {
-                        seq = (run++ & 1) == 0 ? dseq0.Pointer : dseq1.Pointer;
+                        seq = (run++ & 1) == 0 ? data.Seq0.Pointer : data.Seq1.Pointer;
                         Launch();
                     });
                     Report.Line($"    {name,-5} {configSplits,3} split(s) {label,-12} {ms,8:F4} ms  {bytes / (ms * 1e-3) / 1e9,6:F0} GB/s");
@@ -106,10 +96,10 @@ internal static class AttentionSweep
                     }
                     // The result of copy 0, merged: a build that only finds its keys differently gives the same bits; other kernels
                     // and split counts merge in another order, within bf16 rounding of the backend's.
-                    seq = dseq0.Pointer;
+                    seq = data.Seq0.Pointer;
                     Launch();
                     Gpu.GqaAttention.Combine(kernels, s, partials.Pointer, dout.Pointer, tokens, heads, D, configSplits, 0, tokens);
-                    float[] got = DownloadBf16(dout.Pointer, tokens * qSize);
+                    float[] got = DownloadBf16(dout.Pointer, tokens * data.QSize);
                     if (backendBuild is null)
                     {
                         backendBuild = got;

@@ -180,29 +180,18 @@ internal static unsafe class DecodeAttentionChecks
     /// </summary>
     private static void Bench(CudaDevice device, CudaKernels k, Random random)
     {
-        const int D = 128, Runs = 20;
+        const int D = DecodeAttentionData.D, Runs = 20;
         int sms = device.MultiprocessorCount;
         foreach ((int tokens, int context, int heads, int kvHeads) in new[]
             { (64, 1024, 28, 4), (1, 32768, 28, 4), (1, 32768, 12, 2), (1, 128, 28, 4), (1, 512, 28, 4), (1, 2048, 28, 4), (1, 512, 12, 2), (1, 2048, 12, 2) })
         {
-            int qSize = heads * D, kvSize = kvHeads * D, qStride = qSize + 2 * kvSize;
-            int blocksPerSeq = context / BlockSize, numBlocks = 2 * tokens * blocksPerSeq;
-            long slots = (long)numBlocks * BlockSize;
-            // Sequence s of copy c uses blocks (c * tokens + s) * blocksPerSeq.. of a shuffled pool.
-            int[] pool = Enumerable.Range(0, numBlocks).OrderBy(_ => random.Next()).ToArray();
-            int[][] tokenSeq = [Enumerable.Range(0, tokens).ToArray(), Enumerable.Range(tokens, tokens).ToArray()];
-            int[] tokenContext = Enumerable.Repeat(context, tokens).ToArray();
-            using DeviceBuffer dq = new(2L * tokens * qStride), dk = new(2 * slots * kvSize), dv = new(2 * slots * kvSize),
-                dtables = Upload(pool), dseq0 = Upload(tokenSeq[0]), dseq1 = Upload(tokenSeq[1]), dctx = Upload(tokenContext),
-                gqaOut = new(2L * tokens * qSize), decodeOut = new(2L * tokens * qSize),
+            using var data = new DecodeAttentionData(k, device.Stream, tokens, context, heads, kvHeads, BlockSize, random);
+            int qSize = data.QSize, qStride = data.QStride, blocksPerSeq = data.BlocksPerSeq;
+            using DeviceBuffer gqaOut = new(2L * tokens * qSize), decodeOut = new(2L * tokens * qSize),
                 partials = new(4 * Gpu.GqaAttention.PartialFloats(tokens, heads, D, Gpu.GqaAttention.MaxSplits));
             nint s = device.Stream;
-            Gpu.FillUniform.Launch(k, s, dq.Pointer, (long)tokens * qStride, 1, 2f, 0f);
-            Gpu.FillUniform.Launch(k, s, dk.Pointer, slots * kvSize, 2, 2f, 0f);
-            Gpu.FillUniform.Launch(k, s, dv.Pointer, slots * kvSize, 3, 1f, 0f);
-            CudaDriver.Check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
 
-            double bytes = 2.0 * 2 * tokens * (double)context * kvSize;
+            double bytes = data.KvBytes;
             int gqaSplits = Gpu.GqaAttention.Splits(tokens, heads, kvHeads, context, sms);
             int decodeSplits = Gpu.DecodeAttention.Splits(tokens, kvHeads, context, sms);
             Report.Line($"  {tokens} decode token(s) x {context} positions, {heads}/{kvHeads} heads of {D}: {bytes / 1e6:F0} MB of K/V, mean of {Runs}");
@@ -213,16 +202,16 @@ internal static unsafe class DecodeAttentionChecks
                 int run = 0;
                 return EventTimer.MeanMilliseconds(s, Runs, () =>
                 {
-                    ulong seq = (run++ & 1) == 0 ? dseq0.Pointer : dseq1.Pointer;
+                    ulong seq = (run++ & 1) == 0 ? data.Seq0.Pointer : data.Seq1.Pointer;
                     if (tensorCores)
                     {
-                        Gpu.DecodeAttention.Launch(k, s, dq.Pointer, qStride, output, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer,
-                            blocksPerSeq, seq, dctx.Pointer, tokens, heads, kvHeads, D, BlockSize, splits, deep: deep);
+                        Gpu.DecodeAttention.Launch(k, s, data.Q.Pointer, qStride, output, partials.Pointer, data.K.Pointer, data.V.Pointer, data.Tables.Pointer,
+                            blocksPerSeq, seq, data.Context.Pointer, tokens, heads, kvHeads, D, BlockSize, splits, deep: deep);
                     }
                     else
                     {
-                        Gpu.GqaAttention.Launch(k, s, dq.Pointer, qStride, output, partials.Pointer, dk.Pointer, dv.Pointer, dtables.Pointer,
-                            blocksPerSeq, seq, dctx.Pointer, tokens, heads, kvHeads, D, BlockSize, splits);
+                        Gpu.GqaAttention.Launch(k, s, data.Q.Pointer, qStride, output, partials.Pointer, data.K.Pointer, data.V.Pointer, data.Tables.Pointer,
+                            blocksPerSeq, seq, data.Context.Pointer, tokens, heads, kvHeads, D, BlockSize, splits);
                     }
                 });
             }
