@@ -143,6 +143,35 @@ internal static unsafe class DecodeBench
                 double rooflineMs = (streamed + kvBytes) / bandwidth * 1e3;
                 Report.Line($"  {name,-13} prompt {prompt,4} (width {width,4}, {splits,2} split(s)): {seconds / Steps * 1e3:F3} ms/step driven by the host,"
                     + $" device {deviceMs:F3} ms/step = {rooflineMs / deviceMs:P0} of {rooflineMs:F3} ms roofline");
+                if (splits == 1 && (Environment.GetEnvironmentVariable("RS_CUDA_DEFINES") ?? "").Contains("ATT_TIMELINE", StringComparison.Ordinal))
+                {
+                    PrintAttentionTimeline(backend, config.NumKvHeads);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// decode_attention.cuh's ATT_TIMELINE build (one split): the last layer's stamps of the last replayed step, per
+    /// block and warp, in SM cycles after the warp's first stamp (entry, after the wait, first QK, tiles 1-3 done, merge
+    /// start, merge data ready, end), and each warp's entry and end on the global timer (ns after block 0's entry).
+    /// </summary>
+    private static void PrintAttentionTimeline(CudaBackend backend, int kvHeads)
+    {
+        const int Stamps = 16;
+        int warps = Environment.GetEnvironmentVariable("RS_CUDA_ATT_DEEP") == "1" ? 8 : 4; // deep8 in one split, else 4 warps
+        var partials = (DeviceBuffer)typeof(CudaBackend).GetField("_partials", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(backend)!;
+        backend.Device.Synchronize();
+        ulong[] stamps = DeviceArrays.Download<ulong>(partials.Pointer, kvHeads * warps * Stamps);
+        ulong origin = stamps[9];
+        for (int b = 0; b < kvHeads; b++)
+        {
+            for (int w = 0; w < warps; w++)
+            {
+                int at = (b * warps + w) * Stamps;
+                ulong zero = stamps[at];
+                string cycles = string.Join(" ", Enumerable.Range(1, 8).Select(k => stamps[at + k] >= zero && stamps[at + k] - zero < 1_000_000 ? $"{stamps[at + k] - zero,6}" : "     -"));
+                Report.Line($"    timeline block {b} warp {w}: cycles {cycles} | global ns entry {(long)(stamps[at + 9] - origin),6} end {(long)(stamps[at + 10] - origin),6}");
             }
         }
     }

@@ -14,7 +14,20 @@
 #define ATT_DEEP_SMEM_BYTES 98304
 #define LN2 0.6931471805599453f
 // ATT_SWEEP_NO_MATH and ATT_SWEEP_NO_LOADS leave out the tensor-core work or the loads: builds for timing only (wrong
-// results), tools/cuda-check's attention-sweep; ATT_SWEEP_TABLE_PER_TILE reads the block table as each tile is issued.
+// results), tools/cuda-check's attention-sweep; ATT_SWEEP_TABLE_PER_TILE reads the block table as each tile is issued;
+// ATT_SWEEP_EMPTY (decode_attention.cu) makes every launch wait and return, for timing whole steps without attention's work.
+
+// ATT_TIMELINE (timing only, one split): lane 0 of each warp writes its SM clock at fixed points into partialOut as
+// unsigned long long [block (kvHead, split)][warp][16]; cuda-check's context-sweep prints them (the last layer's).
+#ifdef ATT_TIMELINE
+#define ATT_STAMP(k) \
+    do { if ((threadIdx.x & 31) == 0) ((unsigned long long*)partialOut)[((blockIdx.y * gridDim.z + blockIdx.z) * WARPS + (threadIdx.x >> 5)) * 16 + (k)] = clock64(); } while (0)
+#define ATT_STAMP_GLOBAL(k) \
+    do { if ((threadIdx.x & 31) == 0) { unsigned long long g_; asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(g_)); ((unsigned long long*)partialOut)[((blockIdx.y * gridDim.z + blockIdx.z) * WARPS + (threadIdx.x >> 5)) * 16 + (k)] = g_; } } while (0)
+#else
+#define ATT_STAMP(k) do { } while (0)
+#define ATT_STAMP_GLOBAL(k) do { } while (0)
+#endif
 
 // The barrier of decode_attention.cu's blocks, which are all attention.
 struct BlockSync
@@ -56,6 +69,8 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
     static_assert(WARPS * RING * TILE_BYTES <= SMEM_BYTES, "the rings must fit");
     static_assert(WARPS * 16 * (OSTRIDE + 2) * 4 <= SMEM_BYTES, "the merge buffers must fit");
 
+    ATT_STAMP_GLOBAL(9);
+    ATT_STAMP(0);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, group = lane >> 2, quad = lane & 3;
     const int G = heads / kvHeads, h0 = g * G;
     const int tilesPerSplit = ((context + ATT_SPLIT_TILE - 1) / ATT_SPLIT_TILE + splits - 1) / splits;
@@ -145,11 +160,18 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
     const int vRow = (lane & 7) + (((lane >> 3) & 1) << 3), vHalf = lane >> 4;
     const int swizzle = lane & 7;
 
+    // ATT_EARLY_FULL_RING: an EARLY warp fills its whole ring before it waits (RING loads, not RING - 1), so that its
+    // second K tile is on its way while the predecessor finishes; the loop's first issue is then already done.
+#ifdef ATT_EARLY_FULL_RING
+    constexpr int PRE = EARLY ? RING : RING - 1;
+#else
+    constexpr int PRE = RING - 1;
+#endif
     if (EARLY)
     {
         bool waited = false;
 #pragma unroll
-        for (int n = 0; n < RING - 1; n++)
+        for (int n = 0; n < PRE; n++)
         {
             const int first = begin + (warp + WARPS * (n >> 1)) * ATT_KEYS; // the keys of load n's tile
             if (!waited && n < loads && first <= context - 1 && context - 1 < first + ATT_KEYS)
@@ -160,6 +182,7 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
             issue(n, n);
         }
         if (!waited) wait_for_previous_grid();
+        ATT_STAMP(1);
         load_q();
     }
     else
@@ -171,7 +194,7 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
     for (int i = 0; i < count; i++)
     {
         // K(i): load 2i. Issue load 2i + RING - 1 into the buffer the previous step finished with.
-        issue(2 * i + RING - 1, writeBuffer);
+        if (PRE == RING - 1 || i > 0) issue(2 * i + RING - 1, writeBuffer);
         writeBuffer = writeBuffer == RING - 1 ? 0 : writeBuffer + 1;
         cp_async_wait<RING - 1>();
         __syncwarp(); // every lane's part of K(i) is visible to the warp
@@ -183,6 +206,7 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
         float s[2][4];
         s[0][0] = s[0][1] = s[0][2] = s[0][3] = s[1][0] = s[1][1] = s[1][2] = s[1][3] = 0.f;
 #ifndef ATT_SWEEP_NO_MATH
+#ifndef ATT_QK_CHAINS
 #pragma unroll
         for (int kk = 0; kk < DK; kk++)
         {
@@ -191,7 +215,28 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
             mma_bf16(s[0], qf[kk], b[0], b[1]);
             mma_bf16(s[1], qf[kk], b[2], b[3]);
         }
+#else
+        // Experiment: k-step kk into chain kk % ATT_QK_CHAINS, shorter dependent MMA chains (not bit-exact)
+        float sc[ATT_QK_CHAINS][2][4] = {};
+#pragma unroll
+        for (int kk = 0; kk < DK; kk++)
+        {
+            unsigned b[4];
+            ldmatrix_x4(b, kTile + kRow * ROW_BYTES + (((2 * kk + kHalf) ^ swizzle) << 4));
+            mma_bf16(sc[kk % ATT_QK_CHAINS][0], qf[kk], b[0], b[1]);
+            mma_bf16(sc[kk % ATT_QK_CHAINS][1], qf[kk], b[2], b[3]);
+        }
+#pragma unroll
+        for (int c = 0; c < ATT_QK_CHAINS; c++)
+#pragma unroll
+            for (int e = 0; e < 4; e++)
+            {
+                s[0][e] += sc[c][0][e];
+                s[1][e] += sc[c][1][e];
+            }
+#endif
         __syncwarp(); // every lane is done reading K(i)'s buffer before the next issue refills it
+        if (i == 0) ATT_STAMP(2);
 
         // Scale to log2 units and mask keys at or past the split's end (also the zero-filled ones).
         const int j = begin + (warp + WARPS * i) * ATT_KEYS + 2 * quad;
@@ -237,10 +282,12 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
         }
 #endif
         __syncwarp(); // every lane is done reading V(i)'s buffer
+        if (i < 3) ATT_STAMP(3 + i);
     }
 
     // Merge the warps: each leaves its rows' m (log2 units), l and O in shared memory over the (now idle) rings.
     cp_async_wait<0>(); // only empty groups can be pending here; no copy may land in the merge buffers
+    ATT_STAMP(6);
     sync();
     float* oShared = (float*)smem;                   // [WARPS * 16][OSTRIDE]
     float* mShared = oShared + WARPS * 16 * OSTRIDE; // [WARPS * 16]
@@ -263,6 +310,7 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
         if (quad == 0) { mShared[r1] = m1; lShared[r1] = l1; }
     }
     sync();
+    ATT_STAMP(7);
 
     for (int i = threadIdx.x; i < G * (HEAD_DIM / 2); i += (WARPS * 32))
     {
@@ -298,5 +346,7 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
             }
         }
     }
+    ATT_STAMP(8);
+    ATT_STAMP_GLOBAL(10);
 }
 
