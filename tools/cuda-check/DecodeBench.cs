@@ -136,6 +136,11 @@ internal static unsafe class DecodeBench
             {
                 int blocksPerSeq = BlocksPerSeq(prompt);
                 backend.AllocateKvCache(blocksPerSeq, BlockSize);
+                bool timeline = (Environment.GetEnvironmentVariable("RS_CUDA_DEFINES") ?? "").Contains("ATT_TIMELINE", StringComparison.Ordinal);
+                if (timeline)
+                {
+                    backend.AttentionPartials.EnsureCapacity(1 << 20); // one split leaves the partials unallocated; the stamps go there
+                }
                 var (seconds, context, deviceMs) = TimeDecode(backend, 1, blocksPerSeq, prompt);
                 int width = CudaBackend.GraphWidth(blocksPerSeq) * BlockSize;
                 int splits = Gpu.DecodeAttention.Splits(1, config.NumKvHeads, width, backend.Device.MultiprocessorCount);
@@ -143,7 +148,7 @@ internal static unsafe class DecodeBench
                 double rooflineMs = (streamed + kvBytes) / bandwidth * 1e3;
                 Report.Line($"  {name,-13} prompt {prompt,4} (width {width,4}, {splits,2} split(s)): {seconds / Steps * 1e3:F3} ms/step driven by the host,"
                     + $" device {deviceMs:F3} ms/step = {rooflineMs / deviceMs:P0} of {rooflineMs:F3} ms roofline");
-                if (splits == 1 && (Environment.GetEnvironmentVariable("RS_CUDA_DEFINES") ?? "").Contains("ATT_TIMELINE", StringComparison.Ordinal))
+                if (splits == 1 && timeline)
                 {
                     PrintAttentionTimeline(backend, config.NumKvHeads);
                 }
@@ -160,9 +165,8 @@ internal static unsafe class DecodeBench
     {
         const int Stamps = 16;
         int warps = Environment.GetEnvironmentVariable("RS_CUDA_ATT_DEEP") == "1" ? 8 : 4; // deep8 in one split, else 4 warps
-        var partials = (DeviceBuffer)typeof(CudaBackend).GetField("_partials", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(backend)!;
         backend.Device.Synchronize();
-        ulong[] stamps = DeviceArrays.Download<ulong>(partials.Pointer, kvHeads * warps * Stamps);
+        ulong[] stamps = DeviceArrays.Download<ulong>(backend.AttentionPartials.Pointer, kvHeads * warps * Stamps);
         ulong origin = stamps[9];
         for (int b = 0; b < kvHeads; b++)
         {

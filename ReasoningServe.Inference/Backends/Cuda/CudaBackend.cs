@@ -34,6 +34,9 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     private readonly PinnedBuffer _hostLogits = new(), _hostIds = new();
     private CudaOps.DecodeStep? _decodeStep;
     private string? _decodeStepUnavailable;
+
+    /// <summary>Attention's split partials, which decode_attention.cuh's ATT_TIMELINE build fills with its stamps (cuda-check reads them).</summary>
+    internal DeviceBuffer AttentionPartials => _partials;
     private int _tokenCapacity, _seqCapacity;
 
     private CudaBackend(ModelConfig config, CudaDevice device, CudaKernels kernels, Func<CudaWeights> weights)

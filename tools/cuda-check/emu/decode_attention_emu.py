@@ -130,19 +130,6 @@ def decode_attention_block(HD, RING, P, bx, by, bz, gridZ, smem, timing, exact):
         lanes = range(32)
         group = [l >> 2 for l in lanes]; quad = [l & 3 for l in lanes]
         count = (blockTiles - warp + WARPS - 1) // WARPS if blockTiles > warp else 0
-        # Q fragments
-        qf = []
-        for l in lanes:
-            q0 = t * qRowStride + (h0 + group[l]) * HD + 2 * quad[l]
-            v0, v1 = group[l] < G, group[l] + 8 < G
-
-            def ld(idx, valid):
-                if not valid:
-                    return (0.0, 0.0)
-                assert idx % 2 == 0
-                return (q[idx], q[idx + 1])
-            qf.append([[ld(q0 + kk * 16, v0), ld(q0 + 8 * HD + kk * 16, v1), ld(q0 + kk * 16 + 8, v0), ld(q0 + 8 * HD + kk * 16 + 8, v1)]
-                       for kk in range(DK)])
         ring = warp * (RING * TILE_BYTES)
         loads = 2 * count
         slot = [-1] * 32
@@ -179,6 +166,22 @@ def decode_attention_block(HD, RING, P, bx, by, bz, gridZ, smem, timing, exact):
 
         for n in range(RING - 1):
             issue(n, n)
+        # Q through the ring's last buffer: 16-byte loads stored swizzled (rows past G zero), then ldmatrix (A order)
+        qTile = ring + (RING - 1) * TILE_BYTES
+        for i in range(KEYS // ROWS):
+            for l in lanes:
+                col = l % CHUNKS
+                row = i * ROWS + l // CHUNKS
+                src = t * qRowStride + h0 * HD + col * 8 + row * HD
+                assert src % 8 == 0
+                dst = qTile + row * ROW_BYTES + ((col ^ (row & 7)) << 4)
+                smem.h[dst // 2: dst // 2 + 8] = q[src:src + 8] if row < G else [0.0] * 8
+                smem.tag[dst // 16] = ('q', warp)
+        qf = [[None] * DK for _ in lanes]
+        for kk in range(DK):
+            a = smem.ldmatrix_x4([qTile + vRow[l] * ROW_BYTES + (((2 * kk + vHalf[l]) ^ swz[l]) << 4) for l in lanes], False, ('q', warp))
+            for l in lanes:
+                qf[l][kk] = a[l]
         readBuffer, writeBuffer = 0, RING - 1
         for i in range(count):
             issue(2 * i + RING - 1, writeBuffer)

@@ -1,5 +1,5 @@
 # Mutation check of decode_attention_emu.py: each edit below breaks one index formula or ordering of the emulated
-# kernel; the emulator's tests must catch every one (the two marked equivalent change nothing observable).
+# kernel; the emulator's tests must catch every one (the three marked equivalent change nothing observable).
 #   python3 tools/cuda-check/emu/decode_attention_mutations.py
 import os, subprocess, sys
 src = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'decode_attention_emu.py')).read()
@@ -34,7 +34,9 @@ muts = [
  ("j = begin + (warp + WARPS * (load >> 1)) * KEYS + (l & (KEYS - 1))", "j = begin + (warp * WARPS + (load >> 1)) * KEYS + (l & (KEYS - 1))"),
  ("weight = 0.0 if mw == NEG else 2.0 ** (mw - best)", "weight = 2.0 ** (mw - best)"),
  ("partialMax[part] = best * LN2", "partialMax[part] = best"),
- ("qf.append([[ld(q0 + kk * 16, v0), ld(q0 + 8 * HD + kk * 16, v1), ld(q0 + kk * 16 + 8, v0)", "qf.append([[ld(q0 + kk * 16, v0), ld(q0 + kk * 16 + 8, v0), ld(q0 + 8 * HD + kk * 16, v1)"),
+ ("dst = qTile + row * ROW_BYTES + ((col ^ (row & 7)) << 4)", "dst = qTile + row * ROW_BYTES + (col << 4)"),
+ ("(((2 * kk + vHalf[l]) ^ swz[l]) << 4) for l in lanes], False, ('q', warp))", "(((2 * kk + kHalf[l]) ^ swz[l]) << 4) for l in lanes], False, ('q', warp))"),
+ ("if row < G else [0.0] * 8", "if row < G + 1 else [0.0] * 8"),  # equivalent: a row past G only makes an S row nobody writes
  ("if (load & 1) == 0:\n                    new", "if True:\n                    new"),  # equivalent: the V load recomputes the same slots
  ("F[mS + r0] = m0[l]; F[lS + r0] = l0[l]", "F[mS + r0] = m0[l]; F[lS + r0] = l1[l]"),
  ("l0 = [a + b for a, b in zip(l0, shfl_xor(l0, sh))]", "pass"),

@@ -21,13 +21,9 @@
 // gqa_attention) and sum. A split or warp left without keys has m = -inf, l = 0, O = 0.
 // tokenList (optional) names the tokens to process; without it block x is token x.
 // grid: (tokens, kvHeads, splits) - one block takes the whole group (the host refuses groups above 16). block: 128.
-// head_dim 64 or 128 (templated; the host refuses others); q's row stride must be even, cache rows 16-byte aligned.
+// head_dim 64 or 128 (templated; the host refuses others); q's rows 16-byte aligned (row stride a multiple of 8), cache rows too.
 // smem: 48 KB static (the rings), under the limit that needs no opt-in.
 #include "decode_attention.cuh"
-
-#ifndef ATT_MIN_BLOCKS // experiment: the plain kernels' blocks an SM in their launch bounds (fewer registers at 4)
-#define ATT_MIN_BLOCKS 3
-#endif
 
 // DYNAMIC_SMEM: the rings in that much dynamic shared memory (the deep kernels) instead of ATT_SMEM_BYTES of static;
 // each warp's ring holds as many 16-key tiles as its share of it takes (3 with 48 KB and 4 warps at head_dim 128).
@@ -65,7 +61,7 @@ __device__ __forceinline__ void decode_attention_block(const bf16* __restrict__ 
             context, heads, kvHeads, blockSize, scale, smem, blockIdx.y, blockIdx.z, gridDim.z, BlockSync{});
 }
 
-extern "C" __global__ void __launch_bounds__(ATT_THREADS, ATT_MIN_BLOCKS) decode_attention(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
+extern "C" __global__ void __launch_bounds__(ATT_THREADS, 3) decode_attention(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
     float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
     const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
@@ -78,7 +74,7 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, ATT_MIN_BLOCKS) decode
 
 // The same, waiting for its predecessor inside (EARLY above): it reads the step's inputs (block tables, contexts, token
 // list, written before the step's first kernel) and requests the cache's older keys before it waits.
-extern "C" __global__ void __launch_bounds__(ATT_THREADS, ATT_MIN_BLOCKS) decode_attention_early(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
+extern "C" __global__ void __launch_bounds__(ATT_THREADS, 3) decode_attention_early(const bf16* __restrict__ q, int qRowStride, bf16* __restrict__ out,
     float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
     const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)

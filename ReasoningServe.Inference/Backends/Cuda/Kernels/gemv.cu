@@ -139,7 +139,7 @@ __device__ __forceinline__ void gemv_rows(const Input& in, int tokens, const bf1
             for (int u = 0; u < U; u++)
 #pragma unroll
                 for (int r = 0; r < R; r++)
-                    wv[u][r] = j + 32 * u < count ? __ldg(wr[r] + c0 + j + 32 * u) : make_uint4(0, 0, 0, 0);
+                    wv[u][r] = j + 32 * u < count ? load_weights(wr[r] + c0 + j + 32 * u) : make_uint4(0, 0, 0, 0);
 #pragma unroll
             for (int u = 0; u < U; u++)
             {
@@ -263,7 +263,7 @@ __device__ __forceinline__ void load_wide_rows(uint4 (&wv)[WIDE_ROWS][CPT], cons
         for (int i = 0; i < CPT; i++)
         {
             int c = threadIdx.x + i * blockDim.x;
-            wv[u][i] = c < chunks ? __ldg(row + c) : make_uint4(0, 0, 0, 0);
+            wv[u][i] = c < chunks ? load_weights(row + c) : make_uint4(0, 0, 0, 0);
         }
     }
 }

@@ -123,7 +123,7 @@ internal static unsafe class DecodeAttention
     private static int PositiveFromEnvironment(string name, int fallback) =>
         int.TryParse(Environment.GetEnvironmentVariable(name), out int value) && value > 0 ? value : fallback;
 
-    /// <param name="qRowStride">Elements between query rows; must be even (rows are read as bf16 pairs).</param>
+    /// <param name="qRowStride">Elements between query rows; a multiple of 8 (rows are read in 16-byte chunks).</param>
     /// <param name="partials">At least <see cref="GqaAttention.PartialFloats"/> floats when <paramref name="splits"/> &gt; 1.</param>
     /// <param name="tokenList">Device ints naming the <paramref name="listed"/> tokens to attend for, or 0 for all <paramref name="tokens"/>.</param>
     /// <param name="early">decode_attention_early: the older keys are requested before the kernel waits for the one ahead of
@@ -139,9 +139,9 @@ internal static unsafe class DecodeAttention
             throw new NotSupportedException(
                 $"decode_attention supports head_dim 64 or 128 with GQA groups of up to {MaxGroup}, not head_dim {headDim} with {heads}/{kvHeads} heads.");
         }
-        if ((qRowStride & 1) != 0)
+        if ((qRowStride & 7) != 0)
         {
-            throw new ArgumentException($"query row stride {qRowStride} must be even.", nameof(qRowStride));
+            throw new ArgumentException($"query row stride {qRowStride} must be a multiple of 8.", nameof(qRowStride));
         }
         if (splits is < 1 or > MaxSplits)
         {
