@@ -137,10 +137,14 @@ public sealed class CudaLibraryTests
 
     private static bool QueryAfterWaitWhenEarly(string attention)
     {
+        // q is read first in the early branch after its wait, then only in the other branch (whose kernels waited on entry)
         int early = attention.IndexOf("    if (EARLY)\n", StringComparison.Ordinal);
         int wait = attention.IndexOf("if (!waited) wait_for_previous_grid();", early, StringComparison.Ordinal);
-        int query = attention.IndexOf("load_q();", early, StringComparison.Ordinal);
-        return attention.Contains("if (!EARLY) load_q();", StringComparison.Ordinal) && early > 0 && wait > early && query > wait;
+        int query = attention.IndexOf("load_q();", StringComparison.Ordinal);
+        int otherBranch = attention.IndexOf("    else\n", query, StringComparison.Ordinal);
+        int otherQuery = attention.IndexOf("load_q();", query + 1, StringComparison.Ordinal);
+        return early > 0 && wait > early && query > wait && otherBranch > query && otherQuery > otherBranch
+            && attention.IndexOf("load_q();", otherQuery + 1, StringComparison.Ordinal) < 0;
     }
 
     private static bool StepRequestsOnlyWeightsBeforeWait(string step)
