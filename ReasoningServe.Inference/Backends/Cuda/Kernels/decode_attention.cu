@@ -25,6 +25,10 @@
 // smem: 48 KB static (the rings), under the limit that needs no opt-in.
 #include "decode_attention.cuh"
 
+#ifdef ATT_TRIGGER_LATE // experiment (decode_attention.cuh): the entry's trigger left to decode_attention_group
+#define launch_next_grid() ((void)0)
+#endif
+
 // DYNAMIC_SMEM: the rings in that much dynamic shared memory (the deep kernels) instead of ATT_SMEM_BYTES of static;
 // each warp's ring holds as many 16-key tiles as its share of it takes (3 with 48 KB and 4 warps at head_dim 128).
 template <bool EARLY, int DYNAMIC_SMEM = 0, int WARPS = ATT_WARPS>

@@ -16,6 +16,10 @@
 // ATT_SWEEP_NO_MATH and ATT_SWEEP_NO_LOADS leave out the tensor-core work or the loads: builds for timing only (wrong
 // results), tools/cuda-check's attention-sweep; ATT_SWEEP_TABLE_PER_TILE reads the block table as each tile is issued;
 // ATT_SWEEP_EMPTY (decode_attention.cu) makes every launch wait and return, for timing whole steps without attention's work.
+// ATT_TRIGGER_LATE (experiment, decode_attention.cu's kernels only): the successor (the o projection, whose blocks request
+// their weights at once) is let launch after q is loaded (1) or after the last tile (2) instead of at entry, so that its
+// requests do not queue ahead of q's and the first tiles' (run 19's timeline: 3300-4100 cycles from the wait to the
+// first QK^T, where their loads alone would take well under 1500).
 
 // ATT_TIMELINE (timing only, one split): lane 0 of each warp writes its SM clock at fixed points into partialOut as
 // unsigned long long [block (kvHead, split)][warp][16]; cuda-check's context-sweep prints them (the last layer's).
@@ -192,12 +196,18 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
         if (!waited) wait_for_previous_grid();
         ATT_STAMP(1);
         load_q();
+#if ATT_TRIGGER_LATE == 1
+        launch_next_grid();
+#endif
     }
     else
     {
 #pragma unroll
         for (int n = 0; n < RING - 1; n++) issue(n, n);
         load_q();
+#if ATT_TRIGGER_LATE == 1
+        launch_next_grid();
+#endif
     }
     int readBuffer = 0, writeBuffer = RING - 1;
     for (int i = 0; i < count; i++)
@@ -276,6 +286,9 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
     // Merge the warps: each leaves its rows' m (log2 units), l and O in shared memory over the (now idle) rings.
     cp_async_wait<0>(); // only empty groups can be pending here; no copy may land in the merge buffers
     ATT_STAMP(6);
+#if ATT_TRIGGER_LATE == 2
+    launch_next_grid();
+#endif
     sync();
     float* oShared = (float*)smem;                   // [WARPS * 16][OSTRIDE]
     float* mShared = oShared + WARPS * 16 * OSTRIDE; // [WARPS * 16]
