@@ -83,22 +83,27 @@ __device__ __forceinline__ void gemv_mma_block(const bf16* __restrict__ x, int t
 
     const bf16 *rowA, *rowB;
     uint4 wa[UNROLL], wb[UNROLL];
-    auto load_weights = [&](int first)
+    auto request_weights = [&](int first)
     {
 #pragma unroll
         for (int u = 0; u < UNROLL; u++)
         {
             const int at = (first + u * warps) * 32 + 8 * c; // k of this lane's 16 bytes; a multiple of 8, so in or out whole
             const bool in = at < k;
+#ifndef MMA_WEIGHTS_EVICT_FIRST
             wa[u] = in ? __ldg((const uint4*)(rowA + at)) : make_uint4(0, 0, 0, 0);
             wb[u] = in ? __ldg((const uint4*)(rowB + at)) : make_uint4(0, 0, 0, 0);
+#else // experiment (run 19, not yet run): evict-first in L2, as gemv.cu's weights (common.cuh's load_weights)
+            wa[u] = in ? load_weights((const uint4*)(rowA + at)) : make_uint4(0, 0, 0, 0);
+            wb[u] = in ? load_weights((const uint4*)(rowB + at)) : make_uint4(0, 0, 0, 0);
+#endif
         }
     };
     auto start_row_block = [&](int block)
     {
         rowA = w + (long long)rows.row(block, g, n) * k;
         rowB = w + (long long)rows.row(block, g + 8, n) * k;
-        load_weights(warp);
+        request_weights(warp);
     };
 
     start_row_block(b);
@@ -111,7 +116,7 @@ __device__ __forceinline__ void gemv_mma_block(const bf16* __restrict__ x, int t
         float acc[4] = {0.f, 0.f, 0.f, 0.f};
         for (int first = warp; first < chunks; first += stride)
         {
-            if (first != warp) load_weights(first);
+            if (first != warp) request_weights(first);
             uint4 xv[UNROLL];
 #pragma unroll
             for (int u = 0; u < UNROLL; u++)
