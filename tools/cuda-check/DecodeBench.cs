@@ -152,6 +152,10 @@ internal static unsafe class DecodeBench
                 {
                     PrintAttentionTimeline(backend, config.NumKvHeads);
                 }
+                if ((Environment.GetEnvironmentVariable("RS_CUDA_DEFINES") ?? "").Contains("GEMV_TIMELINE", StringComparison.Ordinal))
+                {
+                    PrintGemvTimeline(backend);
+                }
             }
         }
     }
@@ -177,6 +181,41 @@ internal static unsafe class DecodeBench
                 string cycles = string.Join(" ", Enumerable.Range(1, 8).Select(k => stamps[at + k] >= zero && stamps[at + k] - zero < 1_000_000 ? $"{stamps[at + k] - zero,6}" : "     -"));
                 Report.Line($"    timeline block {b} warp {w}: cycles {cycles} | global ns entry {(long)(stamps[at + 9] - origin),6} end {(long)(stamps[at + 10] - origin),6}");
             }
+        }
+    }
+
+    /// <summary>
+    /// gemv.cu's GEMV_TIMELINE build: each wide GEMV's blocks in the last layer of the last replayed step (the lm_head's
+    /// own), in ns after the kernel's first block entered: when blocks entered, when their waits returned, when their
+    /// first rows' products were done (x had arrived) and when they ended; first, median and last block of each.
+    /// </summary>
+    private static void PrintGemvTimeline(CudaBackend backend)
+    {
+        const int Slots = 5, Blocks = 2048, Stamps = 4;
+        if (backend.Kernels.Global("gemv.cu", "gemv_timeline") is not { } timeline)
+        {
+            Report.Line("    gemv timeline: gemv.cu has no gemv_timeline (not a GEMV_TIMELINE build)");
+            return;
+        }
+        backend.Device.Synchronize();
+        ulong[] stamps = DeviceArrays.Download<ulong>(timeline.Pointer, Slots * Blocks * Stamps);
+        string[] names = ["qkv", "gate_up", "o", "down", "lm_head"];
+        for (int slot = 0; slot < Slots; slot++)
+        {
+            int at = slot * Blocks * Stamps;
+            var blocks = Enumerable.Range(0, Blocks).Where(b => stamps[at + b * Stamps] != 0).ToArray();
+            if (blocks.Length == 0)
+            {
+                continue;
+            }
+            ulong origin = blocks.Min(b => stamps[at + b * Stamps]);
+            string Spread(int k)
+            {
+                long[] times = blocks.Select(b => (long)(stamps[at + b * Stamps + k] - origin)).Order().ToArray();
+                return $"{times[0],6} {times[times.Length / 2],6} {times[^1],6}";
+            }
+            Report.Line($"    gemv timeline {names[slot],-7} {blocks.Length,4} blocks, ns first/median/last: entry {Spread(0)} | wait returned {Spread(1)}"
+                + $" | first products {Spread(2)} | end {Spread(3)}");
         }
     }
 

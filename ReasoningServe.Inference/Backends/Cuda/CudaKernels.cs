@@ -80,6 +80,7 @@ internal sealed unsafe class CudaKernels : IDisposable
     public static readonly IReadOnlySet<string> PerModelFiles = new HashSet<string>(StringComparer.Ordinal) { "decode_step.cu" };
 
     private readonly List<nint> _modules = [];
+    private readonly Dictionary<string, nint> _moduleOfFile = [];
     private readonly Dictionary<string, string> _optionalFailures = [];
 
     public CudaKernels(CudaDevice device, string? cacheDirectory)
@@ -123,6 +124,7 @@ internal sealed unsafe class CudaKernels : IDisposable
             CudaDriver.Check(result, $"cuModuleLoadData({files[i]})");
             _modules.Add(module);
             functions[files[i]] = module;
+            _moduleOfFile[files[i]] = module;
         }
         Embedding = Get(functions, "embedding.cu", "embedding");
         RmsNorm = Get(functions, "rmsnorm.cu", "rmsnorm");
@@ -247,6 +249,25 @@ internal sealed unsafe class CudaKernels : IDisposable
             kernel.AllowDynamicSharedBytes(bytes);
         }
         return true;
+    }
+
+    /// <summary>
+    /// The device address and size of a <c>__device__</c> variable of a loaded kernel file, or null where the file or the
+    /// variable is not there (a timing build's buffers, such as gemv.cu's GEMV_TIMELINE, exist only in that build).
+    /// </summary>
+    internal (ulong Pointer, long Bytes)? Global(string file, string name)
+    {
+        if (!_moduleOfFile.TryGetValue(file, out nint module))
+        {
+            return null;
+        }
+        ulong pointer;
+        nuint bytes;
+        byte[] utf8 = Encoding.UTF8.GetBytes(name + "\0");
+        fixed (byte* text = utf8)
+        {
+            return CudaDriver.cuModuleGetGlobal(&pointer, &bytes, module, text) == CudaDriver.Success ? (pointer, (long)bytes) : null;
+        }
     }
 
     /// <summary>cuModuleLoadData on a CUBIN, returning the driver's result (whether a failure is fatal is the caller's call).</summary>

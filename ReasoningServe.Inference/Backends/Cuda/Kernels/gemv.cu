@@ -268,6 +268,24 @@ __device__ __forceinline__ void load_wide_rows(uint4 (&wv)[WIDE_ROWS][CPT], cons
     }
 }
 
+// GEMV_TIMELINE (timing only): thread 0 of each wide block writes the global timer (ns) at its entry, when its wait
+// returns, when its first rows' products are done (x has arrived) and at its end into gemv_timeline[slot][block],
+// slot 0 qkv, 1 gate_up, 2 o (other plain rows of k <= 4096), 3 down (k > 4096), 4 the lm_head (n > 32768); every
+// layer overwrites the last, so a step leaves its last layer's (cuda-check's context-sweep prints them).
+#ifdef GEMV_TIMELINE
+#define GEMV_TIMELINE_BLOCKS 2048
+__device__ unsigned long long gemv_timeline[5][GEMV_TIMELINE_BLOCKS][4];
+__device__ __forceinline__ int timeline_slot(const QkvRows&, int, int) { return 0; }
+__device__ __forceinline__ int timeline_slot(const GateUpSiluRows&, int, int) { return 1; }
+__device__ __forceinline__ int timeline_slot(const PlainRows&, int n, int k) { return n > 32768 ? 4 : k > 4096 ? 3 : 2; }
+// after = a value the stamp must wait for (the asm's input), so that it is not taken before that value exists
+#define GEMV_STAMP(slot, k, after) \
+    do { if (threadIdx.x == 0 && blockIdx.x < GEMV_TIMELINE_BLOCKS) { unsigned long long g_; \
+        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(g_) : "f"(after)); gemv_timeline[slot][blockIdx.x][k] = g_; } } while (0)
+#else
+#define GEMV_STAMP(slot, k, after) do { } while (0)
+#endif
+
 // A word that depends on every load of wv, for wait_for_previous_grid_after: with the plain wait, ptxas (CUDA 13) put
 // all of a block's first weight loads after it, so they had no head start; a wait under the last load's word alone
 // kept some ahead. In a chain of the 7B (1.5B) layers' projections these kernels took 3.36 (1.04) ms with the plain
@@ -287,7 +305,7 @@ __device__ __forceinline__ unsigned some_bits_of(const uint4 (&wv)[WIDE_ROWS][CP
 // and are added in warp order for out.store. tools/gpu/kernel_boundary.cu times it behind other waits.
 template <class Rows>
 __device__ __forceinline__ void multiply_wide_rows(uint4 (&wv)[WIDE_ROWS][CPT], const uint4 (&xv)[CPT], const bf16* __restrict__ w, int k,
-    const Rows& out, int row0, int rows)
+    const Rows& out, int row0, int rows, int slot = 0)
 {
     __shared__ float partial[WIDE_MAX_ROWS][33]; // [row][warp], padded
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
@@ -301,6 +319,7 @@ __device__ __forceinline__ void multiply_wide_rows(uint4 (&wv)[WIDE_ROWS][CPT], 
 #pragma unroll
             for (int i = 0; i < CPT; i++) fma8(acc[u], wv[u][i], xv[i]);
         }
+        if (r == 0) GEMV_STAMP(slot, 2, acc[0]);
         if (r + WIDE_ROWS < rows) load_wide_rows(wv, w, out, row0 + r + WIDE_ROWS, row0 + rows - 1, k);
 #pragma unroll
         for (int u = 0; u < WIDE_ROWS; u++)
@@ -316,16 +335,24 @@ __device__ __forceinline__ void multiply_wide_rows(uint4 (&wv)[WIDE_ROWS][CPT], 
         if (lane < rows)
             for (int i = 0; i < warps; i++) v += partial[lane][i];
         out.store(v, row0 + lane, lane < rows);
+        GEMV_STAMP(slot, 3, v);
     }
 }
 
 template <class Input, class Rows>
 __device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __restrict__ w, int n, int k, const Rows& out)
 {
+#ifdef GEMV_TIMELINE
+    const int slot = timeline_slot(out, n, k);
+#else
+    const int slot = 0;
+#endif
+    GEMV_STAMP(slot, 0, 0.f);
     const int row0 = out.first(n, blockIdx.x), rows = out.first(n, blockIdx.x + 1) - row0;
     uint4 wv[WIDE_ROWS][CPT];
     load_wide_rows(wv, w, out, row0, row0 + rows - 1, k);
     wait_for_previous_grid_after(some_bits_of(wv));
+    GEMV_STAMP(slot, 1, 0.f);
     // This thread's chunks of x, zero past k. All are requested before any is finished: built one chunk at a time, the
     // SiLU input's loads were not issued together (ptxas does not move loads across its division's calls), and a 7B down
     // projection waited on five L2 round trips in a row (tools/gpu/kernel_boundary.cu, run 10).
@@ -343,7 +370,7 @@ __device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __re
         int c = threadIdx.x + i * blockDim.x;
         xv[i] = c < k / 8 ? Input::finish(raw[i]) : make_uint4(0, 0, 0, 0);
     }
-    multiply_wide_rows(wv, xv, w, k, out, row0, rows);
+    multiply_wide_rows(wv, xv, w, k, out, row0, rows, slot);
 }
 
 // These wait for the previous kernel inside gemv_wide_rows, after requesting their first weights.

@@ -52,6 +52,7 @@ internal static unsafe partial class CudaDriver
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuModuleLoadData(nint* module, void* image);
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuModuleUnload(nint module);
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuModuleGetFunction(nint* function, nint module, byte* name);
+    [LibraryImport(CudaLibraries.Driver, EntryPoint = "cuModuleGetGlobal_v2")] public static partial int cuModuleGetGlobal(ulong* pointer, nuint* bytes, nint module, byte* name);
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuFuncSetAttribute(nint function, int attribute, int value);
     [LibraryImport(CudaLibraries.Driver)]
     public static partial int cuOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, nint function, int blockSize, nuint dynamicSharedBytes);
