@@ -136,7 +136,7 @@ internal static unsafe class DecodeBench
             {
                 int blocksPerSeq = BlocksPerSeq(prompt);
                 backend.AllocateKvCache(blocksPerSeq, BlockSize);
-                bool timeline = (Environment.GetEnvironmentVariable("RS_CUDA_DEFINES") ?? "").Contains("ATT_TIMELINE", StringComparison.Ordinal);
+                bool timeline = backend.Kernels.Defines.Contains("-DATT_TIMELINE");
                 if (timeline)
                 {
                     backend.AttentionPartials.EnsureCapacity(1 << 20); // one split leaves the partials unallocated; the stamps go there
@@ -150,11 +150,15 @@ internal static unsafe class DecodeBench
                     + $" device {deviceMs:F3} ms/step = {rooflineMs / deviceMs:P0} of {rooflineMs:F3} ms roofline");
                 if (splits == 1 && timeline)
                 {
-                    PrintAttentionTimeline(backend, config.NumKvHeads);
+                    // the kernel Ops.DecodeAttention.Launch takes for this launch: deep8's 8 warps, else 4
+                    int sms = backend.Device.MultiprocessorCount;
+                    bool deep8 = backend.Kernels.DeepDecodeAttention && Gpu.DecodeAttention.UsesDeep(width, splits)
+                        && Gpu.DecodeAttention.UsesDeep8(config.NumKvHeads * splits, sms);
+                    PrintAttentionTimeline(backend, config.NumKvHeads, deep8 ? 8 : 4);
                 }
-                if ((Environment.GetEnvironmentVariable("RS_CUDA_DEFINES") ?? "").Contains("GEMV_TIMELINE", StringComparison.Ordinal))
+                if (backend.Kernels.Global("gemv.cu", "gemv_timeline") is { } gemvTimeline)
                 {
-                    PrintGemvTimeline(backend);
+                    PrintGemvTimeline(backend, gemvTimeline.Pointer);
                 }
             }
         }
@@ -165,10 +169,9 @@ internal static unsafe class DecodeBench
     /// block and warp, in SM cycles after the warp's first stamp (entry, after the wait, first QK, tiles 1-3 done, merge
     /// start, merge data ready, end), and each warp's entry and end on the global timer (ns after block 0's entry).
     /// </summary>
-    private static void PrintAttentionTimeline(CudaBackend backend, int kvHeads)
+    private static void PrintAttentionTimeline(CudaBackend backend, int kvHeads, int warps)
     {
         const int Stamps = 16;
-        int warps = Environment.GetEnvironmentVariable("RS_CUDA_ATT_DEEP") == "1" ? 8 : 4; // deep8 in one split, else 4 warps
         backend.Device.Synchronize();
         ulong[] stamps = DeviceArrays.Download<ulong>(backend.AttentionPartials.Pointer, kvHeads * warps * Stamps);
         ulong origin = stamps[9];
@@ -189,16 +192,11 @@ internal static unsafe class DecodeBench
     /// own), in ns after the kernel's first block entered: when blocks entered, when their waits returned, when their
     /// first rows' products were done (x had arrived) and when they ended; first, median and last block of each.
     /// </summary>
-    private static void PrintGemvTimeline(CudaBackend backend)
+    private static void PrintGemvTimeline(CudaBackend backend, ulong timeline)
     {
         const int Slots = 5, Blocks = 2048, Stamps = 4;
-        if (backend.Kernels.Global("gemv.cu", "gemv_timeline") is not { } timeline)
-        {
-            Report.Line("    gemv timeline: gemv.cu has no gemv_timeline (not a GEMV_TIMELINE build)");
-            return;
-        }
         backend.Device.Synchronize();
-        ulong[] stamps = DeviceArrays.Download<ulong>(timeline.Pointer, Slots * Blocks * Stamps);
+        ulong[] stamps = DeviceArrays.Download<ulong>(timeline, Slots * Blocks * Stamps);
         string[] names = ["qkv", "gate_up", "o", "down", "lm_head"];
         for (int slot = 0; slot < Slots; slot++)
         {

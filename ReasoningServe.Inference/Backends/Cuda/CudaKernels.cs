@@ -92,6 +92,7 @@ internal sealed unsafe class CudaKernels : IDisposable
         // so that whole steps can be timed with them).
         string[] extra = Environment.GetEnvironmentVariable("RS_CUDA_DEFINES")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
         string[] defines = [.. pdl == "exit" ? ["-DPDL_TRIGGER_AT_EXIT"] : Array.Empty<string>(), .. extra];
+        Defines = defines;
         var compiler = new KernelCompiler(device.ComputeCapability, cacheDirectory);
         string[] files = [.. KernelSources.KernelFiles.Where(f => !PerModelFiles.Contains(f))];
         var cubins = new byte[files.Length][];
@@ -107,7 +108,6 @@ internal sealed unsafe class CudaKernels : IDisposable
                 errors[i] = e;
             }
         });
-        var functions = new Dictionary<string, nint>();
         for (int i = 0; i < files.Length; i++)
         {
             if (errors[i] is { } error)
@@ -123,45 +123,44 @@ internal sealed unsafe class CudaKernels : IDisposable
             }
             CudaDriver.Check(result, $"cuModuleLoadData({files[i]})");
             _modules.Add(module);
-            functions[files[i]] = module;
             _moduleOfFile[files[i]] = module;
         }
-        Embedding = Get(functions, "embedding.cu", "embedding");
-        RmsNorm = Get(functions, "rmsnorm.cu", "rmsnorm");
-        AddRmsNorm = Get(functions, "rmsnorm.cu", "add_rmsnorm");
-        QkNorm = Get(functions, "qk_norm.cu", "qk_norm");
-        Rope = Get(functions, "rope.cu", "rope");
-        KvWrite = Get(functions, "kv_write.cu", "kv_write");
-        BiasAdd = Get(functions, "bias_add.cu", "bias_add");
-        SiluMul = Get(functions, "silu_mul.cu", "silu_mul");
-        PagedAttention = Get(functions, "paged_attention.cu", "paged_attention");
-        GqaAttention = Get(functions, "gqa_attention.cu", "gqa_attention");
-        DecodeAttention = Get(functions, "decode_attention.cu", "decode_attention");
-        DecodeAttentionEarly = Get(functions, "decode_attention.cu", "decode_attention_early");
-        DecodeAttentionDeep = Get(functions, "decode_attention.cu", "decode_attention_deep");
-        DecodeAttentionDeepEarly = Get(functions, "decode_attention.cu", "decode_attention_deep_early");
-        DecodeAttentionDeep8 = Get(functions, "decode_attention.cu", "decode_attention_deep8");
-        DecodeAttentionDeep8Early = Get(functions, "decode_attention.cu", "decode_attention_deep8_early");
+        Embedding = Get(_moduleOfFile, "embedding.cu", "embedding");
+        RmsNorm = Get(_moduleOfFile, "rmsnorm.cu", "rmsnorm");
+        AddRmsNorm = Get(_moduleOfFile, "rmsnorm.cu", "add_rmsnorm");
+        QkNorm = Get(_moduleOfFile, "qk_norm.cu", "qk_norm");
+        Rope = Get(_moduleOfFile, "rope.cu", "rope");
+        KvWrite = Get(_moduleOfFile, "kv_write.cu", "kv_write");
+        BiasAdd = Get(_moduleOfFile, "bias_add.cu", "bias_add");
+        SiluMul = Get(_moduleOfFile, "silu_mul.cu", "silu_mul");
+        PagedAttention = Get(_moduleOfFile, "paged_attention.cu", "paged_attention");
+        GqaAttention = Get(_moduleOfFile, "gqa_attention.cu", "gqa_attention");
+        DecodeAttention = Get(_moduleOfFile, "decode_attention.cu", "decode_attention");
+        DecodeAttentionEarly = Get(_moduleOfFile, "decode_attention.cu", "decode_attention_early");
+        DecodeAttentionDeep = Get(_moduleOfFile, "decode_attention.cu", "decode_attention_deep");
+        DecodeAttentionDeepEarly = Get(_moduleOfFile, "decode_attention.cu", "decode_attention_deep_early");
+        DecodeAttentionDeep8 = Get(_moduleOfFile, "decode_attention.cu", "decode_attention_deep8");
+        DecodeAttentionDeep8Early = Get(_moduleOfFile, "decode_attention.cu", "decode_attention_deep8_early");
         DeepDecodeAttention = AllowDynamicSharedBytes(device, Ops.DecodeAttention.DeepSharedBytes, DecodeAttentionDeep, DecodeAttentionDeepEarly,
             DecodeAttentionDeep8, DecodeAttentionDeep8Early);
-        AttentionCombine = Get(functions, "attention_combine.cu", "attention_combine");
-        QkvFinish = Get(functions, "qkv_finish.cu", "qkv_finish");
-        Gemv = Get(functions, "gemv.cu", "gemv");
-        GemvRmsNorm = Get(functions, "gemv.cu", "gemv_rmsnorm");
-        GemvSilu = Get(functions, "gemv.cu", "gemv_silu");
-        GemvWide = Get(functions, "gemv.cu", "gemv_wide");
-        GemvWideSilu = Get(functions, "gemv.cu", "gemv_wide_silu");
-        GemvWideQkv = Get(functions, "gemv.cu", "gemv_wide_qkv");
-        GemvWideGateUp = Get(functions, "gemv.cu", "gemv_wide_gate_up");
-        GemvMma = Get(functions, "gemv_mma.cu", "gemv_mma");
-        GemvMmaGateUp = Get(functions, "gemv_mma.cu", "gemv_mma_gate_up");
-        PrefillAttention = Get(functions, "prefill_attention.cu", "prefill_attention");
-        PrefillAttentionPipelined = Get(functions, "prefill_attention.cu", "prefill_attention_pipelined");
+        AttentionCombine = Get(_moduleOfFile, "attention_combine.cu", "attention_combine");
+        QkvFinish = Get(_moduleOfFile, "qkv_finish.cu", "qkv_finish");
+        Gemv = Get(_moduleOfFile, "gemv.cu", "gemv");
+        GemvRmsNorm = Get(_moduleOfFile, "gemv.cu", "gemv_rmsnorm");
+        GemvSilu = Get(_moduleOfFile, "gemv.cu", "gemv_silu");
+        GemvWide = Get(_moduleOfFile, "gemv.cu", "gemv_wide");
+        GemvWideSilu = Get(_moduleOfFile, "gemv.cu", "gemv_wide_silu");
+        GemvWideQkv = Get(_moduleOfFile, "gemv.cu", "gemv_wide_qkv");
+        GemvWideGateUp = Get(_moduleOfFile, "gemv.cu", "gemv_wide_gate_up");
+        GemvMma = Get(_moduleOfFile, "gemv_mma.cu", "gemv_mma");
+        GemvMmaGateUp = Get(_moduleOfFile, "gemv_mma.cu", "gemv_mma_gate_up");
+        PrefillAttention = Get(_moduleOfFile, "prefill_attention.cu", "prefill_attention");
+        PrefillAttentionPipelined = Get(_moduleOfFile, "prefill_attention.cu", "prefill_attention_pipelined");
         PipelinedPrefillAttention = AllowDynamicSharedBytes(device, Ops.PrefillAttention.PipelinedSharedBytes(128), PrefillAttentionPipelined);
-        ArgMax = Get(functions, "argmax.cu", "argmax");
-        Sample = Get(functions, "sample.cu", "sample");
-        LogitAdjust = Get(functions, "logit_adjust.cu", "logit_adjust");
-        FillUniform = Get(functions, "fill_uniform.cu", "fill_uniform");
+        ArgMax = Get(_moduleOfFile, "argmax.cu", "argmax");
+        Sample = Get(_moduleOfFile, "sample.cu", "sample");
+        LogitAdjust = Get(_moduleOfFile, "logit_adjust.cu", "logit_adjust");
+        FillUniform = Get(_moduleOfFile, "fill_uniform.cu", "fill_uniform");
     }
 
     public CudaKernel Embedding { get; }
@@ -217,6 +216,9 @@ internal sealed unsafe class CudaKernels : IDisposable
     /// (common.cuh): in a 7B step of 64 sequences at 1024 tokens the early trigger had cost 3-5%.
     /// </summary>
     public bool ProgrammaticLaunch { get; }
+
+    /// <summary>The NVRTC defines every kernel file was built with (PDL's, then RS_CUDA_DEFINES'), such as a timing build's.</summary>
+    public IReadOnlyList<string> Defines { get; }
 
     /// <summary>Optional kernel files that did not compile or load, with the reason (their features stay off).</summary>
     public IReadOnlyDictionary<string, string> OptionalFailures => _optionalFailures;

@@ -24,10 +24,10 @@
 // ATT_TIMELINE (timing only, one split): lane 0 of each warp writes its SM clock at fixed points into partialOut as
 // unsigned long long [block (kvHead, split)][warp][16]; cuda-check's context-sweep prints them (the last layer's).
 #ifdef ATT_TIMELINE
-#define ATT_STAMP(k) \
-    do { if ((threadIdx.x & 31) == 0) ((unsigned long long*)partialOut)[((blockIdx.y * gridDim.z + blockIdx.z) * WARPS + (threadIdx.x >> 5)) * 16 + (k)] = clock64(); } while (0)
+#define ATT_STAMP_SLOT(k) ((unsigned long long*)partialOut)[((blockIdx.y * gridDim.z + blockIdx.z) * WARPS + (threadIdx.x >> 5)) * 16 + (k)]
+#define ATT_STAMP(k) do { if ((threadIdx.x & 31) == 0) ATT_STAMP_SLOT(k) = clock64(); } while (0)
 #define ATT_STAMP_GLOBAL(k) \
-    do { if ((threadIdx.x & 31) == 0) { unsigned long long g_; asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(g_)); ((unsigned long long*)partialOut)[((blockIdx.y * gridDim.z + blockIdx.z) * WARPS + (threadIdx.x >> 5)) * 16 + (k)] = g_; } } while (0)
+    do { if ((threadIdx.x & 31) == 0) { unsigned long long g_; asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(g_)); ATT_STAMP_SLOT(k) = g_; } } while (0)
 #else
 #define ATT_STAMP(k) do { } while (0)
 #define ATT_STAMP_GLOBAL(k) do { } while (0)
@@ -195,20 +195,16 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
         }
         if (!waited) wait_for_previous_grid();
         ATT_STAMP(1);
-        load_q();
-#if ATT_TRIGGER_LATE == 1
-        launch_next_grid();
-#endif
     }
     else
     {
 #pragma unroll
         for (int n = 0; n < RING - 1; n++) issue(n, n);
-        load_q();
-#if ATT_TRIGGER_LATE == 1
-        launch_next_grid();
-#endif
     }
+    load_q(); // after the wait either way (the kernels that are not EARLY waited on entry)
+#if ATT_TRIGGER_LATE == 1
+    launch_next_grid();
+#endif
     int readBuffer = 0, writeBuffer = RING - 1;
     for (int i = 0; i < count; i++)
     {
