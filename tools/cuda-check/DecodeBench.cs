@@ -148,17 +148,18 @@ internal static unsafe class DecodeBench
                 double rooflineMs = (streamed + kvBytes) / bandwidth * 1e3;
                 Report.Line($"  {name,-13} prompt {prompt,4} (width {width,4}, {splits,2} split(s)): {seconds / Steps * 1e3:F3} ms/step driven by the host,"
                     + $" device {deviceMs:F3} ms/step = {rooflineMs / deviceMs:P0} of {rooflineMs:F3} ms roofline");
+                ulong? layerStart = null;
+                if (backend.Kernels.Global("gemv.cu", "gemv_timeline") is { } gemvTimeline)
+                {
+                    layerStart = PrintGemvTimeline(backend, gemvTimeline.Pointer);
+                }
                 if (splits == 1 && timeline)
                 {
                     // the kernel Ops.DecodeAttention.Launch takes for this launch: deep8's 8 warps, else 4
                     int sms = backend.Device.MultiprocessorCount;
                     bool deep8 = backend.Kernels.DeepDecodeAttention && Gpu.DecodeAttention.UsesDeep(width, splits)
                         && Gpu.DecodeAttention.UsesDeep8(config.NumKvHeads * splits, sms);
-                    PrintAttentionTimeline(backend, config.NumKvHeads, deep8 ? 8 : 4);
-                }
-                if (backend.Kernels.Global("gemv.cu", "gemv_timeline") is { } gemvTimeline)
-                {
-                    PrintGemvTimeline(backend, gemvTimeline.Pointer);
+                    PrintAttentionTimeline(backend, config.NumKvHeads, deep8 ? 8 : 4, layerStart);
                 }
             }
         }
@@ -167,14 +168,15 @@ internal static unsafe class DecodeBench
     /// <summary>
     /// decode_attention.cuh's ATT_TIMELINE build (one split): the last layer's stamps of the last replayed step, per
     /// block and warp, in SM cycles after the warp's first stamp (entry, after the wait, first QK, tiles 1-3 done, merge
-    /// start, merge data ready, end), and each warp's entry and end on the global timer (ns after block 0's entry).
+    /// start, merge data ready, end), and each warp's entry and end on the global timer (ns after block 0's entry, or
+    /// after <paramref name="layerStart"/>, the layer's qkv, where the GEMV timeline is built too).
     /// </summary>
-    private static void PrintAttentionTimeline(CudaBackend backend, int kvHeads, int warps)
+    private static void PrintAttentionTimeline(CudaBackend backend, int kvHeads, int warps, ulong? layerStart)
     {
         const int Stamps = 16;
         backend.Device.Synchronize();
         ulong[] stamps = DeviceArrays.Download<ulong>(backend.AttentionPartials.Pointer, kvHeads * warps * Stamps);
-        ulong origin = stamps[9];
+        ulong origin = layerStart ?? stamps[9];
         for (int b = 0; b < kvHeads; b++)
         {
             for (int w = 0; w < warps; w++)
@@ -188,25 +190,32 @@ internal static unsafe class DecodeBench
     }
 
     /// <summary>
-    /// gemv.cu's GEMV_TIMELINE build: each wide GEMV's blocks in the last layer of the last replayed step (the lm_head's
-    /// own), in ns after the kernel's first block entered: when blocks entered, when their waits returned, when their
-    /// first rows' products were done (x had arrived) and when they ended; first, median and last block of each.
+    /// gemv.cu's GEMV_TIMELINE build: each wide GEMV's blocks in the last layer of the last replayed step, in ns after the
+    /// layer's qkv projection's first block entered (so the layer's kernels line up; the down projection's are the layer's
+    /// own, after its o and gate_up): when blocks entered, when their waits returned, when their first rows' products were
+    /// done (x had arrived) and when they ended; first, median and last block of each. Returns that origin.
     /// </summary>
-    private static void PrintGemvTimeline(CudaBackend backend, ulong timeline)
+    private static ulong? PrintGemvTimeline(CudaBackend backend, ulong timeline)
     {
-        const int Slots = 5, Blocks = 2048, Stamps = 4;
+        const int Slots = 5, Blocks = 2048, Stamps = 8;
         backend.Device.Synchronize();
         ulong[] stamps = DeviceArrays.Download<ulong>(timeline, Slots * Blocks * Stamps);
         string[] names = ["qkv", "gate_up", "o", "down", "lm_head"];
-        for (int slot = 0; slot < Slots; slot++)
+        int[][] used = Enumerable.Range(0, Slots)
+            .Select(slot => Enumerable.Range(0, Blocks).Where(b => stamps[(slot * Blocks + b) * Stamps] != 0).ToArray()).ToArray();
+        if (used[0].Length == 0)
+        {
+            return null;
+        }
+        ulong origin = used[0].Min(b => stamps[b * Stamps]);
+        foreach (int slot in new[] { 0, 2, 1, 3, 4 }) // the layer's order
         {
             int at = slot * Blocks * Stamps;
-            var blocks = Enumerable.Range(0, Blocks).Where(b => stamps[at + b * Stamps] != 0).ToArray();
+            int[] blocks = used[slot];
             if (blocks.Length == 0)
             {
                 continue;
             }
-            ulong origin = blocks.Min(b => stamps[at + b * Stamps]);
             string Spread(int k)
             {
                 long[] times = blocks.Select(b => (long)(stamps[at + b * Stamps + k] - origin)).Order().ToArray();
@@ -214,7 +223,15 @@ internal static unsafe class DecodeBench
             }
             Report.Line($"    gemv timeline {names[slot],-7} {blocks.Length,4} blocks, ns first/median/last: entry {Spread(0)} | wait returned {Spread(1)}"
                 + $" | first products {Spread(2)} | end {Spread(3)}");
+            // whether a block's end follows how many blocks its multiprocessor ran (stamp 4: the SM's id)
+            var perSm = blocks.GroupBy(b => stamps[at + b * Stamps + 4]).ToDictionary(g => g.Key, g => g.Count());
+            foreach (var group in blocks.GroupBy(b => perSm[stamps[at + b * Stamps + 4]]).OrderBy(g => g.Key))
+            {
+                long[] ends = group.Select(b => (long)(stamps[at + b * Stamps + 3] - origin)).Order().ToArray();
+                Report.Line($"      on SMs that ran {group.Key} of its blocks: {ends.Length,4} blocks, end first/median/last {ends[0],6} {ends[ends.Length / 2],6} {ends[^1],6}");
+            }
         }
+        return origin;
     }
 
     /// <summary>A warm 2048-token prefill (median of 5), then its per-op profile with attention and GEMM TFLOP/s.</summary>

@@ -25,10 +25,6 @@
 // smem: 48 KB static (the rings), under the limit that needs no opt-in.
 #include "decode_attention.cuh"
 
-#ifdef ATT_TRIGGER_LATE // experiment (decode_attention.cuh): the entry's trigger left to decode_attention_group
-#define launch_next_grid() ((void)0)
-#endif
-
 // DYNAMIC_SMEM: the rings in that much dynamic shared memory (the deep kernels) instead of ATT_SMEM_BYTES of static;
 // each warp's ring holds as many 16-key tiles as its share of it takes (3 with 48 KB and 4 warps at head_dim 128).
 template <bool EARLY, int DYNAMIC_SMEM = 0, int WARPS = ATT_WARPS>
@@ -54,6 +50,7 @@ __device__ __forceinline__ void decode_attention_block(const bf16* __restrict__ 
     const int* table = blockTables + (long long)tokenSeq[t] * maxBlocks;
     const int context = tokenContext[t];
 #ifdef ATT_SWEEP_EMPTY // timing only: a launch that waits and does nothing (what the step pays for attention being a launch)
+    if (gridDim.z == 1) launch_next_grid(); // at entry, as before the late trigger
     if (EARLY) wait_for_previous_grid();
     return;
 #endif
@@ -70,7 +67,7 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, 3) decode_attention(co
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
     const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
 {
-    launch_next_grid();
+    launch_next_grid_when_split();
     wait_for_previous_grid();
     decode_attention_block<false>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
         tokenContext, tokenList, heads, kvHeads, headDim, blockSize, scale);
@@ -83,7 +80,7 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, 3) decode_attention_ea
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
     const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
 {
-    launch_next_grid();
+    launch_next_grid_when_split();
     decode_attention_block<true>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
         tokenContext, tokenList, heads, kvHeads, headDim, blockSize, scale);
 }
@@ -96,7 +93,7 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, 2) decode_attention_de
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
     const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
 {
-    launch_next_grid();
+    launch_next_grid_when_split();
     wait_for_previous_grid();
     decode_attention_block<false, ATT_DEEP_SMEM_BYTES>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
         tokenContext, tokenList, heads, kvHeads, headDim, blockSize, scale);
@@ -107,7 +104,7 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, 2) decode_attention_de
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
     const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
 {
-    launch_next_grid();
+    launch_next_grid_when_split();
     decode_attention_block<true, ATT_DEEP_SMEM_BYTES>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
         tokenContext, tokenList, heads, kvHeads, headDim, blockSize, scale);
 }
@@ -120,7 +117,7 @@ extern "C" __global__ void __launch_bounds__(2 * ATT_THREADS, 1) decode_attentio
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
     const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
 {
-    launch_next_grid();
+    launch_next_grid_when_split();
     wait_for_previous_grid();
     decode_attention_block<false, ATT_DEEP_SMEM_BYTES, 8>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
         tokenContext, tokenList, heads, kvHeads, headDim, blockSize, scale);
@@ -131,7 +128,7 @@ extern "C" __global__ void __launch_bounds__(2 * ATT_THREADS, 1) decode_attentio
     const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
     const int* __restrict__ tokenSeq, const int* __restrict__ tokenContext, const int* __restrict__ tokenList, int heads, int kvHeads, int headDim, int blockSize, float scale)
 {
-    launch_next_grid();
+    launch_next_grid_when_split();
     decode_attention_block<true, ATT_DEEP_SMEM_BYTES, 8>(q, qRowStride, out, partialOut, partialMax, partialSum, kCache, vCache, blockTables, maxBlocks, tokenSeq,
         tokenContext, tokenList, heads, kvHeads, headDim, blockSize, scale);
 }

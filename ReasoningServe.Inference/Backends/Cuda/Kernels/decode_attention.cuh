@@ -16,10 +16,16 @@
 // ATT_SWEEP_NO_MATH and ATT_SWEEP_NO_LOADS leave out the tensor-core work or the loads: builds for timing only (wrong
 // results), tools/cuda-check's attention-sweep; ATT_SWEEP_TABLE_PER_TILE reads the block table as each tile is issued;
 // ATT_SWEEP_EMPTY (decode_attention.cu) makes every launch wait and return, for timing whole steps without attention's work.
-// ATT_TRIGGER_LATE (experiment, decode_attention.cu's kernels only): the successor (the o projection, whose blocks request
-// their weights at once) is let launch after q is loaded (1) or after the last tile (2) instead of at entry, so that its
-// requests do not queue ahead of q's and the first tiles' (run 19's timeline: 3300-4100 cycles from the wait to the
-// first QK^T, where their loads alone would take well under 1500).
+// The trigger (common.cuh's launch_next_grid): a split launch lets its successor (attention_combine) launch at entry,
+// one split lets it (the o projection, whose blocks request their weights at once) launch only once q is loaded, so
+// that those requests do not queue ahead of q's. Whole one-token steps at 128 positions, alternated twice on the H200
+// (run 20): 1.5B 1.144-1.149 against 1.156-1.158 ms, 7B 3.627-3.630 against 3.647-3.649; at 1024 positions (32 splits)
+// the 7B was 0.5% slower with the late trigger, so split launches keep the early one. decode_step.cu's grid never
+// triggers (launch_next_grid only does for a grid x of 1).
+__device__ __forceinline__ void launch_next_grid_when_split()
+{
+    if (gridDim.z > 1) launch_next_grid();
+}
 
 // ATT_TIMELINE (timing only, one split): lane 0 of each warp writes its SM clock at fixed points into partialOut as
 // unsigned long long [block (kvHead, split)][warp][16]; cuda-check's context-sweep prints them (the last layer's).
@@ -202,9 +208,7 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
         for (int n = 0; n < RING - 1; n++) issue(n, n);
     }
     load_q(); // after the wait either way (the kernels that are not EARLY waited on entry)
-#if ATT_TRIGGER_LATE == 1
-    launch_next_grid();
-#endif
+    if (splits == 1) launch_next_grid(); // see launch_next_grid_when_split
     int readBuffer = 0, writeBuffer = RING - 1;
     for (int i = 0; i < count; i++)
     {
@@ -282,9 +286,6 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
     // Merge the warps: each leaves its rows' m (log2 units), l and O in shared memory over the (now idle) rings.
     cp_async_wait<0>(); // only empty groups can be pending here; no copy may land in the merge buffers
     ATT_STAMP(6);
-#if ATT_TRIGGER_LATE == 2
-    launch_next_grid();
-#endif
     sync();
     float* oShared = (float*)smem;                   // [WARPS * 16][OSTRIDE]
     float* mShared = oShared + WARPS * 16 * OSTRIDE; // [WARPS * 16]

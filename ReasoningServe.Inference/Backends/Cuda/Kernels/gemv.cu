@@ -103,6 +103,18 @@ struct SiluInput
     static __device__ __forceinline__ uint4 finish(Raw r) { return silu_times8(r.gate, r.up); }
 };
 
+// The row-per-warp layout's weights (one token: the lm_head) as plain __ldg, not evict-first as the wide layout's: in
+// run 20's trace of a 1.5B step the lm_head took 119.7 us with the hint and 109.0 without, where the wide kernels
+// gained. GEMV_ROWS_EVICT_FIRST (A/B) puts the hint back.
+__device__ __forceinline__ uint4 load_row_weights(const uint4* p)
+{
+#ifdef GEMV_ROWS_EVICT_FIRST
+    return load_weights(p);
+#else
+    return __ldg(p);
+#endif
+}
+
 template <int R, int U, class Input>
 __device__ __forceinline__ void gemv_rows(const Input& in, int tokens, const bf16* __restrict__ w, int n, int k, void* __restrict__ y, int ldy,
     int floatOutput)
@@ -139,7 +151,7 @@ __device__ __forceinline__ void gemv_rows(const Input& in, int tokens, const bf1
             for (int u = 0; u < U; u++)
 #pragma unroll
                 for (int r = 0; r < R; r++)
-                    wv[u][r] = j + 32 * u < count ? load_weights(wr[r] + c0 + j + 32 * u) : make_uint4(0, 0, 0, 0);
+                    wv[u][r] = j + 32 * u < count ? load_row_weights(wr[r] + c0 + j + 32 * u) : make_uint4(0, 0, 0, 0);
 #pragma unroll
             for (int u = 0; u < U; u++)
             {
@@ -269,12 +281,19 @@ __device__ __forceinline__ void load_wide_rows(uint4 (&wv)[WIDE_ROWS][CPT], cons
 }
 
 // GEMV_TIMELINE (timing only): thread 0 of each wide block writes the global timer (ns) at its entry, when its wait
-// returns, when its first rows' products are done (x has arrived) and at its end into gemv_timeline[slot][block],
-// slot 0 qkv, 1 gate_up, 2 o (other plain rows of k <= 4096), 3 down (k > 4096), 4 the lm_head (n > 32768); every
-// layer overwrites the last, so a step leaves its last layer's (cuda-check's context-sweep prints them).
+// returns, when its first rows' products are done (x has arrived) and at its end into gemv_timeline[slot][block][0..3],
+// and its multiprocessor's id into [4], slot 0 qkv, 1 gate_up, 2 o (other plain rows of k <= 4096), 3 down (k > 4096),
+// 4 the lm_head (n > 32768); every layer overwrites the last, so a step leaves its last layer's (cuda-check's
+// context-sweep prints them).
 #ifdef GEMV_TIMELINE
 #define GEMV_TIMELINE_BLOCKS 2048
-__device__ unsigned long long gemv_timeline[5][GEMV_TIMELINE_BLOCKS][4];
+__device__ unsigned long long gemv_timeline[5][GEMV_TIMELINE_BLOCKS][8];
+__device__ __forceinline__ unsigned sm_id()
+{
+    unsigned id;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(id));
+    return id;
+}
 __device__ __forceinline__ int timeline_slot(const QkvRows&, int, int) { return 0; }
 __device__ __forceinline__ int timeline_slot(const GateUpSiluRows&, int, int) { return 1; }
 __device__ __forceinline__ int timeline_slot(const PlainRows&, int n, int k) { return n > 32768 ? 4 : k > 4096 ? 3 : 2; }
@@ -348,6 +367,9 @@ __device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __re
     const int slot = 0;
 #endif
     GEMV_STAMP(slot, 0, 0.f);
+#ifdef GEMV_TIMELINE
+    if (threadIdx.x == 0 && blockIdx.x < GEMV_TIMELINE_BLOCKS) gemv_timeline[slot][blockIdx.x][4] = sm_id();
+#endif
     const int row0 = out.first(n, blockIdx.x), rows = out.first(n, blockIdx.x + 1) - row0;
     uint4 wv[WIDE_ROWS][CPT];
     load_wide_rows(wv, w, out, row0, row0 + rows - 1, k);

@@ -83,6 +83,7 @@ __device__ __forceinline__ void gemv_mma_block(const bf16* __restrict__ x, int t
 
     const bf16 *rowA, *rowB;
     uint4 wa[UNROLL], wb[UNROLL];
+    // plain __ldg: gemv.cu's evict-first hint (common.cuh's load_weights) made steps of 2-8 tokens no faster (run 20)
     auto request_weights = [&](int first)
     {
 #pragma unroll
@@ -90,13 +91,8 @@ __device__ __forceinline__ void gemv_mma_block(const bf16* __restrict__ x, int t
         {
             const int at = (first + u * warps) * 32 + 8 * c; // k of this lane's 16 bytes; a multiple of 8, so in or out whole
             const bool in = at < k;
-#ifndef MMA_WEIGHTS_EVICT_FIRST
             wa[u] = in ? __ldg((const uint4*)(rowA + at)) : make_uint4(0, 0, 0, 0);
             wb[u] = in ? __ldg((const uint4*)(rowB + at)) : make_uint4(0, 0, 0, 0);
-#else // experiment (run 19, not yet run): evict-first in L2, as gemv.cu's weights (common.cuh's load_weights)
-            wa[u] = in ? load_weights((const uint4*)(rowA + at)) : make_uint4(0, 0, 0, 0);
-            wb[u] = in ? load_weights((const uint4*)(rowB + at)) : make_uint4(0, 0, 0, 0);
-#endif
         }
     };
     auto start_row_block = [&](int block)
