@@ -44,7 +44,8 @@ __device__ __forceinline__ void wait_for_previous_grid()
 // not push out what is read again each step (the K/V of the contexts, activations). A one-token step with it, against
 // plain __ldg (GEMV_WEIGHTS_L2_NORMAL), alternated twice on the H200 (run 19): 1.5B 1.151-1.152 against 1.170-1.171 ms
 // at 128 positions, 1.193 against 1.199 at 1024; 7B 3.598 against 3.633-3.634, 3.629-3.632 against 3.666, 3.847-3.849
-// against 3.879-3.881 at 16000.
+// against 3.879-3.881 at 16000. The lm_head's row-per-warp GEMV keeps it too: with plain __ldg there, whole steps at 128
+// positions were 0.5% slower (run 20: 1.5B 1.147 against 1.140-1.141 ms, 7B 3.630-3.631 against 3.621-3.623).
 __device__ __forceinline__ uint4 load_weights(const uint4* p)
 {
 #ifndef GEMV_WEIGHTS_L2_NORMAL

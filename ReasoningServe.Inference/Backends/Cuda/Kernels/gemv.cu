@@ -103,18 +103,6 @@ struct SiluInput
     static __device__ __forceinline__ uint4 finish(Raw r) { return silu_times8(r.gate, r.up); }
 };
 
-// The row-per-warp layout's weights (one token: the lm_head) as plain __ldg, not evict-first as the wide layout's: in
-// run 20's trace of a 1.5B step the lm_head took 119.7 us with the hint and 109.0 without, where the wide kernels
-// gained. GEMV_ROWS_EVICT_FIRST (A/B) puts the hint back.
-__device__ __forceinline__ uint4 load_row_weights(const uint4* p)
-{
-#ifdef GEMV_ROWS_EVICT_FIRST
-    return load_weights(p);
-#else
-    return __ldg(p);
-#endif
-}
-
 template <int R, int U, class Input>
 __device__ __forceinline__ void gemv_rows(const Input& in, int tokens, const bf16* __restrict__ w, int n, int k, void* __restrict__ y, int ldy,
     int floatOutput)
@@ -151,7 +139,7 @@ __device__ __forceinline__ void gemv_rows(const Input& in, int tokens, const bf1
             for (int u = 0; u < U; u++)
 #pragma unroll
                 for (int r = 0; r < R; r++)
-                    wv[u][r] = j + 32 * u < count ? load_row_weights(wr[r] + c0 + j + 32 * u) : make_uint4(0, 0, 0, 0);
+                    wv[u][r] = j + 32 * u < count ? load_weights(wr[r] + c0 + j + 32 * u) : make_uint4(0, 0, 0, 0);
 #pragma unroll
             for (int u = 0; u < U; u++)
             {
