@@ -51,8 +51,8 @@
 
 // An input's chunk c for one token comes in two steps, fetch (its loads) and finish (what is computed from them), so
 // that the wide layout can request all of a thread's chunks before it computes any (gemv_wide_rows). fetch reads with
-// load_after_wait, not __ldg: behind wait_for_previous_grid_after ptxas moved gemv_wide's __ldg loads of x above the
-// wait, and the one-token steps after a long prompt came out wrong (run 10).
+// load_after_wait, not __ldg: ptxas moved gemv_wide's __ldg loads of x above the wait, and the one-token steps after a
+// long prompt came out wrong (run 10).
 struct PlainInput
 {
     const bf16* x;
@@ -239,9 +239,8 @@ extern "C" __global__ void __launch_bounds__(256) gemv_silu(const bf16* __restri
 // of one row. The row-per-warp layout above gives each warp its own row: 3584 warps each streaming a 37 KB row of the
 // 7B down projection ran at 3.4 TB/s on the H200 where gate_up's 7 KB rows ran at 4.2. The grid is as many blocks as
 // fit on the GPU at once (or more, at most WIDE_MAX_ROWS rows each), the rows shared out evenly between them. The first
-// rows' weights are requested before waiting for the previous kernel (they are not its output), and the wait depends on
-// them so that ptxas keeps it behind them (some_bits_of). Each row's warp sums
-// meet in shared memory and are added in warp order, so results do not depend on timing.
+// rows' weights are requested before waiting for the previous kernel (they are not its output: load_weights_before_wait).
+// Each row's warp sums meet in shared memory and are added in warp order, so results do not depend on timing.
 // block: 32 * ceil(k / 8 / CPT / 32) threads (<= 512); grid: >= ceil(n / WIDE_MAX_ROWS).
 #ifndef CPT
 #define CPT 5
@@ -251,7 +250,23 @@ extern "C" __global__ void __launch_bounds__(256) gemv_silu(const bf16* __restri
 #endif
 #define WIDE_MAX_ROWS 32
 
-template <class Rows>
+// The first rows, before the wait: volatile coherent loads (ld.global, not .nc), which ptxas keeps ahead of the wait as
+// it keeps load_after_wait behind it. With plain __ldg, ptxas (CUDA 13) put them all after the wait, with no head start
+// (a chain of the 1.5B layers' projections took 1.04 ms against 0.89 with them ahead: tools/gpu/kernel_boundary.cu, run
+// 10). Until run 20 the wait depended on their data instead, which held it, and x's loads after it, until they had
+// arrived: a 1.5B gate_up's waits returned over 1.2 us, with them over 32 ns (run 20's timeline), and whole steps were
+// the same or up to 0.3% faster (1.5B 1.133-1.135 ms both ways, 7B 3.559-3.560 against 3.570-3.572 at 128 positions).
+__device__ __forceinline__ uint4 load_weights_before_wait(const uint4* p)
+{
+    uint4 v;
+    unsigned long long policy;
+    asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+    asm volatile("ld.global.L1::no_allocate.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
+        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p), "l"(policy) : "memory");
+    return v;
+}
+
+template <class Rows, bool BEFORE_WAIT = false>
 __device__ __forceinline__ void load_wide_rows(uint4 (&wv)[WIDE_ROWS][CPT], const bf16* __restrict__ w, const Rows& out, int first, int last, int k)
 {
     const int chunks = k / 8;
@@ -263,7 +278,8 @@ __device__ __forceinline__ void load_wide_rows(uint4 (&wv)[WIDE_ROWS][CPT], cons
         for (int i = 0; i < CPT; i++)
         {
             int c = threadIdx.x + i * blockDim.x;
-            wv[u][i] = c < chunks ? load_weights(row + c) : make_uint4(0, 0, 0, 0);
+            if constexpr (BEFORE_WAIT) wv[u][i] = c < chunks ? load_weights_before_wait(row + c) : make_uint4(0, 0, 0, 0);
+            else wv[u][i] = c < chunks ? load_weights(row + c) : make_uint4(0, 0, 0, 0);
         }
     }
 }
@@ -292,20 +308,6 @@ __device__ __forceinline__ int timeline_slot(const PlainRows&, int n, int k) { r
 #else
 #define GEMV_STAMP(slot, k, after) do { } while (0)
 #endif
-
-// A word that depends on every load of wv, for wait_for_previous_grid_after: with the plain wait, ptxas (CUDA 13) put
-// all of a block's first weight loads after it, so they had no head start; a wait under the last load's word alone
-// kept some ahead. In a chain of the 7B (1.5B) layers' projections these kernels took 3.36 (1.04) ms with the plain
-// wait and 3.21 (0.89) ms waiting under every load (tools/gpu/kernel_boundary.cu, run 10).
-__device__ __forceinline__ unsigned some_bits_of(const uint4 (&wv)[WIDE_ROWS][CPT])
-{
-    unsigned bits = 0;
-#pragma unroll
-    for (int u = 0; u < WIDE_ROWS; u++)
-#pragma unroll
-        for (int i = 0; i < CPT; i++) bits |= wv[u][i].x;
-    return bits;
-}
 
 // The block's rows row0 .. row0 + rows - 1 from the first WIDE_ROWS of them in wv and this thread's chunks of x in xv:
 // each next group of rows is requested before this group's warp sums, and each row's warp sums meet in shared memory
@@ -360,8 +362,8 @@ __device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __re
 #endif
     const int row0 = out.first(n, blockIdx.x), rows = out.first(n, blockIdx.x + 1) - row0;
     uint4 wv[WIDE_ROWS][CPT];
-    load_wide_rows(wv, w, out, row0, row0 + rows - 1, k);
-    wait_for_previous_grid_after(some_bits_of(wv));
+    load_wide_rows<Rows, true>(wv, w, out, row0, row0 + rows - 1, k);
+    wait_for_previous_grid();
     GEMV_STAMP(slot, 1, 0.f);
     // This thread's chunks of x, zero past k. All are requested before any is finished: built one chunk at a time, the
     // SiLU input's loads were not issued together (ptxas does not move loads across its division's calls), and a 7B down
