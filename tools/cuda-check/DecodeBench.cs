@@ -151,7 +151,7 @@ internal static unsafe class DecodeBench
                 ulong? layerStart = null;
                 if (backend.Kernels.Global("gemv.cu", "gemv_timeline") is { } gemvTimeline)
                 {
-                    layerStart = PrintGemvTimeline(backend, gemvTimeline.Pointer);
+                    layerStart = PrintGemvTimeline(backend, gemvTimeline.Pointer, gemvTimeline.Bytes);
                 }
                 if (splits == 1 && timeline)
                 {
@@ -195,14 +195,15 @@ internal static unsafe class DecodeBench
     /// own, after its o and gate_up): when blocks entered, when their waits returned, when their first rows' products were
     /// done (x had arrived) and when they ended; first, median and last block of each. Returns that origin.
     /// </summary>
-    private static ulong? PrintGemvTimeline(CudaBackend backend, ulong timeline)
+    private static ulong? PrintGemvTimeline(CudaBackend backend, ulong timeline, long bytes)
     {
-        const int Slots = 5, Blocks = 2048, Stamps = 8;
+        const int Slots = 5, Stamps = 8; // gemv_timeline[slot][block][stamp], unsigned long long
+        int slotBlocks = (int)(bytes / (Slots * Stamps * sizeof(ulong)));
         backend.Device.Synchronize();
-        ulong[] stamps = DeviceArrays.Download<ulong>(timeline, Slots * Blocks * Stamps);
+        ulong[] stamps = DeviceArrays.Download<ulong>(timeline, Slots * slotBlocks * Stamps);
         string[] names = ["qkv", "gate_up", "o", "down", "lm_head"];
         int[][] used = Enumerable.Range(0, Slots)
-            .Select(slot => Enumerable.Range(0, Blocks).Where(b => stamps[(slot * Blocks + b) * Stamps] != 0).ToArray()).ToArray();
+            .Select(slot => Enumerable.Range(0, slotBlocks).Where(b => stamps[(slot * slotBlocks + b) * Stamps] != 0).ToArray()).ToArray();
         if (used[0].Length == 0)
         {
             return null;
@@ -210,25 +211,25 @@ internal static unsafe class DecodeBench
         ulong origin = used[0].Min(b => stamps[b * Stamps]);
         foreach (int slot in new[] { 0, 2, 1, 3, 4 }) // the layer's order
         {
-            int at = slot * Blocks * Stamps;
+            int at = slot * slotBlocks * Stamps;
             int[] blocks = used[slot];
             if (blocks.Length == 0)
             {
                 continue;
             }
-            string Spread(int k)
+            // stamp k of these blocks, first / median / last
+            string Spread(IEnumerable<int> of, int k)
             {
-                long[] times = blocks.Select(b => (long)(stamps[at + b * Stamps + k] - origin)).Order().ToArray();
+                long[] times = of.Select(b => (long)(stamps[at + b * Stamps + k] - origin)).Order().ToArray();
                 return $"{times[0],6} {times[times.Length / 2],6} {times[^1],6}";
             }
-            Report.Line($"    gemv timeline {names[slot],-7} {blocks.Length,4} blocks, ns first/median/last: entry {Spread(0)} | wait returned {Spread(1)}"
-                + $" | first products {Spread(2)} | end {Spread(3)}");
+            Report.Line($"    gemv timeline {names[slot],-7} {blocks.Length,4} blocks, ns first/median/last: entry {Spread(blocks, 0)}"
+                + $" | wait returned {Spread(blocks, 1)} | first products {Spread(blocks, 2)} | end {Spread(blocks, 3)}");
             // whether a block's end follows how many blocks its multiprocessor ran (stamp 4: the SM's id)
             var perSm = blocks.GroupBy(b => stamps[at + b * Stamps + 4]).ToDictionary(g => g.Key, g => g.Count());
             foreach (var group in blocks.GroupBy(b => perSm[stamps[at + b * Stamps + 4]]).OrderBy(g => g.Key))
             {
-                long[] ends = group.Select(b => (long)(stamps[at + b * Stamps + 3] - origin)).Order().ToArray();
-                Report.Line($"      on SMs that ran {group.Key} of its blocks: {ends.Length,4} blocks, end first/median/last {ends[0],6} {ends[ends.Length / 2],6} {ends[^1],6}");
+                Report.Line($"      on SMs that ran {group.Key} of its blocks: {group.Count(),4} blocks, end first/median/last {Spread(group, 3)}");
             }
         }
         return origin;

@@ -46,14 +46,19 @@ __device__ __forceinline__ void wait_for_previous_grid()
 // at 128 positions, 1.193 against 1.199 at 1024; 7B 3.598 against 3.633-3.634, 3.629-3.632 against 3.666, 3.847-3.849
 // against 3.879-3.881 at 16000. The lm_head's row-per-warp GEMV keeps it too: with plain __ldg there, whole steps at 128
 // positions were 0.5% slower (run 20: 1.5B 1.147 against 1.140-1.141 ms, 7B 3.630-3.631 against 3.621-3.623).
+__device__ __forceinline__ unsigned long long evict_first_policy()
+{
+    unsigned long long policy;
+    asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+    return policy;
+}
+
 __device__ __forceinline__ uint4 load_weights(const uint4* p)
 {
 #ifndef GEMV_WEIGHTS_L2_NORMAL
     uint4 v;
-    unsigned long long policy;
-    asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
     asm("ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
-        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p), "l"(policy));
+        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p), "l"(evict_first_policy()));
     return v;
 #else
     return __ldg(p);

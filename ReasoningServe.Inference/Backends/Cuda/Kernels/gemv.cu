@@ -259,10 +259,8 @@ extern "C" __global__ void __launch_bounds__(256) gemv_silu(const bf16* __restri
 __device__ __forceinline__ uint4 load_weights_before_wait(const uint4* p)
 {
     uint4 v;
-    unsigned long long policy;
-    asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
     asm volatile("ld.global.L1::no_allocate.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
-        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p), "l"(policy) : "memory");
+        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p), "l"(evict_first_policy()) : "memory");
     return v;
 }
 
@@ -353,13 +351,11 @@ __device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __re
 {
 #ifdef GEMV_TIMELINE
     const int slot = timeline_slot(out, n, k);
+    if (threadIdx.x == 0 && blockIdx.x < GEMV_TIMELINE_BLOCKS) gemv_timeline[slot][blockIdx.x][4] = sm_id();
 #else
     const int slot = 0;
 #endif
     GEMV_STAMP(slot, 0, 0.f);
-#ifdef GEMV_TIMELINE
-    if (threadIdx.x == 0 && blockIdx.x < GEMV_TIMELINE_BLOCKS) gemv_timeline[slot][blockIdx.x][4] = sm_id();
-#endif
     const int row0 = out.first(n, blockIdx.x), rows = out.first(n, blockIdx.x + 1) - row0;
     uint4 wv[WIDE_ROWS][CPT];
     load_wide_rows<Rows, true>(wv, w, out, row0, row0 + rows - 1, k);
