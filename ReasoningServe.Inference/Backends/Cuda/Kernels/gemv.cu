@@ -264,6 +264,35 @@ __device__ __forceinline__ uint4 load_weights_before_wait(const uint4* p)
     return v;
 }
 
+// The qkv epilogue's own inputs (position, cache slot, RoPE frequency, bias), for the lanes of warp 0 that store the
+// block's rows, loaded with the first rows' weights before the wait (as volatile loads, which stay there): none is a
+// kernel's output (the step's inputs come in a copy ahead of its first kernel; attention reads its block table as
+// early), and after the block's sums they were one more L2 round trip between the sums and the stores. Other rows'
+// kinds have none. QKV_INPUTS_AFTER_WAIT (comparison only): QkvRows::store reads them itself, as before.
+template <class Rows> __device__ __forceinline__ void load_inputs_before_wait(Rows&, int, int) { }
+
+__device__ __forceinline__ QkvRows::Inputs load_qkv_inputs(const QkvRows& out, int r)
+{
+    const int row = out.weight_row(r), i = row % out.headDim, half = out.headDim >> 1;
+    int position, slot;
+    float freq;
+    unsigned short bias = 0;
+    asm volatile("ld.global.u32 %0, [%1];" : "=r"(position) : "l"(out.positions) : "memory");
+    asm volatile("ld.global.u32 %0, [%1];" : "=r"(slot) : "l"(out.slots) : "memory");
+    asm volatile("ld.global.f32 %0, [%1];" : "=f"(freq) : "l"(out.invFreq + (i < half ? i : i - half)) : "memory");
+    if (out.bias != nullptr) asm volatile("ld.global.u16 %0, [%1];" : "=h"(bias) : "l"(out.bias + row) : "memory");
+    return {(float)position, freq, __bfloat162float(__ushort_as_bfloat16(bias)), slot};
+}
+
+__device__ __forceinline__ void load_inputs_before_wait(QkvRows& out, int row0, int rows)
+{
+#ifndef QKV_INPUTS_AFTER_WAIT
+    const int lane = threadIdx.x & 31;
+    out.early = threadIdx.x < 32 && lane < rows ? load_qkv_inputs(out, row0 + lane) : QkvRows::Inputs{0.f, 0.f, 0.f, -1};
+    out.hasEarly = true;
+#endif
+}
+
 template <class Rows, bool BEFORE_WAIT = false>
 __device__ __forceinline__ void load_wide_rows(uint4 (&wv)[WIDE_ROWS][CPT], const bf16* __restrict__ w, const Rows& out, int first, int last, int k)
 {
@@ -347,7 +376,7 @@ __device__ __forceinline__ void multiply_wide_rows(uint4 (&wv)[WIDE_ROWS][CPT], 
 }
 
 template <class Input, class Rows>
-__device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __restrict__ w, int n, int k, const Rows& out)
+__device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __restrict__ w, int n, int k, Rows out)
 {
 #ifdef GEMV_TIMELINE
     const int slot = timeline_slot(out, n, k);
@@ -359,6 +388,7 @@ __device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __re
     const int row0 = out.first(n, blockIdx.x), rows = out.first(n, blockIdx.x + 1) - row0;
     uint4 wv[WIDE_ROWS][CPT];
     load_wide_rows<Rows, true>(wv, w, out, row0, row0 + rows - 1, k);
+    load_inputs_before_wait(out, row0, rows);
     wait_for_previous_grid();
     GEMV_STAMP(slot, 1, 0.f);
     // This thread's chunks of x, zero past k. All are requested before any is finished: built one chunk at a time, the

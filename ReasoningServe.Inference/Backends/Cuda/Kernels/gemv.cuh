@@ -72,24 +72,40 @@ struct QkvRows
     int heads, kvHeads, headDim;
     __device__ __forceinline__ int first(int n, int block) const { return wide_first_pair_row(n, block, gridDim.x); }
     __device__ __forceinline__ int weight_row(int r) const { return rope_pair_row(r, headDim); }
+    // What store needs besides the sum for row r (bias 0 without one): read by store itself, or, in gemv_wide_qkv, before
+    // its wait (load_before_wait: none of it is a kernel's output), so that these loads do not follow the block's sums.
+    struct Inputs
+    {
+        float position, freq, bias;
+        long long slot;
+    };
+    Inputs early;
+    bool hasEarly;
+    __device__ __forceinline__ Inputs inputs(int r, bool valid) const
+    {
+        const int row = weight_row(r), i = row % headDim, half = headDim >> 1;
+        if (!valid) return {0.f, 0.f, 0.f, -1};
+        return {(float)positions[0], invFreq[i < half ? i : i - half], bias != nullptr ? __bfloat162float(bias[row]) : 0.f, slots[0]};
+    }
     // Called by every lane of a warp whose lane r holds row base + r, base even (gemv.cu: warp 0, base 0, a block has
     // at most 32 rows), so that a pair meets in the warp.
     __device__ __forceinline__ void store(float sum, int r, bool valid) const
     {
+        const Inputs in = hasEarly ? early : inputs(r, valid);
         const int row = weight_row(r), head = row / headDim, i = row % headDim, half = headDim >> 1;
         float x = __bfloat162float(__float2bfloat16(sum));
-        if (bias != nullptr && valid) x = __bfloat162float(__float2bfloat16(x + __bfloat162float(bias[row])));
+        if (bias != nullptr && valid) x = __bfloat162float(__float2bfloat16(x + in.bias));
         const float other = __shfl_xor_sync(0xffffffffu, x, 1); // the pair's other half
         if (!valid) return;
         bf16 y = __float2bfloat16(x);
         if (head < heads + kvHeads)
         {
             float s, c;
-            sincosf((float)positions[0] * invFreq[i < half ? i : i - half], &s, &c);
+            sincosf(in.position * in.freq, &s, &c);
             y = i < half ? __float2bfloat16(x * c - other * s) : __float2bfloat16(x * c + other * s);
         }
         qkv[row] = y;
-        const long long slot = slots[0];
+        const long long slot = in.slot;
         const int qSize = heads * headDim, kvSize = kvHeads * headDim;
         if (slot >= 0 && head >= heads)
         {
