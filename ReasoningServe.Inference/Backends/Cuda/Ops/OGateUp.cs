@@ -1,0 +1,81 @@
+using ReasoningServe.Inference.Backends.Cuda.Native;
+
+namespace ReasoningServe.Inference.Backends.Cuda.Ops;
+
+/// <summary>
+/// gemv_o_gate_up.cu: a one-token step's o projection, post-attention residual add and RMSNorm, and gate_up projection
+/// with SiLU·mul in one launch of one block per multiprocessor, whose weights stream into shared memory from the moment
+/// its blocks start (while attention runs); bit for bit what gemv_wide, add_rmsnorm and gemv_wide_gate_up give.
+/// </summary>
+internal sealed unsafe class OGateUp : IDisposable
+{
+    private const int CopyWarpThreads = 32;
+    private readonly CudaKernel _kernel;
+    private readonly DeviceBuffer _arrivals = new(8);
+    private readonly int _hidden, _inter, _group, _slots, _maxRows;
+    private readonly uint _blocks, _threads, _sharedBytes;
+
+    /// <summary>Shared memory a block asks for by default: with decode attention's 48 KB a multiprocessor still holds both.</summary>
+    public const int DefaultSharedBytes = 170 * 1024;
+
+    private OGateUp(CudaKernel kernel, int multiprocessors, int hidden, int inter, int sharedBudget, nint stream)
+    {
+        _kernel = kernel;
+        _hidden = hidden;
+        _inter = inter;
+        _group = Gemm.WideThreads(hidden, Gemm.WideChunksPerThread);
+        _threads = (uint)(_group * (Gemm.WideMaxThreads / _group) + CopyWarpThreads);
+        _blocks = (uint)multiprocessors;
+        _maxRows = (hidden + multiprocessors - 1) / multiprocessors + 2 * ((inter + multiprocessors - 1) / multiprocessors);
+        int partialBytes = 4 * ((_maxRows * (_group / 32) + 1) & ~1);
+        int rowBytes = 2 * hidden;
+        _slots = Math.Min(_maxRows, (sharedBudget - 2 * rowBytes - partialBytes - 8) / (rowBytes + 16));
+        _sharedBytes = (uint)(_slots * rowBytes + 2 * rowBytes + partialBytes + 16 * _slots + 8);
+        CudaDriver.Check(CudaDriver.cuMemsetD8Async(_arrivals.Pointer, 0, 8, stream), "cuMemsetD8Async(gemv_o_gate_up arrivals)");
+    }
+
+    /// <summary>Why a model's layers cannot take it on this device, or null when they can.</summary>
+    public static string? WhyNot(CudaKernels kernels, CudaDevice device, int hidden, int qSize, int multiprocessors, int sharedBudget)
+    {
+        if (!kernels.GemvOGateUp.IsLoaded || device.ComputeCapability < 90)
+        {
+            return "it needs bulk copies (sm_90) and gemv_o_gate_up.cu loaded";
+        }
+        if (hidden != qSize || hidden % 8 != 0 || hidden > 8192)
+        {
+            return "it takes a q size equal to the hidden size, a multiple of 8 up to 8192";
+        }
+        if (sharedBudget > device.MaxSharedBytesPerBlock || sharedBudget < 8 * 2 * hidden)
+        {
+            return $"{sharedBudget} bytes of shared memory a block is not between 8 rows and the device's {device.MaxSharedBytesPerBlock}";
+        }
+        return multiprocessors < 1 ? "no multiprocessors" : null;
+    }
+
+    /// <summary>The launch for one model shape, its grid the device's multiprocessors (every block resident: the kernel has a grid barrier).</summary>
+    public static OGateUp Create(CudaKernels kernels, CudaDevice device, int hidden, int inter, int sharedBudget, nint stream)
+    {
+        var op = new OGateUp(kernels.GemvOGateUp, device.MultiprocessorCount, hidden, inter, sharedBudget, stream);
+        kernels.GemvOGateUp.AllowDynamicSharedBytes((int)op._sharedBytes);
+        if (kernels.GemvOGateUp.MaxActiveBlocksPerMultiprocessor((int)op._threads, (int)op._sharedBytes) < 1)
+        {
+            op.Dispose();
+            throw new NotSupportedException($"gemv_o_gate_up.cu: a block of {op._threads} threads and {op._sharedBytes} bytes does not fit a multiprocessor.");
+        }
+        return op;
+    }
+
+    /// <summary>Ring slots a block streams its rows through (for tools/cuda-check's report).</summary>
+    public int Slots => _slots;
+
+    /// <summary>residual += attn W_o^T (bf16), act = silu(g) * u of rmsnorm(residual) [W_gate | W_up]^T, one token.</summary>
+    public void Launch(nint stream, ulong attn, ulong wO, ulong residual, ulong normWeight, float eps, ulong wGateUp, ulong act)
+    {
+        int inter = _inter, hidden = _hidden, group = _group, slots = _slots, maxRows = _maxRows;
+        ulong arrivals = _arrivals.Pointer;
+        void** args = stackalloc void*[] { &attn, &wO, &residual, &normWeight, &eps, &wGateUp, &inter, &act, &hidden, &group, &slots, &maxRows, &arrivals };
+        _kernel.Launch(stream, _blocks, 1, _threads, args, _sharedBytes);
+    }
+
+    public void Dispose() => _arrivals.Dispose();
+}
