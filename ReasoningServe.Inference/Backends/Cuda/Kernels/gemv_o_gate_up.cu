@@ -72,6 +72,19 @@ __device__ __forceinline__ void bulk_copy_weights(unsigned, const void*, unsigne
 #define OGU_NO_BULK
 #endif
 
+// GEMV_TIMELINE (timing only, as gemv.cu's): thread 0 of each block writes the global timer (ns) into
+// ogu_timeline[block][k] at its entry (0), when its wait returns (1), when its o rows are multiplied (2), past the grid
+// barrier (3), when the normalized row is ready (4), when its gate_up rows are multiplied (5) and at its end (6); the
+// copy thread when it has issued its last copy (7). Every layer overwrites the last.
+#ifdef GEMV_TIMELINE
+__device__ unsigned long long ogu_timeline[1024][8];
+#define OGU_STAMP(k) \
+    do { if ((threadIdx.x == 0 || (k) == 7) && blockIdx.x < 1024) { unsigned long long t_; asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t_)); \
+        ogu_timeline[blockIdx.x][k] = t_; } } while (0)
+#else
+#define OGU_STAMP(k) do { } while (0)
+#endif
+
 // The compute threads' barrier (named barrier 1): the copy warp never waits at one.
 __device__ __forceinline__ void compute_sync(int threads) { asm volatile("bar.sync 1, %0;" ::"r"(threads) : "memory"); }
 
@@ -136,6 +149,7 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
     int slots, int maxRows, unsigned long long* __restrict__ arrivals)
 {
     launch_next_grid_always(); // one token only
+    OGU_STAMP(0);
     extern __shared__ __align__(128) unsigned char smem[];
     const int chunks = hidden / 8, rowBytes = hidden * 2, groups = (blockDim.x - 32) / G, computeThreads = groups * G;
     uint4* ring = (uint4*)smem;
@@ -178,11 +192,13 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
             mbarrier_arrive_expect_bytes(fullBars + 8 * slot, rowBytes);
             bulk_copy_weights(shared_address(ring) + slot * rowBytes, src, rowBytes, fullBars + 8 * slot);
         }
+        OGU_STAMP(7);
         return;
     }
 
     const int g = threadIdx.x / G, q = threadIdx.x % G;
     wait_for_previous_grid();
+    OGU_STAMP(1);
 
     // o: attention's output row, this thread's chunks of it
     uint4 xv[OGU_CPT];
@@ -190,6 +206,7 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
     for (int c = 0; c < OGU_CPT; c++) xv[c] = q + c * G < chunks ? load_after_wait((const uint4*)attn + q + c * G) : make_uint4(0, 0, 0, 0);
     multiply_rows(ring, fullBars, emptyBars, slots, chunks, 0, oRows, xv, g, groups, q, G, partial);
     compute_sync(computeThreads);
+    OGU_STAMP(2);
     // the o rows into the residual stream, as add_rmsnorm adds them: bf16(residual + bf16(sum))
     for (int r = threadIdx.x; r < oRows; r += computeThreads)
     {
@@ -199,6 +216,7 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
         *at = __float2bfloat16(__bfloat162float(__ldcg(at)) + __bfloat162float(__float2bfloat16(v)));
     }
     grid_barrier(arrivals, computeThreads);
+    OGU_STAMP(3);
 
     // add_rmsnorm over the new residual, every block for itself
     uint4 v[4];
@@ -219,6 +237,7 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
         if (threadIdx.x < 256 && c < chunks) xs[c] = rms_normalized8(v[j], scale, normShared[c]);
     }
     compute_sync(computeThreads);
+    OGU_STAMP(4);
 
     // gate_up, then its pairs' products
 #pragma unroll
@@ -226,6 +245,7 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
     float* guPartial = partial + oRows * (G >> 5);
     multiply_rows(ring, fullBars, emptyBars, slots, chunks, oRows, guRows, xv, g, groups, q, G, guPartial);
     compute_sync(computeThreads);
+    OGU_STAMP(5);
     const GateUpSiluRows out{act, inter};
     const int lane = threadIdx.x & 31;
     for (int base = (threadIdx.x >> 5) * 32; base < guRows; base += computeThreads)
@@ -236,4 +256,5 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
             for (int w = 0; w < (G >> 5); w++) sum += guPartial[j * (G >> 5) + w];
         out.store(sum, guFirst + j, j < guRows);
     }
+    OGU_STAMP(6);
 }
