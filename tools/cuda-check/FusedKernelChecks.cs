@@ -39,7 +39,7 @@ internal static unsafe class FusedKernelChecks
         {
             OGateUpCheck(device, k, random, name, hidden, inter, Gpu.OGateUp.DefaultSharedBytes);
         }
-        OGateUpCheck(device, k, random, "1.5B, a short ring", 1536, 8960, 12 * (2 * 1536 + 16) + 4 * 1536 + 4 * 256 + 8);
+        OGateUpCheck(device, k, random, "1.5B, 215 KB", 1536, 8960, 215 * 1024);
 
         (int Cached, int New)[] mixed = [(1499, 1), (50, 20), (0, 33), (300, 1)];
         foreach (int splits in new[] { 1, 4, 64 })
@@ -202,7 +202,7 @@ internal static unsafe class FusedKernelChecks
                 productsDiffer += BitConverter.SingleToInt32Bits(products1[i]) == BitConverter.SingleToInt32Bits(products2[i]) ? 0 : 1; // NaN: unwritten
             }
         }
-        Report.Check($"gemv_o_gate_up {name} ({fused.Slots} ring slots) vs gemv_wide + add_rmsnorm + gemv_wide_gate_up",
+        Report.Check($"gemv_o_gate_up {name} ({fused.Stages} stages) vs gemv_wide + add_rmsnorm + gemv_wide_gate_up",
             residualDiffer == 0 && productsDiffer == 0 && products1.Any(v => v != 0),
             $"3 launches: {residualDiffer} of {3 * hidden} residual values and {productsDiffer} of {3 * inter} products differ");
     }

@@ -12,18 +12,20 @@
 // threads, G its wide block size for k; thread q takes chunks q, q + G, ... in order, then the group's warp sums are added
 // in warp order), the residual add and the norm's sum of squares as add_rmsnorm (its first 256 threads, its chunks and
 // its reduction), the product as GateUpSiluRows.
-// Layout: GROUPS groups of G threads compute and one more warp copies. The copy warp's lane 0 streams the block's rows,
-// o rows first, then gate_up rows in (gate m, up m) pairs, through a ring of `slots` row buffers, each completing on a
-// "full" mbarrier (the copy's bytes) and freed by its group's warps on an "empty" one. Block b takes o rows
-// wide_first_row(hidden, b, grid) .. and gate_up pairs wide_first_pair_row(2 * inter, b, grid) ..; group g takes the
-// block's rows g, g + GROUPS, ...
+// Layout: GROUPS groups of G threads compute and one more warp copies. Block b takes o rows wide_first_row(hidden, b,
+// grid) .. and gate_up pairs wide_first_pair_row(2 * inter, b, grid) / 2 ..; they stream through a ring of `stages`
+// buffers of 2 * GROUPS rows, each filled by the copy warp's lane 0 with one bulk copy of consecutive o rows, or two of
+// GROUPS consecutive gate rows and their up rows, completing on a "full" mbarrier and freed on an "empty" one once every
+// compute warp is done with it (one copy a row made that lane the bottleneck: the 1.5B's gate_up streamed at 2.6 TB/s).
+// Group g takes rows g and GROUPS + g of each o stage, pair g of each gate_up stage.
 // The barrier counts arrivals on a 64-bit counter that only grows (every launch on it adds its grid), so it needs no
-// reset: a block waits until the count reaches the next multiple of the grid. Every launch on one counter must use the
-// same grid, and every block must be resident at once: grid = the multiprocessor count, with shared memory for one
-// block a multiprocessor. block: GROUPS * G + 32; hidden == qSize (the host checks), a multiple of 8, at most 8192.
-// dynamic shared memory: slots * hidden * 2 + hidden * 4 (the normalized row, the norm's weight) + 4 * rows * G / 32 (the
-// partial sums, rounded up to 8 bytes) + 16 * slots + 8 (the mbarriers), rows the most o rows plus gate_up rows a block
-// takes (maxRows).
+// reset: a block reads the count at its start (a multiple of the grid: no other launch's block can be on its
+// multiprocessor then, as a block takes over half its shared memory) and waits for the next multiple. Every launch on
+// one counter must use the same grid, and every block must be resident at once: grid = the multiprocessor count.
+// block: GROUPS * G + 32; hidden == qSize (the host checks), a multiple of 8, at most 8192.
+// dynamic shared memory: stages * 2 * GROUPS * hidden * 2 + hidden * 4 (the normalized row, the norm's weight)
+// + 4 * maxRows * G / 32 (the partial sums, rounded up to 8 bytes) + 16 * stages + 8 (the mbarriers), maxRows the most o
+// rows plus gate_up rows a block takes.
 #include "gemv.cuh"
 
 #define OGU_CPT 5 // gemv.cu's CPT: chunks of a row per thread at most
@@ -95,16 +97,16 @@ __device__ __forceinline__ unsigned long long load_acquire_u64(const unsigned lo
     return v;
 }
 
-// Every compute thread's writes before it are visible to every block's compute threads after it.
-__device__ __forceinline__ void grid_barrier(unsigned long long* arrivals, int threads)
+// Every compute thread's writes before it are visible to every block's compute threads after it; target: the count at
+// the block's start rounded down to the grid, plus the grid. A releasing add that returns nothing: one round trip less
+// than an atomicAdd whose old value would give the target (run 21: a barrier took 3.3 us with it).
+__device__ __forceinline__ void grid_barrier(unsigned long long* arrivals, unsigned long long target, int threads)
 {
     compute_sync(threads);
     if (threadIdx.x == 0)
     {
-        asm volatile("fence.acq_rel.gpu;" ::: "memory"); // with the relaxed add below: a release of the block's writes
-        const unsigned long long old = atomicAdd(arrivals, 1ull), target = (old / gridDim.x + 1) * gridDim.x;
+        asm volatile("red.release.gpu.global.add.u64 [%0], 1;" ::"l"(arrivals) : "memory");
         while (load_acquire_u64(arrivals) < target) { }
-        asm volatile("fence.acq_rel.gpu;" ::: "memory");
     }
     compute_sync(threads);
 }
@@ -121,54 +123,50 @@ __device__ __forceinline__ float compute_sum(float v, float* scratch, int thread
     return warp_sum(v);
 }
 
-// The block's rows of one projection as a group multiplies them: row j of the block sits in ring slot (first + j) % slots
-// (first: the rows of the block's sequence before this projection's), its chunks in order; the sum of warp w of the
-// group goes to partial[j * warps + w].
-__device__ __forceinline__ void multiply_rows(const uint4* ring, unsigned fullBars, unsigned emptyBars, int slots, int chunks, int first, int rows,
-    const uint4 (&xv)[OGU_CPT], int g, int groups, int q, int G, float* partial)
+// One row's sum over a group: thread q's chunks q, q + G, ... of the row in shared memory with its x chunks, then the
+// warp's sum (gemv.cu's wide order).
+__device__ __forceinline__ float row_sum(const uint4* row, const uint4 (&xv)[OGU_CPT], int q, int G, int chunks)
 {
-    const int warps = G >> 5, lane = threadIdx.x & 31;
-    for (int j = g; j < rows; j += groups)
-    {
-        const int i = first + j, slot = i % slots;
-        mbarrier_wait(fullBars + 8 * slot, (i / slots) & 1);
-        const uint4* row = ring + (long long)slot * chunks;
-        float acc = 0.f;
+    float acc = 0.f;
 #pragma unroll
-        for (int c = 0; c < OGU_CPT; c++)
-            if (q + c * G < chunks) fma8(acc, row[q + c * G], xv[c]);
-        __syncwarp();
-        if (lane == 0) mbarrier_arrive(emptyBars + 8 * slot); // this warp is done with the slot
-        const float v = warp_sum(acc);
-        if (lane == 0) partial[j * warps + (q >> 5)] = v;
-    }
+    for (int c = 0; c < OGU_CPT; c++)
+        if (q + c * G < chunks) fma8(acc, row[q + c * G], xv[c]);
+    return warp_sum(acc);
+}
+
+// Every compute warp is done with stage t's buffer.
+__device__ __forceinline__ void release_stage(unsigned emptyBars, int t, int stages)
+{
+    __syncwarp();
+    if ((threadIdx.x & 31) == 0) mbarrier_arrive(emptyBars + 8 * (t % stages));
 }
 
 extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __restrict__ attn, const bf16* __restrict__ wO, bf16* __restrict__ residual,
     const bf16* __restrict__ normWeight, float eps, const bf16* __restrict__ wGateUp, int inter, bf16* __restrict__ act, int hidden, int G,
-    int slots, int maxRows, unsigned long long* __restrict__ arrivals)
+    int stages, int maxRows, unsigned long long* __restrict__ arrivals)
 {
     launch_next_grid_always(); // one token only
     OGU_STAMP(0);
     extern __shared__ __align__(128) unsigned char smem[];
-    const int chunks = hidden / 8, rowBytes = hidden * 2, groups = (blockDim.x - 32) / G, computeThreads = groups * G;
+    const int chunks = hidden / 8, rowBytes = hidden * 2, groups = (blockDim.x - 32) / G, computeThreads = groups * G, warps = G >> 5;
+    const int stageRows = 2 * groups, stageBytes = stageRows * rowBytes;
     uint4* ring = (uint4*)smem;
-    uint4* xs = (uint4*)(smem + (long long)slots * rowBytes);
+    uint4* xs = (uint4*)(smem + (long long)stages * stageBytes);
     const uint4* normShared = xs + chunks; // the norm's weight, copied in with the first rows
     float* partial = (float*)(normShared + chunks);
-    const unsigned fullBars = shared_address(partial + ((maxRows * (G >> 5) + 1) & ~1)), emptyBars = fullBars + 8 * slots; // 8-byte aligned
-    const unsigned normBar = emptyBars + 8 * slots;
+    const unsigned fullBars = shared_address(partial + ((maxRows * warps + 1) & ~1)), emptyBars = fullBars + 8 * stages; // 8-byte aligned
+    const unsigned normBar = emptyBars + 8 * stages;
     __shared__ float scratch[32];
 
     const int oFirst = wide_first_row(hidden, blockIdx.x, gridDim.x), oRows = wide_first_row(hidden, blockIdx.x + 1, gridDim.x) - oFirst;
-    const int guFirst = wide_first_pair_row(2 * inter, blockIdx.x, gridDim.x);
-    const int guRows = wide_first_pair_row(2 * inter, blockIdx.x + 1, gridDim.x) - guFirst;
+    const int pairFirst = wide_first_row(inter, blockIdx.x, gridDim.x), pairs = wide_first_row(inter, blockIdx.x + 1, gridDim.x) - pairFirst;
+    const int oStages = (oRows + stageRows - 1) / stageRows, total = oStages + (pairs + groups - 1) / groups;
     if (threadIdx.x == 0)
     {
-        for (int s = 0; s < slots; s++)
+        for (int t = 0; t < stages; t++)
         {
-            mbarrier_init(fullBars + 8 * s, 1);
-            mbarrier_init(emptyBars + 8 * s, G >> 5);
+            mbarrier_init(fullBars + 8 * t, 1);
+            mbarrier_init(emptyBars + 8 * t, computeThreads >> 5);
         }
         mbarrier_init(normBar, 1);
 #ifndef OGU_NO_BULK
@@ -181,41 +179,68 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
     {
         // The copy warp: weights only, so it never waits for the kernel ahead.
         if (threadIdx.x != computeThreads) return;
-        const GateUpSiluRows pairs{act, inter};
         mbarrier_arrive_expect_bytes(normBar, rowBytes);
         bulk_copy_weights(shared_address(normShared), normWeight, rowBytes, normBar);
-        for (int i = 0; i < oRows + guRows; i++)
+        for (int t = 0; t < total; t++)
         {
-            const int slot = i % slots;
-            if (i >= slots) mbarrier_wait(emptyBars + 8 * slot, (i / slots - 1) & 1);
-            const bf16* src = i < oRows ? wO + (long long)(oFirst + i) * hidden : wGateUp + (long long)pairs.weight_row(guFirst + i - oRows) * hidden;
-            mbarrier_arrive_expect_bytes(fullBars + 8 * slot, rowBytes);
-            bulk_copy_weights(shared_address(ring) + slot * rowBytes, src, rowBytes, fullBars + 8 * slot);
+            const int buffer = t % stages;
+            const unsigned full = fullBars + 8 * buffer, at = shared_address(ring) + buffer * stageBytes;
+            if (t >= stages) mbarrier_wait(emptyBars + 8 * buffer, (t / stages - 1) & 1);
+            if (t < oStages)
+            {
+                const int first = t * stageRows, n = min(stageRows, oRows - first);
+                mbarrier_arrive_expect_bytes(full, n * rowBytes);
+                bulk_copy_weights(at, wO + (long long)(oFirst + first) * hidden, n * rowBytes, full);
+            }
+            else
+            {
+                const int first = (t - oStages) * groups, n = min(groups, pairs - first);
+                const bf16* gate = wGateUp + (long long)(pairFirst + first) * hidden;
+                mbarrier_arrive_expect_bytes(full, 2 * n * rowBytes);
+                bulk_copy_weights(at, gate, n * rowBytes, full);
+                bulk_copy_weights(at + groups * rowBytes, gate + (long long)inter * hidden, n * rowBytes, full);
+            }
         }
         OGU_STAMP(7);
         return;
     }
 
-    const int g = threadIdx.x / G, q = threadIdx.x % G;
+    const int g = threadIdx.x / G, q = threadIdx.x % G, lane = threadIdx.x & 31;
+    // The barrier's count at the start (no kernel ahead writes it; see above).
+    unsigned long long target = 0;
+    if (threadIdx.x == 0) target = (load_acquire_u64(arrivals) / gridDim.x + 1) * gridDim.x;
     wait_for_previous_grid();
     OGU_STAMP(1);
+    // this block's o rows of the residual, requested now so that they arrive while the o rows are multiplied
+    const bf16 old = threadIdx.x < oRows ? __ldcg(residual + oFirst + threadIdx.x) : __float2bfloat16(0.f);
 
     // o: attention's output row, this thread's chunks of it
     uint4 xv[OGU_CPT];
 #pragma unroll
     for (int c = 0; c < OGU_CPT; c++) xv[c] = q + c * G < chunks ? load_after_wait((const uint4*)attn + q + c * G) : make_uint4(0, 0, 0, 0);
-    multiply_rows(ring, fullBars, emptyBars, slots, chunks, 0, oRows, xv, g, groups, q, G, partial);
+    for (int t = 0; t < oStages; t++)
+    {
+        mbarrier_wait(fullBars + 8 * (t % stages), (t / stages) & 1);
+        const uint4* stage = ring + (long long)(t % stages) * stageRows * chunks;
+        for (int k = g; k < stageRows; k += groups)
+        {
+            const int r = t * stageRows + k;
+            if (r >= oRows) break;
+            const float v = row_sum(stage + (long long)k * chunks, xv, q, G, chunks);
+            if (lane == 0) partial[r * warps + (q >> 5)] = v;
+        }
+        release_stage(emptyBars, t, stages);
+    }
     compute_sync(computeThreads);
     OGU_STAMP(2);
     // the o rows into the residual stream, as add_rmsnorm adds them: bf16(residual + bf16(sum))
-    for (int r = threadIdx.x; r < oRows; r += computeThreads)
+    if (threadIdx.x < oRows)
     {
         float v = 0.f;
-        for (int w = 0; w < (G >> 5); w++) v += partial[r * (G >> 5) + w];
-        bf16* at = residual + oFirst + r;
-        *at = __float2bfloat16(__bfloat162float(__ldcg(at)) + __bfloat162float(__float2bfloat16(v)));
+        for (int w = 0; w < warps; w++) v += partial[threadIdx.x * warps + w];
+        residual[oFirst + threadIdx.x] = __float2bfloat16(__bfloat162float(old) + __bfloat162float(__float2bfloat16(v)));
     }
-    grid_barrier(arrivals, computeThreads);
+    grid_barrier(arrivals, target, computeThreads);
     OGU_STAMP(3);
 
     // add_rmsnorm over the new residual, every block for itself
@@ -239,22 +264,38 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
     compute_sync(computeThreads);
     OGU_STAMP(4);
 
-    // gate_up, then its pairs' products
+    // gate_up: pair p's gate and up rows go to the block's rows 2p and 2p + 1 (GateUpSiluRows's order)
 #pragma unroll
     for (int c = 0; c < OGU_CPT; c++) xv[c] = q + c * G < chunks ? xs[q + c * G] : make_uint4(0, 0, 0, 0);
-    float* guPartial = partial + oRows * (G >> 5);
-    multiply_rows(ring, fullBars, emptyBars, slots, chunks, oRows, guRows, xv, g, groups, q, G, guPartial);
+    float* pairPartial = partial + oRows * warps;
+    for (int t = oStages; t < total; t++)
+    {
+        mbarrier_wait(fullBars + 8 * (t % stages), (t / stages) & 1);
+        const uint4* stage = ring + (long long)(t % stages) * stageRows * chunks;
+        const int p = (t - oStages) * groups + g;
+        if (p < pairs)
+        {
+            const float gate = row_sum(stage + (long long)g * chunks, xv, q, G, chunks);
+            const float up = row_sum(stage + (long long)(groups + g) * chunks, xv, q, G, chunks);
+            if (lane == 0)
+            {
+                pairPartial[2 * p * warps + (q >> 5)] = gate;
+                pairPartial[(2 * p + 1) * warps + (q >> 5)] = up;
+            }
+        }
+        release_stage(emptyBars, t, stages);
+    }
     compute_sync(computeThreads);
     OGU_STAMP(5);
     const GateUpSiluRows out{act, inter};
-    const int lane = threadIdx.x & 31;
+    const int guRows = 2 * pairs;
     for (int base = (threadIdx.x >> 5) * 32; base < guRows; base += computeThreads)
     {
         const int j = base + lane;
         float sum = 0.f;
         if (j < guRows)
-            for (int w = 0; w < (G >> 5); w++) sum += guPartial[j * (G >> 5) + w];
-        out.store(sum, guFirst + j, j < guRows);
+            for (int w = 0; w < warps; w++) sum += pairPartial[j * warps + w];
+        out.store(sum, 2 * pairFirst + j, j < guRows);
     }
     OGU_STAMP(6);
 }

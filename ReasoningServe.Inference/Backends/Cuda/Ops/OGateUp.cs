@@ -12,7 +12,7 @@ internal sealed unsafe class OGateUp : IDisposable
     private const int CopyWarpThreads = 32;
     private readonly CudaKernel _kernel;
     private readonly DeviceBuffer _arrivals = new(8);
-    private readonly int _hidden, _inter, _group, _slots, _maxRows;
+    private readonly int _hidden, _inter, _group, _stages, _maxRows;
     private readonly uint _blocks, _threads, _sharedBytes;
 
     /// <summary>Shared memory a block asks for by default: with decode attention's 48 KB a multiprocessor still holds both.</summary>
@@ -24,13 +24,14 @@ internal sealed unsafe class OGateUp : IDisposable
         _hidden = hidden;
         _inter = inter;
         _group = Gemm.WideThreads(hidden, Gemm.WideChunksPerThread);
-        _threads = (uint)(_group * (Gemm.WideMaxThreads / _group) + CopyWarpThreads);
+        int groups = Gemm.WideMaxThreads / _group;
+        _threads = (uint)(_group * groups + CopyWarpThreads);
         _blocks = (uint)multiprocessors;
         _maxRows = (hidden + multiprocessors - 1) / multiprocessors + 2 * ((inter + multiprocessors - 1) / multiprocessors);
         int partialBytes = 4 * ((_maxRows * (_group / 32) + 1) & ~1);
-        int rowBytes = 2 * hidden;
-        _slots = Math.Min(_maxRows, (sharedBudget - 2 * rowBytes - partialBytes - 8) / (rowBytes + 16));
-        _sharedBytes = (uint)(_slots * rowBytes + 2 * rowBytes + partialBytes + 16 * _slots + 8);
+        int rowBytes = 2 * hidden, stageBytes = 2 * groups * rowBytes;
+        _stages = (sharedBudget - 2 * rowBytes - partialBytes - 8) / (stageBytes + 16);
+        _sharedBytes = (uint)(_stages * stageBytes + 2 * rowBytes + partialBytes + 16 * _stages + 8);
         CudaDriver.Check(CudaDriver.cuMemsetD8Async(_arrivals.Pointer, 0, 8, stream), "cuMemsetD8Async(gemv_o_gate_up arrivals)");
     }
 
@@ -45,9 +46,12 @@ internal sealed unsafe class OGateUp : IDisposable
         {
             return "it takes a q size equal to the hidden size, a multiple of 8 up to 8192";
         }
-        if (sharedBudget > device.MaxSharedBytesPerBlock || sharedBudget < 8 * 2 * hidden)
+        // Over half a multiprocessor's shared memory, so that no two launches' blocks share one (the barrier's count relies
+        // on it), and room for two stages of 2 x (512 / G) rows.
+        int group = Gemm.WideThreads(hidden, Gemm.WideChunksPerThread), stageBytes = 2 * (Gemm.WideMaxThreads / group) * 2 * hidden;
+        if (sharedBudget > device.MaxSharedBytesPerBlock || 2 * sharedBudget <= device.MaxSharedBytesPerBlock + 1024 || sharedBudget < 2 * stageBytes + 8 * hidden)
         {
-            return $"{sharedBudget} bytes of shared memory a block is not between 8 rows and the device's {device.MaxSharedBytesPerBlock}";
+            return $"{sharedBudget} bytes of shared memory a block is not over half the device's {device.MaxSharedBytesPerBlock} with two stages of {stageBytes}";
         }
         return multiprocessors < 1 ? "no multiprocessors" : null;
     }
@@ -65,15 +69,15 @@ internal sealed unsafe class OGateUp : IDisposable
         return op;
     }
 
-    /// <summary>Ring slots a block streams its rows through (for tools/cuda-check's report).</summary>
-    public int Slots => _slots;
+    /// <summary>Ring stages a block streams its rows through (for tools/cuda-check's report).</summary>
+    public int Stages => _stages;
 
     /// <summary>residual += attn W_o^T (bf16), act = silu(g) * u of rmsnorm(residual) [W_gate | W_up]^T, one token.</summary>
     public void Launch(nint stream, ulong attn, ulong wO, ulong residual, ulong normWeight, float eps, ulong wGateUp, ulong act)
     {
-        int inter = _inter, hidden = _hidden, group = _group, slots = _slots, maxRows = _maxRows;
+        int inter = _inter, hidden = _hidden, group = _group, stages = _stages, maxRows = _maxRows;
         ulong arrivals = _arrivals.Pointer;
-        void** args = stackalloc void*[] { &attn, &wO, &residual, &normWeight, &eps, &wGateUp, &inter, &act, &hidden, &group, &slots, &maxRows, &arrivals };
+        void** args = stackalloc void*[] { &attn, &wO, &residual, &normWeight, &eps, &wGateUp, &inter, &act, &hidden, &group, &stages, &maxRows, &arrivals };
         _kernel.Launch(stream, _blocks, 1, _threads, args, _sharedBytes);
     }
 
