@@ -183,6 +183,16 @@ internal sealed unsafe partial class CudaBackend
             {
                 why = e.Message;
             }
+            if (_oGateUp is not null && Environment.GetEnvironmentVariable("RS_CUDA_O_GATE_UP_CARVEOUT") == "1")
+            {
+                // Attention's multiprocessors set up for most shared memory, so that its blocks do not hold these back.
+                foreach (CudaKernel attention in new[] { _kernels.DecodeAttention, _kernels.DecodeAttentionEarly, _kernels.DecodeAttentionDeep,
+                    _kernels.DecodeAttentionDeepEarly, _kernels.DecodeAttentionDeep8, _kernels.DecodeAttentionDeep8Early, _kernels.AttentionCombine,
+                    _kernels.GqaAttention, _kernels.GemvOGateUp })
+                {
+                    attention.PreferSharedMemory();
+                }
+            }
             if (_oGateUp is null)
             {
                 _oGateUpUnavailable = why;

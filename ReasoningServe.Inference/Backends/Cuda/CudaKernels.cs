@@ -28,6 +28,19 @@ internal readonly unsafe struct CudaKernel(nint function, string name, bool prog
     public void AllowDynamicSharedBytes(int bytes) =>
         CudaDriver.Check(CudaDriver.cuFuncSetAttribute(function, CudaDriver.FuncAttributeMaxDynamicSharedSizeBytes, bytes), $"cuFuncSetAttribute({Name})");
 
+    /// <summary>
+    /// Asks that a multiprocessor running it be set up with as much shared memory as it has (the rest is L1), so that a
+    /// kernel whose blocks need most of it can start beside it instead of waiting for it to drain and the split to change.
+    /// </summary>
+    public void PreferSharedMemory()
+    {
+        if (function != 0)
+        {
+            CudaDriver.Check(CudaDriver.cuFuncSetAttribute(function, CudaDriver.FuncAttributePreferredSharedMemoryCarveout, 100),
+                $"cuFuncSetAttribute({Name}, carveout)");
+        }
+    }
+
     public void Launch(nint stream, uint gridX, uint gridY, uint blockX, void** arguments, uint sharedBytes = 0, uint gridZ = 1)
     {
         if (function == 0)
