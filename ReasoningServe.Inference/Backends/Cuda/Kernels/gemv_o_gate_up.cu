@@ -143,7 +143,7 @@ __device__ __forceinline__ void release_stage(unsigned emptyBars, int t, int sta
 
 extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __restrict__ attn, const bf16* __restrict__ wO, bf16* __restrict__ residual,
     const bf16* __restrict__ normWeight, float eps, const bf16* __restrict__ wGateUp, int inter, bf16* __restrict__ act, int hidden, int G,
-    int stages, int maxRows, unsigned long long* __restrict__ arrivals)
+    int stages, int maxRows, unsigned long long* __restrict__ arrivals, int ahead)
 {
     launch_next_grid_always(); // one token only
     OGU_STAMP(0);
@@ -177,7 +177,8 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
 
     if (threadIdx.x >= computeThreads)
     {
-        // The copy warp: weights only, so it never waits for the kernel ahead.
+        // The copy warp: weights only, so it needs not wait for the kernel ahead; it does after `ahead` stages, so that
+        // what it streams does not slow attention (whose loads queue behind it).
         if (threadIdx.x != computeThreads) return;
         mbarrier_arrive_expect_bytes(normBar, rowBytes);
         bulk_copy_weights(shared_address(normShared), normWeight, rowBytes, normBar);
@@ -185,6 +186,7 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
         {
             const int buffer = t % stages;
             const unsigned full = fullBars + 8 * buffer, at = shared_address(ring) + buffer * stageBytes;
+            if (t == ahead) wait_for_previous_grid();
             if (t >= stages) mbarrier_wait(emptyBars + 8 * buffer, (t / stages - 1) & 1);
             if (t < oStages)
             {

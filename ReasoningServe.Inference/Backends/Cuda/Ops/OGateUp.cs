@@ -26,7 +26,10 @@ internal sealed unsafe class OGateUp : IDisposable
         _group = Gemm.WideThreads(hidden, Gemm.WideChunksPerThread);
         int groups = Gemm.WideMaxThreads / _group;
         _threads = (uint)(_group * groups + CopyWarpThreads);
-        _blocks = (uint)multiprocessors;
+        // RS_CUDA_O_GATE_UP_GRID: fewer blocks than multiprocessors (those attention holds start only once it ends)
+        _blocks = (uint)(int.TryParse(Environment.GetEnvironmentVariable("RS_CUDA_O_GATE_UP_GRID"), out int grid) && grid > 0 ? Math.Min(grid, multiprocessors)
+            : multiprocessors);
+        multiprocessors = (int)_blocks;
         _maxRows = (hidden + multiprocessors - 1) / multiprocessors + 2 * ((inter + multiprocessors - 1) / multiprocessors);
         int partialBytes = 4 * ((_maxRows * (_group / 32) + 1) & ~1);
         int rowBytes = 2 * hidden, stageBytes = 2 * groups * rowBytes;
@@ -69,15 +72,21 @@ internal sealed unsafe class OGateUp : IDisposable
         return op;
     }
 
+    /// <summary>Stages a block copies before attention has ended (RS_CUDA_O_GATE_UP_AHEAD; default all it holds).</summary>
+    public int Ahead { get; set; } = int.TryParse(Environment.GetEnvironmentVariable("RS_CUDA_O_GATE_UP_AHEAD"), out int ahead) ? ahead : int.MaxValue;
+
     /// <summary>Ring stages a block streams its rows through (for tools/cuda-check's report).</summary>
     public int Stages => _stages;
 
     /// <summary>residual += attn W_o^T (bf16), act = silu(g) * u of rmsnorm(residual) [W_gate | W_up]^T, one token.</summary>
     public void Launch(nint stream, ulong attn, ulong wO, ulong residual, ulong normWeight, float eps, ulong wGateUp, ulong act)
     {
-        int inter = _inter, hidden = _hidden, group = _group, stages = _stages, maxRows = _maxRows;
+        int inter = _inter, hidden = _hidden, group = _group, stages = _stages, maxRows = _maxRows, ahead = Ahead;
         ulong arrivals = _arrivals.Pointer;
-        void** args = stackalloc void*[] { &attn, &wO, &residual, &normWeight, &eps, &wGateUp, &inter, &act, &hidden, &group, &stages, &maxRows, &arrivals };
+        void** args = stackalloc void*[]
+        {
+            &attn, &wO, &residual, &normWeight, &eps, &wGateUp, &inter, &act, &hidden, &group, &stages, &maxRows, &arrivals, &ahead,
+        };
         _kernel.Launch(stream, _blocks, 1, _threads, args, _sharedBytes);
     }
 
