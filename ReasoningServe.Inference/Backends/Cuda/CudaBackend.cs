@@ -34,8 +34,6 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     private readonly PinnedBuffer _hostLogits = new(), _hostIds = new();
     private CudaOps.DecodeStep? _decodeStep;
     private string? _decodeStepUnavailable;
-    private CudaOps.OGateUp? _oGateUp;
-    private string? _oGateUpUnavailable;
 
     /// <summary>Attention's split partials, which decode_attention.cuh's ATT_TIMELINE build fills with its stamps (cuda-check reads them).</summary>
     internal DeviceBuffer AttentionPartials => _partials;
@@ -152,20 +150,6 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     }
 
     private bool _usePersistentStep = Environment.GetEnvironmentVariable("RS_CUDA_PERSISTENT") == "1";
-
-    /// <summary>
-    /// One-token steps run a layer's o projection, post-attention norm and gate_up projection as gemv_o_gate_up.cu's one
-    /// launch (RS_CUDA_O_GATE_UP=1), whose blocks stream their weights into shared memory while attention runs, for models
-    /// it takes (<see cref="CudaOps.OGateUp.WhyNot"/>); RS_CUDA_O_GATE_UP_KB sets a block's shared memory. Changing it
-    /// drops the captured graphs.
-    /// </summary>
-    public bool UseOGateUp
-    {
-        get => _useOGateUp;
-        set => SetDroppingGraphs(ref _useOGateUp, value);
-    }
-
-    private bool _useOGateUp = Environment.GetEnvironmentVariable("RS_CUDA_O_GATE_UP") == "1";
 
     /// <summary>Which one-token GEMMs take gemv.cu's wide layout (see <see cref="CudaOps.Gemm.Wide"/>); changing it drops the captured graphs.</summary>
     internal CudaOps.Gemm.WideRows GemvWide
@@ -345,7 +329,6 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         _adjustedLogits.Dispose();
         _inputs.Dispose();
         _decodeStep?.Dispose();
-        _oGateUp?.Dispose();
         _gemm.Dispose();
         _weights.Dispose();
         _kernels.Dispose();

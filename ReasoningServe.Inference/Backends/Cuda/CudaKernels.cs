@@ -28,19 +28,6 @@ internal readonly unsafe struct CudaKernel(nint function, string name, bool prog
     public void AllowDynamicSharedBytes(int bytes) =>
         CudaDriver.Check(CudaDriver.cuFuncSetAttribute(function, CudaDriver.FuncAttributeMaxDynamicSharedSizeBytes, bytes), $"cuFuncSetAttribute({Name})");
 
-    /// <summary>
-    /// Asks that a multiprocessor running it be set up with as much shared memory as it has (the rest is L1), so that a
-    /// kernel whose blocks need most of it can start beside it instead of waiting for it to drain and the split to change.
-    /// </summary>
-    public void PreferSharedMemory()
-    {
-        if (function != 0)
-        {
-            CudaDriver.Check(CudaDriver.cuFuncSetAttribute(function, CudaDriver.FuncAttributePreferredSharedMemoryCarveout, 100),
-                $"cuFuncSetAttribute({Name}, carveout)");
-        }
-    }
-
     public void Launch(nint stream, uint gridX, uint gridY, uint blockX, void** arguments, uint sharedBytes = 0, uint gridZ = 1)
     {
         if (function == 0)
@@ -87,7 +74,7 @@ internal readonly unsafe struct CudaKernel(nint function, string name, bool prog
 internal sealed unsafe class CudaKernels : IDisposable
 {
     public static readonly IReadOnlySet<string> OptionalFiles =
-        new HashSet<string>(StringComparer.Ordinal) { "gemv.cu", "gemv_o_gate_up.cu", "gemv_mma.cu", "prefill_attention.cu", "decode_attention.cu", "sample.cu", "logit_adjust.cu" };
+        new HashSet<string>(StringComparer.Ordinal) { "gemv.cu", "gemv_mma.cu", "prefill_attention.cu", "decode_attention.cu", "sample.cu", "logit_adjust.cu" };
 
     /// <summary>Kernel files built per model (their shapes are macros): <see cref="Ops.DecodeStep"/> compiles and loads them itself.</summary>
     public static readonly IReadOnlySet<string> PerModelFiles = new HashSet<string>(StringComparer.Ordinal) { "decode_step.cu" };
@@ -164,7 +151,6 @@ internal sealed unsafe class CudaKernels : IDisposable
         GemvWide = Get(_moduleOfFile, "gemv.cu", "gemv_wide");
         GemvWideSilu = Get(_moduleOfFile, "gemv.cu", "gemv_wide_silu");
         GemvWideQkv = Get(_moduleOfFile, "gemv.cu", "gemv_wide_qkv");
-        GemvOGateUp = Get(_moduleOfFile, "gemv_o_gate_up.cu", "gemv_o_gate_up");
         GemvWideGateUp = Get(_moduleOfFile, "gemv.cu", "gemv_wide_gate_up");
         GemvMma = Get(_moduleOfFile, "gemv_mma.cu", "gemv_mma");
         GemvMmaGateUp = Get(_moduleOfFile, "gemv_mma.cu", "gemv_mma_gate_up");
@@ -205,7 +191,6 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel GemvWide { get; }
     public CudaKernel GemvWideSilu { get; }
     public CudaKernel GemvWideQkv { get; }
-    public CudaKernel GemvOGateUp { get; }
     public CudaKernel GemvWideGateUp { get; }
     /// <summary>gemv_mma.cu: 2 to 8 tokens on tensor cores.</summary>
     public CudaKernel GemvMma { get; }

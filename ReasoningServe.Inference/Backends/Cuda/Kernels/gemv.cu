@@ -267,8 +267,10 @@ __device__ __forceinline__ uint4 load_weights_before_wait(const uint4* p)
 // The qkv epilogue's own inputs (position, cache slot, RoPE frequency, bias), for the lanes of warp 0 that store the
 // block's rows, loaded with the first rows' weights before the wait (as volatile loads, which stay there): none is a
 // kernel's output (the step's inputs come in a copy ahead of its first kernel; attention reads its block table as
-// early), and after the block's sums they were one more L2 round trip between the sums and the stores. Other rows'
-// kinds have none. QKV_INPUTS_AFTER_WAIT (comparison only): QkvRows::store reads them itself, as before.
+// early), and after the block's sums they were one more L2 round trip between the sums and the stores. On the H200
+// (run 21, alternated twice) device ms a step with them early, then read by QkvRows::store: 1.5B 1.147-1.148 against
+// 1.150 at 128 positions, 1.198 against 1.207 at 1024; 7B 3.638-3.639 against 3.643, 3.685-3.686 against 3.694. Other
+// rows' kinds have none.
 template <class Rows> __device__ __forceinline__ void load_inputs_before_wait(Rows&, int, int) { }
 
 __device__ __forceinline__ QkvRows::Inputs load_qkv_inputs(const QkvRows& out, int r)
@@ -286,11 +288,9 @@ __device__ __forceinline__ QkvRows::Inputs load_qkv_inputs(const QkvRows& out, i
 
 __device__ __forceinline__ void load_inputs_before_wait(QkvRows& out, int row0, int rows)
 {
-#ifndef QKV_INPUTS_AFTER_WAIT
     const int lane = threadIdx.x & 31;
     out.early = threadIdx.x < 32 && lane < rows ? load_qkv_inputs(out, row0 + lane) : QkvRows::Inputs{0.f, 0.f, 0.f, -1};
     out.hasEarly = true;
-#endif
 }
 
 template <class Rows, bool BEFORE_WAIT = false>

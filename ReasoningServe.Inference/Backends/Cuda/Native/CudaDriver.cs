@@ -11,7 +11,6 @@ internal static unsafe partial class CudaDriver
     public const int DeviceAttributeComputeCapabilityMinor = 76;
     public const int DeviceAttributeMaxSharedMemoryPerBlockOptin = 97;
     public const int FuncAttributeMaxDynamicSharedSizeBytes = 8;
-    public const int FuncAttributePreferredSharedMemoryCarveout = 9;
     public const uint StreamNonBlocking = 1;
     public const uint EventDefault = 0;
     /// <summary>Capture tolerates calls like cuMemAlloc from the capturing thread (a library's lazy setup runs for real).</summary>
