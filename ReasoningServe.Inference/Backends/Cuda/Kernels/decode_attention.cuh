@@ -208,9 +208,7 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
         for (int n = 0; n < RING - 1; n++) issue(n, n);
     }
     load_q(); // after the wait either way (the kernels that are not EARLY waited on entry)
-#ifndef ATT_TRIGGER_AFTER_QK0 // (comparison only: after the first tile's scores instead)
     if (splits == 1) launch_next_grid(); // see launch_next_grid_when_split
-#endif
     int readBuffer = 0, writeBuffer = RING - 1;
     for (int i = 0; i < count; i++)
     {
@@ -237,9 +235,6 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
         }
         __syncwarp(); // every lane is done reading K(i)'s buffer before the next issue refills it
         if (i == 0) ATT_STAMP(2);
-#ifdef ATT_TRIGGER_AFTER_QK0
-        if (i == 0 && splits == 1) launch_next_grid();
-#endif
 
         // Scale to log2 units and mask keys at or past the split's end (also the zero-filled ones).
         const int j = begin + (warp + WARPS * i) * ATT_KEYS + 2 * quad;

@@ -375,11 +375,6 @@ __device__ __forceinline__ void multiply_wide_rows(uint4 (&wv)[WIDE_ROWS][CPT], 
     }
 }
 
-#ifdef GEMV_O_AFTER_WAIT
-template <class Rows> __device__ __forceinline__ bool timeline_kind_is_o(const Rows&, int, int) { return false; }
-__device__ __forceinline__ bool timeline_kind_is_o(const PlainRows&, int n, int k) { return n <= 4096 && k <= 4096; }
-#endif
-
 template <class Input, class Rows>
 __device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __restrict__ w, int n, int k, Rows out)
 {
@@ -392,17 +387,9 @@ __device__ __forceinline__ void gemv_wide_rows(const Input& in, const bf16* __re
     GEMV_STAMP(slot, 0, 0.f);
     const int row0 = out.first(n, blockIdx.x), rows = out.first(n, blockIdx.x + 1) - row0;
     uint4 wv[WIDE_ROWS][CPT];
-#ifdef GEMV_O_AFTER_WAIT // (comparison only: the o projection's first rows after its wait, none beside attention)
-    const bool early = !(timeline_kind_is_o(out, n, k));
-    if (early) load_wide_rows<Rows, true>(wv, w, out, row0, row0 + rows - 1, k);
-#else
     load_wide_rows<Rows, true>(wv, w, out, row0, row0 + rows - 1, k);
-#endif
     load_inputs_before_wait(out, row0, rows);
     wait_for_previous_grid();
-#ifdef GEMV_O_AFTER_WAIT
-    if (!early) load_wide_rows<Rows>(wv, w, out, row0, row0 + rows - 1, k);
-#endif
     GEMV_STAMP(slot, 1, 0.f);
     // This thread's chunks of x, zero past k. All are requested before any is finished: built one chunk at a time, the
     // SiLU input's loads were not issued together (ptxas does not move loads across its division's calls), and a 7B down
