@@ -112,7 +112,8 @@ public sealed class CudaLibraryTests
                     // decode attention of one split lets its successor launch once q is loaded instead
                     || (file == "decode_attention.cu" && first[0] == "launch_next_grid_when_split();" && UnsplitAttentionTriggersAfterQuery(KernelSources.Read("decode_attention.cuh")));
                 Assert.True(launches, $"{m.Groups[1].Value} ({file}) starts with '{first[0]}'");
-                // gemv.cu's wide entry points request their first weights (never an activation) before they wait.
+                // gemv.cu's wide entry points request their first weights (never an activation) before they wait, and
+                // gemv_wide_qkv its epilogue's step inputs.
                 // decode_attention_early (and its deep form) requests older keys (written by earlier steps) before it waits, and q after
                 bool waits = first[1] == "wait_for_previous_grid();" || (file == "gemv.cu" && first[1].StartsWith("gemv_wide_rows(", StringComparison.Ordinal)
                     && WeightsOnlyBeforeWait(KernelSources.Read(file)))
@@ -171,9 +172,15 @@ public sealed class CudaLibraryTests
         int start = gemv.IndexOf("void gemv_wide_rows(", StringComparison.Ordinal);
         string beforeWait = gemv[start..gemv.IndexOf("wait_for_previous_grid();", start, StringComparison.Ordinal)];
         string body = beforeWait[beforeWait.IndexOf('{')..];
-        // the first rows through load_weights_before_wait, the loads that ptxas keeps ahead of the wait
+        // the first rows through load_weights_before_wait, the loads that ptxas keeps ahead of the wait; and the qkv
+        // epilogue's own inputs, which only the host's step-input copy (position, slot), the RoPE table and the bias hold
+        int inputs = gemv.IndexOf("QkvRows::Inputs load_qkv_inputs(", StringComparison.Ordinal);
+        string inputLoads = inputs < 0 ? "" : gemv[inputs..gemv.IndexOf("\n}", inputs, StringComparison.Ordinal)];
+        string[] read = [.. Regex.Matches(inputLoads, @"""l""\(out\.(\w+)").Select(m => m.Groups[1].Value)];
+        bool onlyStepInputs = !body.Contains("load_inputs_before_wait(", StringComparison.Ordinal)
+            || (read.Length == 4 && read.All(r => r is "positions" or "slots" or "invFreq" or "bias"));
         return body.Contains("load_wide_rows<Rows, true>(wv, w,", StringComparison.Ordinal) && !body.Contains("in.load", StringComparison.Ordinal)
-            && !body.Contains("in.fetch", StringComparison.Ordinal) && !body.Contains("y[", StringComparison.Ordinal)
+            && !body.Contains("in.fetch", StringComparison.Ordinal) && !body.Contains("y[", StringComparison.Ordinal) && onlyStepInputs
             && gemv.Contains("asm volatile(\"ld.global.L1::no_allocate.L2::cache_hint.v4.u32", StringComparison.Ordinal);
     }
 
