@@ -178,7 +178,7 @@ public sealed class CudaLibraryTests
         string inputLoads = inputs < 0 ? "" : gemv[inputs..gemv.IndexOf("\n}", inputs, StringComparison.Ordinal)];
         string[] read = [.. Regex.Matches(inputLoads, @"""l""\(out\.(\w+)").Select(m => m.Groups[1].Value)];
         bool onlyStepInputs = !body.Contains("load_inputs_before_wait(", StringComparison.Ordinal)
-            || (read.Length == 4 && read.All(r => r is "positions" or "slots" or "invFreq" or "bias"));
+            || (read.Length == 4 && read.All(r => r is "positions" or "slots" or "freq_of" or "bias"));
         return body.Contains("load_wide_rows<Rows, true>(wv, w,", StringComparison.Ordinal) && !body.Contains("in.load", StringComparison.Ordinal)
             && !body.Contains("in.fetch", StringComparison.Ordinal) && !body.Contains("y[", StringComparison.Ordinal) && onlyStepInputs
             && gemv.Contains("asm volatile(\"ld.global.L1::no_allocate.L2::cache_hint.v4.u32", StringComparison.Ordinal);

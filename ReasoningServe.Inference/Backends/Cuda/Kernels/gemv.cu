@@ -275,13 +275,13 @@ template <class Rows> __device__ __forceinline__ void load_inputs_before_wait(Ro
 
 __device__ __forceinline__ QkvRows::Inputs load_qkv_inputs(const QkvRows& out, int r)
 {
-    const int row = out.weight_row(r), i = row % out.headDim, half = out.headDim >> 1;
+    const int row = out.weight_row(r);
     int position, slot;
     float freq;
     unsigned short bias = 0;
     asm volatile("ld.global.u32 %0, [%1];" : "=r"(position) : "l"(out.positions) : "memory");
     asm volatile("ld.global.u32 %0, [%1];" : "=r"(slot) : "l"(out.slots) : "memory");
-    asm volatile("ld.global.f32 %0, [%1];" : "=f"(freq) : "l"(out.invFreq + (i < half ? i : i - half)) : "memory");
+    asm volatile("ld.global.f32 %0, [%1];" : "=f"(freq) : "l"(out.freq_of(row)) : "memory");
     if (out.bias != nullptr) asm volatile("ld.global.u16 %0, [%1];" : "=h"(bias) : "l"(out.bias + row) : "memory");
     return {(float)position, freq, __bfloat162float(__ushort_as_bfloat16(bias)), slot};
 }

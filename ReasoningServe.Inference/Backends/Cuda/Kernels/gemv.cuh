@@ -73,7 +73,8 @@ struct QkvRows
     __device__ __forceinline__ int first(int n, int block) const { return wide_first_pair_row(n, block, gridDim.x); }
     __device__ __forceinline__ int weight_row(int r) const { return rope_pair_row(r, headDim); }
     // What store needs besides the sum for row r (bias 0 without one): read by store itself, or, in gemv_wide_qkv, before
-    // its wait (load_before_wait: none of it is a kernel's output), so that these loads do not follow the block's sums.
+    // its wait (gemv.cu's load_inputs_before_wait: none of it is a kernel's output), so that these loads do not follow
+    // the block's sums.
     struct Inputs
     {
         float position, freq, bias;
@@ -81,11 +82,17 @@ struct QkvRows
     };
     Inputs early;
     bool hasEarly;
+    // RoPE's inverse frequency of weight row `row` (a head's rows i and i + headDim / 2 share one)
+    __device__ __forceinline__ const float* freq_of(int row) const
+    {
+        const int i = row % headDim, half = headDim >> 1;
+        return invFreq + (i < half ? i : i - half);
+    }
     __device__ __forceinline__ Inputs inputs(int r, bool valid) const
     {
-        const int row = weight_row(r), i = row % headDim, half = headDim >> 1;
+        const int row = weight_row(r);
         if (!valid) return {0.f, 0.f, 0.f, -1};
-        return {(float)positions[0], invFreq[i < half ? i : i - half], bias != nullptr ? __bfloat162float(bias[row]) : 0.f, slots[0]};
+        return {(float)positions[0], *freq_of(row), bias != nullptr ? __bfloat162float(bias[row]) : 0.f, slots[0]};
     }
     // Called by every lane of a warp whose lane r holds row base + r, base even (gemv.cu: warp 0, base 0, a block has
     // at most 32 rows), so that a pair meets in the warp.
