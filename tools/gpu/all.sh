@@ -3,7 +3,7 @@
 # Here: tools/gpu/all.sh prepare  — publishes the server and CudaCheck and packs them with the .NET runtime into .gpu/
 # (git-excluded; the device tool carries 64 MiB at most, the repository included, so the golden models are read from
 # testdata/ where they are tracked; the Qwen3 tokenizer is not tracked and travels packed).
-# There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,load,hf,hf-compile,sanitize,boundary,sass,trace,serve-trace,ncu]  — writes logs and results to
+# There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,load,hf,hf-compile,sanitize,boundary,stream,sass,trace,serve-trace,ncu]  — writes logs and results to
 # $OUT. The -optin parts turn on what is not the default (gemv.cu's fused rmsnorm prologue, which leaves out its qkv
 # epilogue, and its wide layout everywhere; programmatic dependent launch's trigger at block exit; the persistent
 # one-token step, decode_step.cu) and run the
@@ -77,6 +77,11 @@ run)
   fi
   if [[ ,$parts, == *,load,* ]]; then
     echo "=== load_bench"; GPU_APP=/tmp/app/app timeout "${LOAD_TIMEOUT:-240}" tools/gpu/load_bench.sh 2>&1 | tee "$out/load_bench.log"
+  fi
+  if [[ ,$parts, == *,stream,* ]]; then
+    # weight-streaming rates of one block an SM against gemv.cu's wide grids (tools/gpu/persistent_stream.cu)
+    echo "=== persistent_stream"; nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/persistent_stream tools/gpu/persistent_stream.cu \
+      && timeout 120 /tmp/persistent_stream 2>&1 | tee "$out/persistent_stream.log"
   fi
   if [[ ,$parts, == *,boundary,* ]]; then
     # a chain of one-token GEMVs by itself: the PDL hand-over, and the backend's gemv.cu kernels against a plain one
@@ -154,5 +159,5 @@ run)
     done
   fi
   ;;
-*) echo "usage: tools/gpu/all.sh prepare | run [check,check-optin,serve,serve-optin,load,hf,hf-compile,sanitize,boundary,sass,trace,serve-trace,ncu]" >&2; exit 2 ;;
+*) echo "usage: tools/gpu/all.sh prepare | run [check,check-optin,serve,serve-optin,load,hf,hf-compile,sanitize,boundary,stream,sass,trace,serve-trace,ncu]" >&2; exit 2 ;;
 esac

@@ -1,0 +1,366 @@
+// How fast a grid of one block an SM can stream a one-token GEMV's weights, against gemv.cu's wide grids: the first
+// question for a whole-step kernel (issue 8, docs/benchmarks/cuda-h200.md, run 22's "Next"), whose blocks must stay
+// resident for the whole step. decode_step.cu's per-thread cp.async rings streamed the 1.5B gate_up in 17.2 us a layer
+// where gemv_wide_gate_up takes 14.6 from its wait (run 12's profile); is that the rings or the rest of that kernel?
+// Ways of moving W, each on the 1.5B's gate_up (k = 1536) and down (k = 8960) shapes:
+//   wide          gemv.cu's gemv_wide on the backend's grid (as many 64- or 224-thread blocks as fit, or more)
+//   ldg D         one block an SM of 512 threads in groups of the wide block size; a group takes the block's rows in
+//                 turn, D rows a thread in registers (gemv.cu's layout; it keeps 2)
+//   ring S        the same groups, each thread's rows through its own ring of S slots in shared memory, 16-byte
+//                 cp.async, one commit group a row (decode_step.cu's way)
+//   bulk NS       one producer lane copies stages of consecutive rows (one cp.async.bulk each) into NS stages of shared
+//                 memory; 15 consumer warps take a row a team (1 warp for k = 1536, 5 for 8960), "full" and "empty"
+//                 mbarriers between them
+// Each is timed on 28 layers' rows in one launch (the rate it settles at) and on one layer's rows a launch, 28 launches
+// of different layers back to back (its ramp and tail included, launch gaps too), and checked against wide's output.
+// Build and run on the GPU machine:
+//   nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/persistent_stream tools/gpu/persistent_stream.cu && /tmp/persistent_stream
+// (tools/gpu/all.sh run stream does that and keeps the log).
+#include "../../ReasoningServe.Inference/Backends/Cuda/Kernels/gemv.cu"
+#include "../../ReasoningServe.Inference/Backends/Cuda/Kernels/tensor_core.cuh"
+
+#ifndef __CUDACC_RTC__ // the kernels alone also build with NVRTC (tools/gpu/nvrtc-here.sh's check here)
+#include <cuda_runtime.h>
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#define CHECK(call)                                                                                                      \
+    do {                                                                                                                 \
+        cudaError_t e_ = (call);                                                                                         \
+        if (e_ != cudaSuccess) { fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); exit(1); } \
+    } while (0)
+#endif
+
+constexpr int THREADS = 512;
+
+__global__ void fill_bf16(bf16* p, long long count, unsigned seed, float scale)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < count; i += (long long)gridDim.x * blockDim.x)
+    {
+        const unsigned h = (unsigned)(i * 0x9E3779B1ull >> 7) ^ (seed * 0x85EBCA6Bu);
+        p[i] = __float2bfloat16(((h % 65521u) / 32760.5f - 1.f) * scale);
+    }
+}
+
+// A warp's sum for a row, added into y (fp32; its warps add in any order, so the checks allow rounding).
+__device__ __forceinline__ void add_row(float* y, int row, float acc)
+{
+    const float v = warp_sum(acc);
+    if ((threadIdx.x & 31) == 0) atomicAdd(y + row, v);
+}
+
+__device__ __forceinline__ void dot_chunks(float& acc, const uint4* w, const uint4* x, int count)
+{
+    for (int i = 0; i < count; i++) fma8(acc, w[i], x[i]);
+}
+
+// ldg D: group g (G threads) takes rows r0 + g, r0 + g + groups, ...; thread q its C chunks q, q + G, ...
+template <int D, int C>
+__global__ void __launch_bounds__(THREADS, 1) groups_ldg(const bf16* __restrict__ x, const bf16* __restrict__ w, int n, int k, int G, float* y)
+{
+    const int groups = blockDim.x / G, g = threadIdx.x / G, q = threadIdx.x % G, chunks = k / 8;
+    if (g >= groups) return;
+    const int r0 = wide_first_row(n, blockIdx.x, gridDim.x), r1 = wide_first_row(n, blockIdx.x + 1, gridDim.x);
+    uint4 xv[C];
+#pragma unroll
+    for (int i = 0; i < C; i++) xv[i] = q + i * G < chunks ? __ldg((const uint4*)x + q + i * G) : make_uint4(0, 0, 0, 0);
+    uint4 wv[D][C];
+    auto load = [&](uint4 (&dst)[C], int r)
+    {
+#pragma unroll
+        for (int i = 0; i < C; i++)
+        {
+            const int c = q + i * G;
+            dst[i] = r < r1 && c < chunks ? load_weights((const uint4*)(w + (long long)r * k) + c) : make_uint4(0, 0, 0, 0);
+        }
+    };
+#pragma unroll
+    for (int d = 0; d < D; d++) load(wv[d], r0 + g + d * groups);
+    for (int base = r0 + g; base < r1; base += D * groups)
+    {
+#pragma unroll
+        for (int d = 0; d < D; d++)
+        {
+            const int r = base + d * groups;
+            if (r >= r1) break;
+            float acc = 0.f;
+#pragma unroll
+            for (int i = 0; i < C; i++) fma8(acc, wv[d][i], xv[i]);
+            load(wv[d], r + D * groups);
+            add_row(y, r, acc);
+        }
+    }
+}
+
+// ring S: the same rows, each thread's chunks of them through its own S slots of shared memory ([S][cpt][THREADS], cpt
+// the chunks a thread takes of a row).
+template <int S>
+__global__ void __launch_bounds__(THREADS, 1) groups_ring(const bf16* __restrict__ x, const bf16* __restrict__ w, int n, int k, int G, float* y)
+{
+    extern __shared__ __align__(16) uint4 ring[];
+    const int groups = blockDim.x / G, g = threadIdx.x / G, q = threadIdx.x % G, chunks = k / 8;
+    const int r0 = wide_first_row(n, blockIdx.x, gridDim.x), r1 = wide_first_row(n, blockIdx.x + 1, gridDim.x);
+    const bool active = g < groups;
+    uint4 xv[CPT];
+#pragma unroll
+    for (int i = 0; i < CPT; i++) xv[i] = active && q + i * G < chunks ? __ldg((const uint4*)x + q + i * G) : make_uint4(0, 0, 0, 0);
+    const int count = active && r0 + g < r1 ? (r1 - r0 - g + groups - 1) / groups : 0, cpt = (chunks + G - 1) / G;
+    auto request = [&](int t, int slot)
+    {
+        if (t < count)
+        {
+            const uint4* src = (const uint4*)(w + (long long)(r0 + g + t * groups) * k);
+            for (int i = 0; i < cpt; i++)
+            {
+                const int c = q + i * G;
+                cp_async16(smem_address(&ring[(slot * cpt + i) * THREADS + threadIdx.x]), c < chunks ? src + c : src, c < chunks ? 16 : 0);
+            }
+        }
+        cp_async_commit();
+    };
+    for (int s = 0; s < S; s++) request(s, s);
+    for (int t = 0; t < count; t++)
+    {
+        const int slot = t % S;
+        cp_async_wait<S - 1>();
+        float acc = 0.f;
+#pragma unroll
+        for (int i = 0; i < CPT; i++)
+            if (i < cpt) fma8(acc, ring[(slot * cpt + i) * THREADS + threadIdx.x], xv[i]);
+        request(t + S, slot);
+        add_row(y, r0 + g + t * groups, acc);
+    }
+    cp_async_wait<0>();
+}
+
+// mbarriers and bulk copies are PTX 8.0 (CUDA 12); an older compiler builds them trapping.
+#if __CUDACC_VER_MAJOR__ >= 12
+__device__ __forceinline__ void mbarrier_init(unsigned bar, unsigned count)
+{
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
+}
+
+__device__ __forceinline__ void mbarrier_arrive_expect_bytes(unsigned bar, unsigned bytes)
+{
+    asm volatile("{\n\t.reg .b64 state;\n\tmbarrier.arrive.expect_tx.shared::cta.b64 state, [%0], %1;\n\t}" ::"r"(bar), "r"(bytes) : "memory");
+}
+
+__device__ __forceinline__ void mbarrier_arrive(unsigned bar)
+{
+    asm volatile("{\n\t.reg .b64 state;\n\tmbarrier.arrive.shared::cta.b64 state, [%0];\n\t}" ::"r"(bar) : "memory");
+}
+
+__device__ __forceinline__ void mbarrier_wait(unsigned bar, unsigned parity)
+{
+    asm volatile("{\n\t.reg .pred done;\n\tWAIT_%=:\n\tmbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n\t@!done bra WAIT_%=;\n\t}" ::"r"(bar),
+        "r"(parity) : "memory");
+}
+
+__device__ __forceinline__ void bulk_copy(unsigned dst, const void* src, unsigned bytes, unsigned bar)
+{
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;" ::"r"(dst), "l"(src),
+        "r"(bytes), "r"(bar), "l"(evict_first_policy()) : "memory");
+}
+
+__device__ __forceinline__ void fence_mbarrier_init() { asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory"); }
+#else
+__device__ __forceinline__ void fence_mbarrier_init() { asm volatile("trap;"); }
+__device__ __forceinline__ void mbarrier_init(unsigned, unsigned) { asm volatile("trap;"); }
+__device__ __forceinline__ void mbarrier_arrive_expect_bytes(unsigned, unsigned) { asm volatile("trap;"); }
+__device__ __forceinline__ void mbarrier_arrive(unsigned) { asm volatile("trap;"); }
+__device__ __forceinline__ void mbarrier_wait(unsigned, unsigned) { asm volatile("trap;"); }
+__device__ __forceinline__ void bulk_copy(unsigned, const void*, unsigned, unsigned) { asm volatile("trap;"); }
+#endif
+
+// bulk: smem = x (k bf16, rounded up to 128 bytes) | stages [stages][team count][k] bf16 | full[stages], empty[stages].
+constexpr int CONSUMERS = THREADS / 32 - 1;
+
+__global__ void __launch_bounds__(THREADS, 1) stages_bulk(const bf16* __restrict__ x, const bf16* __restrict__ w, int n, int k, int team, int stages,
+    float* y)
+{
+    extern __shared__ __align__(128) unsigned char smem[];
+    const int chunks = k / 8, teams = CONSUMERS / team, rowBytes = k * 2;
+    const int xBytes = (rowBytes + 127) / 128 * 128, stageBytes = teams * rowBytes;
+    uint4* xs = (uint4*)smem;
+    unsigned char* stageBase = smem + xBytes;
+    const unsigned bars = smem_address(stageBase + (long long)stages * stageBytes); // full[s] at bars + 8 s, empty[s] at bars + 8 (stages + s)
+    const int r0 = wide_first_row(n, blockIdx.x, gridDim.x), r1 = wide_first_row(n, blockIdx.x + 1, gridDim.x);
+    const int count = (r1 - r0 + teams - 1) / teams;
+    for (int c = threadIdx.x; c < chunks; c += blockDim.x) xs[c] = __ldg((const uint4*)x + c);
+    if (threadIdx.x == 0)
+    {
+        for (int s = 0; s < stages; s++)
+        {
+            mbarrier_init(bars + 8 * s, 1);
+            mbarrier_init(bars + 8 * (stages + s), CONSUMERS);
+        }
+        fence_mbarrier_init();
+    }
+    __syncthreads();
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (warp == 0)
+    {
+        if (lane == 0)
+            for (int t = 0; t < count; t++)
+            {
+                const int s = t % stages;
+                mbarrier_wait(bars + 8 * (stages + s), ((t / stages) & 1) ^ 1); // its last use released (at once the first time)
+                const int first = r0 + t * teams, rows = min(teams, r1 - first);
+                mbarrier_arrive_expect_bytes(bars + 8 * s, rows * rowBytes);
+                bulk_copy(smem_address(stageBase + (long long)s * stageBytes), w + (long long)first * k, rows * rowBytes, bars + 8 * s);
+            }
+        return;
+    }
+    const int consumer = warp - 1, myTeam = consumer / team, member = consumer % team;
+    for (int t = 0; t < count; t++)
+    {
+        const int s = t % stages;
+        mbarrier_wait(bars + 8 * s, (t / stages) & 1);
+        const int row = r0 + t * teams + myTeam;
+        if (myTeam < teams && row < r1)
+        {
+            const uint4* wr = (const uint4*)(stageBase + (long long)s * stageBytes + (long long)myTeam * rowBytes);
+            float acc = 0.f;
+            for (int c = member * 32 + lane; c < chunks; c += team * 32) fma8(acc, wr[c], xs[c]);
+            add_row(y, row, acc);
+        }
+        __syncwarp();
+        if (lane == 0) mbarrier_arrive(bars + 8 * (stages + s));
+    }
+}
+
+#ifndef __CUDACC_RTC__
+struct Shape
+{
+    const char* name;
+    int n, k;
+};
+
+static int wide_grid(int n, int k, int sms, int& threads)
+{
+    threads = (k + 32 * 8 * CPT - 1) / (32 * 8 * CPT) * 32; // Gemm.WideThreads
+    int perSm = 0;
+    CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, gemv_wide, threads, 0));
+    return std::min(n, std::max(perSm * sms, (n + WIDE_MAX_ROWS - 1) / WIDE_MAX_ROWS)); // Gemm.WideBlocks, unbalanced
+}
+
+int main()
+{
+    int sms = 0;
+    CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+    cudaStream_t s;
+    CHECK(cudaStreamCreate(&s));
+    cudaEvent_t a, b;
+    CHECK(cudaEventCreate(&a));
+    CHECK(cudaEventCreate(&b));
+    const int layers = 28;
+    const Shape shapes[] = {{"1.5B gate_up", 17920, 1536}, {"1.5B down", 1536, 8960}};
+    printf("%d SMs; TB/s = weight bytes / time; 'all' = 28 layers' rows in one launch (best of 5), 'layer' = 28 launches of one layer's rows each\n", sms);
+    for (const Shape& shape : shapes)
+    {
+        const long long layerElems = (long long)shape.n * shape.k, total = layerElems * layers;
+        bf16 *w, *x, *yWide;
+        float* y;
+        CHECK(cudaMalloc(&w, total * 2));
+        CHECK(cudaMalloc(&x, shape.k * 2));
+        CHECK(cudaMalloc(&yWide, (long long)shape.n * layers * 2));
+        CHECK(cudaMalloc(&y, (long long)shape.n * layers * 4));
+        fill_bf16<<<1024, 256, 0, s>>>(w, total, 7, 0.05f);
+        fill_bf16<<<16, 256, 0, s>>>(x, shape.k, 11, 1.f);
+        const int G = (shape.k + 32 * 8 * CPT - 1) / (32 * 8 * CPT) * 32;
+        int wideThreads = 0;
+        const int wideAll = wide_grid(shape.n * layers, shape.k, sms, wideThreads), wideLayer = wide_grid(shape.n, shape.k, sms, wideThreads);
+        gemv_wide<<<wideAll, wideThreads, 0, s>>>(x, w, shape.n * layers, shape.k, yWide, 0);
+        CHECK(cudaStreamSynchronize(s));
+        std::vector<__nv_bfloat16> hostWide((size_t)shape.n * layers);
+        CHECK(cudaMemcpy(hostWide.data(), yWide, hostWide.size() * 2, cudaMemcpyDeviceToHost));
+        const int team = (shape.k / 8 + 32 * 8 - 1) / (32 * 8);
+        const int rowBytes = shape.k * 2, stageBytes = (CONSUMERS / team) * rowBytes, xBytes = (rowBytes + 127) / 128 * 128;
+        const int stages = std::min(8, (200 * 1024 - xBytes) / stageBytes);
+        const int bulkSmem = xBytes + stages * stageBytes + 16 * stages;
+        CHECK(cudaFuncSetAttribute(stages_bulk, cudaFuncAttributeMaxDynamicSharedMemorySize, bulkSmem));
+        const int cpt = (shape.k / 8 + G - 1) / G, ring4 = 4 * cpt * THREADS * 16, ring8 = 8 * cpt * THREADS * 16;
+        CHECK(cudaFuncSetAttribute(groups_ring<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, ring4));
+        CHECK(cudaFuncSetAttribute(groups_ring<8>, cudaFuncAttributeMaxDynamicSharedMemorySize, std::min(ring8, 227 * 1024)));
+        printf("\n%s (n %d, k %d, %.1f MB a layer): wide grid %d x %d threads (one layer), ldg/ring groups of %d, bulk teams of %d warps, %d stages of %d KB\n",
+            shape.name, shape.n, shape.k, layerElems * 2 / 1e6, wideLayer, wideThreads, G, team, stages, stageBytes / 1024);
+        auto run = [&](int variant, const bf16* wv, int n, float* yv)
+        {
+            switch (variant)
+            {
+            case 0: gemv_wide<<<n == shape.n ? wideLayer : wideAll, wideThreads, 0, s>>>(x, wv, n, shape.k, (bf16*)yv, 0); break;
+            case 1:
+                if (cpt == 3) groups_ldg<2, 3><<<sms, THREADS, 0, s>>>(x, wv, n, shape.k, G, yv);
+                else groups_ldg<2, 5><<<sms, THREADS, 0, s>>>(x, wv, n, shape.k, G, yv);
+                break;
+            case 2:
+                if (cpt == 3) groups_ldg<4, 3><<<sms, THREADS, 0, s>>>(x, wv, n, shape.k, G, yv);
+                else groups_ldg<4, 5><<<sms, THREADS, 0, s>>>(x, wv, n, shape.k, G, yv);
+                break;
+            case 3: groups_ring<4><<<sms, THREADS, ring4, s>>>(x, wv, n, shape.k, G, yv); break;
+            case 4:
+                if (ring8 <= 227 * 1024) groups_ring<8><<<sms, THREADS, ring8, s>>>(x, wv, n, shape.k, G, yv);
+                break;
+            default: stages_bulk<<<sms, THREADS, bulkSmem, s>>>(x, wv, n, shape.k, team, stages, yv); break;
+            }
+        };
+        const char* names[] = {"wide", "ldg 2", "ldg 4", "ring 4", "ring 8", "bulk"};
+        for (int variant = 0; variant < 6; variant++)
+        {
+            if (variant == 4 && ring8 > 227 * 1024) continue;
+            // correctness: the 28 layers' rows once, from zero, against wide
+            float worst = 0.f;
+            if (variant > 0)
+            {
+                CHECK(cudaMemsetAsync(y, 0, (long long)shape.n * layers * 4, s));
+                run(variant, w, shape.n * layers, y);
+                CHECK(cudaStreamSynchronize(s));
+                std::vector<float> got((size_t)shape.n * layers);
+                CHECK(cudaMemcpy(got.data(), y, got.size() * 4, cudaMemcpyDeviceToHost));
+                float scale = 0.f;
+                for (size_t i = 0; i < got.size(); i++)
+                {
+                    const float ref = __bfloat162float(hostWide[i]);
+                    scale = std::max(scale, std::fabs(ref));
+                    worst = std::max(worst, std::fabs(got[i] - ref));
+                }
+                worst /= scale;
+            }
+            float best = 1e30f;
+            for (int rep = 0; rep < 5; rep++)
+            {
+                CHECK(cudaEventRecord(a, s));
+                run(variant, w, shape.n * layers, variant == 0 ? (float*)yWide : y);
+                CHECK(cudaEventRecord(b, s));
+                CHECK(cudaEventSynchronize(b));
+                float ms;
+                CHECK(cudaEventElapsedTime(&ms, a, b));
+                best = std::min(best, ms);
+            }
+            float layerMs = 1e30f;
+            for (int rep = 0; rep < 3; rep++)
+            {
+                CHECK(cudaEventRecord(a, s));
+                for (int l = 0; l < layers; l++) run(variant, w + l * layerElems, shape.n, variant == 0 ? (float*)(yWide + (long long)l * shape.n) : y + (long long)l * shape.n);
+                CHECK(cudaEventRecord(b, s));
+                CHECK(cudaEventSynchronize(b));
+                float ms;
+                CHECK(cudaEventElapsedTime(&ms, a, b));
+                layerMs = std::min(layerMs, ms / layers);
+            }
+            CHECK(cudaGetLastError());
+            printf("  %-7s all %.3f ms = %.2f TB/s | layer %.2f us = %.2f TB/s | vs wide: max error %.1e of the largest output%s\n", names[variant], best,
+                total * 2 / (best * 1e-3) / 1e12, layerMs * 1e3, layerElems * 2 / (layerMs * 1e-3) / 1e12, worst,
+                variant > 0 && worst > 1e-2 ? "  WRONG" : "");
+        }
+        CHECK(cudaFree(w));
+        CHECK(cudaFree(x));
+        CHECK(cudaFree(yWide));
+        CHECK(cudaFree(y));
+    }
+    return 0;
+}
+#endif
