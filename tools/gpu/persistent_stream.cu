@@ -19,7 +19,7 @@
 #include "../../ReasoningServe.Inference/Backends/Cuda/Kernels/gemv.cu"
 #include "../../ReasoningServe.Inference/Backends/Cuda/Kernels/tensor_core.cuh"
 
-#ifndef __CUDACC_RTC__ // the kernels alone also build with NVRTC (tools/gpu/nvrtc-here.sh's check here)
+#ifndef __CUDACC_RTC__ // host code: the kernels alone also build with NVRTC, which is how they were checked where there is no nvcc
 #include <cuda_runtime.h>
 #include <algorithm>
 #include <cmath>
