@@ -13,6 +13,8 @@
 //                 mbarriers between them
 // Each is timed on 28 layers' rows in one launch (the rate it settles at) and on one layer's rows a launch, 28 launches
 // of different layers back to back (its ramp and tail included, launch gaps too), and checked against wide's output.
+// Then layer boundaries: 28 layers in one launch of ldg 2 with a grid barrier between them (phases), its threads' next
+// rows requested before each barrier or after it, against 28 wide launches with programmatic dependent launch.
 // Build and run on the GPU machine:
 //   nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/persistent_stream tools/gpu/persistent_stream.cu && /tmp/persistent_stream
 // (tools/gpu/all.sh run stream does that and keeps the log).
@@ -91,6 +93,73 @@ __global__ void __launch_bounds__(THREADS, 1) groups_ldg(const bf16* __restrict_
             for (int i = 0; i < C; i++) fma8(acc, wv[d][i], xv[i]);
             load(wv[d], r + D * groups);
             add_row(y, r, acc);
+        }
+    }
+}
+
+// phases: the ldg 2 layout over `phases` layers' rows in one launch, a grid barrier between layers (each layer's x read
+// after it, as a step's projections read the one before's output); PREFETCH: a thread's next rows run on across the
+// barrier (the next layer's first rows requested before it), as decode_step.cu's rings do. Each thread's rows of a
+// layer are padded to a multiple of 2 (skipped) so that a row's register slot stays its index's parity.
+__device__ __forceinline__ void grid_barrier(unsigned* arrivals, unsigned& target)
+{
+    target += gridDim.x;
+    __syncthreads();
+    if (threadIdx.x == 0)
+    {
+        __threadfence();
+        atomicAdd(arrivals, 1u);
+        while (*(volatile unsigned*)arrivals < target) { }
+        __threadfence();
+    }
+    __syncthreads();
+}
+
+template <bool PREFETCH, int C>
+__global__ void __launch_bounds__(THREADS, 1) phases_ldg(const bf16* __restrict__ x, const bf16* __restrict__ w, int n, int k, int G, int phases,
+    float* y, unsigned* arrivals)
+{
+    constexpr int D = 2;
+    const int groups = blockDim.x / G, g = threadIdx.x / G, q = threadIdx.x % G, chunks = k / 8;
+    const int r0 = wide_first_row(n, blockIdx.x, gridDim.x), r1 = wide_first_row(n, blockIdx.x + 1, gridDim.x);
+    const bool active = g < groups;
+    const int count = active && r0 + g < r1 ? (r1 - r0 - g + groups - 1) / groups : 0, padded = (count + D - 1) / D * D;
+    auto load = [&](uint4 (&dst)[C], int phase, int j)
+    {
+        const bool valid = phase < phases && j < count;
+        const uint4* row = (const uint4*)(w + ((long long)phase * n + r0 + g + (long long)j * groups) * k);
+#pragma unroll
+        for (int i = 0; i < C; i++)
+        {
+            const int c = q + i * G;
+            dst[i] = valid && c < chunks ? load_weights(row + c) : make_uint4(0, 0, 0, 0);
+        }
+    };
+    uint4 wv[D][C], xv[C];
+    unsigned target = 0;
+#pragma unroll
+    for (int d = 0; d < D; d++) load(wv[d], 0, d);
+    for (int phase = 0; phase < phases; phase++)
+    {
+        if (phase > 0) grid_barrier(arrivals, target);
+#pragma unroll
+        for (int i = 0; i < C; i++) xv[i] = active && q + i * G < chunks ? __ldcg((const uint4*)x + q + i * G) : make_uint4(0, 0, 0, 0);
+        if (!PREFETCH && phase > 0)
+#pragma unroll
+            for (int d = 0; d < D; d++) load(wv[d], phase, d);
+        for (int j = 0; j < padded; j += D)
+        {
+#pragma unroll
+            for (int d = 0; d < D; d++)
+            {
+                float acc = 0.f;
+#pragma unroll
+                for (int i = 0; i < C; i++) fma8(acc, wv[d][i], xv[i]);
+                const int next = j + d + D;
+                if (next < padded) load(wv[d], phase, next);
+                else if (PREFETCH) load(wv[d], phase + 1, next - padded);
+                if (j + d < count) add_row(y + (long long)phase * n, r0 + g + (j + d) * groups, acc);
+            }
         }
     }
 }
@@ -356,6 +425,80 @@ int main()
                 total * 2 / (best * 1e-3) / 1e12, layerMs * 1e3, layerElems * 2 / (layerMs * 1e-3) / 1e12, worst,
                 variant > 0 && worst > 1e-2 ? "  WRONG" : "");
         }
+        // Layer boundaries: inside one launch (a grid barrier between layers, with and without the next layer's first
+        // rows requested before it) against kernel boundaries with programmatic dependent launch (gemv_wide requests
+        // its first rows before it waits), 28 layers each.
+        unsigned* arrivals;
+        CHECK(cudaMalloc(&arrivals, 4));
+        auto phases = [&](bool prefetch)
+        {
+            if (cpt == 3)
+            {
+                if (prefetch) phases_ldg<true, 3><<<sms, THREADS, 0, s>>>(x, w, shape.n, shape.k, G, layers, y, arrivals);
+                else phases_ldg<false, 3><<<sms, THREADS, 0, s>>>(x, w, shape.n, shape.k, G, layers, y, arrivals);
+            }
+            else if (prefetch) phases_ldg<true, 5><<<sms, THREADS, 0, s>>>(x, w, shape.n, shape.k, G, layers, y, arrivals);
+            else phases_ldg<false, 5><<<sms, THREADS, 0, s>>>(x, w, shape.n, shape.k, G, layers, y, arrivals);
+        };
+        for (int prefetch = 0; prefetch < 2; prefetch++)
+        {
+            CHECK(cudaMemsetAsync(y, 0, (long long)shape.n * layers * 4, s));
+            CHECK(cudaMemsetAsync(arrivals, 0, 4, s));
+            phases(prefetch);
+            CHECK(cudaStreamSynchronize(s));
+            std::vector<float> got((size_t)shape.n * layers);
+            CHECK(cudaMemcpy(got.data(), y, got.size() * 4, cudaMemcpyDeviceToHost));
+            float worst = 0.f, scale = 0.f;
+            for (size_t i = 0; i < got.size(); i++)
+            {
+                const float ref = __bfloat162float(hostWide[i]);
+                scale = std::max(scale, std::fabs(ref));
+                worst = std::max(worst, std::fabs(got[i] - ref));
+            }
+            worst /= scale;
+            float best = 1e30f;
+            for (int rep = 0; rep < 5; rep++)
+            {
+                CHECK(cudaMemsetAsync(arrivals, 0, 4, s));
+                CHECK(cudaEventRecord(a, s));
+                phases(prefetch);
+                CHECK(cudaEventRecord(b, s));
+                CHECK(cudaEventSynchronize(b));
+                float ms;
+                CHECK(cudaEventElapsedTime(&ms, a, b));
+                best = std::min(best, ms);
+            }
+            CHECK(cudaGetLastError());
+            printf("  %-26s one launch of 28 layers %.3f ms = %.2f us a layer = %.2f TB/s | vs wide: max error %.1e%s\n",
+                prefetch ? "phases, next rows early" : "phases, rows after barrier", best, best * 1e3 / layers, total * 2 / (best * 1e-3) / 1e12, worst,
+                worst > 1e-2 ? "  WRONG" : "");
+        }
+        {
+            cudaLaunchConfig_t config = {};
+            config.gridDim = dim3(wideLayer);
+            config.blockDim = dim3(wideThreads);
+            config.stream = s;
+            cudaLaunchAttribute attribute[1];
+            attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+            attribute[0].val.programmaticStreamSerializationAllowed = 1;
+            config.attrs = attribute;
+            config.numAttrs = 1;
+            float best = 1e30f;
+            for (int rep = 0; rep < 5; rep++)
+            {
+                CHECK(cudaEventRecord(a, s));
+                for (int l = 0; l < layers; l++)
+                    CHECK(cudaLaunchKernelEx(&config, gemv_wide, (const bf16*)x, (const bf16*)(w + l * layerElems), shape.n, shape.k,
+                        (void*)(yWide + (long long)l * shape.n), 0));
+                CHECK(cudaEventRecord(b, s));
+                CHECK(cudaEventSynchronize(b));
+                float ms;
+                CHECK(cudaEventElapsedTime(&ms, a, b));
+                best = std::min(best, ms);
+            }
+            printf("  %-26s 28 launches %.3f ms = %.2f us a layer = %.2f TB/s\n", "wide, PDL", best, best * 1e3 / layers, total * 2 / (best * 1e-3) / 1e12);
+        }
+        CHECK(cudaFree(arrivals));
         CHECK(cudaFree(w));
         CHECK(cudaFree(x));
         CHECK(cudaFree(yWide));
