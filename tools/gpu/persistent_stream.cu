@@ -13,8 +13,9 @@
 //                 mbarriers between them
 // Each is timed on 28 layers' rows in one launch (the rate it settles at) and on one layer's rows a launch, 28 launches
 // of different layers back to back (its ramp and tail included, launch gaps too), and checked against wide's output.
-// Then layer boundaries: 28 layers in one launch of ldg 2 with a grid barrier between them (phases), its threads' next
-// rows requested before each barrier or after it, against 28 wide launches with programmatic dependent launch.
+// Then layer boundaries: 28 layers in one launch with a grid barrier between them (phases): ldg 2 with its threads'
+// next rows requested before each barrier or after it, and bulk with its producer copying on across the barriers into
+// free stages; against 28 wide launches with programmatic dependent launch.
 // Build and run on the GPU machine:
 //   nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/persistent_stream tools/gpu/persistent_stream.cu && /tmp/persistent_stream
 // (tools/gpu/all.sh run stream does that and keeps the log).
@@ -248,7 +249,7 @@ __device__ __forceinline__ void bulk_copy(unsigned, const void*, unsigned, unsig
 constexpr int CONSUMERS = THREADS / 32 - 1;
 
 __global__ void __launch_bounds__(THREADS, 1) stages_bulk(const bf16* __restrict__ x, const bf16* __restrict__ w, int n, int k, int team, int stages,
-    float* y)
+    float* y, int phases = 1, unsigned* arrivals = nullptr)
 {
     extern __shared__ __align__(128) unsigned char smem[];
     const int chunks = k / 8, teams = CONSUMERS / team, rowBytes = k * 2;
@@ -257,7 +258,7 @@ __global__ void __launch_bounds__(THREADS, 1) stages_bulk(const bf16* __restrict
     unsigned char* stageBase = smem + xBytes;
     const unsigned bars = smem_address(stageBase + (long long)stages * stageBytes); // full[s] at bars + 8 s, empty[s] at bars + 8 (stages + s)
     const int r0 = wide_first_row(n, blockIdx.x, gridDim.x), r1 = wide_first_row(n, blockIdx.x + 1, gridDim.x);
-    const int count = (r1 - r0 + teams - 1) / teams;
+    const int count = (r1 - r0 + teams - 1) / teams; // stages a layer
     for (int c = threadIdx.x; c < chunks; c += blockDim.x) xs[c] = __ldg((const uint4*)x + c);
     if (threadIdx.x == 0)
     {
@@ -272,32 +273,52 @@ __global__ void __launch_bounds__(THREADS, 1) stages_bulk(const bf16* __restrict
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     if (warp == 0)
     {
+        // The producer runs on across layers: only free stages hold it, never the consumers' grid barrier.
         if (lane == 0)
-            for (int t = 0; t < count; t++)
+            for (int t = 0; t < phases * count; t++)
             {
-                const int s = t % stages;
+                const int s = t % stages, layer = t / count, local = r0 + (t % count) * teams;
                 mbarrier_wait(bars + 8 * (stages + s), ((t / stages) & 1) ^ 1); // its last use released (at once the first time)
-                const int first = r0 + t * teams, rows = min(teams, r1 - first);
+                const int rows = min(teams, r1 - local);
                 mbarrier_arrive_expect_bytes(bars + 8 * s, rows * rowBytes);
-                bulk_copy(smem_address(stageBase + (long long)s * stageBytes), w + (long long)first * k, rows * rowBytes, bars + 8 * s);
+                bulk_copy(smem_address(stageBase + (long long)s * stageBytes), w + ((long long)layer * n + local) * k, rows * rowBytes, bars + 8 * s);
             }
         return;
     }
     const int consumer = warp - 1, myTeam = consumer / team, member = consumer % team;
-    for (int t = 0; t < count; t++)
+    unsigned target = 0;
+    for (int layer = 0; layer < phases; layer++)
     {
-        const int s = t % stages;
-        mbarrier_wait(bars + 8 * s, (t / stages) & 1);
-        const int row = r0 + t * teams + myTeam;
-        if (myTeam < teams && row < r1)
+        if (layer > 0) // a grid barrier of the consumer warps (named barrier 1), then x again
         {
-            const uint4* wr = (const uint4*)(stageBase + (long long)s * stageBytes + (long long)myTeam * rowBytes);
-            float acc = 0.f;
-            for (int c = member * 32 + lane; c < chunks; c += team * 32) fma8(acc, wr[c], xs[c]);
-            add_row(y, row, acc);
+            target += gridDim.x;
+            asm volatile("bar.sync 1, %0;" ::"r"(CONSUMERS * 32) : "memory");
+            if (threadIdx.x == 32)
+            {
+                __threadfence();
+                atomicAdd(arrivals, 1u);
+                while (*(volatile unsigned*)arrivals < target) { }
+                __threadfence();
+            }
+            asm volatile("bar.sync 1, %0;" ::"r"(CONSUMERS * 32) : "memory");
+            for (int c = threadIdx.x - 32; c < chunks; c += CONSUMERS * 32) xs[c] = __ldcg((const uint4*)x + c);
+            asm volatile("bar.sync 1, %0;" ::"r"(CONSUMERS * 32) : "memory");
         }
-        __syncwarp();
-        if (lane == 0) mbarrier_arrive(bars + 8 * (stages + s));
+        for (int j = 0; j < count; j++)
+        {
+            const int t = layer * count + j, s = t % stages;
+            mbarrier_wait(bars + 8 * s, (t / stages) & 1);
+            const int row = r0 + j * teams + myTeam;
+            if (myTeam < teams && row < r1)
+            {
+                const uint4* wr = (const uint4*)(stageBase + (long long)s * stageBytes + (long long)myTeam * rowBytes);
+                float acc = 0.f;
+                for (int c = member * 32 + lane; c < chunks; c += team * 32) fma8(acc, wr[c], xs[c]);
+                add_row(y + (long long)layer * n, row, acc);
+            }
+            __syncwarp();
+            if (lane == 0) mbarrier_arrive(bars + 8 * (stages + s));
+        }
     }
 }
 
@@ -440,11 +461,17 @@ int main()
             else if (prefetch) phases_ldg<true, 5><<<sms, THREADS, 0, s>>>(x, w, shape.n, shape.k, G, layers, y, arrivals);
             else phases_ldg<false, 5><<<sms, THREADS, 0, s>>>(x, w, shape.n, shape.k, G, layers, y, arrivals);
         };
-        for (int prefetch = 0; prefetch < 2; prefetch++)
+        // 0, 1: phases_ldg without / with the next rows early; 2: stages_bulk's stages running on across the barriers
+        auto phasesAny = [&](int form)
+        {
+            if (form < 2) phases(form == 1);
+            else stages_bulk<<<sms, THREADS, bulkSmem, s>>>(x, w, shape.n, shape.k, team, stages, y, layers, arrivals);
+        };
+        for (int prefetch = 0; prefetch < 3; prefetch++)
         {
             CHECK(cudaMemsetAsync(y, 0, (long long)shape.n * layers * 4, s));
             CHECK(cudaMemsetAsync(arrivals, 0, 4, s));
-            phases(prefetch);
+            phasesAny(prefetch);
             CHECK(cudaStreamSynchronize(s));
             std::vector<float> got((size_t)shape.n * layers);
             CHECK(cudaMemcpy(got.data(), y, got.size() * 4, cudaMemcpyDeviceToHost));
@@ -461,7 +488,7 @@ int main()
             {
                 CHECK(cudaMemsetAsync(arrivals, 0, 4, s));
                 CHECK(cudaEventRecord(a, s));
-                phases(prefetch);
+                phasesAny(prefetch);
                 CHECK(cudaEventRecord(b, s));
                 CHECK(cudaEventSynchronize(b));
                 float ms;
@@ -470,7 +497,7 @@ int main()
             }
             CHECK(cudaGetLastError());
             printf("  %-26s one launch of 28 layers %.3f ms = %.2f us a layer = %.2f TB/s | vs wide: max error %.1e%s\n",
-                prefetch ? "phases, next rows early" : "phases, rows after barrier", best, best * 1e3 / layers, total * 2 / (best * 1e-3) / 1e12, worst,
+                prefetch == 2 ? "phases, bulk stages ahead" : prefetch ? "phases, next rows early" : "phases, rows after barrier", best, best * 1e3 / layers, total * 2 / (best * 1e-3) / 1e12, worst,
                 worst > 1e-2 ? "  WRONG" : "");
         }
         {
