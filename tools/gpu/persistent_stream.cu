@@ -15,7 +15,8 @@
 // of different layers back to back (its ramp and tail included, launch gaps too), and checked against wide's output.
 // Then layer boundaries: 28 layers in one launch with a grid barrier between them (phases): ldg 2 with its threads'
 // next rows requested before each barrier or after it, and bulk with its producer copying on across the barriers into
-// free stages; against 28 wide launches with programmatic dependent launch.
+// free stages, or claiming its stages' rows from a counter a layer and going on to a layer once the one before is done
+// (stages_claimed); against 28 wide launches with programmatic dependent launch.
 // Build and run on the GPU machine:
 //   nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/persistent_stream tools/gpu/persistent_stream.cu && /tmp/persistent_stream
 // (tools/gpu/all.sh run stream does that and keeps the log).
@@ -322,6 +323,93 @@ __global__ void __launch_bounds__(THREADS, 1) stages_bulk(const bf16* __restrict
     }
 }
 
+// claimed: stages_bulk's layers, but a stage's rows are claimed from the layer's counter (claims[layer], by the producer
+// lane, one claim ahead) instead of fixed per block, so that SMs that are done take more; the consumers go on to a
+// layer once every row of the one before is done (done[layer], counted a stage at a time), not at a grid barrier.
+__global__ void __launch_bounds__(THREADS, 1) stages_claimed(const bf16* __restrict__ x, const bf16* __restrict__ w, int n, int k, int team,
+    int stages, float* y, int phases, unsigned* claims, unsigned* done)
+{
+    extern __shared__ __align__(128) unsigned char smem[];
+    const int chunks = k / 8, teams = CONSUMERS / team, rowBytes = k * 2;
+    const int xBytes = (rowBytes + 127) / 128 * 128, stageBytes = teams * rowBytes;
+    uint4* xs = (uint4*)smem;
+    unsigned char* stageBase = smem + xBytes;
+    const unsigned bars = smem_address(stageBase + (long long)stages * stageBytes);
+    __shared__ int stageLayer[16], stageFirst[16];
+    for (int c = threadIdx.x; c < chunks; c += blockDim.x) xs[c] = __ldg((const uint4*)x + c);
+    if (threadIdx.x == 0)
+    {
+        for (int s = 0; s < stages; s++)
+        {
+            mbarrier_init(bars + 8 * s, 1);
+            mbarrier_init(bars + 8 * (stages + s), CONSUMERS);
+        }
+        fence_mbarrier_init();
+    }
+    __syncthreads();
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (warp == 0)
+    {
+        if (lane == 0)
+        {
+            int layer = 0;
+            unsigned next = atomicAdd(claims, (unsigned)teams);
+            for (int t = 0;; t++)
+            {
+                unsigned first = next;
+                while (first >= (unsigned)n && ++layer < phases) first = atomicAdd(claims + layer, (unsigned)teams);
+                if (layer < phases) next = atomicAdd(claims + layer, (unsigned)teams); // the next claim's round trip under this copy
+                const int s = t % stages;
+                mbarrier_wait(bars + 8 * (stages + s), ((t / stages) & 1) ^ 1);
+                stageLayer[s] = layer < phases ? layer : -1;
+                stageFirst[s] = (int)first;
+                if (layer >= phases)
+                {
+                    mbarrier_arrive(bars + 8 * s); // the end: an empty stage
+                    break;
+                }
+                const int rows = min(teams, n - (int)first);
+                mbarrier_arrive_expect_bytes(bars + 8 * s, rows * rowBytes);
+                bulk_copy(smem_address(stageBase + (long long)s * stageBytes), w + ((long long)layer * n + first) * k, rows * rowBytes, bars + 8 * s);
+            }
+        }
+        return;
+    }
+    const int consumer = warp - 1, myTeam = consumer / team, member = consumer % team;
+    int current = 0;
+    for (int t = 0;; t++)
+    {
+        const int s = t % stages;
+        mbarrier_wait(bars + 8 * s, (t / stages) & 1);
+        const int layer = stageLayer[s], first = stageFirst[s];
+        if (layer < 0) break;
+        if (layer > current) // every row of the layers before done, then x again
+        {
+            if (threadIdx.x == 32)
+            {
+                while (*(volatile unsigned*)(done + layer - 1) < (unsigned)n) { }
+                __threadfence();
+            }
+            asm volatile("bar.sync 1, %0;" ::"r"(CONSUMERS * 32) : "memory");
+            for (int c = threadIdx.x - 32; c < chunks; c += CONSUMERS * 32) xs[c] = __ldcg((const uint4*)x + c);
+            asm volatile("bar.sync 1, %0;" ::"r"(CONSUMERS * 32) : "memory");
+            current = layer;
+        }
+        const int row = first + myTeam, rows = min(teams, n - first);
+        if (myTeam < rows)
+        {
+            const uint4* wr = (const uint4*)(stageBase + (long long)s * stageBytes + (long long)myTeam * rowBytes);
+            float acc = 0.f;
+            for (int c = member * 32 + lane; c < chunks; c += team * 32) fma8(acc, wr[c], xs[c]);
+            add_row(y + (long long)layer * n, row, acc);
+        }
+        __threadfence();
+        asm volatile("bar.sync 1, %0;" ::"r"(CONSUMERS * 32) : "memory");
+        if (threadIdx.x == 32) atomicAdd(done + layer, (unsigned)rows);
+        if (lane == 0) mbarrier_arrive(bars + 8 * (stages + s));
+    }
+}
+
 #ifndef __CUDACC_RTC__
 struct Shape
 {
@@ -372,6 +460,7 @@ int main()
         const int stages = std::min(8, (200 * 1024 - xBytes) / stageBytes);
         const int bulkSmem = xBytes + stages * stageBytes + 16 * stages;
         CHECK(cudaFuncSetAttribute(stages_bulk, cudaFuncAttributeMaxDynamicSharedMemorySize, bulkSmem));
+        CHECK(cudaFuncSetAttribute(stages_claimed, cudaFuncAttributeMaxDynamicSharedMemorySize, bulkSmem));
         const int cpt = (shape.k / 8 + G - 1) / G, ring4 = 4 * cpt * THREADS * 16, ring8 = 8 * cpt * THREADS * 16;
         CHECK(cudaFuncSetAttribute(groups_ring<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, ring4));
         CHECK(cudaFuncSetAttribute(groups_ring<8>, cudaFuncAttributeMaxDynamicSharedMemorySize, std::min(ring8, 227 * 1024)));
@@ -450,7 +539,7 @@ int main()
         // rows requested before it) against kernel boundaries with programmatic dependent launch (gemv_wide requests
         // its first rows before it waits), 28 layers each.
         unsigned* arrivals;
-        CHECK(cudaMalloc(&arrivals, 4));
+        CHECK(cudaMalloc(&arrivals, 8 * layers)); // stages_claimed's claims[layers] and done[layers] too
         auto phases = [&](bool prefetch)
         {
             if (cpt == 3)
@@ -465,12 +554,13 @@ int main()
         auto phasesAny = [&](int form)
         {
             if (form < 2) phases(form == 1);
-            else stages_bulk<<<sms, THREADS, bulkSmem, s>>>(x, w, shape.n, shape.k, team, stages, y, layers, arrivals);
+            else if (form == 2) stages_bulk<<<sms, THREADS, bulkSmem, s>>>(x, w, shape.n, shape.k, team, stages, y, layers, arrivals);
+            else stages_claimed<<<sms, THREADS, bulkSmem, s>>>(x, w, shape.n, shape.k, team, stages, y, layers, arrivals, arrivals + layers);
         };
-        for (int prefetch = 0; prefetch < 3; prefetch++)
+        for (int prefetch = 0; prefetch < 4; prefetch++)
         {
             CHECK(cudaMemsetAsync(y, 0, (long long)shape.n * layers * 4, s));
-            CHECK(cudaMemsetAsync(arrivals, 0, 4, s));
+            CHECK(cudaMemsetAsync(arrivals, 0, 8 * layers, s));
             phasesAny(prefetch);
             CHECK(cudaStreamSynchronize(s));
             std::vector<float> got((size_t)shape.n * layers);
@@ -486,7 +576,7 @@ int main()
             float best = 1e30f;
             for (int rep = 0; rep < 5; rep++)
             {
-                CHECK(cudaMemsetAsync(arrivals, 0, 4, s));
+                CHECK(cudaMemsetAsync(arrivals, 0, 8 * layers, s));
                 CHECK(cudaEventRecord(a, s));
                 phasesAny(prefetch);
                 CHECK(cudaEventRecord(b, s));
@@ -497,7 +587,8 @@ int main()
             }
             CHECK(cudaGetLastError());
             printf("  %-26s one launch of 28 layers %.3f ms = %.2f us a layer = %.2f TB/s | vs wide: max error %.1e%s\n",
-                prefetch == 2 ? "phases, bulk stages ahead" : prefetch ? "phases, next rows early" : "phases, rows after barrier", best, best * 1e3 / layers, total * 2 / (best * 1e-3) / 1e12, worst,
+                prefetch == 3 ? "claimed stages, done counts" : prefetch == 2 ? "phases, bulk stages ahead" : prefetch ? "phases, next rows early"
+                : "phases, rows after barrier", best, best * 1e3 / layers, total * 2 / (best * 1e-3) / 1e12, worst,
                 worst > 1e-2 ? "  WRONG" : "");
         }
         {
