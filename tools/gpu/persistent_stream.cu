@@ -16,7 +16,8 @@
 // Then layer boundaries: 28 layers in one launch with a grid barrier between them (phases): ldg 2 with its threads'
 // next rows requested before each barrier or after it, and bulk with its producer copying on across the barriers into
 // free stages, or claiming its stages' rows from a counter a layer and going on to a layer once the one before is done
-// (stages_claimed); against 28 wide launches with programmatic dependent launch.
+// (stages_claimed), or claiming only a layer's last rows (stages_tail); against 28 wide launches with programmatic
+// dependent launch. For the stage forms with grid barriers, when the blocks finished a middle layer and passed its barrier.
 // Build and run on the GPU machine:
 //   nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/persistent_stream tools/gpu/persistent_stream.cu && /tmp/persistent_stream
 // (tools/gpu/all.sh run stream does that and keeps the log).
@@ -246,11 +247,20 @@ __device__ __forceinline__ void mbarrier_wait(unsigned, unsigned) { asm volatile
 __device__ __forceinline__ void bulk_copy(unsigned, const void*, unsigned, unsigned) { asm volatile("trap;"); }
 #endif
 
+// The global timer into stamps[layer][block][k] (k 0: the block's rows of the layer done, 1: past its hand-over).
+__device__ __forceinline__ void stamp(unsigned long long* stamps, int layer, int k)
+{
+    if (stamps == nullptr) return;
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    stamps[((long long)layer * gridDim.x + blockIdx.x) * 2 + k] = t;
+}
+
 // bulk: smem = x (k bf16, rounded up to 128 bytes) | stages [stages][team count][k] bf16 | full[stages], empty[stages].
 constexpr int CONSUMERS = THREADS / 32 - 1;
 
 __global__ void __launch_bounds__(THREADS, 1) stages_bulk(const bf16* __restrict__ x, const bf16* __restrict__ w, int n, int k, int team, int stages,
-    float* y, int phases = 1, unsigned* arrivals = nullptr)
+    float* y, int phases = 1, unsigned* arrivals = nullptr, unsigned long long* stamps = nullptr)
 {
     extern __shared__ __align__(128) unsigned char smem[];
     const int chunks = k / 8, teams = CONSUMERS / team, rowBytes = k * 2;
@@ -296,10 +306,12 @@ __global__ void __launch_bounds__(THREADS, 1) stages_bulk(const bf16* __restrict
             asm volatile("bar.sync 1, %0;" ::"r"(CONSUMERS * 32) : "memory");
             if (threadIdx.x == 32)
             {
+                stamp(stamps, layer - 1, 0);
                 __threadfence();
                 atomicAdd(arrivals, 1u);
                 while (*(volatile unsigned*)arrivals < target) { }
                 __threadfence();
+                stamp(stamps, layer - 1, 1);
             }
             asm volatile("bar.sync 1, %0;" ::"r"(CONSUMERS * 32) : "memory");
             for (int c = threadIdx.x - 32; c < chunks; c += CONSUMERS * 32) xs[c] = __ldcg((const uint4*)x + c);
@@ -410,6 +422,102 @@ __global__ void __launch_bounds__(THREADS, 1) stages_claimed(const bf16* __restr
     }
 }
 
+// tail: stages_bulk's layers and grid barriers, but only a layer's first n - tail rows are shared out by count; the
+// last tail rows are claimed a stage at a time from the layer's counter by the producers that get there first.
+__global__ void __launch_bounds__(THREADS, 1) stages_tail(const bf16* __restrict__ x, const bf16* __restrict__ w, int n, int k, int team,
+    int stages, float* y, int phases, int tail, unsigned* arrivals, unsigned* claims, unsigned long long* stamps)
+{
+    extern __shared__ __align__(128) unsigned char smem[];
+    const int chunks = k / 8, teams = CONSUMERS / team, rowBytes = k * 2;
+    const int xBytes = (rowBytes + 127) / 128 * 128, stageBytes = teams * rowBytes;
+    uint4* xs = (uint4*)smem;
+    unsigned char* stageBase = smem + xBytes;
+    const unsigned bars = smem_address(stageBase + (long long)stages * stageBytes);
+    __shared__ int stageLayer[16], stageFirst[16];
+    const int shared = n - tail, r0 = wide_first_row(shared, blockIdx.x, gridDim.x), r1 = wide_first_row(shared, blockIdx.x + 1, gridDim.x);
+    const int count = (r1 - r0 + teams - 1) / teams;
+    for (int c = threadIdx.x; c < chunks; c += blockDim.x) xs[c] = __ldg((const uint4*)x + c);
+    if (threadIdx.x == 0)
+    {
+        for (int s = 0; s < stages; s++)
+        {
+            mbarrier_init(bars + 8 * s, 1);
+            mbarrier_init(bars + 8 * (stages + s), CONSUMERS);
+        }
+        fence_mbarrier_init();
+    }
+    __syncthreads();
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (warp == 0)
+    {
+        if (lane == 0)
+        {
+            int t = 0;
+            auto issue = [&](int layer, int first)
+            {
+                const int s = t % stages;
+                mbarrier_wait(bars + 8 * (stages + s), ((t / stages) & 1) ^ 1);
+                stageLayer[s] = layer;
+                stageFirst[s] = first;
+                if (layer < 0) mbarrier_arrive(bars + 8 * s); // the end: an empty stage
+                else
+                {
+                    const int rows = min(teams, (first < shared ? r1 : n) - first);
+                    mbarrier_arrive_expect_bytes(bars + 8 * s, rows * rowBytes);
+                    bulk_copy(smem_address(stageBase + (long long)s * stageBytes), w + ((long long)layer * n + first) * k, rows * rowBytes, bars + 8 * s);
+                }
+                t++;
+            };
+            for (int layer = 0; layer < phases; layer++)
+            {
+                for (int j = 0; j < count; j++) issue(layer, r0 + j * teams);
+                for (unsigned o = atomicAdd(claims + layer, (unsigned)teams); o < (unsigned)tail; o = atomicAdd(claims + layer, (unsigned)teams))
+                    issue(layer, shared + (int)o);
+            }
+            issue(-1, 0);
+        }
+        return;
+    }
+    const int consumer = warp - 1, myTeam = consumer / team, member = consumer % team;
+    unsigned target = 0;
+    int current = 0;
+    for (int t = 0;; t++)
+    {
+        const int s = t % stages;
+        mbarrier_wait(bars + 8 * s, (t / stages) & 1);
+        const int layer = stageLayer[s], first = stageFirst[s];
+        if (layer != current) // the layer's rows of every block done (a grid barrier), then x again
+        {
+            target += gridDim.x;
+            asm volatile("bar.sync 1, %0;" ::"r"(CONSUMERS * 32) : "memory");
+            if (threadIdx.x == 32)
+            {
+                stamp(stamps, current, 0);
+                __threadfence();
+                atomicAdd(arrivals, 1u);
+                while (*(volatile unsigned*)arrivals < target) { }
+                __threadfence();
+                stamp(stamps, current, 1);
+            }
+            asm volatile("bar.sync 1, %0;" ::"r"(CONSUMERS * 32) : "memory");
+            if (layer < 0) break;
+            for (int c = threadIdx.x - 32; c < chunks; c += CONSUMERS * 32) xs[c] = __ldcg((const uint4*)x + c);
+            asm volatile("bar.sync 1, %0;" ::"r"(CONSUMERS * 32) : "memory");
+            current = layer;
+        }
+        const int rows = min(teams, (first < shared ? r1 : n) - first);
+        if (myTeam < rows)
+        {
+            const uint4* wr = (const uint4*)(stageBase + (long long)s * stageBytes + (long long)myTeam * rowBytes);
+            float acc = 0.f;
+            for (int c = member * 32 + lane; c < chunks; c += team * 32) fma8(acc, wr[c], xs[c]);
+            add_row(y + (long long)layer * n, first + myTeam, acc);
+        }
+        __syncwarp();
+        if (lane == 0) mbarrier_arrive(bars + 8 * (stages + s));
+    }
+}
+
 #ifndef __CUDACC_RTC__
 struct Shape
 {
@@ -461,6 +569,7 @@ int main()
         const int bulkSmem = xBytes + stages * stageBytes + 16 * stages;
         CHECK(cudaFuncSetAttribute(stages_bulk, cudaFuncAttributeMaxDynamicSharedMemorySize, bulkSmem));
         CHECK(cudaFuncSetAttribute(stages_claimed, cudaFuncAttributeMaxDynamicSharedMemorySize, bulkSmem));
+        CHECK(cudaFuncSetAttribute(stages_tail, cudaFuncAttributeMaxDynamicSharedMemorySize, bulkSmem));
         const int cpt = (shape.k / 8 + G - 1) / G, ring4 = 4 * cpt * THREADS * 16, ring8 = 8 * cpt * THREADS * 16;
         CHECK(cudaFuncSetAttribute(groups_ring<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, ring4));
         CHECK(cudaFuncSetAttribute(groups_ring<8>, cudaFuncAttributeMaxDynamicSharedMemorySize, std::min(ring8, 227 * 1024)));
@@ -540,6 +649,9 @@ int main()
         // its first rows before it waits), 28 layers each.
         unsigned* arrivals;
         CHECK(cudaMalloc(&arrivals, 8 * layers)); // stages_claimed's claims[layers] and done[layers] too
+        unsigned long long* stamps;
+        CHECK(cudaMalloc(&stamps, 16LL * layers * sms));
+        const int teamRows = CONSUMERS / team; // rows a stage
         auto phases = [&](bool prefetch)
         {
             if (cpt == 3)
@@ -554,10 +666,17 @@ int main()
         auto phasesAny = [&](int form)
         {
             if (form < 2) phases(form == 1);
-            else if (form == 2) stages_bulk<<<sms, THREADS, bulkSmem, s>>>(x, w, shape.n, shape.k, team, stages, y, layers, arrivals);
-            else stages_claimed<<<sms, THREADS, bulkSmem, s>>>(x, w, shape.n, shape.k, team, stages, y, layers, arrivals, arrivals + layers);
+            else if (form == 2) stages_bulk<<<sms, THREADS, bulkSmem, s>>>(x, w, shape.n, shape.k, team, stages, y, layers, arrivals, stamps);
+            else if (form == 3) stages_claimed<<<sms, THREADS, bulkSmem, s>>>(x, w, shape.n, shape.k, team, stages, y, layers, arrivals, arrivals + layers);
+            else
+            {
+                const int tail = (shape.n / (form == 4 ? 8 : 4)) / teamRows * teamRows;
+                stages_tail<<<sms, THREADS, bulkSmem, s>>>(x, w, shape.n, shape.k, team, stages, y, layers, tail, arrivals, arrivals + layers, stamps);
+            }
         };
-        for (int prefetch = 0; prefetch < 4; prefetch++)
+        const char* formNames[] = {"phases, rows after barrier", "phases, next rows early", "phases, bulk stages ahead", "claimed stages, done counts",
+            "bulk, last 1/8 claimed", "bulk, last 1/4 claimed"};
+        for (int prefetch = 0; prefetch < 6; prefetch++)
         {
             CHECK(cudaMemsetAsync(y, 0, (long long)shape.n * layers * 4, s));
             CHECK(cudaMemsetAsync(arrivals, 0, 8 * layers, s));
@@ -586,10 +705,26 @@ int main()
                 best = std::min(best, ms);
             }
             CHECK(cudaGetLastError());
-            printf("  %-26s one launch of 28 layers %.3f ms = %.2f us a layer = %.2f TB/s | vs wide: max error %.1e%s\n",
-                prefetch == 3 ? "claimed stages, done counts" : prefetch == 2 ? "phases, bulk stages ahead" : prefetch ? "phases, next rows early"
-                : "phases, rows after barrier", best, best * 1e3 / layers, total * 2 / (best * 1e-3) / 1e12, worst,
-                worst > 1e-2 ? "  WRONG" : "");
+            printf("  %-27s one launch of 28 layers %.3f ms = %.2f us a layer = %.2f TB/s | vs wide: max error %.1e%s\n", formNames[prefetch], best,
+                best * 1e3 / layers, total * 2 / (best * 1e-3) / 1e12, worst, worst > 1e-2 ? "  WRONG" : "");
+            if (prefetch == 2 || prefetch >= 4) // the last run's hand-overs: when blocks finished layer 14's rows and passed its barrier
+            {
+                std::vector<unsigned long long> t((size_t)layers * sms * 2);
+                CHECK(cudaMemcpy(t.data(), stamps, t.size() * 8, cudaMemcpyDeviceToHost));
+                const int layer = 14;
+                std::vector<long long> done(sms), passed(sms);
+                unsigned long long origin = ~0ull;
+                for (int b = 0; b < sms; b++) origin = std::min(origin, t[((size_t)layer * sms + b) * 2]);
+                for (int b = 0; b < sms; b++)
+                {
+                    done[b] = (long long)(t[((size_t)layer * sms + b) * 2] - origin);
+                    passed[b] = (long long)(t[((size_t)layer * sms + b) * 2 + 1] - origin);
+                }
+                std::sort(done.begin(), done.end());
+                std::sort(passed.begin(), passed.end());
+                printf("    layer 14, ns after its first block was done: blocks done median %lld, last %lld | past the barrier first %lld, last %lld\n",
+                    done[sms / 2], done[sms - 1], passed[0], passed[sms - 1]);
+            }
         }
         {
             cudaLaunchConfig_t config = {};
@@ -617,6 +752,7 @@ int main()
             printf("  %-26s 28 launches %.3f ms = %.2f us a layer = %.2f TB/s\n", "wide, PDL", best, best * 1e3 / layers, total * 2 / (best * 1e-3) / 1e12);
         }
         CHECK(cudaFree(arrivals));
+        CHECK(cudaFree(stamps));
         CHECK(cudaFree(w));
         CHECK(cudaFree(x));
         CHECK(cudaFree(yWide));
