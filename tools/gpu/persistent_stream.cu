@@ -17,7 +17,8 @@
 // next rows requested before each barrier or after it, and bulk with its producer copying on across the barriers into
 // free stages, or claiming its stages' rows from a counter a layer and going on to a layer once the one before is done
 // (stages_claimed), or claiming only a layer's last rows (stages_tail); against 28 wide launches with programmatic
-// dependent launch. For the stage forms with grid barriers, when the blocks finished a middle layer and passed its barrier.
+// dependent launch. For the stage forms with grid barriers, when the blocks finished a middle layer and passed its barrier;
+// and the bulk stages ahead with fewer or smaller stages (less in flight).
 // Build and run on the GPU machine:
 //   nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/persistent_stream tools/gpu/persistent_stream.cu && /tmp/persistent_stream
 // (tools/gpu/all.sh run stream does that and keeps the log).
@@ -260,10 +261,11 @@ __device__ __forceinline__ void stamp(unsigned long long* stamps, int layer, int
 constexpr int CONSUMERS = THREADS / 32 - 1;
 
 __global__ void __launch_bounds__(THREADS, 1) stages_bulk(const bf16* __restrict__ x, const bf16* __restrict__ w, int n, int k, int team, int stages,
-    float* y, int phases = 1, unsigned* arrivals = nullptr, unsigned long long* stamps = nullptr)
+    float* y, int phases = 1, unsigned* arrivals = nullptr, unsigned long long* stamps = nullptr, int rowsPerStage = 0)
 {
     extern __shared__ __align__(128) unsigned char smem[];
-    const int chunks = k / 8, teams = CONSUMERS / team, rowBytes = k * 2;
+    const int chunks = k / 8, rowBytes = k * 2;
+    const int teams = rowsPerStage > 0 ? rowsPerStage : CONSUMERS / team; // rows a stage (teams past it idle)
     const int xBytes = (rowBytes + 127) / 128 * 128, stageBytes = teams * rowBytes;
     uint4* xs = (uint4*)smem;
     unsigned char* stageBase = smem + xBytes;
@@ -725,6 +727,46 @@ int main()
                 printf("    layer 14, ns after its first block was done: blocks done median %lld, last %lld | past the barrier first %lld, last %lld\n",
                     done[sms / 2], done[sms - 1], passed[0], passed[sms - 1]);
             }
+        }
+        // How much the stages hold in flight: the bulk stages ahead form with fewer or smaller stages (rows a stage at most
+        // the consumer teams), us a layer and layer 14's hand-over.
+        {
+            const int maxRows = CONSUMERS / team;
+            const int settings[][2] = {{4, maxRows}, {2, maxRows}, {8, (maxRows + 1) / 2}, {4, (maxRows + 1) / 2}, {2, (maxRows + 1) / 2}, {4, 1}, {8, 1}};
+            for (const auto& setting : settings)
+            {
+                const int nStages = setting[0], rows = setting[1], smemBytes = xBytes + nStages * rows * rowBytes + 16 * nStages;
+                if (smemBytes > 227 * 1024) continue;
+                CHECK(cudaFuncSetAttribute(stages_bulk, cudaFuncAttributeMaxDynamicSharedMemorySize, smemBytes));
+                float best = 1e30f;
+                for (int rep = 0; rep < 5; rep++)
+                {
+                    CHECK(cudaMemsetAsync(arrivals, 0, 8 * layers, s));
+                    CHECK(cudaEventRecord(a, s));
+                    stages_bulk<<<sms, THREADS, smemBytes, s>>>(x, w, shape.n, shape.k, team, nStages, y, layers, arrivals, stamps, rows);
+                    CHECK(cudaEventRecord(b, s));
+                    CHECK(cudaEventSynchronize(b));
+                    float ms;
+                    CHECK(cudaEventElapsedTime(&ms, a, b));
+                    best = std::min(best, ms);
+                }
+                CHECK(cudaGetLastError());
+                std::vector<unsigned long long> t((size_t)layers * sms * 2);
+                CHECK(cudaMemcpy(t.data(), stamps, t.size() * 8, cudaMemcpyDeviceToHost));
+                std::vector<long long> done(sms), passed(sms);
+                unsigned long long origin = ~0ull;
+                for (int blk = 0; blk < sms; blk++) origin = std::min(origin, t[((size_t)14 * sms + blk) * 2]);
+                for (int blk = 0; blk < sms; blk++)
+                {
+                    done[blk] = (long long)(t[((size_t)14 * sms + blk) * 2] - origin);
+                    passed[blk] = (long long)(t[((size_t)14 * sms + blk) * 2 + 1] - origin);
+                }
+                std::sort(done.begin(), done.end());
+                std::sort(passed.begin(), passed.end());
+                printf("  stages %d x %2d rows (%3d KB an SM) %.2f us a layer | layer 14: done median %lld, last %lld, past the barrier %lld-%lld ns\n", nStages,
+                    rows, nStages * rows * rowBytes / 1024, best * 1e3 / layers, done[sms / 2], done[sms - 1], passed[0], passed[sms - 1]);
+            }
+            CHECK(cudaFuncSetAttribute(stages_bulk, cudaFuncAttributeMaxDynamicSharedMemorySize, bulkSmem));
         }
         {
             cudaLaunchConfig_t config = {};
