@@ -37,7 +37,10 @@ run)
   out=${OUT:?set OUT}
   # The device tool brings back only a few files: everything also goes into one archive, even if a part times out.
   trap 'tar -C "$out" --exclude=all-results.tar.gz -czf /tmp/all-results.tar.gz . && mv /tmp/all-results.tar.gz "$out/"' EXIT
-  mkdir -p /tmp/dn /tmp/app && tar -C /tmp/dn -xJf .gpu/dotnet-rt.tar.xz && tar -C /tmp/app -xJf .gpu/app.tar.xz
+  # the packed runtime and apps (not needed by the nvcc-only parts: boundary, stream, which run without carrying .gpu)
+  if [ -f .gpu/dotnet-rt.tar.xz ]; then
+    mkdir -p /tmp/dn /tmp/app && tar -C /tmp/dn -xJf .gpu/dotnet-rt.tar.xz && tar -C /tmp/app -xJf .gpu/app.tar.xz
+  fi
   export PATH=/tmp/dn:$PATH DOTNET_ROOT=/tmp/dn RS_CUBIN_CACHE=/tmp/cubin
   export LD_LIBRARY_PATH=/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
   nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem --format=csv | tee "$out/gpu.txt"
@@ -80,7 +83,7 @@ run)
   fi
   if [[ ,$parts, == *,stream,* ]]; then
     # weight-streaming rates of one block an SM against gemv.cu's wide grids (tools/gpu/persistent_stream.cu)
-    echo "=== persistent_stream"; nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/persistent_stream tools/gpu/persistent_stream.cu \
+    echo "=== persistent_stream"; PATH=/usr/local/cuda-13.0/bin:$PATH nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/persistent_stream tools/gpu/persistent_stream.cu \
       && timeout 120 /tmp/persistent_stream 2>&1 | tee "$out/persistent_stream.log"
   fi
   if [[ ,$parts, == *,boundary,* ]]; then
