@@ -105,18 +105,47 @@ __global__ void __launch_bounds__(THREADS, 1) groups_ldg(const bf16* __restrict_
 // after it, as a step's projections read the one before's output); PREFETCH: a thread's next rows run on across the
 // barrier (the next layer's first rows requested before it), as decode_step.cu's rings do. Each thread's rows of a
 // layer are padded to a multiple of 2 (skipped) so that a row's register slot stays its index's parity.
-__device__ __forceinline__ void grid_barrier(unsigned* arrivals, unsigned& target)
+// The global timer into stamps[layer][block][k] (k 0: the block's rows of the layer done, 1: past its hand-over).
+__device__ __forceinline__ void stamp(unsigned long long* stamps, int layer, int k)
+{
+    if (stamps == nullptr) return;
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    stamps[((long long)layer * gridDim.x + blockIdx.x) * 2 + k] = t;
+}
+
+// The bulk forms' consumers: every warp but warp 0, which produces.
+constexpr int CONSUMERS = THREADS / 32 - 1;
+
+// The barrier of the threads that take part in a grid barrier: the whole block, or the consumer warps (named barrier 1).
+struct WholeBlock
+{
+    __device__ __forceinline__ void operator()() const { __syncthreads(); }
+};
+
+struct ConsumerWarps
+{
+    __device__ __forceinline__ void operator()() const { asm volatile("bar.sync 1, %0;" ::"r"(CONSUMERS * 32) : "memory"); }
+};
+
+// Every block's `leader` thread counts the block in and waits for all of them, between two sync()s of the threads
+// taking part; with stamps, it stamps its arrival and its passing as layer `layer`'s.
+template <class Sync>
+__device__ __forceinline__ void grid_barrier(unsigned* arrivals, unsigned& target, Sync sync, int leader = 0, unsigned long long* stamps = nullptr,
+    int layer = 0)
 {
     target += gridDim.x;
-    __syncthreads();
-    if (threadIdx.x == 0)
+    sync();
+    if (threadIdx.x == leader)
     {
+        stamp(stamps, layer, 0);
         __threadfence();
         atomicAdd(arrivals, 1u);
         while (*(volatile unsigned*)arrivals < target) { }
         __threadfence();
+        stamp(stamps, layer, 1);
     }
-    __syncthreads();
+    sync();
 }
 
 template <bool PREFETCH, int C>
@@ -145,7 +174,7 @@ __global__ void __launch_bounds__(THREADS, 1) phases_ldg(const bf16* __restrict_
     for (int d = 0; d < D; d++) load(wv[d], 0, d);
     for (int phase = 0; phase < phases; phase++)
     {
-        if (phase > 0) grid_barrier(arrivals, target);
+        if (phase > 0) grid_barrier(arrivals, target, WholeBlock{});
 #pragma unroll
         for (int i = 0; i < C; i++) xv[i] = active && q + i * G < chunks ? __ldcg((const uint4*)x + q + i * G) : make_uint4(0, 0, 0, 0);
         if (!PREFETCH && phase > 0)
@@ -248,91 +277,126 @@ __device__ __forceinline__ void mbarrier_wait(unsigned, unsigned) { asm volatile
 __device__ __forceinline__ void bulk_copy(unsigned, const void*, unsigned, unsigned) { asm volatile("trap;"); }
 #endif
 
-// The global timer into stamps[layer][block][k] (k 0: the block's rows of the layer done, 1: past its hand-over).
-__device__ __forceinline__ void stamp(unsigned long long* stamps, int layer, int k)
+// The bulk forms' shared memory: x (k bf16, rounded up to 128 bytes) | slots [slots][rows][k] bf16 | full[slots] and
+// empty[slots] mbarriers. Warp 0's lane 0 fills slot t % slots with stage t once its last use is released; the consumer
+// warps take a stage's rows a team of `team` warps each and release the slot.
+struct StageRing
 {
-    if (stamps == nullptr) return;
-    unsigned long long t;
-    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-    stamps[((long long)layer * gridDim.x + blockIdx.x) * 2 + k] = t;
-}
+    uint4* xs;
+    unsigned char* base;
+    unsigned bars;
+    int slots, rows, rowBytes, chunks, team;
+    int myTeam, member; // a consumer warp's team and its place in it
 
-// bulk: smem = x (k bf16, rounded up to 128 bytes) | stages [stages][team count][k] bf16 | full[stages], empty[stages].
-constexpr int CONSUMERS = THREADS / 32 - 1;
+    // x and the mbarriers, before any thread goes on
+    __device__ StageRing(unsigned char* smem, const bf16* x, int k, int team_, int slots_, int rows_)
+        : slots(slots_), rows(rows_), rowBytes(k * 2), chunks(k / 8), team(team_), myTeam(((int)(threadIdx.x >> 5) - 1) / team_),
+          member(((int)(threadIdx.x >> 5) - 1) % team_)
+    {
+        xs = (uint4*)smem;
+        base = smem + (rowBytes + 127) / 128 * 128;
+        bars = smem_address(base + (long long)slots * rows * rowBytes);
+        for (int c = threadIdx.x; c < chunks; c += blockDim.x) xs[c] = __ldg((const uint4*)x + c);
+        if (threadIdx.x == 0)
+        {
+            for (int s = 0; s < slots; s++)
+            {
+                mbarrier_init(full(s), 1);
+                mbarrier_init(empty(s), CONSUMERS);
+            }
+            fence_mbarrier_init();
+        }
+        __syncthreads();
+    }
 
+    __device__ __forceinline__ unsigned full(int s) const { return bars + 8 * s; }
+    __device__ __forceinline__ unsigned empty(int s) const { return bars + 8 * (slots + s); }
+
+    // producer: stage t's slot once its last use is released (at once the first time)
+    __device__ __forceinline__ int acquire(int t) const
+    {
+        const int s = t % slots;
+        mbarrier_wait(empty(s), ((t / slots) & 1) ^ 1);
+        return s;
+    }
+
+    // producer: count rows from src into slot s
+    __device__ __forceinline__ void fill(int s, const bf16* src, int count) const
+    {
+        mbarrier_arrive_expect_bytes(full(s), count * rowBytes);
+        bulk_copy(smem_address(base + (long long)s * rows * rowBytes), src, count * rowBytes, full(s));
+    }
+
+    // producer: slot s full of nothing (the end, which the consumers read from the stage's own marks)
+    __device__ __forceinline__ void end(int s) const { mbarrier_arrive(full(s)); }
+
+    // consumers: stage t's slot once it is full
+    __device__ __forceinline__ int ready(int t) const
+    {
+        const int s = t % slots;
+        mbarrier_wait(full(s), (t / slots) & 1);
+        return s;
+    }
+
+    // consumers: team i multiplies row i of the count rows in slot s by x into y[first + i]
+    __device__ __forceinline__ void consume(int s, int count, float* y, int first) const
+    {
+        const int lane = threadIdx.x & 31;
+        if (myTeam >= count) return;
+        const uint4* wr = (const uint4*)(base + ((long long)s * rows + myTeam) * rowBytes);
+        float acc = 0.f;
+        for (int c = member * 32 + lane; c < chunks; c += team * 32) fma8(acc, wr[c], xs[c]);
+        add_row(y, first + myTeam, acc);
+    }
+
+    // consumers: this warp is done with slot s
+    __device__ __forceinline__ void release(int s) const
+    {
+        __syncwarp();
+        if ((threadIdx.x & 31) == 0) mbarrier_arrive(empty(s));
+    }
+
+    // consumers: x again after a hand-over (the layer's input is the one before's output in a real step)
+    __device__ __forceinline__ void reload_x(const bf16* x) const
+    {
+        for (int c = threadIdx.x - 32; c < chunks; c += CONSUMERS * 32) xs[c] = __ldcg((const uint4*)x + c);
+        ConsumerWarps{}();
+    }
+};
+
+// bulk: each block's rows in stages of `rowsPerStage` (0: one a consumer team) through `stages` slots; with phases,
+// `phases` layers of n rows, the consumers meeting at a grid barrier between layers while the producer copies on.
 __global__ void __launch_bounds__(THREADS, 1) stages_bulk(const bf16* __restrict__ x, const bf16* __restrict__ w, int n, int k, int team, int stages,
     float* y, int phases = 1, unsigned* arrivals = nullptr, unsigned long long* stamps = nullptr, int rowsPerStage = 0)
 {
     extern __shared__ __align__(128) unsigned char smem[];
-    const int chunks = k / 8, rowBytes = k * 2;
-    const int teams = rowsPerStage > 0 ? rowsPerStage : CONSUMERS / team; // rows a stage (teams past it idle)
-    const int xBytes = (rowBytes + 127) / 128 * 128, stageBytes = teams * rowBytes;
-    uint4* xs = (uint4*)smem;
-    unsigned char* stageBase = smem + xBytes;
-    const unsigned bars = smem_address(stageBase + (long long)stages * stageBytes); // full[s] at bars + 8 s, empty[s] at bars + 8 (stages + s)
+    const StageRing ring(smem, x, k, team, stages, rowsPerStage > 0 ? rowsPerStage : CONSUMERS / team); // consumer teams past it idle
     const int r0 = wide_first_row(n, blockIdx.x, gridDim.x), r1 = wide_first_row(n, blockIdx.x + 1, gridDim.x);
-    const int count = (r1 - r0 + teams - 1) / teams; // stages a layer
-    for (int c = threadIdx.x; c < chunks; c += blockDim.x) xs[c] = __ldg((const uint4*)x + c);
-    if (threadIdx.x == 0)
+    const int count = (r1 - r0 + ring.rows - 1) / ring.rows; // stages a layer
+    if (threadIdx.x < 32)
     {
-        for (int s = 0; s < stages; s++)
-        {
-            mbarrier_init(bars + 8 * s, 1);
-            mbarrier_init(bars + 8 * (stages + s), CONSUMERS);
-        }
-        fence_mbarrier_init();
-    }
-    __syncthreads();
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    if (warp == 0)
-    {
-        // The producer runs on across layers: only free stages hold it, never the consumers' grid barrier.
-        if (lane == 0)
+        // The producer runs on across layers: only free slots hold it, never the consumers' grid barrier.
+        if (threadIdx.x == 0)
             for (int t = 0; t < phases * count; t++)
             {
-                const int s = t % stages, layer = t / count, local = r0 + (t % count) * teams;
-                mbarrier_wait(bars + 8 * (stages + s), ((t / stages) & 1) ^ 1); // its last use released (at once the first time)
-                const int rows = min(teams, r1 - local);
-                mbarrier_arrive_expect_bytes(bars + 8 * s, rows * rowBytes);
-                bulk_copy(smem_address(stageBase + (long long)s * stageBytes), w + ((long long)layer * n + local) * k, rows * rowBytes, bars + 8 * s);
+                const int layer = t / count, first = r0 + (t % count) * ring.rows;
+                ring.fill(ring.acquire(t), w + ((long long)layer * n + first) * k, min(ring.rows, r1 - first));
             }
         return;
     }
-    const int consumer = warp - 1, myTeam = consumer / team, member = consumer % team;
     unsigned target = 0;
     for (int layer = 0; layer < phases; layer++)
     {
-        if (layer > 0) // a grid barrier of the consumer warps (named barrier 1), then x again
+        if (layer > 0) // a grid barrier of the consumer warps, then x again
         {
-            target += gridDim.x;
-            asm volatile("bar.sync 1, %0;" ::"r"(CONSUMERS * 32) : "memory");
-            if (threadIdx.x == 32)
-            {
-                stamp(stamps, layer - 1, 0);
-                __threadfence();
-                atomicAdd(arrivals, 1u);
-                while (*(volatile unsigned*)arrivals < target) { }
-                __threadfence();
-                stamp(stamps, layer - 1, 1);
-            }
-            asm volatile("bar.sync 1, %0;" ::"r"(CONSUMERS * 32) : "memory");
-            for (int c = threadIdx.x - 32; c < chunks; c += CONSUMERS * 32) xs[c] = __ldcg((const uint4*)x + c);
-            asm volatile("bar.sync 1, %0;" ::"r"(CONSUMERS * 32) : "memory");
+            grid_barrier(arrivals, target, ConsumerWarps{}, 32, stamps, layer - 1);
+            ring.reload_x(x);
         }
         for (int j = 0; j < count; j++)
         {
-            const int t = layer * count + j, s = t % stages;
-            mbarrier_wait(bars + 8 * s, (t / stages) & 1);
-            const int row = r0 + j * teams + myTeam;
-            if (myTeam < teams && row < r1)
-            {
-                const uint4* wr = (const uint4*)(stageBase + (long long)s * stageBytes + (long long)myTeam * rowBytes);
-                float acc = 0.f;
-                for (int c = member * 32 + lane; c < chunks; c += team * 32) fma8(acc, wr[c], xs[c]);
-                add_row(y + (long long)layer * n, row, acc);
-            }
-            __syncwarp();
-            if (lane == 0) mbarrier_arrive(bars + 8 * (stages + s));
+            const int s = ring.ready(layer * count + j), first = r0 + j * ring.rows;
+            ring.consume(s, min(ring.rows, r1 - first), y + (long long)layer * n, first);
+            ring.release(s);
         }
     }
 }
@@ -344,58 +408,36 @@ __global__ void __launch_bounds__(THREADS, 1) stages_claimed(const bf16* __restr
     int stages, float* y, int phases, unsigned* claims, unsigned* done)
 {
     extern __shared__ __align__(128) unsigned char smem[];
-    const int chunks = k / 8, teams = CONSUMERS / team, rowBytes = k * 2;
-    const int xBytes = (rowBytes + 127) / 128 * 128, stageBytes = teams * rowBytes;
-    uint4* xs = (uint4*)smem;
-    unsigned char* stageBase = smem + xBytes;
-    const unsigned bars = smem_address(stageBase + (long long)stages * stageBytes);
+    const StageRing ring(smem, x, k, team, stages, CONSUMERS / team);
     __shared__ int stageLayer[16], stageFirst[16];
-    for (int c = threadIdx.x; c < chunks; c += blockDim.x) xs[c] = __ldg((const uint4*)x + c);
-    if (threadIdx.x == 0)
+    if (threadIdx.x < 32)
     {
-        for (int s = 0; s < stages; s++)
-        {
-            mbarrier_init(bars + 8 * s, 1);
-            mbarrier_init(bars + 8 * (stages + s), CONSUMERS);
-        }
-        fence_mbarrier_init();
-    }
-    __syncthreads();
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    if (warp == 0)
-    {
-        if (lane == 0)
+        if (threadIdx.x == 0)
         {
             int layer = 0;
-            unsigned next = atomicAdd(claims, (unsigned)teams);
+            unsigned next = atomicAdd(claims, (unsigned)ring.rows);
             for (int t = 0;; t++)
             {
                 unsigned first = next;
-                while (first >= (unsigned)n && ++layer < phases) first = atomicAdd(claims + layer, (unsigned)teams);
-                if (layer < phases) next = atomicAdd(claims + layer, (unsigned)teams); // the next claim's round trip under this copy
-                const int s = t % stages;
-                mbarrier_wait(bars + 8 * (stages + s), ((t / stages) & 1) ^ 1);
+                while (first >= (unsigned)n && ++layer < phases) first = atomicAdd(claims + layer, (unsigned)ring.rows);
+                if (layer < phases) next = atomicAdd(claims + layer, (unsigned)ring.rows); // the next claim's round trip under this copy
+                const int s = ring.acquire(t);
                 stageLayer[s] = layer < phases ? layer : -1;
                 stageFirst[s] = (int)first;
                 if (layer >= phases)
                 {
-                    mbarrier_arrive(bars + 8 * s); // the end: an empty stage
+                    ring.end(s);
                     break;
                 }
-                const int rows = min(teams, n - (int)first);
-                mbarrier_arrive_expect_bytes(bars + 8 * s, rows * rowBytes);
-                bulk_copy(smem_address(stageBase + (long long)s * stageBytes), w + ((long long)layer * n + first) * k, rows * rowBytes, bars + 8 * s);
+                ring.fill(s, w + ((long long)layer * n + first) * k, min(ring.rows, n - (int)first));
             }
         }
         return;
     }
-    const int consumer = warp - 1, myTeam = consumer / team, member = consumer % team;
     int current = 0;
     for (int t = 0;; t++)
     {
-        const int s = t % stages;
-        mbarrier_wait(bars + 8 * s, (t / stages) & 1);
-        const int layer = stageLayer[s], first = stageFirst[s];
+        const int s = ring.ready(t), layer = stageLayer[s], first = stageFirst[s];
         if (layer < 0) break;
         if (layer > current) // every row of the layers before done, then x again
         {
@@ -404,23 +446,16 @@ __global__ void __launch_bounds__(THREADS, 1) stages_claimed(const bf16* __restr
                 while (*(volatile unsigned*)(done + layer - 1) < (unsigned)n) { }
                 __threadfence();
             }
-            asm volatile("bar.sync 1, %0;" ::"r"(CONSUMERS * 32) : "memory");
-            for (int c = threadIdx.x - 32; c < chunks; c += CONSUMERS * 32) xs[c] = __ldcg((const uint4*)x + c);
-            asm volatile("bar.sync 1, %0;" ::"r"(CONSUMERS * 32) : "memory");
+            ConsumerWarps{}();
+            ring.reload_x(x);
             current = layer;
         }
-        const int row = first + myTeam, rows = min(teams, n - first);
-        if (myTeam < rows)
-        {
-            const uint4* wr = (const uint4*)(stageBase + (long long)s * stageBytes + (long long)myTeam * rowBytes);
-            float acc = 0.f;
-            for (int c = member * 32 + lane; c < chunks; c += team * 32) fma8(acc, wr[c], xs[c]);
-            add_row(y + (long long)layer * n, row, acc);
-        }
+        const int rows = min(ring.rows, n - first);
+        ring.consume(s, rows, y + (long long)layer * n, first);
         __threadfence();
-        asm volatile("bar.sync 1, %0;" ::"r"(CONSUMERS * 32) : "memory");
+        ConsumerWarps{}();
         if (threadIdx.x == 32) atomicAdd(done + layer, (unsigned)rows);
-        if (lane == 0) mbarrier_arrive(bars + 8 * (stages + s));
+        ring.release(s);
     }
 }
 
@@ -430,93 +465,49 @@ __global__ void __launch_bounds__(THREADS, 1) stages_tail(const bf16* __restrict
     int stages, float* y, int phases, int tail, unsigned* arrivals, unsigned* claims, unsigned long long* stamps)
 {
     extern __shared__ __align__(128) unsigned char smem[];
-    const int chunks = k / 8, teams = CONSUMERS / team, rowBytes = k * 2;
-    const int xBytes = (rowBytes + 127) / 128 * 128, stageBytes = teams * rowBytes;
-    uint4* xs = (uint4*)smem;
-    unsigned char* stageBase = smem + xBytes;
-    const unsigned bars = smem_address(stageBase + (long long)stages * stageBytes);
+    const StageRing ring(smem, x, k, team, stages, CONSUMERS / team);
     __shared__ int stageLayer[16], stageFirst[16];
     const int shared = n - tail, r0 = wide_first_row(shared, blockIdx.x, gridDim.x), r1 = wide_first_row(shared, blockIdx.x + 1, gridDim.x);
-    const int count = (r1 - r0 + teams - 1) / teams;
-    for (int c = threadIdx.x; c < chunks; c += blockDim.x) xs[c] = __ldg((const uint4*)x + c);
-    if (threadIdx.x == 0)
+    const int count = (r1 - r0 + ring.rows - 1) / ring.rows;
+    // the rows of a stage from row `first`: a block's share ends at r1, the claimed tail at n
+    auto rowsFrom = [&](int first) { return min(ring.rows, (first < shared ? r1 : n) - first); };
+    if (threadIdx.x < 32)
     {
-        for (int s = 0; s < stages; s++)
-        {
-            mbarrier_init(bars + 8 * s, 1);
-            mbarrier_init(bars + 8 * (stages + s), CONSUMERS);
-        }
-        fence_mbarrier_init();
-    }
-    __syncthreads();
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    if (warp == 0)
-    {
-        if (lane == 0)
+        if (threadIdx.x == 0)
         {
             int t = 0;
             auto issue = [&](int layer, int first)
             {
-                const int s = t % stages;
-                mbarrier_wait(bars + 8 * (stages + s), ((t / stages) & 1) ^ 1);
+                const int s = ring.acquire(t++);
                 stageLayer[s] = layer;
                 stageFirst[s] = first;
-                if (layer < 0) mbarrier_arrive(bars + 8 * s); // the end: an empty stage
-                else
-                {
-                    const int rows = min(teams, (first < shared ? r1 : n) - first);
-                    mbarrier_arrive_expect_bytes(bars + 8 * s, rows * rowBytes);
-                    bulk_copy(smem_address(stageBase + (long long)s * stageBytes), w + ((long long)layer * n + first) * k, rows * rowBytes, bars + 8 * s);
-                }
-                t++;
+                if (layer < 0) ring.end(s);
+                else ring.fill(s, w + ((long long)layer * n + first) * k, rowsFrom(first));
             };
             for (int layer = 0; layer < phases; layer++)
             {
-                for (int j = 0; j < count; j++) issue(layer, r0 + j * teams);
-                for (unsigned o = atomicAdd(claims + layer, (unsigned)teams); o < (unsigned)tail; o = atomicAdd(claims + layer, (unsigned)teams))
+                for (int j = 0; j < count; j++) issue(layer, r0 + j * ring.rows);
+                for (unsigned o = atomicAdd(claims + layer, (unsigned)ring.rows); o < (unsigned)tail; o = atomicAdd(claims + layer, (unsigned)ring.rows))
                     issue(layer, shared + (int)o);
             }
             issue(-1, 0);
         }
         return;
     }
-    const int consumer = warp - 1, myTeam = consumer / team, member = consumer % team;
     unsigned target = 0;
     int current = 0;
     for (int t = 0;; t++)
     {
-        const int s = t % stages;
-        mbarrier_wait(bars + 8 * s, (t / stages) & 1);
-        const int layer = stageLayer[s], first = stageFirst[s];
+        const int s = ring.ready(t), layer = stageLayer[s], first = stageFirst[s];
         if (layer != current) // the layer's rows of every block done (a grid barrier), then x again
         {
-            target += gridDim.x;
-            asm volatile("bar.sync 1, %0;" ::"r"(CONSUMERS * 32) : "memory");
-            if (threadIdx.x == 32)
-            {
-                stamp(stamps, current, 0);
-                __threadfence();
-                atomicAdd(arrivals, 1u);
-                while (*(volatile unsigned*)arrivals < target) { }
-                __threadfence();
-                stamp(stamps, current, 1);
-            }
-            asm volatile("bar.sync 1, %0;" ::"r"(CONSUMERS * 32) : "memory");
+            grid_barrier(arrivals, target, ConsumerWarps{}, 32, stamps, current);
             if (layer < 0) break;
-            for (int c = threadIdx.x - 32; c < chunks; c += CONSUMERS * 32) xs[c] = __ldcg((const uint4*)x + c);
-            asm volatile("bar.sync 1, %0;" ::"r"(CONSUMERS * 32) : "memory");
+            ring.reload_x(x);
             current = layer;
         }
-        const int rows = min(teams, (first < shared ? r1 : n) - first);
-        if (myTeam < rows)
-        {
-            const uint4* wr = (const uint4*)(stageBase + (long long)s * stageBytes + (long long)myTeam * rowBytes);
-            float acc = 0.f;
-            for (int c = member * 32 + lane; c < chunks; c += team * 32) fma8(acc, wr[c], xs[c]);
-            add_row(y + (long long)layer * n, first + myTeam, acc);
-        }
-        __syncwarp();
-        if (lane == 0) mbarrier_arrive(bars + 8 * (stages + s));
+        ring.consume(s, rowsFrom(first), y + (long long)layer * n, first);
+        ring.release(s);
     }
 }
 
@@ -533,6 +524,74 @@ static int wide_grid(int n, int k, int sms, int& threads)
     int perSm = 0;
     CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, gemv_wide, threads, 0));
     return std::min(n, std::max(perSm * sms, (n + WIDE_MAX_ROWS - 1) / WIDE_MAX_ROWS)); // Gemm.WideBlocks, unbalanced
+}
+
+// StageRing's shared memory for rows of k: x, the slots, the mbarriers.
+static int ring_bytes(int k, int slots, int rows) { return (k * 2 + 127) / 128 * 128 + slots * rows * k * 2 + 16 * slots; }
+
+// The fastest of `reps` runs of launch() between two events, in ms; prepare() runs before each, untimed.
+template <class Launch, class Prepare>
+static float best_ms(cudaStream_t s, cudaEvent_t a, cudaEvent_t b, int reps, Launch launch, Prepare prepare)
+{
+    float best = 1e30f;
+    for (int rep = 0; rep < reps; rep++)
+    {
+        prepare();
+        CHECK(cudaEventRecord(a, s));
+        launch();
+        CHECK(cudaEventRecord(b, s));
+        CHECK(cudaEventSynchronize(b));
+        float ms;
+        CHECK(cudaEventElapsedTime(&ms, a, b));
+        best = std::min(best, ms);
+    }
+    CHECK(cudaGetLastError());
+    return best;
+}
+
+template <class Launch>
+static float best_ms(cudaStream_t s, cudaEvent_t a, cudaEvent_t b, int reps, Launch launch)
+{
+    return best_ms(s, a, b, reps, launch, [] {});
+}
+
+// The largest difference between y (fp32, on the device) and wide's output, over wide's largest output.
+static float relative_error(const float* y, const std::vector<__nv_bfloat16>& wide)
+{
+    std::vector<float> got(wide.size());
+    CHECK(cudaMemcpy(got.data(), y, got.size() * 4, cudaMemcpyDeviceToHost));
+    float worst = 0.f, scale = 0.f;
+    for (size_t i = 0; i < got.size(); i++)
+    {
+        const float ref = __bfloat162float(wide[i]);
+        scale = std::max(scale, std::fabs(ref));
+        worst = std::max(worst, std::fabs(got[i] - ref));
+    }
+    return worst / scale;
+}
+
+// One hand-over of the last run, from its stamps: when the blocks had done layer `layer`'s rows and when they passed its
+// barrier, sorted, in ns after the first block was done.
+struct Handover
+{
+    std::vector<long long> done, passed;
+};
+
+static Handover handover(const unsigned long long* stamps, int sms, int layers, int layer)
+{
+    std::vector<unsigned long long> t((size_t)layers * sms * 2);
+    CHECK(cudaMemcpy(t.data(), stamps, t.size() * 8, cudaMemcpyDeviceToHost));
+    unsigned long long origin = ~0ull;
+    for (int block = 0; block < sms; block++) origin = std::min(origin, t[((size_t)layer * sms + block) * 2]);
+    Handover h{std::vector<long long>(sms), std::vector<long long>(sms)};
+    for (int block = 0; block < sms; block++)
+    {
+        h.done[block] = (long long)(t[((size_t)layer * sms + block) * 2] - origin);
+        h.passed[block] = (long long)(t[((size_t)layer * sms + block) * 2 + 1] - origin);
+    }
+    std::sort(h.done.begin(), h.done.end());
+    std::sort(h.passed.begin(), h.passed.end());
+    return h;
 }
 
 int main()
@@ -566,9 +625,9 @@ int main()
         std::vector<__nv_bfloat16> hostWide((size_t)shape.n * layers);
         CHECK(cudaMemcpy(hostWide.data(), yWide, hostWide.size() * 2, cudaMemcpyDeviceToHost));
         const int team = (shape.k / 8 + 32 * 8 - 1) / (32 * 8);
-        const int rowBytes = shape.k * 2, stageBytes = (CONSUMERS / team) * rowBytes, xBytes = (rowBytes + 127) / 128 * 128;
-        const int stages = std::min(8, (200 * 1024 - xBytes) / stageBytes);
-        const int bulkSmem = xBytes + stages * stageBytes + 16 * stages;
+        const int rowBytes = shape.k * 2, stageBytes = (CONSUMERS / team) * rowBytes;
+        const int stages = std::min(8, (200 * 1024 - ring_bytes(shape.k, 0, 0)) / stageBytes);
+        const int bulkSmem = ring_bytes(shape.k, stages, CONSUMERS / team);
         CHECK(cudaFuncSetAttribute(stages_bulk, cudaFuncAttributeMaxDynamicSharedMemorySize, bulkSmem));
         CHECK(cudaFuncSetAttribute(stages_claimed, cudaFuncAttributeMaxDynamicSharedMemorySize, bulkSmem));
         CHECK(cudaFuncSetAttribute(stages_tail, cudaFuncAttributeMaxDynamicSharedMemorySize, bulkSmem));
@@ -608,40 +667,14 @@ int main()
                 CHECK(cudaMemsetAsync(y, 0, (long long)shape.n * layers * 4, s));
                 run(variant, w, shape.n * layers, y);
                 CHECK(cudaStreamSynchronize(s));
-                std::vector<float> got((size_t)shape.n * layers);
-                CHECK(cudaMemcpy(got.data(), y, got.size() * 4, cudaMemcpyDeviceToHost));
-                float scale = 0.f;
-                for (size_t i = 0; i < got.size(); i++)
-                {
-                    const float ref = __bfloat162float(hostWide[i]);
-                    scale = std::max(scale, std::fabs(ref));
-                    worst = std::max(worst, std::fabs(got[i] - ref));
-                }
-                worst /= scale;
+                worst = relative_error(y, hostWide);
             }
-            float best = 1e30f;
-            for (int rep = 0; rep < 5; rep++)
+            const float best = best_ms(s, a, b, 5, [&] { run(variant, w, shape.n * layers, variant == 0 ? (float*)yWide : y); });
+            const float layerMs = best_ms(s, a, b, 3, [&]
             {
-                CHECK(cudaEventRecord(a, s));
-                run(variant, w, shape.n * layers, variant == 0 ? (float*)yWide : y);
-                CHECK(cudaEventRecord(b, s));
-                CHECK(cudaEventSynchronize(b));
-                float ms;
-                CHECK(cudaEventElapsedTime(&ms, a, b));
-                best = std::min(best, ms);
-            }
-            float layerMs = 1e30f;
-            for (int rep = 0; rep < 3; rep++)
-            {
-                CHECK(cudaEventRecord(a, s));
-                for (int l = 0; l < layers; l++) run(variant, w + l * layerElems, shape.n, variant == 0 ? (float*)(yWide + (long long)l * shape.n) : y + (long long)l * shape.n);
-                CHECK(cudaEventRecord(b, s));
-                CHECK(cudaEventSynchronize(b));
-                float ms;
-                CHECK(cudaEventElapsedTime(&ms, a, b));
-                layerMs = std::min(layerMs, ms / layers);
-            }
-            CHECK(cudaGetLastError());
+                for (int l = 0; l < layers; l++)
+                    run(variant, w + l * layerElems, shape.n, variant == 0 ? (float*)(yWide + (long long)l * shape.n) : y + (long long)l * shape.n);
+            }) / layers;
             printf("  %-7s all %.3f ms = %.2f TB/s | layer %.2f us = %.2f TB/s | vs wide: max error %.1e of the largest output%s\n", names[variant], best,
                 total * 2 / (best * 1e-3) / 1e12, layerMs * 1e3, layerElems * 2 / (layerMs * 1e-3) / 1e12, worst,
                 variant > 0 && worst > 1e-2 ? "  WRONG" : "");
@@ -684,48 +717,15 @@ int main()
             CHECK(cudaMemsetAsync(arrivals, 0, 8 * layers, s));
             phasesAny(prefetch);
             CHECK(cudaStreamSynchronize(s));
-            std::vector<float> got((size_t)shape.n * layers);
-            CHECK(cudaMemcpy(got.data(), y, got.size() * 4, cudaMemcpyDeviceToHost));
-            float worst = 0.f, scale = 0.f;
-            for (size_t i = 0; i < got.size(); i++)
-            {
-                const float ref = __bfloat162float(hostWide[i]);
-                scale = std::max(scale, std::fabs(ref));
-                worst = std::max(worst, std::fabs(got[i] - ref));
-            }
-            worst /= scale;
-            float best = 1e30f;
-            for (int rep = 0; rep < 5; rep++)
-            {
-                CHECK(cudaMemsetAsync(arrivals, 0, 8 * layers, s));
-                CHECK(cudaEventRecord(a, s));
-                phasesAny(prefetch);
-                CHECK(cudaEventRecord(b, s));
-                CHECK(cudaEventSynchronize(b));
-                float ms;
-                CHECK(cudaEventElapsedTime(&ms, a, b));
-                best = std::min(best, ms);
-            }
-            CHECK(cudaGetLastError());
+            const float worst = relative_error(y, hostWide);
+            const float best = best_ms(s, a, b, 5, [&] { phasesAny(prefetch); }, [&] { CHECK(cudaMemsetAsync(arrivals, 0, 8 * layers, s)); });
             printf("  %-27s one launch of 28 layers %.3f ms = %.2f us a layer = %.2f TB/s | vs wide: max error %.1e%s\n", formNames[prefetch], best,
                 best * 1e3 / layers, total * 2 / (best * 1e-3) / 1e12, worst, worst > 1e-2 ? "  WRONG" : "");
             if (prefetch == 2 || prefetch >= 4) // the last run's hand-overs: when blocks finished layer 14's rows and passed its barrier
             {
-                std::vector<unsigned long long> t((size_t)layers * sms * 2);
-                CHECK(cudaMemcpy(t.data(), stamps, t.size() * 8, cudaMemcpyDeviceToHost));
-                const int layer = 14;
-                std::vector<long long> done(sms), passed(sms);
-                unsigned long long origin = ~0ull;
-                for (int b = 0; b < sms; b++) origin = std::min(origin, t[((size_t)layer * sms + b) * 2]);
-                for (int b = 0; b < sms; b++)
-                {
-                    done[b] = (long long)(t[((size_t)layer * sms + b) * 2] - origin);
-                    passed[b] = (long long)(t[((size_t)layer * sms + b) * 2 + 1] - origin);
-                }
-                std::sort(done.begin(), done.end());
-                std::sort(passed.begin(), passed.end());
+                const Handover h = handover(stamps, sms, layers, 14);
                 printf("    layer 14, ns after its first block was done: blocks done median %lld, last %lld | past the barrier first %lld, last %lld\n",
-                    done[sms / 2], done[sms - 1], passed[0], passed[sms - 1]);
+                    h.done[sms / 2], h.done[sms - 1], h.passed[0], h.passed[sms - 1]);
             }
         }
         // How much the stages hold in flight: the bulk stages ahead form with fewer or smaller stages (rows a stage at most
@@ -735,36 +735,14 @@ int main()
             const int settings[][2] = {{4, maxRows}, {2, maxRows}, {8, (maxRows + 1) / 2}, {4, (maxRows + 1) / 2}, {2, (maxRows + 1) / 2}, {4, 1}, {8, 1}};
             for (const auto& setting : settings)
             {
-                const int nStages = setting[0], rows = setting[1], smemBytes = xBytes + nStages * rows * rowBytes + 16 * nStages;
+                const int nStages = setting[0], rows = setting[1], smemBytes = ring_bytes(shape.k, nStages, rows);
                 if (smemBytes > 227 * 1024) continue;
                 CHECK(cudaFuncSetAttribute(stages_bulk, cudaFuncAttributeMaxDynamicSharedMemorySize, smemBytes));
-                float best = 1e30f;
-                for (int rep = 0; rep < 5; rep++)
-                {
-                    CHECK(cudaMemsetAsync(arrivals, 0, 8 * layers, s));
-                    CHECK(cudaEventRecord(a, s));
-                    stages_bulk<<<sms, THREADS, smemBytes, s>>>(x, w, shape.n, shape.k, team, nStages, y, layers, arrivals, stamps, rows);
-                    CHECK(cudaEventRecord(b, s));
-                    CHECK(cudaEventSynchronize(b));
-                    float ms;
-                    CHECK(cudaEventElapsedTime(&ms, a, b));
-                    best = std::min(best, ms);
-                }
-                CHECK(cudaGetLastError());
-                std::vector<unsigned long long> t((size_t)layers * sms * 2);
-                CHECK(cudaMemcpy(t.data(), stamps, t.size() * 8, cudaMemcpyDeviceToHost));
-                std::vector<long long> done(sms), passed(sms);
-                unsigned long long origin = ~0ull;
-                for (int blk = 0; blk < sms; blk++) origin = std::min(origin, t[((size_t)14 * sms + blk) * 2]);
-                for (int blk = 0; blk < sms; blk++)
-                {
-                    done[blk] = (long long)(t[((size_t)14 * sms + blk) * 2] - origin);
-                    passed[blk] = (long long)(t[((size_t)14 * sms + blk) * 2 + 1] - origin);
-                }
-                std::sort(done.begin(), done.end());
-                std::sort(passed.begin(), passed.end());
+                const float best = best_ms(s, a, b, 5, [&] { stages_bulk<<<sms, THREADS, smemBytes, s>>>(x, w, shape.n, shape.k, team, nStages, y, layers, arrivals, stamps, rows); },
+                    [&] { CHECK(cudaMemsetAsync(arrivals, 0, 8 * layers, s)); });
+                const Handover h = handover(stamps, sms, layers, 14);
                 printf("  stages %d x %2d rows (%3d KB an SM) %.2f us a layer | layer 14: done median %lld, last %lld, past the barrier %lld-%lld ns\n", nStages,
-                    rows, nStages * rows * rowBytes / 1024, best * 1e3 / layers, done[sms / 2], done[sms - 1], passed[0], passed[sms - 1]);
+                    rows, nStages * rows * rowBytes / 1024, best * 1e3 / layers, h.done[sms / 2], h.done[sms - 1], h.passed[0], h.passed[sms - 1]);
             }
             CHECK(cudaFuncSetAttribute(stages_bulk, cudaFuncAttributeMaxDynamicSharedMemorySize, bulkSmem));
         }
@@ -778,19 +756,12 @@ int main()
             attribute[0].val.programmaticStreamSerializationAllowed = 1;
             config.attrs = attribute;
             config.numAttrs = 1;
-            float best = 1e30f;
-            for (int rep = 0; rep < 5; rep++)
+            const float best = best_ms(s, a, b, 5, [&]
             {
-                CHECK(cudaEventRecord(a, s));
                 for (int l = 0; l < layers; l++)
                     CHECK(cudaLaunchKernelEx(&config, gemv_wide, (const bf16*)x, (const bf16*)(w + l * layerElems), shape.n, shape.k,
                         (void*)(yWide + (long long)l * shape.n), 0));
-                CHECK(cudaEventRecord(b, s));
-                CHECK(cudaEventSynchronize(b));
-                float ms;
-                CHECK(cudaEventElapsedTime(&ms, a, b));
-                best = std::min(best, ms);
-            }
+            });
             printf("  %-26s 28 launches %.3f ms = %.2f us a layer = %.2f TB/s\n", "wide, PDL", best, best * 1e3 / layers, total * 2 / (best * 1e-3) / 1e12);
         }
         CHECK(cudaFree(arrivals));
