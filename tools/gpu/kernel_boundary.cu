@@ -21,20 +21,9 @@
 // checks the flags' ordering (the backend's kernels round differently and are only timed). Build and run on the GPU machine:
 //   nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/kernel_boundary tools/gpu/kernel_boundary.cu && /tmp/kernel_boundary
 // (tools/gpu/all.sh run boundary does that and keeps the log).
-#include <cuda_bf16.h>
-#include <cuda_runtime.h>
-#include <algorithm>
+#include "bench.cuh"
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <vector>
-
-#define CHECK(call)                                                                                         \
-    do {                                                                                                    \
-        cudaError_t e_ = (call);                                                                            \
-        if (e_ != cudaSuccess) { fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); exit(1); } \
-    } while (0)
 
 #include "../../ReasoningServe.Inference/Backends/Cuda/Kernels/gemv.cu"
 
@@ -86,16 +75,6 @@ __global__ void __launch_bounds__(512) chain_gemv(const bf16* __restrict__ x, co
             __threadfence();
             atomicAdd(done, 1u);
         }
-    }
-}
-
-__global__ void fill(bf16* p, long long count, unsigned seed, float scale)
-{
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < count; i += (long long)gridDim.x * blockDim.x)
-    {
-        unsigned h = (unsigned)i * 2654435761u ^ seed;
-        h ^= h >> 15; h *= 2246822519u; h ^= h >> 13; h *= 3266489917u; h ^= h >> 16;
-        p[i] = __float2bfloat16(((h & 0xffffff) / 8388608.f - 1.f) * scale);
     }
 }
 
@@ -246,35 +225,11 @@ static double time_chain(cudaStream_t s, Mode mode, Chain& c, std::vector<unsign
 {
     reset_vectors(c);
     CHECK(cudaDeviceSynchronize());
-    cudaGraph_t graph;
-    cudaGraphExec_t exec;
-    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
-    record(s, mode, c);
-    CHECK(cudaStreamEndCapture(s, &graph));
-    CHECK(cudaGraphInstantiate(&exec, graph, 0));
-    for (int i = 0; i < 3; i++) CHECK(cudaGraphLaunch(exec, s));
-    CHECK(cudaStreamSynchronize(s));
+    const double t = time_graph(s, [&] { record(s, mode, c); }, rounds, reps);
     const Gemv& last = c.gemvs.back();
     out.resize(last.n);
     CHECK(cudaMemcpy(out.data(), c.vectors[(c.gemvs.size() - 1) % 2], last.n * sizeof(bf16), cudaMemcpyDeviceToHost));
-    cudaEvent_t a, b;
-    CHECK(cudaEventCreate(&a));
-    CHECK(cudaEventCreate(&b));
-    std::vector<double> times;
-    for (int r = 0; r < reps; r++)
-    {
-        CHECK(cudaEventRecord(a, s));
-        for (int i = 0; i < rounds; i++) CHECK(cudaGraphLaunch(exec, s));
-        CHECK(cudaEventRecord(b, s));
-        CHECK(cudaEventSynchronize(b));
-        float ms;
-        CHECK(cudaEventElapsedTime(&ms, a, b));
-        times.push_back(ms * 1000.0 / rounds);
-    }
-    std::sort(times.begin(), times.end());
-    CHECK(cudaGraphExecDestroy(exec));
-    CHECK(cudaGraphDestroy(graph));
-    return times[times.size() / 2];
+    return t;
 }
 
 static int run(cudaStream_t s, Chain& c, int rounds, int reps, int alternations)
@@ -299,12 +254,7 @@ static int run(cudaStream_t s, Chain& c, int rounds, int reps, int alternations)
 
 int main()
 {
-    cudaDeviceProp p;
-    CHECK(cudaGetDeviceProperties(&p, 0));
-    multiprocessors = p.multiProcessorCount;
-    printf("%s, %d SMs, L2 %d MB\n", p.name, multiprocessors, p.l2CacheSize >> 20);
-    cudaStream_t s;
-    CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    cudaStream_t s = start_on_device(multiprocessors);
     int failures = 0;
 
     Chain tiny{"224 one-block kernels (2 rows, k 1536)", {}, 0, nullptr, {nullptr, nullptr}, nullptr};

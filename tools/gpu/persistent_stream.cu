@@ -26,18 +26,8 @@
 #include "../../ReasoningServe.Inference/Backends/Cuda/Kernels/tensor_core.cuh"
 
 #ifndef __CUDACC_RTC__ // host code: the kernels alone also build with NVRTC, which is how they were checked where there is no nvcc
-#include <cuda_runtime.h>
-#include <algorithm>
+#include "bench.cuh"
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <vector>
-
-#define CHECK(call)                                                                                                      \
-    do {                                                                                                                 \
-        cudaError_t e_ = (call);                                                                                         \
-        if (e_ != cudaSuccess) { fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); exit(1); } \
-    } while (0)
 #endif
 
 constexpr int THREADS = 512;
@@ -747,20 +737,11 @@ int main()
             CHECK(cudaFuncSetAttribute(stages_bulk, cudaFuncAttributeMaxDynamicSharedMemorySize, bulkSmem));
         }
         {
-            cudaLaunchConfig_t config = {};
-            config.gridDim = dim3(wideLayer);
-            config.blockDim = dim3(wideThreads);
-            config.stream = s;
-            cudaLaunchAttribute attribute[1];
-            attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-            attribute[0].val.programmaticStreamSerializationAllowed = 1;
-            config.attrs = attribute;
-            config.numAttrs = 1;
             const float best = best_ms(s, a, b, 5, [&]
             {
                 for (int l = 0; l < layers; l++)
-                    CHECK(cudaLaunchKernelEx(&config, gemv_wide, (const bf16*)x, (const bf16*)(w + l * layerElems), shape.n, shape.k,
-                        (void*)(yWide + (long long)l * shape.n), 0));
+                    launch_pdl(s, gemv_wide, wideLayer, wideThreads, 0, (const bf16*)x, (const bf16*)(w + l * layerElems), shape.n, shape.k,
+                        (void*)(yWide + (long long)l * shape.n), 0);
             });
             printf("  %-26s 28 launches %.3f ms = %.2f us a layer = %.2f TB/s\n", "wide, PDL", best, best * 1e3 / layers, total * 2 / (best * 1e-3) / 1e12);
         }
