@@ -153,6 +153,10 @@ internal static unsafe class DecodeBench
                 {
                     layerStart = PrintGemvTimeline(backend, gemvTimeline.Pointer, gemvTimeline.Bytes);
                 }
+                if (backend.Kernels.Global("gemv_o_gate_up.cu", "ogu_timeline") is { } oguTimeline && layerStart is { } origin)
+                {
+                    PrintOGateUpTimeline(backend, oguTimeline.Pointer, oguTimeline.Bytes, origin);
+                }
                 if (splits == 1 && timeline)
                 {
                     // the kernel Ops.DecodeAttention.Launch takes for this launch: deep8's 8 warps, else 4
@@ -233,6 +237,29 @@ internal static unsafe class DecodeBench
             }
         }
         return origin;
+    }
+
+    /// <summary>
+    /// gemv_o_gate_up.cu's GEMV_TIMELINE build: its blocks in the last layer of the last replayed step, ns after the layer's
+    /// qkv's first entry (first / median / last block of each stamp).
+    /// </summary>
+    private static void PrintOGateUpTimeline(CudaBackend backend, ulong timeline, long bytes, ulong origin)
+    {
+        const int Stamps = 8;
+        int blocks = (int)(bytes / (Stamps * sizeof(ulong)));
+        backend.Device.Synchronize();
+        ulong[] stamps = DeviceArrays.Download<ulong>(timeline, blocks * Stamps);
+        int[] used = Enumerable.Range(0, blocks).Where(b => stamps[b * Stamps] != 0).ToArray();
+        if (used.Length == 0)
+        {
+            return;
+        }
+        string[] names = ["entry", "wait returned", "o multiplied", "past the barrier", "norm ready", "gate_up multiplied", "end", "last copy issued"];
+        for (int k = 0; k < Stamps; k++)
+        {
+            long[] times = used.Select(b => (long)(stamps[b * Stamps + k] - origin)).Order().ToArray();
+            Report.Line($"    o_gate_up timeline {used.Length,4} blocks, {names[k],-18} ns first/median/last {times[0],6} {times[times.Length / 2],6} {times[^1],6}");
+        }
     }
 
     /// <summary>A warm 2048-token prefill (median of 5), then its per-op profile with attention and GEMM TFLOP/s.</summary>

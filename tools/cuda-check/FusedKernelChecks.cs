@@ -35,6 +35,11 @@ internal static unsafe class FusedKernelChecks
         QkvGemvCheck(device, k, random, "0.5B 14/2 heads of 64", 14, 2, 64, 896, bias: true, slot: 63);
         QkvGemvCheck(device, k, random, "Llama-8B 32/8 heads of 128, no bias", 32, 8, 128, 4096, bias: false, slot: 0);
         QkvGemvCheck(device, k, random, "7B shape, padding slot -1", 28, 4, 128, 3584, bias: true, slot: -1);
+        foreach ((string name, int hidden, int inter, int kvHeads) in new[] { ("1.5B", 1536, 8960, 2), ("7B", 3584, 18944, 4), ("0.5B", 896, 4864, 2), ("Llama-8B", 4096, 14336, 8) })
+        {
+            OGateUpCheck(device, k, random, name, hidden, inter, Gpu.OGateUp.DefaultSharedBytes, kvHeads);
+        }
+        OGateUpCheck(device, k, random, "1.5B, 215 KB", 1536, 8960, 215 * 1024, 2);
 
         (int Cached, int New)[] mixed = [(1499, 1), (50, 20), (0, 33), (300, 1)];
         foreach (int splits in new[] { 1, 4, 64 })
@@ -152,6 +157,55 @@ internal static unsafe class FusedKernelChecks
         Report.Check($"gemv_wide_qkv {name}", c.Rows.Relative < 2e-3 && c.Cache.Relative < 2e-3 && c.Differing <= n / 100 && cacheRight,
             $"vs gemv_wide + qkv_finish: {c.Differing} of {n} values differ (rel {c.Rows.Relative:E1}), cache {c.CacheDiffering} differ "
             + $"(rel {c.Cache.Relative:E1}), {c.CacheWritten} cache values written");
+    }
+
+    /// <summary>
+    /// gemv_o_gate_up.cu (o, the post-attention residual add and norm, gate_up with the SiLU, one launch with a grid barrier)
+    /// against what it replaces: gemv_wide, add_rmsnorm, gemv_wide_gate_up (on the grid a step gives it: the multiprocessors
+    /// less one a KV head). Each row's sum and the norm's sum of squares are
+    /// taken in the same order either way, so the new residual and the products should be the same bits. Launched three
+    /// times in a row on one counter, as a step's layers launch it; the inputs start over each time.
+    /// </summary>
+    private static void OGateUpCheck(CudaDevice device, CudaKernels k, Random random, string name, int hidden, int inter, int sharedBytes, int kvHeads)
+    {
+        nint s = device.Stream;
+        string? why = Gpu.OGateUp.WhyNot(k, device, hidden, hidden, device.MultiprocessorCount, sharedBytes);
+        if (why is not null)
+        {
+            Report.Check($"gemv_o_gate_up {name}", false, why);
+            return;
+        }
+        float[] residual = Random(random, hidden, 4f);
+        using DeviceBuffer attn = UploadBf16(Random(random, hidden)), wO = UploadBf16(Random(random, hidden * hidden, 0.05f)),
+            norm = UploadBf16(Random(random, hidden)), wGateUp = UploadBf16(Random(random, 2 * inter * hidden, 0.05f)), delta = new(2L * hidden),
+            normed = new(2L * hidden), act1 = new(2L * inter), act2 = new(2L * inter);
+        using var wide = new Gpu.Gemm(s, k, device.MultiprocessorCount) { UseGemv = true, Wide = Gpu.Gemm.WideRows.All, FuseGateUp = true };
+        using DeviceBuffer r1 = UploadBf16(residual);
+        wide.Run(attn.Pointer, 1, wO.Pointer, hidden, hidden, delta.Pointer, hidden);
+        Gpu.RmsNorm.LaunchAdd(k, s, r1.Pointer, delta.Pointer, norm.Pointer, normed.Pointer, 1, hidden, 1e-6f);
+        wide.RunGateUpSilu(normed.Pointer, 1, wGateUp.Pointer, inter, hidden, act1.Pointer);
+        float[] residual1 = DownloadBf16(r1.Pointer, hidden), products1 = DownloadBf16(act1.Pointer, inter);
+
+        using Gpu.OGateUp fused = Gpu.OGateUp.Create(k, device, hidden, inter, sharedBytes, kvHeads, s);
+        int residualDiffer = 0, productsDiffer = 0;
+        for (int launch = 0; launch < 3; launch++)
+        {
+            using DeviceBuffer r2 = UploadBf16(residual);
+            Fill(s, 0xFF, act2);
+            fused.Launch(s, attn.Pointer, wO.Pointer, r2.Pointer, norm.Pointer, 1e-6f, wGateUp.Pointer, act2.Pointer);
+            float[] residual2 = DownloadBf16(r2.Pointer, hidden), products2 = DownloadBf16(act2.Pointer, inter);
+            for (int i = 0; i < hidden; i++)
+            {
+                residualDiffer += BitConverter.SingleToInt32Bits(residual1[i]) == BitConverter.SingleToInt32Bits(residual2[i]) ? 0 : 1;
+            }
+            for (int i = 0; i < inter; i++)
+            {
+                productsDiffer += BitConverter.SingleToInt32Bits(products1[i]) == BitConverter.SingleToInt32Bits(products2[i]) ? 0 : 1; // NaN: unwritten
+            }
+        }
+        Report.Check($"gemv_o_gate_up {name} ({fused.Stages} stages) vs gemv_wide + add_rmsnorm + gemv_wide_gate_up",
+            residualDiffer == 0 && productsDiffer == 0 && products1.Any(v => v != 0),
+            $"3 launches: {residualDiffer} of {3 * hidden} residual values and {productsDiffer} of {3 * inter} products differ");
     }
 
     /// <summary>Two paths' qkv rows and K/V caches, value by value: the reference (1) against the one checked (2).</summary>

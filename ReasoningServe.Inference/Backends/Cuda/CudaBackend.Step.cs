@@ -64,6 +64,18 @@ internal sealed unsafe partial class CudaBackend
             }
             Attend(inputs, cache, l, splits);
             Mark("attention");
+            if (tokens == 1 && splits == 1 && layer.OBias is null && layer.GateUpBias is null && OGateUpStep() is { } oGateUp)
+            {
+                oGateUp.Launch(stream, _attn.Pointer, layer.O.Pointer, x, layer.PostAttentionNorm.Pointer, eps, layer.GateUp.Pointer, _act.Pointer);
+                Mark("o + norm + gate_up + silu");
+                _gemm.Run(_act.Pointer, tokens, layer.Down.Pointer, h, inter, _delta.Pointer, h);
+                Mark("gemm down");
+                if (layer.DownBias is { } bias)
+                {
+                    CudaOps.BiasAdd.Launch(_kernels, stream, _delta.Pointer, h, bias.Pointer, h, tokens);
+                }
+                continue;
+            }
             _gemm.Run(_attn.Pointer, tokens, layer.O.Pointer, h, c.QSize, _delta.Pointer, h);
             Mark("gemm o");
             if (layer.OBias is { } oBias)
@@ -145,6 +157,42 @@ internal sealed unsafe partial class CudaBackend
             Eps = c.RmsNormEps,
             Scale = 1f / MathF.Sqrt(c.HeadDim),
         });
+    }
+
+    /// <summary>
+    /// gemv_o_gate_up.cu's launch for this model when <see cref="UseOGateUp"/> asks for it, it pays for the model
+    /// (<see cref="OGateUpPays"/>) and the device and the one-token GEMMs (gemv.cu's wide gate_up with the SiLU, which it
+    /// replaces) take it; a model it cannot take says why once and keeps the separate kernels. The step takes it only where
+    /// attention is one split: one launch of a block a KV head, whose multiprocessors its grid leaves free.
+    /// </summary>
+    private CudaOps.OGateUp? OGateUpStep()
+    {
+        ModelConfig c = Config;
+        if (!UseOGateUp || !OGateUpPays(c.HiddenSize) || _oGateUpUnavailable is not null || _gemm.FusesNorm(1, c.HiddenSize)
+            || !_gemm.FusesSiluIntoGateUp(1, c.HiddenSize, c.IntermediateSize))
+        {
+            return null;
+        }
+        if (_oGateUp is null)
+        {
+            int kb = int.TryParse(Environment.GetEnvironmentVariable("RS_CUDA_O_GATE_UP_KB"), out int k) ? k : CudaOps.OGateUp.DefaultSharedBytes / 1024;
+            string? why = CudaOps.OGateUp.WhyNot(_kernels, _device, c.HiddenSize, c.QSize, _device.MultiprocessorCount, kb * 1024);
+            try
+            {
+                _oGateUp = why is null ? CudaOps.OGateUp.Create(_kernels, _device, c.HiddenSize, c.IntermediateSize, kb * 1024, c.NumKvHeads, _device.Stream) : null;
+            }
+            catch (NotSupportedException e)
+            {
+                why = e.Message;
+            }
+            if (_oGateUp is null)
+            {
+                _oGateUpUnavailable = why;
+                Console.Error.WriteLine($"warning: CUDA: gemv_o_gate_up is off for this model: {why}");
+                return null;
+            }
+        }
+        return _oGateUp;
     }
 
     /// <summary>

@@ -34,6 +34,8 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     private readonly PinnedBuffer _hostLogits = new(), _hostIds = new();
     private CudaOps.DecodeStep? _decodeStep;
     private string? _decodeStepUnavailable;
+    private CudaOps.OGateUp? _oGateUp;
+    private string? _oGateUpUnavailable;
 
     /// <summary>Attention's split partials, which decode_attention.cuh's ATT_TIMELINE build fills with its stamps (cuda-check reads them).</summary>
     internal DeviceBuffer AttentionPartials => _partials;
@@ -150,6 +152,32 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     }
 
     private bool _usePersistentStep = Environment.GetEnvironmentVariable("RS_CUDA_PERSISTENT") == "1";
+
+    /// <summary>
+    /// One-token steps whose attention is one split run a layer's o projection, post-attention norm and gate_up projection
+    /// as gemv_o_gate_up.cu's one launch, whose blocks stream their weights into shared memory while attention runs, for
+    /// models it takes (<see cref="CudaOps.OGateUp.WhyNot"/>) and where it pays (<see cref="OGateUpPays"/>);
+    /// RS_CUDA_O_GATE_UP=0 turns it off, =1 takes it for every model it can, RS_CUDA_O_GATE_UP_KB sets a block's shared
+    /// memory. Changing it drops the captured graphs.
+    /// </summary>
+    public bool UseOGateUp
+    {
+        get => _useOGateUp;
+        set => SetDroppingGraphs(ref _useOGateUp, value);
+    }
+
+    private static readonly string? OGateUpSetting = Environment.GetEnvironmentVariable("RS_CUDA_O_GATE_UP");
+
+    private bool _useOGateUp = OGateUpSetting != "0";
+
+    /// <summary>
+    /// Whether gemv_o_gate_up.cu pays for a model of this hidden size: where attention's window is a large share of a
+    /// layer and the layer's weights do not all fit its blocks' rings. On the H200 (run 23, device ms a one-token step at
+    /// 128 positions, alternated in one call): the 1.5B (hidden 1536) 1.115-1.118 against 1.132-1.134 without it; the 0.5B
+    /// (896) 0.599 against 0.529; the 7B (3584) 3.669-3.671 against 3.610 (an earlier call). Sizes between were not
+    /// measured.
+    /// </summary>
+    internal static bool OGateUpPays(int hidden) => OGateUpSetting == "1" || hidden is > 1024 and <= 2048;
 
     /// <summary>Which one-token GEMMs take gemv.cu's wide layout (see <see cref="CudaOps.Gemm.Wide"/>); changing it drops the captured graphs.</summary>
     internal CudaOps.Gemm.WideRows GemvWide
@@ -329,6 +357,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         _adjustedLogits.Dispose();
         _inputs.Dispose();
         _decodeStep?.Dispose();
+        _oGateUp?.Dispose();
         _gemm.Dispose();
         _weights.Dispose();
         _kernels.Dispose();

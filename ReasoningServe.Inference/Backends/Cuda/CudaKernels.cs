@@ -74,7 +74,7 @@ internal readonly unsafe struct CudaKernel(nint function, string name, bool prog
 internal sealed unsafe class CudaKernels : IDisposable
 {
     public static readonly IReadOnlySet<string> OptionalFiles =
-        new HashSet<string>(StringComparer.Ordinal) { "gemv.cu", "gemv_mma.cu", "prefill_attention.cu", "decode_attention.cu", "sample.cu", "logit_adjust.cu" };
+        new HashSet<string>(StringComparer.Ordinal) { "gemv.cu", "gemv_o_gate_up.cu", "gemv_mma.cu", "prefill_attention.cu", "decode_attention.cu", "sample.cu", "logit_adjust.cu" };
 
     /// <summary>Kernel files built per model (their shapes are macros): <see cref="Ops.DecodeStep"/> compiles and loads them itself.</summary>
     public static readonly IReadOnlySet<string> PerModelFiles = new HashSet<string>(StringComparer.Ordinal) { "decode_step.cu" };
@@ -151,6 +151,7 @@ internal sealed unsafe class CudaKernels : IDisposable
         GemvWide = Get(_moduleOfFile, "gemv.cu", "gemv_wide");
         GemvWideSilu = Get(_moduleOfFile, "gemv.cu", "gemv_wide_silu");
         GemvWideQkv = Get(_moduleOfFile, "gemv.cu", "gemv_wide_qkv");
+        GemvOGateUp = Get(_moduleOfFile, "gemv_o_gate_up.cu", "gemv_o_gate_up");
         GemvWideGateUp = Get(_moduleOfFile, "gemv.cu", "gemv_wide_gate_up");
         GemvMma = Get(_moduleOfFile, "gemv_mma.cu", "gemv_mma");
         GemvMmaGateUp = Get(_moduleOfFile, "gemv_mma.cu", "gemv_mma_gate_up");
@@ -191,6 +192,7 @@ internal sealed unsafe class CudaKernels : IDisposable
     public CudaKernel GemvWide { get; }
     public CudaKernel GemvWideSilu { get; }
     public CudaKernel GemvWideQkv { get; }
+    public CudaKernel GemvOGateUp { get; }
     public CudaKernel GemvWideGateUp { get; }
     /// <summary>gemv_mma.cu: 2 to 8 tokens on tensor cores.</summary>
     public CudaKernel GemvMma { get; }
