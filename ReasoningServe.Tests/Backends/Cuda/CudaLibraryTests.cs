@@ -67,7 +67,7 @@ public sealed class CudaLibraryTests
     [Fact]
     public void Every_op_kernel_is_embedded_with_its_entry_point()
     {
-        string[] expected = ["argmax", "attention_combine", "bias_add", "decode_attention", "decode_step", "embedding", "fill_uniform", "gemv", "gemv_mma", "gqa_attention", "kv_write", "logit_adjust", "paged_attention", "prefill_attention", "qk_norm", "qkv_finish", "rmsnorm", "rope", "sample", "silu_mul"];
+        string[] expected = ["argmax", "attention_combine", "bias_add", "decode_attention", "decode_step", "embedding", "fill_uniform", "gemv", "gemv_mma", "gemv_o_gate_up", "gqa_attention", "kv_write", "logit_adjust", "paged_attention", "prefill_attention", "qk_norm", "qkv_finish", "rmsnorm", "rope", "sample", "silu_mul"];
         Assert.Equal(expected.Select(e => e + ".cu"), KernelSources.KernelFiles);
         foreach (string name in expected)
         {
@@ -107,8 +107,9 @@ public sealed class CudaLibraryTests
             {
                 kernels++;
                 string[] first = m.Groups[2].Value.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Trim()).ToArray();
-                // gemv.cu's kernels only run for one token, so they always let their successor launch early
-                bool launches = first[0] == "launch_next_grid();" || (file == "gemv.cu" && first[0].StartsWith("launch_next_grid_always();", StringComparison.Ordinal))
+                // gemv.cu's kernels and gemv_o_gate_up only run for one token, so they always let their successor launch early
+                bool launches = first[0] == "launch_next_grid();"
+                    || (file is "gemv.cu" or "gemv_o_gate_up.cu" && first[0].StartsWith("launch_next_grid_always();", StringComparison.Ordinal))
                     // decode attention of one split lets its successor launch once q is loaded instead
                     || (file == "decode_attention.cu" && first[0] == "launch_next_grid_when_split();" && UnsplitAttentionTriggersAfterQuery(KernelSources.Read("decode_attention.cuh")));
                 Assert.True(launches, $"{m.Groups[1].Value} ({file}) starts with '{first[0]}'");
@@ -122,7 +123,9 @@ public sealed class CudaLibraryTests
                     // gemv_mma's one-wave grids request their first weights (never an activation) before they wait
                     || (file == "gemv_mma.cu" && first[1].StartsWith("gemv_mma_block(", StringComparison.Ordinal) && MmaRequestsOnlyWeightsBeforeWait(KernelSources.Read(file)))
                     // decode_step requests its first weight rows (never an activation) before it waits
-                    || (file == "decode_step.cu" && StepRequestsOnlyWeightsBeforeWait(KernelSources.Read(file)));
+                    || (file == "decode_step.cu" && StepRequestsOnlyWeightsBeforeWait(KernelSources.Read(file)))
+                    // gemv_o_gate_up's copy warp copies weights and never waits; its compute threads wait before any activation
+                    || (file == "gemv_o_gate_up.cu" && OGateUpReadsOnlyWeightsBeforeWait(KernelSources.Read(file)));
                 Assert.True(waits, $"{m.Groups[1].Value} ({file}) does not wait for its predecessor first: '{first[1]}'");
             }
         }
@@ -165,6 +168,18 @@ public sealed class CudaLibraryTests
         string beforeWait = step[start..step.IndexOf("wait_for_previous_grid();", start, StringComparison.Ordinal)];
         return start > 0 && beforeWait.Contains("request_next(cursor, a, ring, s);", StringComparison.Ordinal)
             && !Regex.IsMatch(beforeWait, @"a\.(tokenIds|positions|slots|residual|delta|qkv|attn|gateUp|logits|partial)");
+    }
+
+    private static bool OGateUpReadsOnlyWeightsBeforeWait(string source)
+    {
+        int start = source.IndexOf("void __launch_bounds__(1024) gemv_o_gate_up(", StringComparison.Ordinal);
+        int wait = source.IndexOf("wait_for_previous_grid();", start, StringComparison.Ordinal);
+        string beforeWait = start > 0 && wait > start ? source[start..wait] : "";
+        // the copy warp's bulk copies (of W_o, W_gate_up and the norm's weight) come before the compute threads' wait, and
+        // nothing there indexes or casts the activations (attn, residual, act)
+        return beforeWait.Contains("bulk_copy_weights(at, wO +", StringComparison.Ordinal) && beforeWait.Contains("bulk_copy_weights(at, gate,", StringComparison.Ordinal)
+            && !Regex.IsMatch(beforeWait, @"\b(attn|residual|act)\b\s*(\+|\[)|\)\s*(attn|residual|act)\b")
+            && source.IndexOf("load_after_wait((const uint4*)attn", wait, StringComparison.Ordinal) > wait;
     }
 
     private static bool WeightsOnlyBeforeWait(string gemv)
