@@ -1,6 +1,6 @@
 // A one-token step's o projection, post-attention residual add and RMSNorm, and gate_up projection with SiLU·mul in one
-// launch of one block per multiprocessor, in place of gemv.cu's gemv_wide (o), rmsnorm.cu's add_rmsnorm and gemv.cu's
-// gemv_wide_gate_up:
+// launch of one block per multiprocessor (those attention's blocks leave free), in place of gemv.cu's gemv_wide (o),
+// rmsnorm.cu's add_rmsnorm and gemv.cu's gemv_wide_gate_up:
 //   residual = bf16(residual + bf16(attn W_o^T));  x = rmsnorm(residual) * w;  act = silu(x W_gate^T) * (x W_up^T)
 // Why: as separate kernels, while attention runs only the o projection's weights are in flight (its blocks hold their
 // first rows in registers), and gate_up's blocks cannot start before o's have left the multiprocessors; on the H200 the
@@ -23,7 +23,8 @@
 // The barrier counts arrivals on a 64-bit counter that only grows (every launch on it adds its grid), so it needs no
 // reset: a block reads the count at its start (a multiple of the grid: no other launch's block can be on its
 // multiprocessor then, as a block takes over half its shared memory) and waits for the next multiple. Every launch on
-// one counter must use the same grid, and every block must be resident at once: grid = the multiprocessor count.
+// one counter must use the same grid, and every block must be resident at once: grid = at most the multiprocessors
+// (OGateUp.Create: those one token's attention leaves free).
 // block: GROUPS * G + 32; hidden == qSize (the host checks), a multiple of 8, at most 8192.
 // dynamic shared memory: stages * 2 * GROUPS * hidden * 2 + hidden * 4 (the normalized row, the norm's weight)
 // + 4 * maxRows * G / 32 (the partial sums, rounded up to 8 bytes) + 16 * stages + 8 (the mbarriers), maxRows the most o
