@@ -28,13 +28,6 @@
 enum Fetch { FetchNone, FetchBulk, FetchLoads, FetchLoadsLast };
 static const char* FetchNames[] = {"none", "bulk", "loads", "loads-last"};
 
-__device__ __forceinline__ unsigned long long global_ns()
-{
-    unsigned long long t;
-    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-    return t;
-}
-
 __device__ __forceinline__ unsigned fetch16(const uint4* p, int fetch)
 {
     uint4 v;

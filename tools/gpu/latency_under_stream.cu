@@ -24,13 +24,6 @@
 
 namespace cg = cooperative_groups;
 
-__device__ __forceinline__ unsigned long long global_ns()
-{
-    unsigned long long t;
-    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-    return t;
-}
-
 __device__ __forceinline__ unsigned sm_id()
 {
     unsigned id;

@@ -228,44 +228,7 @@ __global__ void __launch_bounds__(THREADS, 1) groups_ring(const bf16* __restrict
     cp_async_wait<0>();
 }
 
-// mbarriers and bulk copies are PTX 8.0 (CUDA 12); an older compiler builds them trapping.
-#if __CUDACC_VER_MAJOR__ >= 12
-__device__ __forceinline__ void mbarrier_init(unsigned bar, unsigned count)
-{
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
-}
-
-__device__ __forceinline__ void mbarrier_arrive_expect_bytes(unsigned bar, unsigned bytes)
-{
-    asm volatile("{\n\t.reg .b64 state;\n\tmbarrier.arrive.expect_tx.shared::cta.b64 state, [%0], %1;\n\t}" ::"r"(bar), "r"(bytes) : "memory");
-}
-
-__device__ __forceinline__ void mbarrier_arrive(unsigned bar)
-{
-    asm volatile("{\n\t.reg .b64 state;\n\tmbarrier.arrive.shared::cta.b64 state, [%0];\n\t}" ::"r"(bar) : "memory");
-}
-
-__device__ __forceinline__ void mbarrier_wait(unsigned bar, unsigned parity)
-{
-    asm volatile("{\n\t.reg .pred done;\n\tWAIT_%=:\n\tmbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n\t@!done bra WAIT_%=;\n\t}" ::"r"(bar),
-        "r"(parity) : "memory");
-}
-
-__device__ __forceinline__ void bulk_copy(unsigned dst, const void* src, unsigned bytes, unsigned bar)
-{
-    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;" ::"r"(dst), "l"(src),
-        "r"(bytes), "r"(bar), "l"(evict_first_policy()) : "memory");
-}
-
-__device__ __forceinline__ void fence_mbarrier_init() { asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory"); }
-#else
-__device__ __forceinline__ void fence_mbarrier_init() { asm volatile("trap;"); }
-__device__ __forceinline__ void mbarrier_init(unsigned, unsigned) { asm volatile("trap;"); }
-__device__ __forceinline__ void mbarrier_arrive_expect_bytes(unsigned, unsigned) { asm volatile("trap;"); }
-__device__ __forceinline__ void mbarrier_arrive(unsigned) { asm volatile("trap;"); }
-__device__ __forceinline__ void mbarrier_wait(unsigned, unsigned) { asm volatile("trap;"); }
-__device__ __forceinline__ void bulk_copy(unsigned, const void*, unsigned, unsigned) { asm volatile("trap;"); }
-#endif
+// mbarriers and bulk copies: tensor_core.cuh's.
 
 // The bulk forms' shared memory: x (k bf16, rounded up to 128 bytes) | slots [slots][rows][k] bf16 | full[slots] and
 // empty[slots] mbarriers. Warp 0's lane 0 fills slot t % slots with stage t once its last use is released; the consumer
@@ -314,7 +277,7 @@ struct StageRing
     __device__ __forceinline__ void fill(int s, const bf16* src, int count) const
     {
         mbarrier_arrive_expect_bytes(full(s), count * rowBytes);
-        bulk_copy(smem_address(base + (long long)s * rows * rowBytes), src, count * rowBytes, full(s));
+        bulk_copy_weights(smem_address(base + (long long)s * rows * rowBytes), src, count * rowBytes, full(s));
     }
 
     // producer: slot s full of nothing (the end, which the consumers read from the stage's own marks)

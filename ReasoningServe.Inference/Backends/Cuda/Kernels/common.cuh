@@ -40,6 +40,14 @@ __device__ __forceinline__ void wait_for_previous_grid()
 #endif
 }
 
+// The global timer (ns), for pacing and for the timing builds' stamps.
+__device__ __forceinline__ unsigned long long global_ns()
+{
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+}
+
 // A 16-byte read-only load of weights, which stream through L2 once a step: marked evict-first there, so that they do
 // not push out what is read again each step (the K/V of the contexts, activations). A one-token step with it, against
 // plain __ldg (GEMV_WEIGHTS_L2_NORMAL), alternated twice on the H200 (run 19): 1.5B 1.151-1.152 against 1.170-1.171 ms

@@ -30,52 +30,9 @@
 // + 4 * maxRows * G / 32 (the partial sums, rounded up to 8 bytes) + 16 * stages + 8 (the mbarriers), maxRows the most o
 // rows plus gate_up rows a block takes.
 #include "gemv.cuh"
+#include "tensor_core.cuh"
 
 #define OGU_CPT 5 // gemv.cu's CPT: chunks of a row per thread at most
-
-__device__ __forceinline__ unsigned shared_address(const void* p) { return (unsigned)__cvta_generic_to_shared(p); }
-
-// mbarriers and bulk copies are PTX 8.0 (CUDA 12): NVRTC 11.8 (tools/gpu/nvrtc-here.sh) builds the file with these
-// trapping instead, and such a build must not be launched.
-#if __CUDACC_VER_MAJOR__ >= 12
-__device__ __forceinline__ void mbarrier_init(unsigned bar, unsigned count)
-{
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
-}
-
-// One arrival that also expects this many bytes of bulk copies before the phase completes.
-__device__ __forceinline__ void mbarrier_arrive_expect_bytes(unsigned bar, unsigned bytes)
-{
-    asm volatile("{\n\t.reg .b64 state;\n\tmbarrier.arrive.expect_tx.shared::cta.b64 state, [%0], %1;\n\t}" ::"r"(bar), "r"(bytes) : "memory");
-}
-
-__device__ __forceinline__ void mbarrier_arrive(unsigned bar)
-{
-    asm volatile("{\n\t.reg .b64 state;\n\tmbarrier.arrive.shared::cta.b64 state, [%0];\n\t}" ::"r"(bar) : "memory");
-}
-
-// Until the phase of this parity has completed.
-__device__ __forceinline__ void mbarrier_wait(unsigned bar, unsigned parity)
-{
-    asm volatile("{\n\t.reg .pred done;\n\tWAIT_%=:\n\tmbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n\t@!done bra WAIT_%=;\n\t}" ::"r"(bar),
-        "r"(parity) : "memory");
-}
-
-// bytes (a multiple of 16, both addresses 16-byte aligned) global -> shared, completing on bar; evict-first in L2 as the
-// other weight loads (common.cuh's load_weights).
-__device__ __forceinline__ void bulk_copy_weights(unsigned dst, const void* src, unsigned bytes, unsigned bar)
-{
-    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;" ::"r"(dst), "l"(src),
-        "r"(bytes), "r"(bar), "l"(evict_first_policy()) : "memory");
-}
-#else
-__device__ __forceinline__ void mbarrier_init(unsigned, unsigned) { asm volatile("trap;"); }
-__device__ __forceinline__ void mbarrier_arrive_expect_bytes(unsigned, unsigned) { asm volatile("trap;"); }
-__device__ __forceinline__ void mbarrier_arrive(unsigned) { asm volatile("trap;"); }
-__device__ __forceinline__ void mbarrier_wait(unsigned, unsigned) { asm volatile("trap;"); }
-__device__ __forceinline__ void bulk_copy_weights(unsigned, const void*, unsigned, unsigned) { asm volatile("trap;"); }
-#define OGU_NO_BULK
-#endif
 
 // GEMV_TIMELINE (timing only, as gemv.cu's): thread 0 of each block writes the global timer (ns) into
 // ogu_timeline[block][k] at its entry (0), when its wait returns (1), when its o rows are multiplied (2), past the grid
@@ -84,18 +41,10 @@ __device__ __forceinline__ void bulk_copy_weights(unsigned, const void*, unsigne
 #ifdef GEMV_TIMELINE
 __device__ unsigned long long ogu_timeline[1024][8];
 #define OGU_STAMP(k) \
-    do { if ((threadIdx.x == 0 || (k) == 7) && blockIdx.x < 1024) { unsigned long long t_; asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t_)); \
-        ogu_timeline[blockIdx.x][k] = t_; } } while (0)
+    do { if ((threadIdx.x == 0 || (k) == 7) && blockIdx.x < 1024) ogu_timeline[blockIdx.x][k] = global_ns(); } while (0)
 #else
 #define OGU_STAMP(k) do { } while (0)
 #endif
-
-__device__ __forceinline__ unsigned long long ogu_now()
-{
-    unsigned long long t;
-    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-    return t;
-}
 
 // The compute threads' barrier (named barrier 1): the copy warp never waits at one.
 __device__ __forceinline__ void compute_sync(int threads) { asm volatile("bar.sync 1, %0;" ::"r"(threads) : "memory"); }
@@ -164,7 +113,7 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
     uint4* xs = (uint4*)(smem + (long long)stages * stageBytes);
     const uint4* normShared = xs + chunks; // the norm's weight, copied in with the first rows
     float* partial = (float*)(normShared + chunks);
-    const unsigned fullBars = shared_address(partial + ((maxRows * warps + 1) & ~1)), emptyBars = fullBars + 8 * stages; // 8-byte aligned
+    const unsigned fullBars = smem_address(partial + ((maxRows * warps + 1) & ~1)), emptyBars = fullBars + 8 * stages; // 8-byte aligned
     const unsigned normBar = emptyBars + 8 * stages;
     __shared__ float scratch[32];
     __shared__ volatile int oDone, normDone; // the copy warp's cues: the o rows are multiplied, the normalized row is ready
@@ -181,9 +130,7 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
         }
         mbarrier_init(normBar, 1);
         normDone = oDone = 0;
-#ifndef OGU_NO_BULK
-        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-#endif
+        fence_mbarrier_init();
     }
     __syncthreads();
 
@@ -197,15 +144,15 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
         // ~3.1 TB/s with the quiet barrier 1.5% faster (run 23).
         if (threadIdx.x != computeThreads) return;
         mbarrier_arrive_expect_bytes(normBar, rowBytes);
-        bulk_copy_weights(shared_address(normShared), normWeight, rowBytes, normBar);
+        bulk_copy_weights(smem_address(normShared), normWeight, rowBytes, normBar);
         unsigned long long issued = 0; // when the last stage was issued
         for (int t = 0; t < total; t++)
         {
             const int buffer = t % stages;
-            const unsigned full = fullBars + 8 * buffer, at = shared_address(ring) + buffer * stageBytes;
+            const unsigned full = fullBars + 8 * buffer, at = smem_address(ring) + buffer * stageBytes;
             if (t >= stages) mbarrier_wait(emptyBars + 8 * buffer, (t / stages - 1) & 1);
-            while (!normDone && ((t > 0 && ogu_now() - issued < paceNs) || oDone)) { }
-            issued = ogu_now();
+            while (!normDone && ((t > 0 && global_ns() - issued < paceNs) || oDone)) { }
+            issued = global_ns();
             if (t < oStages)
             {
                 const int first = t * stageRows, n = min(stageRows, oRows - first);

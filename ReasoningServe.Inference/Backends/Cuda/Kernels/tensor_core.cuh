@@ -1,5 +1,6 @@
 // Shared by the tensor-core attention kernels (prefill_attention.cu, decode_attention.cu): the PTX they are built from
-// (cp.async, ldmatrix, mma.sync m16n8k16 bf16) and the online-softmax step on mma accumulator fragments.
+// (cp.async, ldmatrix, mma.sync m16n8k16 bf16) and the online-softmax step on mma accumulator fragments; and the bulk
+// copies and mbarriers of gemv_o_gate_up.cu (and tools/gpu/persistent_stream.cu).
 #pragma once
 #include "common.cuh"
 
@@ -19,6 +20,51 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
 // Waits until at most N of this thread's committed groups (the newest) are still in flight.
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
+
+// mbarriers and bulk copies are PTX 8.0 (CUDA 12): NVRTC 11.8 (tools/gpu/nvrtc-here.sh) builds them trapping instead,
+// and such a build must not be launched.
+#if __CUDACC_VER_MAJOR__ >= 12
+__device__ __forceinline__ void mbarrier_init(unsigned bar, unsigned count)
+{
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
+}
+
+// Makes the initialized mbarriers visible to the async proxy (the bulk copies that complete on them).
+__device__ __forceinline__ void fence_mbarrier_init() { asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory"); }
+
+// One arrival that also expects this many bytes of bulk copies before the phase completes.
+__device__ __forceinline__ void mbarrier_arrive_expect_bytes(unsigned bar, unsigned bytes)
+{
+    asm volatile("{\n\t.reg .b64 state;\n\tmbarrier.arrive.expect_tx.shared::cta.b64 state, [%0], %1;\n\t}" ::"r"(bar), "r"(bytes) : "memory");
+}
+
+__device__ __forceinline__ void mbarrier_arrive(unsigned bar)
+{
+    asm volatile("{\n\t.reg .b64 state;\n\tmbarrier.arrive.shared::cta.b64 state, [%0];\n\t}" ::"r"(bar) : "memory");
+}
+
+// Until the phase of this parity has completed.
+__device__ __forceinline__ void mbarrier_wait(unsigned bar, unsigned parity)
+{
+    asm volatile("{\n\t.reg .pred done;\n\tWAIT_%=:\n\tmbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n\t@!done bra WAIT_%=;\n\t}" ::"r"(bar),
+        "r"(parity) : "memory");
+}
+
+// bytes (a multiple of 16, both addresses 16-byte aligned) global -> shared, completing on bar; evict-first in L2 as the
+// other weight loads (common.cuh's load_weights).
+__device__ __forceinline__ void bulk_copy_weights(unsigned dst, const void* src, unsigned bytes, unsigned bar)
+{
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;" ::"r"(dst), "l"(src),
+        "r"(bytes), "r"(bar), "l"(evict_first_policy()) : "memory");
+}
+#else
+__device__ __forceinline__ void mbarrier_init(unsigned, unsigned) { asm volatile("trap;"); }
+__device__ __forceinline__ void fence_mbarrier_init() { asm volatile("trap;"); }
+__device__ __forceinline__ void mbarrier_arrive_expect_bytes(unsigned, unsigned) { asm volatile("trap;"); }
+__device__ __forceinline__ void mbarrier_arrive(unsigned) { asm volatile("trap;"); }
+__device__ __forceinline__ void mbarrier_wait(unsigned, unsigned) { asm volatile("trap;"); }
+__device__ __forceinline__ void bulk_copy_weights(unsigned, const void*, unsigned, unsigned) { asm volatile("trap;"); }
+#endif
 
 // Lane l gives the address of row l % 8 of matrix l / 8; register i gets row lane / 4, columns 2 (lane % 4) + {0, 1}
 // of matrix i (of its transpose with .trans).
