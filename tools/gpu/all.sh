@@ -60,6 +60,12 @@ run)
       env "${vars[@]}" timeout "${CHECK_TIMEOUT:-90}" "${cudacheck[@]}" --only "$section" ${CHECK_ARGS:-} 2>&1 | tee -a "$out/$log"
     done
   }
+  nvcc_tool() { # name seconds [nvcc options...]: builds tools/gpu/<name>.cu with nvcc and runs it, its output into <name>.log
+    local name=$1 seconds=$2; shift 2
+    echo "=== $name $*" | tee -a "$out/$name.log"
+    PATH=/usr/local/cuda-13.0/bin:$PATH nvcc -O3 -std=c++17 -arch=sm_90 "$@" -o "/tmp/$name" "tools/gpu/$name.cu" \
+      && timeout "$seconds" "/tmp/$name" 2>&1 | tee -a "$out/$name.log"
+  }
   if [[ ,$parts, == *,check,* ]]; then
     # shellcheck disable=SC2086 # one word per section
     echo "=== cuda-check"; check cuda-check.log -- ${CHECK_SECTIONS:-kernels prefill decode sampling gemv-sweep mma-sweep step-parts decode-step goldens,compare,realistic bench}
@@ -83,27 +89,21 @@ run)
   fi
   if [[ ,$parts, == *,stream,* ]]; then
     # weight-streaming rates of one block an SM against gemv.cu's wide grids (tools/gpu/persistent_stream.cu)
-    echo "=== persistent_stream"; PATH=/usr/local/cuda-13.0/bin:$PATH nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/persistent_stream tools/gpu/persistent_stream.cu \
-      && timeout 120 /tmp/persistent_stream 2>&1 | tee "$out/persistent_stream.log"
+    nvcc_tool persistent_stream 120
   fi
   if [[ ,$parts, == *,l2-ahead,* ]]; then
     # gate_up's weights fetched into L2 while a stand-in for attention holds the step (tools/gpu/l2_ahead.cu)
     # (L2_AHEAD_DEFINES: -D options for more builds, one a word; the backend's weight loads are the first build's)
-    for defines in "" ${L2_AHEAD_DEFINES:-}; do
-      echo "=== l2_ahead $defines" | tee -a "$out/l2_ahead.log"
-      PATH=/usr/local/cuda-13.0/bin:$PATH nvcc -O3 -std=c++17 -arch=sm_90 $defines -o /tmp/l2_ahead tools/gpu/l2_ahead.cu \
-        && timeout 180 /tmp/l2_ahead 2>&1 | tee -a "$out/l2_ahead.log"
-    done
+    # shellcheck disable=SC2086 # one -D option a word
+    for defines in "" ${L2_AHEAD_DEFINES:-}; do nvcc_tool l2_ahead 180 $defines; done
   fi
   if [[ ,$parts, == *,latency,* ]]; then
     # a dependent load's latency (L2, DRAM, distributed and local shared memory) while other SMs stream weights
-    echo "=== latency_under_stream"; PATH=/usr/local/cuda-13.0/bin:$PATH nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/latency_under_stream \
-      tools/gpu/latency_under_stream.cu && timeout 120 /tmp/latency_under_stream 2>&1 | tee "$out/latency_under_stream.log"
+    nvcc_tool latency_under_stream 120
   fi
   if [[ ,$parts, == *,boundary,* ]]; then
     # a chain of one-token GEMVs by itself: the PDL hand-over, and the backend's gemv.cu kernels against a plain one
-    echo "=== kernel_boundary"; nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/kernel_boundary tools/gpu/kernel_boundary.cu \
-      && timeout 120 /tmp/kernel_boundary 2>&1 | tee "$out/kernel_boundary.log"
+    nvcc_tool kernel_boundary 120
   fi
   if [[ ,$parts, == *,trace,* ]]; then
     # a CUPTI trace of one-token decode steps (cuda-check's trace-steps), per setting in TRACE_EACH (default: the defaults;

@@ -39,17 +39,26 @@ internal sealed unsafe class OGateUp : IDisposable
         _kernel = kernel;
         _hidden = hidden;
         _inter = inter;
-        _group = Gemm.WideThreads(hidden, Gemm.WideChunksPerThread);
-        int groups = Gemm.WideMaxThreads / _group;
+        (_group, int groups, int stageBytes) = StageLayout(hidden);
         _threads = (uint)(_group * groups + CopyWarpThreads);
         _blocks = (uint)blocks;
         _maxRows = (hidden + blocks - 1) / blocks + 2 * ((inter + blocks - 1) / blocks);
         int partialBytes = 4 * ((_maxRows * (_group / 32) + 1) & ~1);
-        int rowBytes = 2 * hidden, stageBytes = 2 * groups * rowBytes;
+        int rowBytes = 2 * hidden;
         _stages = (sharedBudget - 2 * rowBytes - partialBytes - 8) / (stageBytes + 16);
         _sharedBytes = (uint)(_stages * stageBytes + 2 * rowBytes + partialBytes + 16 * _stages + 8);
         _paceNs = PacedBytesPerNs == 0 ? 0u : (uint)((long)stageBytes * blocks / PacedBytesPerNs);
         CudaDriver.Check(CudaDriver.cuMemsetD8Async(_arrivals.Pointer, 0, 8, stream), "cuMemsetD8Async(gemv_o_gate_up arrivals)");
+    }
+
+    /// <summary>
+    /// A block's compute threads: groups of gemv.cu's wide block size for the row (<c>Group</c> threads each, as many as
+    /// fit <see cref="Gemm.WideMaxThreads"/>), and a ring stage of two rows a group.
+    /// </summary>
+    private static (int Group, int Groups, int StageBytes) StageLayout(int hidden)
+    {
+        int group = Gemm.WideThreads(hidden, Gemm.WideChunksPerThread), groups = Gemm.WideMaxThreads / group;
+        return (group, groups, 2 * groups * 2 * hidden);
     }
 
     /// <summary>Why a model's layers cannot take it on this device, or null when they can.</summary>
@@ -65,7 +74,7 @@ internal sealed unsafe class OGateUp : IDisposable
         }
         // Over half a multiprocessor's shared memory, so that no two launches' blocks share one (the barrier's count relies
         // on it), and room for two stages of 2 x (512 / G) rows.
-        int group = Gemm.WideThreads(hidden, Gemm.WideChunksPerThread), stageBytes = 2 * (Gemm.WideMaxThreads / group) * 2 * hidden;
+        int stageBytes = StageLayout(hidden).StageBytes;
         if (sharedBudget > device.MaxSharedBytesPerBlock || 2 * sharedBudget <= device.MaxSharedBytesPerBlock + 1024 || sharedBudget < 2 * stageBytes + 8 * hidden)
         {
             return $"{sharedBudget} bytes of shared memory a block is not over half the device's {device.MaxSharedBytesPerBlock} with two stages of {stageBytes}";
