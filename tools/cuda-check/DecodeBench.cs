@@ -245,7 +245,7 @@ internal static unsafe class DecodeBench
     /// </summary>
     private static void PrintOGateUpTimeline(CudaBackend backend, ulong timeline, long bytes, ulong origin)
     {
-        const int Stamps = 8;
+        const int Stamps = 16;
         int blocks = (int)(bytes / (Stamps * sizeof(ulong)));
         backend.Device.Synchronize();
         ulong[] stamps = DeviceArrays.Download<ulong>(timeline, blocks * Stamps);
@@ -254,11 +254,17 @@ internal static unsafe class DecodeBench
         {
             return;
         }
-        string[] names = ["entry", "wait returned", "o multiplied", "past the barrier", "norm ready", "gate_up multiplied", "end", "last copy issued"];
-        for (int k = 0; k < Stamps; k++)
+        string[] names = ["entry", "wait returned", "first o row summed", "o multiplied", "residual stored", "arrival posted",
+            "past the barrier", "sum of squares", "norm weight there", "norm ready", "gate_up multiplied", "end",
+            "copy after quiet", "last copy issued"];
+        for (int k = 0; k < names.Length; k++)
         {
-            long[] times = used.Select(b => (long)(stamps[b * Stamps + k] - origin)).Order().ToArray();
-            Report.Line($"    o_gate_up timeline {used.Length,4} blocks, {names[k],-18} ns first/median/last {times[0],6} {times[times.Length / 2],6} {times[^1],6}");
+            // a stamp older than the block's entry is another layer's (or a build without it)
+            long[] times = used.Where(b => stamps[b * Stamps + k] >= stamps[b * Stamps]).Select(b => (long)(stamps[b * Stamps + k] - origin)).Order().ToArray();
+            if (times.Length > 0)
+            {
+                Report.Line($"    o_gate_up timeline {times.Length,4} blocks, {names[k],-18} ns first/median/last {times[0],6} {times[times.Length / 2],6} {times[^1],6}");
+            }
         }
     }
 

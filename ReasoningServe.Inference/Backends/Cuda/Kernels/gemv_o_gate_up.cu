@@ -35,13 +35,17 @@
 #define OGU_CPT 5 // gemv.cu's CPT: chunks of a row per thread at most
 
 // GEMV_TIMELINE (timing only, as gemv.cu's): thread 0 of each block writes the global timer (ns) into
-// ogu_timeline[block][k] at its entry (0), when its wait returns (1), when its o rows are multiplied (2), past the grid
-// barrier (3), when the normalized row is ready (4), when its gate_up rows are multiplied (5) and at its end (6); the
-// copy thread when it has issued its last copy (7). Every layer overwrites the last.
+// ogu_timeline[block][k] at its entry (0), when its wait returns (1), when its first o row is summed (2: attention's row
+// has arrived), when its o rows are multiplied (3), when its residual rows are stored (4), when its arrival is posted
+// (5), past the grid barrier (6), when the residual's sum of squares is known (7), when the norm's weight is there (8),
+// when the normalized row is ready (9), when its gate_up rows are multiplied (10) and at its end (11); the copy thread
+// when it issues its first copy after the quiet period (12) and when it has issued its last (13). Every layer overwrites
+// the last.
 #ifdef GEMV_TIMELINE
-__device__ unsigned long long ogu_timeline[1024][8];
+#define OGU_STAMPS 16
+__device__ unsigned long long ogu_timeline[1024][OGU_STAMPS];
 #define OGU_STAMP(k) \
-    do { if ((threadIdx.x == 0 || (k) == 7) && blockIdx.x < 1024) ogu_timeline[blockIdx.x][k] = global_ns(); } while (0)
+    do { if ((threadIdx.x == 0 || (k) >= 12) && blockIdx.x < 1024) ogu_timeline[blockIdx.x][k] = global_ns(); } while (0)
 #else
 #define OGU_STAMP(k) do { } while (0)
 #endif
@@ -65,6 +69,7 @@ __device__ __forceinline__ void grid_barrier(unsigned long long* arrivals, unsig
     if (threadIdx.x == 0)
     {
         asm volatile("red.release.gpu.global.add.u64 [%0], 1;" ::"l"(arrivals) : "memory");
+        OGU_STAMP(5);
         while (load_acquire_u64(arrivals) < target) { }
     }
     compute_sync(threads);
@@ -152,6 +157,9 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
             const unsigned full = fullBars + 8 * buffer, at = smem_address(ring) + buffer * stageBytes;
             if (t >= stages) mbarrier_wait(emptyBars + 8 * buffer, (t / stages - 1) & 1);
             while (!normDone && ((t > 0 && global_ns() - issued < paceNs) || oDone)) { }
+#ifdef GEMV_TIMELINE
+            if (normDone && t >= 1 && ogu_timeline[blockIdx.x][12] < ogu_timeline[blockIdx.x][0]) OGU_STAMP(12);
+#endif
             issued = global_ns();
             if (t < oStages)
             {
@@ -168,16 +176,21 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
                 bulk_copy_weights(at + groups * rowBytes, gate + (long long)inter * hidden, n * rowBytes, full);
             }
         }
-        OGU_STAMP(7);
+        OGU_STAMP(13);
         return;
     }
 
     const int g = threadIdx.x / G, q = threadIdx.x % G, lane = threadIdx.x & 31;
     // The barrier's count at the start (no kernel ahead writes it; see above).
-    unsigned long long target = 0;
+    __shared__ unsigned long long target;
     if (threadIdx.x == 0) target = (load_acquire_u64(arrivals) / gridDim.x + 1) * gridDim.x;
     wait_for_previous_grid();
     OGU_STAMP(1);
+#ifdef OGU_QUIET_FROM_WAIT
+    // quiet from attention's end: the o loop frees the o rows' slot, which would otherwise be refilled (a stage a block)
+    // just as the residual's stores and the barrier go out
+    if (threadIdx.x == 0) oDone = 1;
+#endif
     // this block's o rows of the residual, requested now so that they arrive while the o rows are multiplied
     const bf16 old = threadIdx.x < oRows ? __ldcg(residual + oFirst + threadIdx.x) : __float2bfloat16(0.f);
 
@@ -195,12 +208,52 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
             if (r >= oRows) break;
             const float v = row_sum(stage + (long long)k * chunks, xv, q, G, chunks);
             if (lane == 0) partial[r * warps + (q >> 5)] = v;
+            if (t == 0 && k == g) OGU_STAMP(2);
         }
         release_stage(emptyBars, t, stages);
     }
     compute_sync(computeThreads);
     if (threadIdx.x == 0) oDone = 1;
-    OGU_STAMP(2);
+    OGU_STAMP(3);
+#ifdef OGU_FLAGGED
+    // The residual's new rows go out as flagged words, (launch << 16) | bf16, beside the residual itself: a block reads
+    // the whole row by polling them, one round trip after the last block's stores, where the grid barrier took a
+    // releasing add, its polled count and then the row's loads. The count still grows once a block (the next launch's
+    // flag comes from it).
+    unsigned* flagged = (unsigned*)(arrivals + 2); // 16-byte aligned
+    const unsigned flag = (unsigned)(target / gridDim.x) << 16;
+    if (threadIdx.x == 0) asm volatile("red.relaxed.gpu.global.add.u64 [%0], 1;" ::"l"(arrivals) : "memory");
+    OGU_STAMP(5);
+    if (threadIdx.x < oRows)
+    {
+        float v = 0.f;
+        for (int w = 0; w < warps; w++) v += partial[threadIdx.x * warps + w];
+        const bf16 r = __float2bfloat16(__bfloat162float(old) + __bfloat162float(__float2bfloat16(v)));
+        residual[oFirst + threadIdx.x] = r;
+        asm volatile("st.relaxed.gpu.global.u32 [%0], %1;" ::"l"(flagged + oFirst + threadIdx.x), "r"(flag | __bfloat16_as_ushort(r)) : "memory");
+    }
+    OGU_STAMP(4);
+    uint4 v[4];
+    float s = 0.f;
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+    {
+        const int c = threadIdx.x + j * 256;
+        v[j] = make_uint4(0, 0, 0, 0);
+        if (threadIdx.x < 256 && c < chunks)
+        {
+            uint4 lo, hi;
+            do
+            {
+                asm volatile("ld.relaxed.gpu.global.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(lo.x), "=r"(lo.y), "=r"(lo.z), "=r"(lo.w) : "l"(flagged + 8 * c) : "memory");
+                asm volatile("ld.relaxed.gpu.global.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(hi.x), "=r"(hi.y), "=r"(hi.z), "=r"(hi.w) : "l"(flagged + 8 * c + 4) : "memory");
+            } while (((lo.x ^ flag) | (lo.y ^ flag) | (lo.z ^ flag) | (lo.w ^ flag) | (hi.x ^ flag) | (hi.y ^ flag) | (hi.z ^ flag) | (hi.w ^ flag)) >> 16);
+            v[j] = make_uint4(__byte_perm(lo.x, lo.y, 0x5410), __byte_perm(lo.z, lo.w, 0x5410), __byte_perm(hi.x, hi.y, 0x5410), __byte_perm(hi.z, hi.w, 0x5410));
+            add_squares8(s, v[j]);
+        }
+    }
+    OGU_STAMP(6);
+#else
     // the o rows into the residual stream, as add_rmsnorm adds them: bf16(residual + bf16(sum))
     if (threadIdx.x < oRows)
     {
@@ -208,8 +261,9 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
         for (int w = 0; w < warps; w++) v += partial[threadIdx.x * warps + w];
         residual[oFirst + threadIdx.x] = __float2bfloat16(__bfloat162float(old) + __bfloat162float(__float2bfloat16(v)));
     }
+    OGU_STAMP(4);
     grid_barrier(arrivals, target, computeThreads);
-    OGU_STAMP(3);
+    OGU_STAMP(6);
 
     // add_rmsnorm over the new residual, every block for itself
     uint4 v[4];
@@ -221,8 +275,11 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
         v[j] = threadIdx.x < 256 && c < chunks ? __ldcg((const uint4*)residual + c) : make_uint4(0, 0, 0, 0);
         if (threadIdx.x < 256 && c < chunks) add_squares8(s, v[j]);
     }
+#endif
     const float scale = rsqrtf(compute_sum(s, scratch, computeThreads) / hidden + eps);
+    OGU_STAMP(7);
     mbarrier_wait(normBar, 0);
+    OGU_STAMP(8);
 #pragma unroll
     for (int j = 0; j < 4; j++)
     {
@@ -231,7 +288,7 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
     }
     compute_sync(computeThreads);
     if (threadIdx.x == 0) normDone = 1;
-    OGU_STAMP(4);
+    OGU_STAMP(9);
 
     // gate_up: pair p's gate and up rows go to the block's rows 2p and 2p + 1 (GateUpSiluRows's order)
 #pragma unroll
@@ -255,7 +312,7 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
         release_stage(emptyBars, t, stages);
     }
     compute_sync(computeThreads);
-    OGU_STAMP(5);
+    OGU_STAMP(10);
     const GateUpSiluRows out{act, inter};
     const int guRows = 2 * pairs;
     for (int base = (threadIdx.x >> 5) * 32; base < guRows; base += computeThreads)
@@ -266,5 +323,5 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
             for (int w = 0; w < warps; w++) sum += pairPartial[j * warps + w];
         out.store(sum, 2 * pairFirst + j, j < guRows);
     }
-    OGU_STAMP(6);
+    OGU_STAMP(11);
 }

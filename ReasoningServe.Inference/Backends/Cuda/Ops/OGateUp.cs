@@ -12,7 +12,7 @@ internal sealed unsafe class OGateUp : IDisposable
 {
     private const int CopyWarpThreads = 32;
     private readonly CudaKernel _kernel;
-    private readonly DeviceBuffer _arrivals = new(8);
+    private readonly DeviceBuffer _arrivals; // the barrier's count, then (at 16 bytes) the flagged residual row of an OGU_FLAGGED build
     private readonly int _hidden, _inter, _group, _stages, _maxRows;
     private readonly uint _blocks, _threads, _sharedBytes;
 
@@ -39,6 +39,7 @@ internal sealed unsafe class OGateUp : IDisposable
         _kernel = kernel;
         _hidden = hidden;
         _inter = inter;
+        _arrivals = new(16 + 4 * hidden);
         (_group, int groups, int stageBytes) = StageLayout(hidden);
         _threads = (uint)(_group * groups + CopyWarpThreads);
         _blocks = (uint)blocks;
@@ -48,7 +49,7 @@ internal sealed unsafe class OGateUp : IDisposable
         _stages = (sharedBudget - 2 * rowBytes - partialBytes - 8) / (stageBytes + 16);
         _sharedBytes = (uint)(_stages * stageBytes + 2 * rowBytes + partialBytes + 16 * _stages + 8);
         _paceNs = PacedBytesPerNs == 0 ? 0u : (uint)((long)stageBytes * blocks / PacedBytesPerNs);
-        CudaDriver.Check(CudaDriver.cuMemsetD8Async(_arrivals.Pointer, 0, 8, stream), "cuMemsetD8Async(gemv_o_gate_up arrivals)");
+        CudaDriver.Check(CudaDriver.cuMemsetD8Async(_arrivals.Pointer, 0, (nuint)_arrivals.Bytes, stream), "cuMemsetD8Async(gemv_o_gate_up arrivals)");
     }
 
     /// <summary>
