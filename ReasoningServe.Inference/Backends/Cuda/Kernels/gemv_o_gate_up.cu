@@ -150,30 +150,45 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
         if (threadIdx.x != computeThreads) return;
         mbarrier_arrive_expect_bytes(normBar, rowBytes);
         bulk_copy_weights(smem_address(normShared), normWeight, rowBytes, normBar);
-        unsigned long long issued = 0; // when the last stage was issued
+        // OGU_PIECE_BYTES (a multiple of 16): each stage goes out in copies of at most this many bytes, each paced by its
+        // own size, so that less is in flight at once ahead of the dependent loads
+#ifndef OGU_PIECE_BYTES
+#define OGU_PIECE_BYTES (1 << 30)
+#endif
+        unsigned long long issued = 0, owed = 0; // when the last copy went out, and the ns its bytes owe the pace
+        const auto copy = [&](unsigned to, const bf16* from, unsigned bytes, unsigned full, bool gateUp)
+        {
+            for (unsigned done = 0; done < bytes; done += OGU_PIECE_BYTES)
+            {
+                const unsigned n = min((unsigned)OGU_PIECE_BYTES, bytes - done);
+                // o's stages are never held by the quiet period (the compute threads wait for them there)
+                while (!normDone && (global_ns() - issued < owed || (gateUp && oDone))) { }
+#ifdef GEMV_TIMELINE
+                if (normDone && gateUp && ogu_timeline[blockIdx.x][12] < ogu_timeline[blockIdx.x][0]) OGU_STAMP(12);
+#endif
+                issued = global_ns();
+                owed = (unsigned long long)paceNs * n / stageBytes;
+                bulk_copy_weights(to + done, (const unsigned char*)from + done, n, full);
+            }
+        };
         for (int t = 0; t < total; t++)
         {
             const int buffer = t % stages;
             const unsigned full = fullBars + 8 * buffer, at = smem_address(ring) + buffer * stageBytes;
             if (t >= stages) mbarrier_wait(emptyBars + 8 * buffer, (t / stages - 1) & 1);
-            while (!normDone && ((t > 0 && global_ns() - issued < paceNs) || oDone)) { }
-#ifdef GEMV_TIMELINE
-            if (normDone && t >= 1 && ogu_timeline[blockIdx.x][12] < ogu_timeline[blockIdx.x][0]) OGU_STAMP(12);
-#endif
-            issued = global_ns();
             if (t < oStages)
             {
                 const int first = t * stageRows, n = min(stageRows, oRows - first);
                 mbarrier_arrive_expect_bytes(full, n * rowBytes);
-                bulk_copy_weights(at, wO + (long long)(oFirst + first) * hidden, n * rowBytes, full);
+                copy(at, wO + (long long)(oFirst + first) * hidden, n * rowBytes, full, false);
             }
             else
             {
                 const int first = (t - oStages) * groups, n = min(groups, pairs - first);
                 const bf16* gate = wGateUp + (long long)(pairFirst + first) * hidden;
                 mbarrier_arrive_expect_bytes(full, 2 * n * rowBytes);
-                bulk_copy_weights(at, gate, n * rowBytes, full);
-                bulk_copy_weights(at + groups * rowBytes, gate + (long long)inter * hidden, n * rowBytes, full);
+                copy(at, gate, n * rowBytes, full, true);
+                copy(at + groups * rowBytes, gate + (long long)inter * hidden, n * rowBytes, full, true);
             }
         }
         OGU_STAMP(13);
@@ -183,9 +198,16 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
     const int g = threadIdx.x / G, q = threadIdx.x % G, lane = threadIdx.x & 31;
     // The barrier's count at the start (no kernel ahead writes it; see above).
     __shared__ unsigned long long target;
+#ifndef OGU_FLAGGED
     if (threadIdx.x == 0) target = (load_acquire_u64(arrivals) / gridDim.x + 1) * gridDim.x;
+#endif
     wait_for_previous_grid();
     OGU_STAMP(1);
+#ifdef OGU_FLAGGED
+    // after the wait: a launch on this counter may start while the one before it still runs (each triggers its
+    // successor at entry), but not get past its wait
+    if (threadIdx.x == 0) target = (load_acquire_u64(arrivals) / gridDim.x + 1) * gridDim.x;
+#endif
 #ifdef OGU_QUIET_FROM_WAIT
     // quiet from attention's end: the o loop frees the o rows' slot, which would otherwise be refilled (a stage a block)
     // just as the residual's stores and the barrier go out
