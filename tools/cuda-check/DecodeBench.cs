@@ -256,7 +256,7 @@ internal static unsafe class DecodeBench
         }
         string[] names = ["entry", "wait returned", "first o row summed", "o multiplied", "residual stored", "arrival posted",
             "past the barrier", "sum of squares", "norm weight there", "norm ready", "gate_up multiplied", "end",
-            "copy after quiet", "last copy issued"];
+            "copy after quiet", "last copy issued", "row loads arrived", "o stage there"];
         for (int k = 0; k < names.Length; k++)
         {
             // a stamp older than the block's entry is another layer's (or a build without it)
