@@ -163,7 +163,12 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
             {
                 const unsigned n = min((unsigned)OGU_PIECE_BYTES, bytes - done);
                 // o's stages are never held by the quiet period (the compute threads wait for them there)
-                while (!normDone && (global_ns() - issued < owed || (gateUp && oDone))) { }
+                while (!normDone && (global_ns() - issued < owed || (gateUp && oDone)))
+                {
+#ifdef OGU_SPIN_SLEEP
+                    __nanosleep(OGU_SPIN_SLEEP); // a build that measures what the spinning costs the compute warps
+#endif
+                }
 #ifdef GEMV_TIMELINE
                 if (normDone && gateUp && ogu_timeline[blockIdx.x][12] < ogu_timeline[blockIdx.x][0]) OGU_STAMP(12);
 #endif
@@ -201,6 +206,10 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
     __shared__ unsigned long long target;
 #ifndef OGU_FLAGGED
     if (threadIdx.x == 0) target = (load_acquire_u64(arrivals) / gridDim.x + 1) * gridDim.x;
+#endif
+#ifdef OGU_O_EARLY
+    // the o rows are weights: their stages can be waited for before attention ends
+    for (int t = 0; t < oStages && t < stages; t++) mbarrier_wait(fullBars + 8 * t, 0);
 #endif
     wait_for_previous_grid();
     OGU_STAMP(1);
