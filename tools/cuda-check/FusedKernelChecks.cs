@@ -39,7 +39,7 @@ internal static unsafe class FusedKernelChecks
         {
             OGateUpCheck(device, k, random, name, hidden, inter, Gpu.OGateUp.DefaultSharedBytes, kvHeads);
         }
-        OGateUpCheck(device, k, random, "1.5B, 215 KB", 1536, 8960, 215 * 1024, 2);
+        OGateUpCheck(device, k, random, "1.5B, 170 KB", 1536, 8960, 170 * 1024, 2);
 
         (int Cached, int New)[] mixed = [(1499, 1), (50, 20), (0, 33), (300, 1)];
         foreach (int splits in new[] { 1, 4, 64 })

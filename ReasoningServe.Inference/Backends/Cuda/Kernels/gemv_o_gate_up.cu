@@ -143,58 +143,40 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
     if (threadIdx.x >= computeThreads)
     {
         // The copy warp: weights only, so it never waits for the kernel ahead. Until the normalized row is ready it issues
-        // a stage at most every paceNs (the host's rate for the whole grid), and none between the o rows' products and the
-        // normalized row: the loads that attention, the barrier and the norm wait on are dependent L2 round trips, which
-        // took ~150 ns with the memory idle, ~230 at 3.7 TB/s of weights streaming and 700-900 at 4.5
-        // (tools/gpu/latency_under_stream.cu). Unpaced, the 1.5B step was 5% slower than the separate kernels; paced at
-        // ~3.1 TB/s with the quiet barrier 1.5% faster (run 23).
+        // stages at most at the host's rate for the whole grid (each stage's copies owe paceNs a full stage's bytes), and
+        // none between the o rows' products and the normalized row: the loads that attention, the barrier and the norm
+        // wait on are dependent L2 round trips, which took ~150 ns with the memory idle, ~230 at 3.7 TB/s of weights
+        // streaming and 700-900 at 4.5 (tools/gpu/latency_under_stream.cu). While it waits it sleeps between looks at the
+        // clock (the 1.5B step 0.5-1% faster than spinning, run 24; 256 ns sleeps were 2% slower).
         if (threadIdx.x != computeThreads) return;
         mbarrier_arrive_expect_bytes(normBar, rowBytes);
         bulk_copy_weights(smem_address(normShared), normWeight, rowBytes, normBar);
-        // OGU_PIECE_BYTES (a multiple of 16): each stage goes out in copies of at most this many bytes, each paced by its
-        // own size, so that less is in flight at once ahead of the dependent loads
-#ifndef OGU_PIECE_BYTES
-#define OGU_PIECE_BYTES (1 << 30)
-#endif
-        unsigned long long issued = 0, owed = 0; // when the last copy went out, and the ns its bytes owe the pace
-        const auto copy = [&](unsigned to, const bf16* from, unsigned bytes, unsigned full, bool gateUp)
-        {
-            for (unsigned done = 0; done < bytes; done += OGU_PIECE_BYTES)
-            {
-                const unsigned n = min((unsigned)OGU_PIECE_BYTES, bytes - done);
-                // o's stages are never held by the quiet period (the compute threads wait for them there)
-                while (!normDone && (global_ns() - issued < owed || (gateUp && oDone)))
-                {
-#ifdef OGU_SPIN_SLEEP
-                    __nanosleep(OGU_SPIN_SLEEP); // a build that measures what the spinning costs the compute warps
-#endif
-                }
-#ifdef GEMV_TIMELINE
-                if (normDone && gateUp && ogu_timeline[blockIdx.x][12] < ogu_timeline[blockIdx.x][0]) OGU_STAMP(12);
-#endif
-                issued = global_ns();
-                owed = (unsigned long long)paceNs * n / stageBytes;
-                bulk_copy_weights(to + done, (const unsigned char*)from + done, n, full);
-            }
-        };
+        unsigned long long issued = 0, owed = 0; // when the last stage went out, and the ns its bytes owe the pace
         for (int t = 0; t < total; t++)
         {
             const int buffer = t % stages;
             const unsigned full = fullBars + 8 * buffer, at = smem_address(ring) + buffer * stageBytes;
             if (t >= stages) mbarrier_wait(emptyBars + 8 * buffer, (t / stages - 1) & 1);
+            while (!normDone && (global_ns() - issued < owed || oDone)) __nanosleep(64);
+#ifdef GEMV_TIMELINE
+            if (normDone && t >= oStages && ogu_timeline[blockIdx.x][12] < ogu_timeline[blockIdx.x][0]) OGU_STAMP(12);
+#endif
+            issued = global_ns();
             if (t < oStages)
             {
                 const int first = t * stageRows, n = min(stageRows, oRows - first);
+                owed = (unsigned long long)paceNs * n / stageRows;
                 mbarrier_arrive_expect_bytes(full, n * rowBytes);
-                copy(at, wO + (long long)(oFirst + first) * hidden, n * rowBytes, full, false);
+                bulk_copy_weights(at, wO + (long long)(oFirst + first) * hidden, n * rowBytes, full);
             }
             else
             {
                 const int first = (t - oStages) * groups, n = min(groups, pairs - first);
                 const bf16* gate = wGateUp + (long long)(pairFirst + first) * hidden;
+                owed = (unsigned long long)paceNs * n / groups;
                 mbarrier_arrive_expect_bytes(full, 2 * n * rowBytes);
-                copy(at, gate, n * rowBytes, full, true);
-                copy(at + groups * rowBytes, gate + (long long)inter * hidden, n * rowBytes, full, true);
+                bulk_copy_weights(at, gate, n * rowBytes, full);
+                bulk_copy_weights(at + groups * rowBytes, gate + (long long)inter * hidden, n * rowBytes, full);
             }
         }
         OGU_STAMP(13);
@@ -203,26 +185,10 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
 
     const int g = threadIdx.x / G, q = threadIdx.x % G, lane = threadIdx.x & 31;
     // The barrier's count at the start (no kernel ahead writes it; see above).
-    __shared__ unsigned long long target;
-#ifndef OGU_FLAGGED
+    unsigned long long target = 0;
     if (threadIdx.x == 0) target = (load_acquire_u64(arrivals) / gridDim.x + 1) * gridDim.x;
-#endif
-#ifdef OGU_O_EARLY
-    // the o rows are weights: their stages can be waited for before attention ends
-    for (int t = 0; t < oStages && t < stages; t++) mbarrier_wait(fullBars + 8 * t, 0);
-#endif
     wait_for_previous_grid();
     OGU_STAMP(1);
-#ifdef OGU_FLAGGED
-    // after the wait: a launch on this counter may start while the one before it still runs (each triggers its
-    // successor at entry), but not get past its wait
-    if (threadIdx.x == 0) target = (load_acquire_u64(arrivals) / gridDim.x + 1) * gridDim.x;
-#endif
-#ifdef OGU_QUIET_FROM_WAIT
-    // quiet from attention's end: the o loop frees the o rows' slot, which would otherwise be refilled (a stage a block)
-    // just as the residual's stores and the barrier go out
-    if (threadIdx.x == 0) oDone = 1;
-#endif
     // this block's o rows of the residual, requested now so that they arrive while the o rows are multiplied
     const bf16 old = threadIdx.x < oRows ? __ldcg(residual + oFirst + threadIdx.x) : __float2bfloat16(0.f);
 
@@ -253,45 +219,6 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
     compute_sync(computeThreads);
     if (threadIdx.x == 0) oDone = 1;
     OGU_STAMP(3);
-#ifdef OGU_FLAGGED
-    // The residual's new rows go out as flagged words, (launch << 16) | bf16, beside the residual itself: a block reads
-    // the whole row by polling them, one round trip after the last block's stores, where the grid barrier took a
-    // releasing add, its polled count and then the row's loads. The count still grows once a block (the next launch's
-    // flag comes from it).
-    unsigned* flagged = (unsigned*)(arrivals + 2); // 16-byte aligned
-    const unsigned flag = (unsigned)(target / gridDim.x) << 16;
-    if (threadIdx.x == 0) asm volatile("red.relaxed.gpu.global.add.u64 [%0], 1;" ::"l"(arrivals) : "memory");
-    OGU_STAMP(5);
-    if (threadIdx.x < oRows)
-    {
-        float v = 0.f;
-        for (int w = 0; w < warps; w++) v += partial[threadIdx.x * warps + w];
-        const bf16 r = __float2bfloat16(__bfloat162float(old) + __bfloat162float(__float2bfloat16(v)));
-        residual[oFirst + threadIdx.x] = r;
-        asm volatile("st.relaxed.gpu.global.u32 [%0], %1;" ::"l"(flagged + oFirst + threadIdx.x), "r"(flag | __bfloat16_as_ushort(r)) : "memory");
-    }
-    OGU_STAMP(4);
-    uint4 v[4];
-    float s = 0.f;
-#pragma unroll
-    for (int j = 0; j < 4; j++)
-    {
-        const int c = threadIdx.x + j * 256;
-        v[j] = make_uint4(0, 0, 0, 0);
-        if (threadIdx.x < 256 && c < chunks)
-        {
-            uint4 lo, hi;
-            do
-            {
-                asm volatile("ld.relaxed.gpu.global.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(lo.x), "=r"(lo.y), "=r"(lo.z), "=r"(lo.w) : "l"(flagged + 8 * c) : "memory");
-                asm volatile("ld.relaxed.gpu.global.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(hi.x), "=r"(hi.y), "=r"(hi.z), "=r"(hi.w) : "l"(flagged + 8 * c + 4) : "memory");
-            } while (((lo.x ^ flag) | (lo.y ^ flag) | (lo.z ^ flag) | (lo.w ^ flag) | (hi.x ^ flag) | (hi.y ^ flag) | (hi.z ^ flag) | (hi.w ^ flag)) >> 16);
-            v[j] = make_uint4(__byte_perm(lo.x, lo.y, 0x5410), __byte_perm(lo.z, lo.w, 0x5410), __byte_perm(hi.x, hi.y, 0x5410), __byte_perm(hi.z, hi.w, 0x5410));
-            add_squares8(s, v[j]);
-        }
-    }
-    OGU_STAMP(6);
-#else
     // the o rows into the residual stream, as add_rmsnorm adds them: bf16(residual + bf16(sum))
     if (threadIdx.x < oRows)
     {
@@ -313,7 +240,6 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
         v[j] = threadIdx.x < 256 && c < chunks ? __ldcg((const uint4*)residual + c) : make_uint4(0, 0, 0, 0);
         if (threadIdx.x < 256 && c < chunks) add_squares8(s, v[j]);
     }
-#endif
     const float scale = rsqrtf(compute_sum(s, scratch, computeThreads) / hidden + eps);
     OGU_STAMP(7);
     mbarrier_wait(normBar, 0);

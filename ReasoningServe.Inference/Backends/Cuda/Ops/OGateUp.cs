@@ -12,23 +12,27 @@ internal sealed unsafe class OGateUp : IDisposable
 {
     private const int CopyWarpThreads = 32;
     private readonly CudaKernel _kernel;
-    private readonly DeviceBuffer _arrivals; // the barrier's count, then (at 16 bytes) the flagged residual row of an OGU_FLAGGED build
+    private readonly DeviceBuffer _arrivals = new(8);
     private readonly int _hidden, _inter, _group, _stages, _maxRows;
     private readonly uint _blocks, _threads, _sharedBytes;
 
-    /// <summary>Shared memory a block asks for by default: with decode attention's 48 KB a multiprocessor still holds both.</summary>
-    public const int DefaultSharedBytes = 170 * 1024;
+    /// <summary>
+    /// Shared memory a block asks for by default: a ring that holds more of gate_up while the o rows, the barrier and the
+    /// norm run, with room left for the down projection's early blocks (gemv_wide's 4 KB). 1.5B steps at 128 positions
+    /// (run 24, paced at 5 TB/s): 1.094-1.095 ms with 215 KB, 1.092 with 220, 1.099-1.101 with 170.
+    /// </summary>
+    public const int DefaultSharedBytes = 215 * 1024;
 
     /// <summary>
     /// The rate, bytes a nanosecond over the grid, at which its blocks copy weights until the normalized row is ready
     /// (RS_CUDA_O_GATE_UP_PACE; 0: as fast as stages free). A dependent L2 load took ~150 ns with the memory idle, ~230 at
     /// 3.7 TB/s of weights streaming and 700-900 at 4.5 on the H200 (tools/gpu/latency_under_stream.cu), and attention's
-    /// last loads, the barrier and the norm wait on such loads. 1.5B steps at 128 positions (run 23; the separate kernels
-    /// 1.137 ms): 1.120-1.125 ms at 3.2 TB/s, 1.132 at 4.2, 1.138 at 2.6, 1.171 at 2.1; 1.149-1.152 at 3.2 TB/s and 1.195
-    /// unpaced without the quiet barrier (the kernel's copy warp).
+    /// last loads, the barrier and the norm wait on such loads. Run 23 (170 KB, 1.5B steps at 128 positions, the separate
+    /// kernels 1.137 ms): 1.120-1.125 ms at 3.2 TB/s, 1.132 at 4.2, 1.138 at 2.6. Run 24, with 215 KB: 1.105 at 4, 1.093-1.095
+    /// at 5, 1.095 at 5.5, 1.092 at 6; unpaced (170 KB) 1.121.
     /// </summary>
     public static readonly int PacedBytesPerNs =
-        int.TryParse(Environment.GetEnvironmentVariable("RS_CUDA_O_GATE_UP_PACE"), out int pace) && pace >= 0 ? pace : 3200;
+        int.TryParse(Environment.GetEnvironmentVariable("RS_CUDA_O_GATE_UP_PACE"), out int pace) && pace >= 0 ? pace : 5500;
 
     private readonly uint _paceNs;
 
@@ -39,7 +43,6 @@ internal sealed unsafe class OGateUp : IDisposable
         _kernel = kernel;
         _hidden = hidden;
         _inter = inter;
-        _arrivals = new(16 + 4 * hidden);
         (_group, int groups, int stageBytes) = StageLayout(hidden);
         _threads = (uint)(_group * groups + CopyWarpThreads);
         _blocks = (uint)blocks;
@@ -49,7 +52,7 @@ internal sealed unsafe class OGateUp : IDisposable
         _stages = (sharedBudget - 2 * rowBytes - partialBytes - 8) / (stageBytes + 16);
         _sharedBytes = (uint)(_stages * stageBytes + 2 * rowBytes + partialBytes + 16 * _stages + 8);
         _paceNs = PacedBytesPerNs == 0 ? 0u : (uint)((long)stageBytes * blocks / PacedBytesPerNs);
-        CudaDriver.Check(CudaDriver.cuMemsetD8Async(_arrivals.Pointer, 0, (nuint)_arrivals.Bytes, stream), "cuMemsetD8Async(gemv_o_gate_up arrivals)");
+        CudaDriver.Check(CudaDriver.cuMemsetD8Async(_arrivals.Pointer, 0, 8, stream), "cuMemsetD8Async(gemv_o_gate_up arrivals)");
     }
 
     /// <summary>
