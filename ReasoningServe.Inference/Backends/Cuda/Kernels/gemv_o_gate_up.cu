@@ -143,39 +143,46 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
     if (threadIdx.x >= computeThreads)
     {
         // The copy warp: weights only, so it never waits for the kernel ahead. Until the normalized row is ready it issues
-        // stages at most at the host's rate for the whole grid (each stage's copies owe paceNs a full stage's bytes), and
-        // none between the o rows' products and the normalized row: the loads that attention, the barrier and the norm
-        // wait on are dependent L2 round trips, which took ~150 ns with the memory idle, ~230 at 3.7 TB/s of weights
-        // streaming and 700-900 at 4.5 (tools/gpu/latency_under_stream.cu). While it waits it sleeps between looks at the
-        // clock (the 1.5B step 0.5-1% faster than spinning, run 24; 256 ns sleeps were 2% slower).
+        // copies at most at the host's rate for the whole grid (paceNs a stage's bytes), and none between the o rows'
+        // products and the normalized row: the loads that attention, the barrier and the norm wait on are dependent L2
+        // round trips, which took ~150 ns with the memory idle, ~230 at 3.7 TB/s of weights streaming and 700-900 at 4.5
+        // (tools/gpu/latency_under_stream.cu). While it waits it sleeps between looks at the clock (the 1.5B step 0.5-1%
+        // faster than spinning, run 24; 256 ns sleeps were 2% slower).
         if (threadIdx.x != computeThreads) return;
         mbarrier_arrive_expect_bytes(normBar, rowBytes);
         bulk_copy_weights(smem_address(normShared), normWeight, rowBytes, normBar);
-        unsigned long long issued = 0, owed = 0; // when the last stage went out, and the ns its bytes owe the pace
+        unsigned long long issued = 0, owed = 0; // when the last copy went out, and the ns its bytes owe the pace
+        // waits until the last copy is paid for, and out of the quiet period; a copy of `rows` rows then owes their share
+        // of a stage's time (gate's and up's rows each pay for their own half)
+        const auto paced = [&](int rows)
+        {
+            while (!normDone && (global_ns() - issued < owed || oDone)) __nanosleep(64);
+            issued = global_ns();
+            owed = (unsigned long long)paceNs * rows / stageRows;
+        };
         for (int t = 0; t < total; t++)
         {
             const int buffer = t % stages;
             const unsigned full = fullBars + 8 * buffer, at = smem_address(ring) + buffer * stageBytes;
             if (t >= stages) mbarrier_wait(emptyBars + 8 * buffer, (t / stages - 1) & 1);
-            while (!normDone && (global_ns() - issued < owed || oDone)) __nanosleep(64);
-#ifdef GEMV_TIMELINE
-            if (normDone && t >= oStages && ogu_timeline[blockIdx.x][12] < ogu_timeline[blockIdx.x][0]) OGU_STAMP(12);
-#endif
-            issued = global_ns();
             if (t < oStages)
             {
                 const int first = t * stageRows, n = min(stageRows, oRows - first);
-                owed = (unsigned long long)paceNs * n / stageRows;
                 mbarrier_arrive_expect_bytes(full, n * rowBytes);
+                paced(n);
                 bulk_copy_weights(at, wO + (long long)(oFirst + first) * hidden, n * rowBytes, full);
             }
             else
             {
                 const int first = (t - oStages) * groups, n = min(groups, pairs - first);
                 const bf16* gate = wGateUp + (long long)(pairFirst + first) * hidden;
-                owed = (unsigned long long)paceNs * n / groups;
                 mbarrier_arrive_expect_bytes(full, 2 * n * rowBytes);
+                paced(n);
+#ifdef GEMV_TIMELINE
+                if (normDone && ogu_timeline[blockIdx.x][12] < ogu_timeline[blockIdx.x][0]) OGU_STAMP(12);
+#endif
                 bulk_copy_weights(at, gate, n * rowBytes, full);
+                paced(n);
                 bulk_copy_weights(at + groups * rowBytes, gate + (long long)inter * hidden, n * rowBytes, full);
             }
         }
