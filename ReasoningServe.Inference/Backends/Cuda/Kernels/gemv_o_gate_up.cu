@@ -153,7 +153,8 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
         bulk_copy_weights(smem_address(normShared), normWeight, rowBytes, normBar);
         unsigned long long issued = 0, owed = 0; // when the last copy went out, and the ns its bytes owe the pace
         // waits until the last copy is paid for, and out of the quiet period; a copy of `rows` rows then owes their share
-        // of a stage's time (gate's and up's rows each pay for their own half)
+        // of a stage's time. gate's and up's rows each pay for their own half: issued together, the 1.5B step was 1% faster
+        // than the separate kernels (run 24, call 6), one by one 4% (call 7)
         const auto paced = [&](int rows)
         {
             while (!normDone && (global_ns() - issued < owed || oDone)) __nanosleep(64);
