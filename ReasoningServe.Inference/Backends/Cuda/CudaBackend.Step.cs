@@ -64,7 +64,7 @@ internal sealed unsafe partial class CudaBackend
             }
             Attend(inputs, cache, l, splits);
             Mark("attention");
-            if (tokens == 1 && splits <= OGateUpSplits && layer.OBias is null && layer.GateUpBias is null && OGateUpStep(splits) is { } oGateUp)
+            if (tokens == 1 && splits == 1 && layer.OBias is null && layer.GateUpBias is null && OGateUpStep() is { } oGateUp)
             {
                 oGateUp.Launch(stream, _attn.Pointer, layer.O.Pointer, x, layer.PostAttentionNorm.Pointer, eps, layer.GateUp.Pointer, _act.Pointer);
                 Mark("o + norm + gate_up + silu");
@@ -163,10 +163,9 @@ internal sealed unsafe partial class CudaBackend
     /// gemv_o_gate_up.cu's launch for this model when <see cref="UseOGateUp"/> asks for it, it pays for the model
     /// (<see cref="OGateUpPays"/>) and the device and the one-token GEMMs (gemv.cu's wide gate_up with the SiLU, which it
     /// replaces) take it; a model it cannot take says why once and keeps the separate kernels. The step takes it only where
-    /// attention has at most <see cref="OGateUpSplits"/> splits (one by default): one launch of a block a KV head and
-    /// split, whose multiprocessors its grid leaves free (one launch, and its counter, a block count).
+    /// attention is one split: one launch of a block a KV head, whose multiprocessors its grid leaves free.
     /// </summary>
-    private CudaOps.OGateUp? OGateUpStep(int splits)
+    private CudaOps.OGateUp? OGateUpStep()
     {
         ModelConfig c = Config;
         if (!UseOGateUp || !OGateUpPays(c.HiddenSize) || _oGateUpUnavailable is not null || _gemm.FusesNorm(1, c.HiddenSize)
@@ -174,28 +173,26 @@ internal sealed unsafe partial class CudaBackend
         {
             return null;
         }
-        int attentionBlocks = c.NumKvHeads * splits;
-        if (!_oGateUps.TryGetValue(attentionBlocks, out CudaOps.OGateUp? oGateUp))
+        if (_oGateUp is null)
         {
             int kb = int.TryParse(Environment.GetEnvironmentVariable("RS_CUDA_O_GATE_UP_KB"), out int k) ? k : CudaOps.OGateUp.DefaultSharedBytes / 1024;
-            string? why = CudaOps.OGateUp.WhyNot(_kernels, _device, c.HiddenSize, c.QSize, _device.MultiprocessorCount - attentionBlocks, kb * 1024);
+            string? why = CudaOps.OGateUp.WhyNot(_kernels, _device, c.HiddenSize, c.QSize, _device.MultiprocessorCount, kb * 1024);
             try
             {
-                oGateUp = why is null ? CudaOps.OGateUp.Create(_kernels, _device, c.HiddenSize, c.IntermediateSize, kb * 1024, attentionBlocks, _device.Stream) : null;
+                _oGateUp = why is null ? CudaOps.OGateUp.Create(_kernels, _device, c.HiddenSize, c.IntermediateSize, kb * 1024, c.NumKvHeads, _device.Stream) : null;
             }
             catch (NotSupportedException e)
             {
                 why = e.Message;
             }
-            if (oGateUp is null)
+            if (_oGateUp is null)
             {
                 _oGateUpUnavailable = why;
                 Console.Error.WriteLine($"warning: CUDA: gemv_o_gate_up is off for this model: {why}");
                 return null;
             }
-            _oGateUps[attentionBlocks] = oGateUp;
         }
-        return oGateUp;
+        return _oGateUp;
     }
 
     /// <summary>

@@ -34,7 +34,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     private readonly PinnedBuffer _hostLogits = new(), _hostIds = new();
     private CudaOps.DecodeStep? _decodeStep;
     private string? _decodeStepUnavailable;
-    private readonly Dictionary<int, CudaOps.OGateUp> _oGateUps = []; // by attention's blocks, which its grid leaves free
+    private CudaOps.OGateUp? _oGateUp;
     private string? _oGateUpUnavailable;
 
     /// <summary>Attention's split partials, which decode_attention.cuh's ATT_TIMELINE build fills with its stamps (cuda-check reads them).</summary>
@@ -178,13 +178,6 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     /// measured.
     /// </summary>
     internal static bool OGateUpPays(int hidden) => OGateUpSetting == "1" || hidden is > 1024 and <= 2048;
-
-    /// <summary>
-    /// The most attention splits a one-token step may have and still take gemv_o_gate_up.cu (RS_CUDA_O_GATE_UP_SPLITS,
-    /// default 1): its grid is then the multiprocessors less the KV heads times the splits.
-    /// </summary>
-    internal static readonly int OGateUpSplits =
-        int.TryParse(Environment.GetEnvironmentVariable("RS_CUDA_O_GATE_UP_SPLITS"), out int splits) && splits > 0 ? splits : 1;
 
     /// <summary>Which one-token GEMMs take gemv.cu's wide layout (see <see cref="CudaOps.Gemm.Wide"/>); changing it drops the captured graphs.</summary>
     internal CudaOps.Gemm.WideRows GemvWide
@@ -364,10 +357,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         _adjustedLogits.Dispose();
         _inputs.Dispose();
         _decodeStep?.Dispose();
-        foreach (CudaOps.OGateUp oGateUp in _oGateUps.Values)
-        {
-            oGateUp.Dispose();
-        }
+        _oGateUp?.Dispose();
         _gemm.Dispose();
         _weights.Dispose();
         _kernels.Dispose();
