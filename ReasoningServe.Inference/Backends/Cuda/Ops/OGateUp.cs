@@ -19,7 +19,7 @@ internal sealed unsafe class OGateUp : IDisposable
     /// <summary>
     /// Shared memory a block asks for by default: a ring that holds more of gate_up while the o rows, the barrier and the
     /// norm run, with room left for the down projection's early blocks (gemv_wide's 4 KB). 1.5B steps at 128 positions
-    /// (run 24, paced at 5 TB/s): 1.094-1.095 ms with 215 KB, 1.092 with 220, 1.099-1.101 with 170.
+    /// (run 24, paced at 5-5.5 TB/s; calls 3, 4 and 9): 1.088-1.095 ms with 215 KB, 1.086-1.092 with 220, 1.099-1.101 with 170.
     /// </summary>
     public const int DefaultSharedBytes = 215 * 1024;
 
@@ -28,11 +28,13 @@ internal sealed unsafe class OGateUp : IDisposable
     /// (RS_CUDA_O_GATE_UP_PACE; 0: as fast as stages free). A dependent L2 load took ~150 ns with the memory idle, ~230 at
     /// 3.7 TB/s of weights streaming and 700-900 at 4.5 on the H200 (tools/gpu/latency_under_stream.cu), and attention's
     /// last loads, the barrier and the norm wait on such loads. Run 23 (170 KB, 1.5B steps at 128 positions, the separate
-    /// kernels 1.137 ms): 1.120-1.125 ms at 3.2 TB/s, 1.132 at 4.2, 1.138 at 2.6. Run 24, with 215 KB: 1.105 at 4, 1.093-1.095
-    /// at 5, 1.095 at 5.5, 1.092 at 6; unpaced (170 KB) 1.121.
+    /// kernels 1.137 ms): 1.120-1.125 ms at 3.2 TB/s, 1.132 at 4.2, 1.138 at 2.6. Run 24 (215 KB, gate and up paced one by
+    /// one; the separate kernels 1.132-1.135): 1.103 at 4.5, 1.093-1.094 at 5, 1.092 at 5.25, 1.088-1.094 at 5.5, 1.100 at
+    /// 5.75, then a cliff: 1.124-1.127 at 6, 1.123-1.125 at 6.5, 1.133 at 8, 1.144 unpaced. 5 is the default, a step back
+    /// from the cliff, whose place moved between builds (6 was 1.092 in an earlier one).
     /// </summary>
     public static readonly int PacedBytesPerNs =
-        int.TryParse(Environment.GetEnvironmentVariable("RS_CUDA_O_GATE_UP_PACE"), out int pace) && pace >= 0 ? pace : 5500;
+        int.TryParse(Environment.GetEnvironmentVariable("RS_CUDA_O_GATE_UP_PACE"), out int pace) && pace >= 0 ? pace : 5000;
 
     private readonly uint _paceNs;
 
