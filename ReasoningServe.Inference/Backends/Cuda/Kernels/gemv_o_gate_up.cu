@@ -205,7 +205,8 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
 #pragma unroll
     for (int c = 0; c < OGU_CPT; c++) xv[c] = q + c * G < chunks ? load_after_wait((const uint4*)attn + q + c * G) : make_uint4(0, 0, 0, 0);
 #ifdef GEMV_TIMELINE
-    // stamp 14 once attention's row and the residual's rows have arrived (a branch on them waits for the loads)
+    // stamp 14 once attention's row and the residual's rows have arrived (a branch on them waits for the loads; the
+    // compiler may still read the timer first, so stamps 14 and 15 together time the loads and the stage test)
     if ((xv[0].x ^ xv[1].y ^ xv[2].z ^ __bfloat16_as_ushort(old)) == 0x9E3779B9u) scratch[31] = 0.f;
     OGU_STAMP(14);
 #endif
