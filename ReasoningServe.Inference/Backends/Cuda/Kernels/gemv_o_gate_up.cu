@@ -195,37 +195,49 @@ extern "C" __global__ void __launch_bounds__(1024) gemv_o_gate_up(const bf16* __
     // The barrier's count at the start (no kernel ahead writes it; see above).
     unsigned long long target = 0;
     if (threadIdx.x == 0) target = (load_acquire_u64(arrivals) / gridDim.x + 1) * gridDim.x;
-    wait_for_previous_grid();
-    OGU_STAMP(1);
-    // this block's o rows of the residual, requested now so that they arrive while the o rows are multiplied
-    const bf16 old = threadIdx.x < oRows ? __ldcg(residual + oFirst + threadIdx.x) : __float2bfloat16(0.f);
-
-    // o: attention's output row, this thread's chunks of it
     uint4 xv[OGU_CPT];
-#pragma unroll
-    for (int c = 0; c < OGU_CPT; c++) xv[c] = q + c * G < chunks ? load_after_wait((const uint4*)attn + q + c * G) : make_uint4(0, 0, 0, 0);
-#ifdef GEMV_TIMELINE
-    // stamp 14 once attention's row and the residual's rows have arrived (a branch on them waits for the loads; the
-    // compiler may still read the timer first, so stamps 14 and 15 together time the loads and the stage test)
-    if ((xv[0].x ^ xv[1].y ^ xv[2].z ^ __bfloat16_as_ushort(old)) == 0x9E3779B9u) scratch[31] = 0.f;
-    OGU_STAMP(14);
-#endif
-    for (int t = 0; t < oStages; t++)
+    bf16 old;
+    // Pass 0 runs the o rows' code before the wait, on zeros (no global loads or stores, no stage released, the stages
+    // the ring holds at first), so that its instructions are in the SM's caches when attention ends: the 1.5B step
+    // 0.4% faster (run 24, call 16: 1.080-1.081 ms against 1.084-1.088, three alternations). Pass 1 is the real one.
+#pragma unroll 1
+    for (int pass = 0; pass < 2; pass++)
     {
-        mbarrier_wait(fullBars + 8 * (t % stages), (t / stages) & 1);
-        if (t == 0) OGU_STAMP(15);
-        const uint4* stage = ring + (long long)(t % stages) * stageRows * chunks;
-        for (int k = g; k < stageRows; k += groups)
+        const bool live = pass == 1;
+        if (live)
         {
-            const int r = t * stageRows + k;
-            if (r >= oRows) break;
-            const float v = row_sum(stage + (long long)k * chunks, xv, q, G, chunks);
-            if (lane == 0) partial[r * warps + (q >> 5)] = v;
-            if (t == 0 && k == g) OGU_STAMP(2);
+            wait_for_previous_grid();
+            OGU_STAMP(1);
         }
-        release_stage(emptyBars, t, stages);
+        // this block's o rows of the residual, requested now so that they arrive while the o rows are multiplied
+        old = live && threadIdx.x < oRows ? __ldcg(residual + oFirst + threadIdx.x) : __float2bfloat16(0.f);
+        // o: attention's output row, this thread's chunks of it
+#pragma unroll
+        for (int c = 0; c < OGU_CPT; c++)
+            xv[c] = live && q + c * G < chunks ? load_after_wait((const uint4*)attn + q + c * G) : make_uint4(0, 0, 0, 0);
+#ifdef GEMV_TIMELINE
+        // stamp 14 once attention's row and the residual's rows have arrived (a branch on them waits for the loads; the
+        // compiler may still read the timer first, so stamps 14 and 15 together time the loads and the stage test)
+        if ((xv[0].x ^ xv[1].y ^ xv[2].z ^ __bfloat16_as_ushort(old)) == 0x9E3779B9u) scratch[31] = 0.f;
+        if (live) OGU_STAMP(14);
+#endif
+        for (int t = 0; t < (live ? oStages : min(oStages, stages)); t++)
+        {
+            mbarrier_wait(fullBars + 8 * (t % stages), (t / stages) & 1);
+            if (t == 0 && live) OGU_STAMP(15);
+            const uint4* stage = ring + (long long)(t % stages) * stageRows * chunks;
+            for (int k = g; k < stageRows; k += groups)
+            {
+                const int r = t * stageRows + k;
+                if (r >= oRows) break;
+                const float v = row_sum(stage + (long long)k * chunks, xv, q, G, chunks);
+                if (lane == 0) partial[r * warps + (q >> 5)] = v;
+                if (t == 0 && k == g && live) OGU_STAMP(2);
+            }
+            if (live) release_stage(emptyBars, t, stages);
+        }
+        compute_sync(computeThreads);
     }
-    compute_sync(computeThreads);
     if (threadIdx.x == 0) oDone = 1;
     OGU_STAMP(3);
     // the o rows into the residual stream, as add_rmsnorm adds them: bf16(residual + bf16(sum))
