@@ -130,6 +130,8 @@ internal static unsafe class DecodeBench
             {
                 bandwidth = CopyBandwidth(backend.Device);
                 Report.Line($"  device-to-device copy bandwidth: {bandwidth / 1e12:F2} TB/s (read + write)");
+                // which build ran: a define set for a whole batch of runs would otherwise not show in a run's line
+                Report.Line($"  kernels built with: {(backend.Kernels.Defines.Count == 0 ? "(no defines)" : string.Join(' ', backend.Kernels.Defines))}");
             }
             long streamed = StreamedBytes(backend);
             foreach (int prompt in prompts)

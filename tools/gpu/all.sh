@@ -8,7 +8,7 @@
 # epilogue, and its wide layout everywhere; programmatic dependent launch's trigger at block exit; the persistent
 # one-token step, decode_step.cu) and run the
 # OPTIN_SECTIONS of cuda-check (default goldens,compare,realistic; CHECK_SECTIONS picks check's, CHECK_ARGS adds options such
-# as --batches 1); check-optin also benchmarks the settings in EACH one (EACH_SECTIONS, default bench)
+# as --batches 1); check-optin also benchmarks the settings in EACH one (EACH_SECTIONS, default bench; each from EACH_DEFINES, not the caller's RS_CUDA_DEFINES)
 # at a time (default: without the qkv epilogue, the trigger at exit, the wide layout for long rows only; a + joins
 # variables set together); once an opt-in passes and measures faster, make it the default. Timeouts (CHECK_TIMEOUT 90 s per cuda-check process,
 # SERVE_TIMEOUT 150 s, hf 200 s, HF_COMPILE_TIMEOUT 560 s for HF_SHAPES, default 1.5b,7b) bound each part; check,check-optin,serve,serve-optin should fit the 600 s of one call.
@@ -75,7 +75,9 @@ run)
     # shellcheck disable=SC2086 # one word per variable
     echo "=== cuda-check ($optin)"; check cuda-check-optin.log $optin -- ${OPTIN_SECTIONS:-goldens,compare,realistic}
     # shellcheck disable=SC2086 # one word per variable and per section
-    for one in $each; do check cuda-check-optin.log ${one//+/ } -- ${EACH_SECTIONS:-bench}; done
+    # each setting starts from EACH_DEFINES (default none), not the caller's RS_CUDA_DEFINES (which the check part takes):
+    # run 24 exported one for the check part and its "defaults" entries silently ran that build
+    for one in $each; do check cuda-check-optin.log "RS_CUDA_DEFINES=${EACH_DEFINES:-}" ${one//+/ } -- ${EACH_SECTIONS:-bench}; done
   fi
   if [[ ,$parts, == *,serve,* ]]; then
     echo "=== serve_bench"; GPU_APP=/tmp/app/app timeout ${SERVE_TIMEOUT:-150} tools/gpu/serve_bench.sh 2>&1 | tee "$out/serve_bench.log"
