@@ -3,7 +3,7 @@
 # Here: tools/gpu/all.sh prepare  — publishes the server and CudaCheck and packs them with the .NET runtime into .gpu/
 # (git-excluded; the device tool carries 64 MiB at most, the repository included, so the golden models are read from
 # testdata/ where they are tracked; the Qwen3 tokenizer is not tracked and travels packed).
-# There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,load,hf,hf-compile,sanitize,boundary,stream,l2-ahead,latency,sass,trace,serve-trace,ncu]  — writes logs and results to
+# There (carry [".gpu"]): tools/gpu/all.sh run [check,check-optin,serve,serve-optin,load,hf,hf-compile,sanitize,boundary,stream,l2-ahead,latency,exchange,sass,trace,serve-trace,ncu]  — writes logs and results to
 # $OUT. The -optin parts turn on what is not the default (gemv.cu's fused rmsnorm prologue, which leaves out its qkv
 # epilogue, and its wide layout everywhere; programmatic dependent launch's trigger at block exit; the persistent
 # one-token step, decode_step.cu) and run the
@@ -37,7 +37,7 @@ run)
   out=${OUT:?set OUT}
   # The device tool brings back only a few files: everything also goes into one archive, even if a part times out.
   trap 'tar -C "$out" --exclude=all-results.tar.gz -czf /tmp/all-results.tar.gz . && mv /tmp/all-results.tar.gz "$out/"' EXIT
-  # the packed runtime and apps (not needed by the nvcc-only parts: boundary, stream, l2-ahead, latency, which run without carrying .gpu)
+  # the packed runtime and apps (not needed by the nvcc-only parts: boundary, stream, l2-ahead, latency, exchange, which run without carrying .gpu)
   if [ -f .gpu/dotnet-rt.tar.xz ]; then
     mkdir -p /tmp/dn /tmp/app && tar -C /tmp/dn -xJf .gpu/dotnet-rt.tar.xz && tar -C /tmp/app -xJf .gpu/app.tar.xz
   fi
@@ -98,6 +98,11 @@ run)
     # (L2_AHEAD_DEFINES: -D options for more builds, one a word; the backend's weight loads are the first build's)
     # shellcheck disable=SC2086 # one -D option a word
     for defines in "" ${L2_AHEAD_DEFINES:-}; do nvcc_tool l2_ahead 180 $defines; done
+  fi
+  if [[ ,$parts, == *,exchange,* ]]; then
+    # the fused launch's row exchange (a barrier and reload, flagged words, the count alone) with and without a paced
+    # bulk-copy stream on the same SMs (tools/gpu/exchange_under_stream.cu)
+    nvcc_tool exchange_under_stream 120
   fi
   if [[ ,$parts, == *,latency,* ]]; then
     # a dependent load's latency (L2, DRAM, distributed and local shared memory) while other SMs stream weights
@@ -178,5 +183,5 @@ run)
     done
   fi
   ;;
-*) echo "usage: tools/gpu/all.sh prepare | run [check,check-optin,serve,serve-optin,load,hf,hf-compile,sanitize,boundary,stream,l2-ahead,latency,sass,trace,serve-trace,ncu]" >&2; exit 2 ;;
+*) echo "usage: tools/gpu/all.sh prepare | run [check,check-optin,serve,serve-optin,load,hf,hf-compile,sanitize,boundary,stream,l2-ahead,latency,exchange,sass,trace,serve-trace,ncu]" >&2; exit 2 ;;
 esac
