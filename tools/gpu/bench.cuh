@@ -1,4 +1,4 @@
-// Host helpers of the nvcc-only microbenchmarks in tools/gpu (kernel_boundary.cu, persistent_stream.cu, l2_ahead.cu):
+// Host helpers of the nvcc-only microbenchmarks in tools/gpu (every .cu there):
 // the error check, the device line and stream, a launch with programmatic dependent launch allowed (the backend's one-token kernels' way), and the
 // median time of a captured CUDA graph replayed back to back.
 #pragma once
