@@ -19,7 +19,8 @@
 #include "bench.cuh"
 #include <cmath>
 
-#include "../../ReasoningServe.Inference/Backends/Cuda/Kernels/tensor_core.cuh"
+// the fused launch's own barrier and sums (compute_sync, grid_barrier, compute_sum), so that the tool times its code
+#include "../../ReasoningServe.Inference/Backends/Cuda/Kernels/gemv_o_gate_up.cu"
 
 constexpr int Hidden = 1536, ComputeThreads = 512, Stages = 4, StageBytes = 48 * 1024, Layers = 28;
 constexpr unsigned long long WorkNs = 10000;
@@ -27,28 +28,6 @@ enum Protocol { Barrier, Flagged, CountOnly };
 
 // The value of element i in round r: any bf16 the host can recompute.
 __host__ __device__ inline float element(int r, int i) { return (float)((i * 37 + r * 101) % 251 - 125) / 64.f; }
-
-__device__ __forceinline__ void compute_sync() { asm volatile("bar.sync 1, %0;" ::"n"(ComputeThreads) : "memory"); }
-
-__device__ __forceinline__ unsigned long long load_acquire(const unsigned long long* p)
-{
-    unsigned long long v;
-    asm volatile("ld.acquire.gpu.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
-    return v;
-}
-
-// The sum over the compute threads (add_rmsnorm's block_sum on 16 warps).
-__device__ __forceinline__ float compute_sum(float v, float* scratch)
-{
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    v = warp_sum(v);
-    if (lane == 0) scratch[warp] = v;
-    compute_sync();
-    v = lane < ComputeThreads / 32 ? scratch[lane] : 0.f;
-    const float total = warp_sum(v);
-    compute_sync(); // scratch is reused next round
-    return total;
-}
 
 // rows: 2 x Hidden bf16 (rounds alternate, so a slow block can still read the last round's); flagged: 2 x Hidden words;
 // counter: zeroed by the host before each launch. sums[round][block], stamps[round][block][2] (ready, done).
@@ -107,7 +86,7 @@ __global__ void __launch_bounds__(ComputeThreads + 32) exchange(Protocol protoco
         bf16* row = rows + (r & 1) * Hidden;
         unsigned* words = flagged + (r & 1) * Hidden;
         const unsigned flag = (unsigned)(r + 1) << 16;
-        compute_sync();
+        compute_sync(ComputeThreads);
         unsigned long long ready = 0;
         if (threadIdx.x == 0)
         {
@@ -137,16 +116,11 @@ __global__ void __launch_bounds__(ComputeThreads + 32) exchange(Protocol protoco
         else
         {
             if (protocol == Barrier && threadIdx.x < mine) row[first + threadIdx.x] = __float2bfloat16(element(r, first + threadIdx.x));
-            compute_sync();
-            if (threadIdx.x == 0)
-            {
-                asm volatile("red.release.gpu.global.add.u64 [%0], 1;" ::"l"(counter) : "memory");
-                while (load_acquire(counter) < (unsigned long long)(r + 1) * grid) { }
-            }
-            compute_sync();
+            grid_barrier(counter, (unsigned long long)(r + 1) * grid, ComputeThreads);
             if (protocol == Barrier && threadIdx.x < Hidden / 8) add_squares8(s, __ldcg((const uint4*)row + threadIdx.x));
         }
-        const float total = compute_sum(s, scratch);
+        const float total = compute_sum(s, scratch, ComputeThreads);
+        compute_sync(ComputeThreads); // scratch is reused next round
         if (threadIdx.x == 0)
         {
             stamps[((long long)r * grid + blockIdx.x) * 2] = ready;

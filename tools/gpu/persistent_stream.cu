@@ -99,9 +99,7 @@ __global__ void __launch_bounds__(THREADS, 1) groups_ldg(const bf16* __restrict_
 __device__ __forceinline__ void stamp(unsigned long long* stamps, int layer, int k)
 {
     if (stamps == nullptr) return;
-    unsigned long long t;
-    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-    stamps[((long long)layer * gridDim.x + blockIdx.x) * 2 + k] = t;
+    stamps[((long long)layer * gridDim.x + blockIdx.x) * 2 + k] = global_ns();
 }
 
 // The bulk forms' consumers: every warp but warp 0, which produces.

@@ -32,8 +32,7 @@ __device__ __forceinline__ void launch_next_grid_when_split()
 #ifdef ATT_TIMELINE
 #define ATT_STAMP_SLOT(k) ((unsigned long long*)partialOut)[((blockIdx.y * gridDim.z + blockIdx.z) * WARPS + (threadIdx.x >> 5)) * 16 + (k)]
 #define ATT_STAMP(k) do { if ((threadIdx.x & 31) == 0) ATT_STAMP_SLOT(k) = clock64(); } while (0)
-#define ATT_STAMP_GLOBAL(k) \
-    do { if ((threadIdx.x & 31) == 0) { unsigned long long g_; asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(g_)); ATT_STAMP_SLOT(k) = g_; } } while (0)
+#define ATT_STAMP_GLOBAL(k) do { if ((threadIdx.x & 31) == 0) ATT_STAMP_SLOT(k) = global_ns(); } while (0)
 #else
 #define ATT_STAMP(k) do { } while (0)
 #define ATT_STAMP_GLOBAL(k) do { } while (0)

@@ -104,13 +104,6 @@ __device__ __forceinline__ unsigned load_acquire(const unsigned* p)
     return v;
 }
 
-__device__ __forceinline__ unsigned long long globaltimer()
-{
-    unsigned long long t;
-    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-    return t;
-}
-
 // Every block's writes before it are visible to every block after it. The count of arrivals only grows during a launch
 // (the host zeroes it before each), so a barrier is one reduction per block and a wait for the count that means "all
 // blocks have arrived this many times".
@@ -466,7 +459,7 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) decode_step(const __gri
 
     int slot = 0;
     unsigned target = 0;
-    record(a, LAYERS * LAYER_EVENTS + 2, globaltimer());
+    record(a, LAYERS * LAYER_EVENTS + 2, global_ns());
     const bf16* residual = a.embed + (long long)a.tokenIds[0] * HIDDEN;
     const bf16* delta = nullptr;
     bf16* next = a.residual0;
@@ -522,6 +515,6 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) decode_step(const __gri
     norm_prologue(residual, delta, norm, next, a.eps, xs, scratch);
     project<LM_HEAD>(SharedInput{xs}, PlainRows{a.logits, 1}, cursor, a, ring, slot, partial);
     mark(a, LAYERS * LAYER_EVENTS);
-    record(a, LAYERS * LAYER_EVENTS + 3, globaltimer());
+    record(a, LAYERS * LAYER_EVENTS + 3, global_ns());
     cp_async_wait<0>();
 }
