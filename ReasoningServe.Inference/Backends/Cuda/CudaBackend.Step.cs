@@ -175,11 +175,11 @@ internal sealed unsafe partial class CudaBackend
         }
         if (_oGateUp is null)
         {
-            int kb = int.TryParse(Environment.GetEnvironmentVariable("RS_CUDA_O_GATE_UP_KB"), out int k) ? k : CudaOps.OGateUp.DefaultSharedBytes / 1024;
-            string? why = CudaOps.OGateUp.WhyNot(_kernels, _device, c.HiddenSize, c.QSize, _device.MultiprocessorCount, kb * 1024);
+            int sharedBytes = CudaOps.OGateUp.SharedBytes;
+            string? why = CudaOps.OGateUp.WhyNot(_kernels, _device, c.HiddenSize, c.QSize, _device.MultiprocessorCount, sharedBytes);
             try
             {
-                _oGateUp = why is null ? CudaOps.OGateUp.Create(_kernels, _device, c.HiddenSize, c.IntermediateSize, kb * 1024, c.NumKvHeads, _device.Stream) : null;
+                _oGateUp = why is null ? CudaOps.OGateUp.Create(_kernels, _device, c.HiddenSize, c.IntermediateSize, sharedBytes, c.NumKvHeads, _device.Stream) : null;
             }
             catch (NotSupportedException e)
             {

@@ -23,6 +23,10 @@ internal sealed unsafe class OGateUp : IDisposable
     /// </summary>
     public const int DefaultSharedBytes = 215 * 1024;
 
+    /// <summary>Shared memory a block asks for in the step: RS_CUDA_O_GATE_UP_KB (KB), else <see cref="DefaultSharedBytes"/>.</summary>
+    public static readonly int SharedBytes =
+        int.TryParse(Environment.GetEnvironmentVariable("RS_CUDA_O_GATE_UP_KB"), out int kb) ? kb * 1024 : DefaultSharedBytes;
+
     /// <summary>
     /// The rate, bytes a nanosecond over the grid, at which its blocks copy weights until the normalized row is ready
     /// (RS_CUDA_O_GATE_UP_PACE; 0: as fast as stages free). A dependent L2 load took ~150 ns with the memory idle, ~230 at
