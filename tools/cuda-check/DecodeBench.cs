@@ -174,8 +174,9 @@ internal static unsafe class DecodeBench
     /// <summary>
     /// decode_attention.cuh's ATT_TIMELINE build (one split): the last layer's stamps of the last replayed step, per
     /// block and warp, in SM cycles after the warp's first stamp (entry, after the wait, first QK, tiles 1-3 done, merge
-    /// start, merge data ready, end), and each warp's entry and end on the global timer (ns after block 0's entry, or
-    /// after <paramref name="layerStart"/>, the layer's qkv, where the GEMV timeline is built too).
+    /// start, merge data ready, end, then the output loop's first and second stores), and each warp's entry and end on
+    /// the global timer (ns after block 0's entry, or after <paramref name="layerStart"/>, the layer's qkv, where the GEMV
+    /// timeline is built too).
     /// </summary>
     private static void PrintAttentionTimeline(CudaBackend backend, int kvHeads, int warps, ulong? layerStart)
     {
@@ -189,7 +190,7 @@ internal static unsafe class DecodeBench
             {
                 int at = (b * warps + w) * Stamps;
                 ulong zero = stamps[at];
-                string cycles = string.Join(" ", Enumerable.Range(1, 8).Select(k => stamps[at + k] >= zero && stamps[at + k] - zero < 1_000_000 ? $"{stamps[at + k] - zero,6}" : "     -"));
+                string cycles = string.Join(" ", Enumerable.Range(1, 8).Concat([11, 12]).Select(k => stamps[at + k] >= zero && stamps[at + k] - zero < 1_000_000 ? $"{stamps[at + k] - zero,6}" : "     -"));
                 Report.Line($"    timeline block {b} warp {w}: cycles {cycles} | global ns entry {(long)(stamps[at + 9] - origin),6} end {(long)(stamps[at + 10] - origin),6}");
             }
         }

@@ -27,7 +27,8 @@ __device__ __forceinline__ void launch_next_grid_when_split()
     if (gridDim.z > 1) launch_next_grid();
 }
 
-// ATT_TIMELINE (timing only, one split): lane 0 of each warp writes its SM clock at fixed points into partialOut as
+// ATT_TIMELINE (timing only, one split): lane 0 of each warp writes its SM clock at fixed points (0-8, then 11 and 12 at
+// the output loop's first and second stores) into partialOut as
 // unsigned long long [block (kvHead, split)][warp][16]; cuda-check's context-sweep prints them (the last layer's).
 #ifdef ATT_TIMELINE
 #define ATT_STAMP_SLOT(k) ((unsigned long long*)partialOut)[((blockIdx.y * gridDim.z + blockIdx.z) * WARPS + (threadIdx.x >> 5)) * 16 + (k)]
@@ -331,6 +332,10 @@ __device__ __forceinline__ void decode_attention_group(const bf16* __restrict__ 
         {
             float inverse = 1.f / l;
             *(__nv_bfloat162*)(out + row * HEAD_DIM + d) = __floats2bfloat162_rn(ox * inverse, oy * inverse);
+#ifdef ATT_TIMELINE
+            if (i == threadIdx.x) ATT_STAMP(11);
+            else if (i == threadIdx.x + WARPS * 32) ATT_STAMP(12);
+#endif
         }
         else
         {
