@@ -300,7 +300,7 @@ internal sealed unsafe partial class CudaBackend
             bool early = EarlyAttentionLoads && (tokenList != 0 || inputs.Tokens == inputs.Seqs);
             CudaOps.DecodeAttention.Launch(_kernels, _device.Stream, _qkv.Pointer, _qkvStride, _attn.Pointer, _partials.Pointer, k, v, inputs.BlockTables,
                 inputs.MaxBlocks, inputs.TokenSeq, inputs.TokenContext, inputs.Tokens, c.NumHeads, c.NumKvHeads, c.HeadDim, blockSize, splits, tokenList, listed,
-                early, CudaOps.DecodeAttention.UsesDeep(inputs.MaxBlocks * blockSize, splits), _device.MultiprocessorCount);
+                early, CudaOps.DecodeAttention.UsesDeep(inputs.MaxBlocks * blockSize, splits, tokenList != 0 ? listed : inputs.Tokens), _device.MultiprocessorCount);
         }
         else
         {

@@ -137,12 +137,13 @@ public sealed class StepInputLayoutTests
     }
 
     [Fact]
-    public void Decode_attention_splits_give_each_split_a_tile_from_eight_tiles_on_up_to_thirty_two_splits_and_more_for_long_contexts()
+    public void Decode_attention_splits_give_each_split_a_tile_from_eight_tiles_nine_for_one_token_on_up_to_thirty_two_splits_and_more_for_long_contexts()
     {
         // 7B shape (4 kv heads), 132 SMs: 198 blocks wanted, or 132 for a deep launch
         Assert.Equal(1, DecodeAttention.Splits(1, 4, 128, 132)); // 2 tiles: one split, no combine
         Assert.Equal(1, DecodeAttention.Splits(1, 4, 256, 132));
-        Assert.Equal(8, DecodeAttention.Splits(1, 4, 512, 132));
+        Assert.Equal(1, DecodeAttention.Splits(1, 4, 512, 132)); // one token: one split up to 8 tiles (decode_attention_deep8)
+        Assert.Equal(8, DecodeAttention.Splits(2, 4, 512, 132)); // two tokens: splits from 8 tiles
         Assert.Equal(16, DecodeAttention.Splits(1, 4, 1024, 132));
         Assert.Equal(32, DecodeAttention.Splits(1, 4, 4096, 132)); // 64 tiles, capped
         // 1.5B shape (2 kv heads): 99 blocks wanted per head, more than 32 splits only at 4 tiles each or more
@@ -158,9 +159,12 @@ public sealed class StepInputLayoutTests
     }
 
     [Fact]
-    public void Decode_attention_takes_the_deep_rings_only_for_splits_of_four_tiles_or_more()
+    public void Decode_attention_takes_the_deep_rings_for_splits_of_four_tiles_or_more_and_one_token_over_eight_tiles()
     {
         Assert.False(DecodeAttention.UsesDeep(128, 1)); // one short context
+        Assert.False(DecodeAttention.UsesDeep(256, 1, tokens: 1)); // one token over 4 tiles in one split
+        Assert.True(DecodeAttention.UsesDeep(512, 1, tokens: 1)); // over 8 tiles: deep (deep8, one block a KV head)
+        Assert.False(DecodeAttention.UsesDeep(512, 1, tokens: 2));
         Assert.False(DecodeAttention.UsesDeep(1024, 1)); // a large batch keeps one split of many tiles
         Assert.False(DecodeAttention.UsesDeep(4096, 32)); // 2 tiles a split
         Assert.True(DecodeAttention.UsesDeep(8192, 32));

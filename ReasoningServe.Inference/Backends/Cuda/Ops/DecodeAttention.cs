@@ -33,7 +33,7 @@ internal static unsafe class DecodeAttention
     {
         int blocks = Math.Max(1, tokens * kvHeads);
         int tiles = (maxContext + SplitTile - 1) / SplitTile;
-        if (tiles < SplitFromTiles)
+        if (tiles < (tokens == 1 ? OneTokenSplitFromTiles : SplitFromTiles))
         {
             return 1;
         }
@@ -66,18 +66,23 @@ internal static unsafe class DecodeAttention
     /// <summary>
     /// Whether a launch takes decode_attention_deep (rings of 6 tiles instead of 3, two blocks an SM instead of three):
     /// where the context is split and each split's warps have at least <see cref="DeepFromWarpTiles"/> 16-key tiles
-    /// each (RS_CUDA_ATT_DEEP=1: always, 0: never). On the H200 (run 13, whole one-token steps, two alternations) it took
-    /// the 1.5B step at 16384 / 32768 positions from 1.55 / 1.77 to 1.51 / 1.68 ms and the 7B one from 4.20-4.22 / 4.51
-    /// to 4.04-4.08 / 4.32-4.34; at 4096 positions (2 tiles a split) it changed nothing, and it was slower in one split
-    /// (1.5B at 128 positions 1.16 -> 1.25 ms), in 16 splits of one tile (1.22 -> 1.24) and for 64 sequences in one
-    /// split (1.5B 1.81 -> 1.92, 7B at 1024 positions 5.41 -> 5.55).
+    /// each, or where one token's context of <see cref="OneTokenDeepFromTiles"/> tiles or more is one split (which the
+    /// deep launch runs as decode_attention_deep8, <see cref="UsesDeep8"/>) (RS_CUDA_ATT_DEEP=1: always, 0: never). On
+    /// the H200 (run 13, whole one-token steps, two alternations) it took the 1.5B step at 16384 / 32768 positions from
+    /// 1.55 / 1.77 to 1.51 / 1.68 ms and the 7B one from 4.20-4.22 / 4.51 to 4.04-4.08 / 4.32-4.34; at 4096 positions (2
+    /// tiles a split) it changed nothing, and it was slower in 16 splits of one tile (1.22 -> 1.24) and for 64 sequences in
+    /// one split (1.5B 1.81 -> 1.92, 7B at 1024 positions 5.41 -> 5.55). One token in one split (run 25, call 6, the 1.5B
+    /// at 384 positions in a 512-wide graph): 1.132-1.134 ms as deep8, 1.189 with 4 warps, 1.282 with 4 warps and deep
+    /// rings; at 128 positions (a 256-wide graph, 4 tiles) deep8 was 0.5-1% slower (calls 2 and 3; run 13: 1.16 -> 1.25
+    /// ms with 4 warps).
     /// </summary>
-    public static bool UsesDeep(int maxContext, int splits) =>
+    public static bool UsesDeep(int maxContext, int splits, int tokens = 0) =>
         DeepMode switch
         {
             "1" => true,
             "0" => false,
-            _ => splits > 1 && (maxContext + SplitTile - 1) / SplitTile / splits >= DeepFromWarpTiles,
+            _ => splits > 1 ? (maxContext + SplitTile - 1) / SplitTile / splits >= DeepFromWarpTiles
+                : tokens == 1 && (maxContext + SplitTile - 1) / SplitTile >= OneTokenDeepFromTiles,
         };
 
     private static readonly string? DeepMode = Environment.GetEnvironmentVariable("RS_CUDA_ATT_DEEP");
@@ -107,6 +112,24 @@ internal static unsafe class DecodeAttention
 
     /// <summary>Contexts of fewer tiles than this take one split: the combine launch costs more than the split saves.</summary>
     public static readonly int SplitFromTiles = PositiveFromEnvironment("RS_CUDA_SPLIT_FROM", 8);
+
+    /// <summary>
+    /// One-token steps keep one split below this many 64-key tiles (RS_CUDA_SPLIT_FROM_ONE_TOKEN; at least
+    /// <see cref="SplitFromTiles"/>): up to a 512-wide graph, where their attention, as decode_attention_deep8
+    /// (<see cref="OneTokenDeepFromTiles"/>), needs no combine launch and the 1.5B's step takes gemv_o_gate_up.cu. On the
+    /// H200 (run 25, call 7, alternated twice; device ms a step, 8 splits against one): the 1.5B at 200 / 300 positions
+    /// 1.134-1.135 / 1.140-1.141 against 1.089-1.091 / 1.106-1.107, the 7B 3.615-3.617 / 3.620-3.621 against 3.557-3.558 /
+    /// 3.582-3.584 (call 6: the 1.5B at 384 positions 1.145-1.146 against 1.132-1.134). In a 1024-wide graph one split was
+    /// as fast for the 1.5B at 450 positions (1.144-1.146 against 1.146-1.147) and slower from 600 on, and for the 7B slower
+    /// from 450 on (3.629-3.630 against 3.597-3.598), so those keep their splits.
+    /// </summary>
+    public static readonly int OneTokenSplitFromTiles = Math.Max(SplitFromTiles, PositiveFromEnvironment("RS_CUDA_SPLIT_FROM_ONE_TOKEN", 9));
+
+    /// <summary>
+    /// One token's one split takes the deep rings from this many 64-key tiles of its graph's width
+    /// (RS_CUDA_ATT_DEEP_ONE_TOKEN_FROM; see <see cref="UsesDeep"/>).
+    /// </summary>
+    public static readonly int OneTokenDeepFromTiles = PositiveFromEnvironment("RS_CUDA_ATT_DEEP_ONE_TOKEN_FROM", 8);
 
     /// <summary>The most splits of one (token, KV head) whatever the context.</summary>
     public static readonly int MaxDecodeSplits = Math.Min(MaxSplits, PositiveFromEnvironment("RS_CUDA_SPLIT_MAX", 32));
