@@ -113,17 +113,18 @@ internal static unsafe class DecodeBench
     }
 
     /// <summary>
-    /// One-token decode of the 1.5B and 7B shapes over longer contexts: <paramref name="prompts"/> tokens, whose block
-    /// tables round up to a graph width (by default 256 to 4096 positions; a graph per width, and decode attention's split
-    /// count from that width, as in the server), host-driven and device time per step against the roofline with the K/V
-    /// bytes read.
+    /// One-token decode of the <paramref name="models"/> shapes (of 0.5B, 1.5B and 7B) over longer contexts:
+    /// <paramref name="prompts"/> tokens, whose block tables round up to a graph width (by default 256 to 4096 positions;
+    /// a graph per width, and decode attention's split count from that width, as in the server), host-driven and device
+    /// time per step against the roofline with the K/V bytes read.
     /// </summary>
-    public static void ContextSweep(int[] prompts)
+    public static void ContextSweep(int[] prompts, string[] models)
     {
         Report.Section($"9. one-token decode over longer contexts (attention splits {Gpu.DecodeAttention.MinTilesPerSplit} tiles or more each, "
             + $"from {Gpu.DecodeAttention.SplitFromTiles} tiles, at most {Gpu.DecodeAttention.MaxDecodeSplits})");
         double bandwidth = 0;
-        foreach ((string name, ModelConfig config) in new[] { ("Qwen2.5-1.5B", Qwen15B), ("Qwen2.5-7B", Qwen7B) })
+        foreach ((string name, ModelConfig config) in new[] { ("Qwen2.5-0.5B", Qwen05B), ("Qwen2.5-1.5B", Qwen15B), ("Qwen2.5-7B", Qwen7B) }
+            .Where(m => models.Contains(m.Item1["Qwen2.5-".Length..])))
         {
             using var backend = CudaBackend.CreateDummy(config, scale: 0.02f);
             if (bandwidth == 0)

@@ -3,12 +3,14 @@ using ReasoningServe.Tools.CudaCheck;
 
 // CudaCheck: runs on the GPU machine (no SDK there, so no `dotnet test`): kernels vs CPU ops, golden models, CPU vs
 // CUDA on a realistic shape, decode throughput. usage: CudaCheck [--goldens DIR] [--batches 1,8,32,64] [--prompts 128,384,...]
+// [--sweep-models 0.5B,1.5B,7B] (context-sweep's shapes; default 1.5B,7B)
 // [--only kernels,prefill,decode,attention-sweep,sampling,gemv-sweep,mma-sweep,step-parts,decode-step,goldens,compare,realistic,bench,trace-steps,context-sweep]
 string goldens = "testdata/goldens/models";
 string only = "kernels,prefill,decode,sampling,gemv-sweep,mma-sweep,step-parts,decode-step,goldens,compare,realistic,bench";
 int[] batches = [1, 8, 32, 64];
 int[] prompts = [128, 384, 896, 1920, 3968]; // context-sweep's: graphs of 256 to 4096 positions
 bool promptsGiven = false; // trace-steps traces prompts of 128 unless --prompts names others
+string[] sweepModels = ["1.5B", "7B"];
 for (int i = 0; i + 1 < args.Length; i += 2)
 {
     switch (args[i])
@@ -17,6 +19,7 @@ for (int i = 0; i + 1 < args.Length; i += 2)
         case "--only": only = args[i + 1]; break;
         case "--batches": batches = args[i + 1].Split(',').Select(int.Parse).ToArray(); break;
         case "--prompts": prompts = args[i + 1].Split(',').Select(int.Parse).ToArray(); promptsGiven = true; break;
+        case "--sweep-models": sweepModels = args[i + 1].Split(','); break;
         default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
     }
 }
@@ -80,6 +83,6 @@ Guard("compare", CompareChecks.Run);
 Guard("realistic", CompareChecks.RunRealistic);
 Guard("bench", () => DecodeBench.Run(batches));
 Guard("trace-steps", () => DecodeBench.TraceSteps(promptsGiven ? prompts : [128])); // not in the default list: for tools/gpu/all.sh run trace
-Guard("context-sweep", () => DecodeBench.ContextSweep(prompts)); // not in the default list: decode attention's split policy
+Guard("context-sweep", () => DecodeBench.ContextSweep(prompts, sweepModels)); // not in the default list: decode attention's split policy
 Report.Line($"\n{Report.Passes} passed, {Report.Failures} failed");
 return Report.Failures == 0 ? 0 : 1;
