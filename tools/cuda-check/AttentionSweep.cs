@@ -61,7 +61,7 @@ internal static class AttentionSweep
 
             int sms = device.MultiprocessorCount;
             int splits = Gpu.DecodeAttention.Splits(tokens, kvHeads, context, sms);
-            bool useDeep = deep && Gpu.DecodeAttention.UsesDeep(context, splits);
+            bool useDeep = deep && Gpu.DecodeAttention.UsesDeep(context, splits, tokens);
             double bytes = data.KvBytes;
             Report.Line($"  {tokens} token(s) x {context} positions, {heads}/{kvHeads} heads, blocks {(shuffled ? "shuffled" : "in order")}, "
                 + $"the backend's {splits} split(s){(useDeep ? " with deep rings" : "")}: {bytes / 1e6:F0} MB of K/V, mean of {Runs}");

@@ -164,7 +164,7 @@ internal static unsafe class DecodeBench
                 {
                     // the kernel Ops.DecodeAttention.Launch takes for this launch: deep8's 8 warps, else 4
                     int sms = backend.Device.MultiprocessorCount;
-                    bool deep8 = backend.Kernels.DeepDecodeAttention && Gpu.DecodeAttention.UsesDeep(width, splits)
+                    bool deep8 = backend.Kernels.DeepDecodeAttention && Gpu.DecodeAttention.UsesDeep(width, splits, tokens: 1)
                         && Gpu.DecodeAttention.UsesDeep8(config.NumKvHeads * splits, sms);
                     PrintAttentionTimeline(backend, config.NumKvHeads, deep8 ? 8 : 4, layerStart);
                 }
