@@ -161,14 +161,14 @@ public sealed class StepInputLayoutTests
     [Fact]
     public void Decode_attention_takes_the_deep_rings_for_splits_of_four_tiles_or_more_and_one_token_over_eight_tiles()
     {
-        Assert.False(DecodeAttention.UsesDeep(128, 1)); // one short context
+        Assert.False(DecodeAttention.UsesDeep(128, 1, tokens: 1)); // one short context
         Assert.False(DecodeAttention.UsesDeep(256, 1, tokens: 1)); // one token over 4 tiles in one split
         Assert.True(DecodeAttention.UsesDeep(512, 1, tokens: 1)); // over 8 tiles: deep (deep8, one block a KV head)
         Assert.False(DecodeAttention.UsesDeep(512, 1, tokens: 2));
-        Assert.False(DecodeAttention.UsesDeep(1024, 1)); // a large batch keeps one split of many tiles
-        Assert.False(DecodeAttention.UsesDeep(4096, 32)); // 2 tiles a split
-        Assert.True(DecodeAttention.UsesDeep(8192, 32));
-        Assert.True(DecodeAttention.UsesDeep(32768, 64));
+        Assert.False(DecodeAttention.UsesDeep(1024, 1, tokens: 64)); // a large batch keeps one split of many tiles
+        Assert.False(DecodeAttention.UsesDeep(4096, 32, tokens: 1)); // 2 tiles a split
+        Assert.True(DecodeAttention.UsesDeep(8192, 32, tokens: 1));
+        Assert.True(DecodeAttention.UsesDeep(32768, 64, tokens: 1));
     }
 
     [Fact]

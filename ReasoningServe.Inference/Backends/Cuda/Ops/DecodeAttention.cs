@@ -32,7 +32,7 @@ internal static unsafe class DecodeAttention
     public static int Splits(int tokens, int kvHeads, int maxContext, int multiprocessors)
     {
         int blocks = Math.Max(1, tokens * kvHeads);
-        int tiles = (maxContext + SplitTile - 1) / SplitTile;
+        int tiles = Tiles(maxContext);
         if (tiles < (tokens == 1 ? OneTokenSplitFromTiles : SplitFromTiles))
         {
             return 1;
@@ -40,10 +40,10 @@ internal static unsafe class DecodeAttention
         int most = Math.Max(MaxDecodeSplits, Math.Min(tiles / LongSplitTiles, MaxLongSplits));
         int Clamped(int wanted) => Math.Clamp(Math.Min(wanted, tiles / MinTilesPerSplit), 1, most);
         int splits = Clamped((BlocksPercentOfSms * multiprocessors / 100 + blocks - 1) / blocks);
-        if (Deep8 && UsesDeep(maxContext, splits))
+        if (Deep8 && UsesDeep(maxContext, splits, tokens))
         {
             int oneAnSm = Clamped(multiprocessors / blocks);
-            if (UsesDeep(maxContext, oneAnSm))
+            if (UsesDeep(maxContext, oneAnSm, tokens))
             {
                 splits = oneAnSm;
             }
@@ -76,14 +76,16 @@ internal static unsafe class DecodeAttention
     /// rings; at 128 positions (a 256-wide graph, 4 tiles) deep8 was 0.5-1% slower (calls 2 and 3; run 13: 1.16 -> 1.25
     /// ms with 4 warps).
     /// </summary>
-    public static bool UsesDeep(int maxContext, int splits, int tokens = 0) =>
+    public static bool UsesDeep(int maxContext, int splits, int tokens) =>
         DeepMode switch
         {
             "1" => true,
             "0" => false,
-            _ => splits > 1 ? (maxContext + SplitTile - 1) / SplitTile / splits >= DeepFromWarpTiles
-                : tokens == 1 && (maxContext + SplitTile - 1) / SplitTile >= OneTokenDeepFromTiles,
+            _ => splits > 1 ? Tiles(maxContext) / splits >= DeepFromWarpTiles : tokens == 1 && Tiles(maxContext) >= OneTokenDeepFromTiles,
         };
+
+    /// <summary>A context's 64-key tiles (<see cref="SplitTile"/>), rounded up: what the split policy counts in.</summary>
+    private static int Tiles(int maxContext) => (maxContext + SplitTile - 1) / SplitTile;
 
     private static readonly string? DeepMode = Environment.GetEnvironmentVariable("RS_CUDA_ATT_DEEP");
 
