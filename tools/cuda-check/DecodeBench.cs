@@ -35,11 +35,14 @@ internal static unsafe class DecodeBench
         TieWordEmbeddings = false,
     };
 
+    /// <summary>The bench's and the context sweep's shapes, by the name their lines print.</summary>
+    private static (string Name, ModelConfig Config)[] Shapes => [("Qwen2.5-0.5B", Qwen05B), ("Qwen2.5-1.5B", Qwen15B), ("Qwen2.5-7B", Qwen7B)];
+
     public static void Run(int[] batches)
     {
         Report.Section($"4. decode throughput (dummy weights, bf16, {Steps} timed steps after {Warmup} warm-up; CUDA graphs vs eager launches)");
         double bandwidth = 0;
-        foreach ((string name, ModelConfig config) in new[] { ("Qwen2.5-0.5B", Qwen05B), ("Qwen2.5-1.5B", Qwen15B), ("Qwen2.5-7B", Qwen7B) })
+        foreach ((string name, ModelConfig config) in Shapes)
         {
             using var backend = CudaBackend.CreateDummy(config, scale: 0.02f);
             if (bandwidth == 0)
@@ -121,10 +124,9 @@ internal static unsafe class DecodeBench
     public static void ContextSweep(int[] prompts, string[] models)
     {
         Report.Section($"9. one-token decode over longer contexts (attention splits {Gpu.DecodeAttention.MinTilesPerSplit} tiles or more each, "
-            + $"from {Gpu.DecodeAttention.SplitFromTiles} tiles, at most {Gpu.DecodeAttention.MaxDecodeSplits})");
+            + $"from {Gpu.DecodeAttention.OneTokenSplitFromTiles} tiles, at most {Gpu.DecodeAttention.MaxDecodeSplits})");
         double bandwidth = 0;
-        foreach ((string name, ModelConfig config) in new[] { ("Qwen2.5-0.5B", Qwen05B), ("Qwen2.5-1.5B", Qwen15B), ("Qwen2.5-7B", Qwen7B) }
-            .Where(m => models.Contains(m.Item1["Qwen2.5-".Length..])))
+        foreach ((string name, ModelConfig config) in Shapes.Where(m => models.Contains(m.Name["Qwen2.5-".Length..])))
         {
             using var backend = CudaBackend.CreateDummy(config, scale: 0.02f);
             if (bandwidth == 0)
