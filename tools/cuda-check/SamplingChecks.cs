@@ -80,9 +80,54 @@ internal static unsafe class SamplingChecks
         Report.Check("sample: logprobs, rank and top-5/top-20 of a 151936-token row", ok && worst < 1e-4,
             $"ids and ranks {(ok ? "equal" : "DIFFER")}; worst logprob error {worst:E2}");
 
+        SlicedChecks(device, k, random, logits, peaked, flat, row);
+
         // a vocabulary that is a multiple of 4 (logit_adjust copies rows as float4) and one that is not
         AdjustmentChecks(device, k, random, vocab: 5000);
         AdjustmentChecks(device, k, random, vocab: 4999);
+    }
+
+    /// <summary>
+    /// The sliced path (sample_slices, sample_merge: a row over many blocks, for small batches) against sample's block a
+    /// row: the same token for the same seed wherever it draws itself (top-k 1-64, greedy, forced) and where it hands the
+    /// row to the whole-row path (top-p alone, logprobs); then both timed on one 151936-entry row.
+    /// </summary>
+    private static void SlicedChecks(CudaDevice device, CudaKernels k, Random random, float[] small, float[] peaked, float[] flat, float[] big)
+    {
+        // a reasoning model's next-token row: a few dozen tokens far ahead, some of them next to each other in the vocabulary
+        float[] reasoning = Enumerable.Range(0, big.Length).Select(i => (float)(random.NextDouble() * 6 - 3) + (i % 4099 < 3 || i is > 200 and < 230 ? 12f : 0f)).ToArray();
+        const int seeds = 64;
+        foreach ((float[] row, string shape) in new[] { (small, "1000"), (peaked, "peaked 8000"), (flat, "flat 8000"), (big, "random 151936"), (reasoning, "peaked 151936") })
+        {
+            foreach ((float t, float topP, int topK, float minP, int logprobs, int forced) in new[]
+            {
+                (0.6f, 0.95f, 20, 0f, -1, -1), (1f, 1f, 1, 0f, -1, -1), (0.8f, 0.8f, 40, 0.05f, -1, -1), (0.7f, 0.9f, 64, 0f, -1, -1),
+                (1.3f, 1f, 5, 0.1f, -1, -1), (0f, 1f, 20, 0f, -1, -1), (0.6f, 0.95f, 20, 0f, -1, 7), (0.6f, 0.95f, 0, 0f, -1, -1),
+                (0.6f, 0.95f, 20, 0f, 2, -1),
+            })
+            {
+                var parameters = Enumerable.Range(0, seeds).Select(i => new BackendSamplingParams(t, topP, topK, minP, Mix((ulong)i + 999), logprobs, forced)).ToArray();
+                var (whole, wholeRaw) = DrawFull(device, k, row, parameters);
+                var (sliced, slicedRaw) = DrawFull(device, k, row, parameters, sliced: true);
+                bool same = wholeRaw.AsSpan().SequenceEqual(slicedRaw);
+                int distinct = whole.Tokens[..seeds].Distinct().Count();
+                Report.Check($"sample sliced vs whole-row, {shape}: T={t} top_p={topP} top_k={topK} min_p={minP} logprobs={logprobs} forced={forced}", same,
+                    same ? $"the same results for {seeds} seeds ({distinct} distinct tokens)" : $"DIFFER ({whole.Tokens[..seeds].Zip(sliced.Tokens).Count(x => x.First != x.Second)} tokens of {seeds})");
+            }
+        }
+
+        // one row of Qwen's vocabulary, a one-stream server's sampled step: mean of 50 launches each way
+        var one = new[] { new BackendSamplingParams(0.6f, 0.95f, 20, 0f, 42, -1) };
+        var packed = new float[Gpu.Sample.ParamFloats];
+        Gpu.Sample.Pack(one[0], packed, 0);
+        using DeviceBuffer dl = Upload(reasoning), dp = Upload(packed), dout = new(4L * Gpu.Sample.OutInts),
+            scratch = new(Math.Max(16, Gpu.Sample.ScratchBytes(1, reasoning.Length)));
+        foreach (bool sliced in new[] { false, true })
+        {
+            double ms = EventTimer.MeanMilliseconds(device.Stream, 50, () =>
+                Gpu.Sample.Launch(k, device.Stream, dl.Pointer, dl.Pointer, reasoning.Length, dp.Pointer, dout.Pointer, 1, scratch.Pointer, sliced));
+            Report.Line($"  sample {(sliced ? "sliced" : "whole-row")}: one row of {reasoning.Length}, T 0.6, top-p 0.95, top-k 20: {ms * 1000:F1} us a launch");
+        }
     }
 
     /// <summary>
@@ -126,8 +171,8 @@ internal static unsafe class SamplingChecks
         {
             Gpu.Sample.Pack(parameters[r], pp, r);
         }
-        using DeviceBuffer dp = Upload(pp), dout = new(4L * rows * Gpu.Sample.OutInts);
-        Gpu.Sample.Launch(k, device.Stream, draw.Pointer, dadjusted.Pointer, vocab, dp.Pointer, dout.Pointer, rows);
+        using DeviceBuffer dp = Upload(pp), dout = new(4L * rows * Gpu.Sample.OutInts), scratch = new(Math.Max(16, Gpu.Sample.ScratchBytes(rows, vocab)));
+        Gpu.Sample.Launch(k, device.Stream, draw.Pointer, dadjusted.Pointer, vocab, dp.Pointer, dout.Pointer, rows, scratch.Pointer);
         int[] result = Download<int>(dout.Pointer, rows * Gpu.Sample.OutInts);
         var samples = new BackendSamples();
         samples.EnsureCapacity(rows);
@@ -194,11 +239,15 @@ internal static unsafe class SamplingChecks
             $"{kept} tokens kept; {draws} draws {(inside ? "all inside" : "SOME OUTSIDE")}; total variation {tv:F4} (< {bound:F4}, noise {noise:F4})");
     }
 
-    private static int[] Draw(CudaDevice device, CudaKernels k, float[] row, BackendSamplingParams[] parameters) =>
-        DrawFull(device, k, row, parameters).Samples.Tokens[..parameters.Length];
+    private static int[] Draw(CudaDevice device, CudaKernels k, float[] row, BackendSamplingParams[] parameters, bool sliced = false) =>
+        DrawFull(device, k, row, parameters, sliced).Samples.Tokens[..parameters.Length];
 
-    /// <summary>Runs sample.cu on <paramref name="row"/> repeated once per parameter row.</summary>
-    private static (BackendSamples Samples, int[] Raw) DrawFull(CudaDevice device, CudaKernels k, float[] row, BackendSamplingParams[] parameters)
+    /// <summary>
+    /// Runs sample.cu on <paramref name="row"/> repeated once per parameter row: in one launch of sample's block a row, or
+    /// (<paramref name="sliced"/>) in launches of the sliced path's most rows.
+    /// </summary>
+    private static (BackendSamples Samples, int[] Raw) DrawFull(CudaDevice device, CudaKernels k, float[] row, BackendSamplingParams[] parameters,
+        bool sliced = false)
     {
         int rows = parameters.Length, n = row.Length;
         var all = new float[(long)rows * n];
@@ -211,8 +260,15 @@ internal static unsafe class SamplingChecks
         {
             Gpu.Sample.Pack(parameters[r], packed, r);
         }
-        using DeviceBuffer dl = Upload(all), dp = Upload(packed), dout = new(4L * rows * Gpu.Sample.OutInts);
-        Gpu.Sample.Launch(k, device.Stream, dl.Pointer, dl.Pointer, n, dp.Pointer, dout.Pointer, rows);
+        int batch = sliced ? Math.Max(1, Gpu.Sample.SlicedMaxRows) : rows;
+        using DeviceBuffer dl = Upload(all), dp = Upload(packed), dout = new(4L * rows * Gpu.Sample.OutInts),
+            scratch = new(Math.Max(16, Gpu.Sample.ScratchBytes(Math.Min(batch, rows), n)));
+        for (int first = 0; first < rows; first += batch)
+        {
+            int count = Math.Min(batch, rows - first);
+            Gpu.Sample.Launch(k, device.Stream, dl.At(4L * first * n), dl.At(4L * first * n), n, dp.At(4L * first * Gpu.Sample.ParamFloats),
+                dout.At(4L * first * Gpu.Sample.OutInts), count, scratch.Pointer, sliced);
+        }
         int[] raw = Download<int>(dout.Pointer, rows * Gpu.Sample.OutInts);
         var samples = new BackendSamples();
         samples.EnsureCapacity(rows);

@@ -12,7 +12,7 @@ internal sealed unsafe partial class CudaBackend
 {
     // One pinned block and its device copy carry the step's parameters, then its adjustments (offsets and entries).
     private readonly PinnedBuffer _sampleInputs = new(), _sampleResults = new();
-    private readonly DeviceBuffer _sampleInputsDevice = new(), _sampleResultsDevice = new(), _adjustedLogits = new();
+    private readonly DeviceBuffer _sampleInputsDevice = new(), _sampleResultsDevice = new(), _adjustedLogits = new(), _sampleScratch = new();
 
     /// <summary>Sampling on the GPU for <see cref="TryForwardSampled"/> (RS_CUDA_SAMPLING=0: the engine samples on the CPU).</summary>
     public bool UseGpuSampling { get; set; } = Environment.GetEnvironmentVariable("RS_CUDA_SAMPLING") != "0";
@@ -60,7 +60,9 @@ internal sealed unsafe partial class CudaBackend
             adjusted = _adjustedLogits.Pointer;
             CudaOps.LogitAdjust.Launch(_kernels, stream, _logits.Pointer, adjusted, vocab, _sampleInputsDevice.At(4L * paramFloats), seqs);
         }
-        CudaOps.Sample.Launch(_kernels, stream, _logits.Pointer, adjusted, vocab, _sampleInputsDevice.Pointer, _sampleResultsDevice.Pointer, seqs);
+        _sampleScratch.EnsureCapacity(CudaOps.Sample.ScratchBytes(seqs, vocab));
+        CudaOps.Sample.Launch(_kernels, stream, _logits.Pointer, adjusted, vocab, _sampleInputsDevice.Pointer, _sampleResultsDevice.Pointer, seqs,
+            _sampleScratch.Pointer);
         CudaDriver.Check(CudaDriver.cuMemcpyDtoHAsync(_sampleResults.Pointer, _sampleResultsDevice.Pointer, (nuint)resultBytes, stream), "cuMemcpyDtoHAsync(samples)");
         WaitForStep();
         samples.EnsureCapacity(seqs);

@@ -354,6 +354,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         _sampleResults.Dispose();
         _sampleInputsDevice.Dispose();
         _sampleResultsDevice.Dispose();
+        _sampleScratch.Dispose();
         _adjustedLogits.Dispose();
         _inputs.Dispose();
         _decodeStep?.Dispose();

@@ -160,6 +160,8 @@ internal sealed unsafe class CudaKernels : IDisposable
         PipelinedPrefillAttention = AllowDynamicSharedBytes(device, Ops.PrefillAttention.PipelinedSharedBytes(128), PrefillAttentionPipelined);
         ArgMax = Get(_moduleOfFile, "argmax.cu", "argmax");
         Sample = Get(_moduleOfFile, "sample.cu", "sample");
+        SampleSlices = Get(_moduleOfFile, "sample.cu", "sample_slices");
+        SampleMerge = Get(_moduleOfFile, "sample.cu", "sample_merge");
         LogitAdjust = Get(_moduleOfFile, "logit_adjust.cu", "logit_adjust");
         FillUniform = Get(_moduleOfFile, "fill_uniform.cu", "fill_uniform");
     }
@@ -205,6 +207,8 @@ internal sealed unsafe class CudaKernels : IDisposable
     public bool PipelinedPrefillAttention { get; }
     public CudaKernel ArgMax { get; }
     public CudaKernel Sample { get; }
+    public CudaKernel SampleSlices { get; }
+    public CudaKernel SampleMerge { get; }
     public CudaKernel LogitAdjust { get; }
     public CudaKernel FillUniform { get; }
 

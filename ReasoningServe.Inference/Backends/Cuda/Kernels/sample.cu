@@ -17,6 +17,13 @@
 // params per row (8 floats): temperature, top_p, min_p, top_k (as float), seed low/high bits (as int bits), n logprobs
 // (-1: none), forced token (int bits, -1: none). out per row: token, logprob bits, rank, then MAX_TOP (id, logprob bits).
 // grid: rows, block: 1024.
+// The sliced path (sample_slices, then sample_merge) does the same for rows of a small batch in place of sample, whose
+// one block an SM made a 152k-entry row at top-k 20 and top-p 0.95 cost a one-stream 7B server ~0.24 ms a token against
+// greedy (run 25): each of a row's slices (a block of 256 threads, its entries in registers) keeps its top-k + 1 logits
+// (a radix select on the logits' order), so that the merge finds top-k's cut among those few (p is monotone in the logit,
+// so the k-th largest p is among them) and gathers the survivors in sample's own order; from there it runs sample's
+// nucleus and race (the same arithmetic, so the same token for the same seed). Rows it does not take (logprobs, top-k
+// outside 1..64, survivors that ties may have left in a slice) run sample's whole-row path in the merge's block.
 #include "common.cuh"
 
 #define THREADS 1024
@@ -27,6 +34,12 @@
 #define OUT_STRIDE (3 + 2 * MAX_TOP)
 #define CANDIDATES 1024
 #define HISTOGRAM_UNROLL 4
+#define SLICE_THREADS 256
+#define SLICE_PER_THREAD 16 // a slice holds at most SLICE_THREADS * SLICE_PER_THREAD entries (Sample.SliceEntries)
+#define SLICE_MAX_TOP_K 64  // the top-k the sliced path takes (Sample.SlicedMaxTopK)
+#define SLICE_KEEP (2 * (SLICE_MAX_TOP_K + 1)) // candidates a slice may keep; more (ties at its cut) send the row to the whole-row path
+#define MAX_SLICES 64       // Sample.MaxSlices
+#define MERGE_PER_THREAD ((MAX_SLICES * SLICE_KEEP + THREADS - 1) / THREADS)
 
 __device__ __forceinline__ unsigned long long mix64(unsigned long long z)
 {
@@ -54,6 +67,36 @@ __device__ __forceinline__ void race_entry(float q, int i, unsigned long long se
     double u = ((mix64(seed ^ mix64((unsigned long long)i)) >> 11) + 1) * (1.0 / 9007199254740992.0);
     float key = logf(q) - logf(-(float)log(u));
     if (better(key, i, race, raceIndex)) { race = key; raceIndex = i; }
+}
+
+// One warp: the histogram's bin (from the top) where the running count reaches k into choice[0], and k less the entries
+// of the bins above it into choice[1]. Lane l holds bins 255 - 8l down to 248 - 8l; the first lane whose running count
+// reaches k holds the digit.
+__device__ __forceinline__ void choose_digit(const int* histogram, int k, int* choice)
+{
+    const int lane = threadIdx.x & 31;
+    int own = 0;
+#pragma unroll
+    for (int j = 0; j < 8; j++) own += histogram[255 - 8 * lane - j];
+    int running = own;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1)
+    {
+        int v = __shfl_up_sync(0xffffffffu, running, o);
+        if (lane >= o) running += v;
+    }
+    unsigned reached = __ballot_sync(0xffffffffu, running >= k);
+    int first = __ffs(reached) - 1;
+    if (lane == first)
+    {
+        int above = running - own;
+        for (int j = 0; j < 8; j++)
+        {
+            int bin = 255 - 8 * lane - j;
+            if (above + histogram[bin] >= k) { choice[0] = bin; choice[1] = k - above; break; }
+            above += histogram[bin];
+        }
+    }
 }
 
 // The bits of the k-th largest p (1 <= k): non-negative floats order like their bits, so 4 passes each settle 8 bits,
@@ -90,33 +133,7 @@ __device__ unsigned kth_largest_bits(const float* row, int n, float invT, float 
             }
         }
         __syncthreads();
-        if (threadIdx.x < 32)
-        {
-            // lane l holds bins 255 - 8l down to 248 - 8l; the first lane whose running count (from the top) reaches k
-            // holds the digit
-            int own = 0;
-#pragma unroll
-            for (int j = 0; j < 8; j++) own += histogram[255 - 8 * lane - j];
-            int running = own;
-#pragma unroll
-            for (int o = 1; o < 32; o <<= 1)
-            {
-                int v = __shfl_up_sync(0xffffffffu, running, o);
-                if (lane >= o) running += v;
-            }
-            unsigned reached = __ballot_sync(0xffffffffu, running >= k);
-            int first = __ffs(reached) - 1;
-            if (lane == first)
-            {
-                int above = running - own;
-                for (int j = 0; j < 8; j++)
-                {
-                    int bin = 255 - 8 * lane - j;
-                    if (above + histogram[bin] >= k) { choice[0] = bin; choice[1] = k - above; break; }
-                    above += histogram[bin];
-                }
-            }
-        }
+        if (threadIdx.x < 32) choose_digit(histogram, k, choice);
         __syncthreads();
         prefix |= (unsigned)choice[0] << shift;
         mask |= 255u << shift;
@@ -158,21 +175,136 @@ __device__ __forceinline__ int block_exclusive_scan(int v, int* scratch, int* to
     return result;
 }
 
-extern "C" __global__ void __launch_bounds__(THREADS) sample(const float* __restrict__ logits, const float* __restrict__ adjusted, int n,
-    const float* __restrict__ params, int* __restrict__ out)
+// The kept mass at t of the gathered candidates exactly as the bit search's block_sum adds it (thread j holding slot
+// j's p where p >= t): each warp's 32 slots by warp_sum, then the warps' sums by warp_sum in warp order; here by one
+// warp alone. count <= THREADS.
+__device__ __forceinline__ float candidate_mass_at(const float* candidateP, int count, float t)
 {
-    launch_next_grid();
-    wait_for_previous_grid();
+    const int lane = threadIdx.x & 31;
+    float warps = 0.f; // lane w: warp w's sum
+    for (int w = 0; w * 32 < count; w++)
+    {
+        const int j = w * 32 + lane;
+        const float v = warp_sum(j < count && candidateP[j] >= t ? candidateP[j] : 0.f);
+        if (lane == w) warps = v;
+    }
+    return warp_sum(warps);
+}
+
+// Up to this many gathered candidates, the nucleus is found among their values (each a warp's candidate_mass_at) instead
+// of by the 31-step bit search's block sums (~10 us of one block).
+#define NUCLEUS_BY_VALUES 128
+
+// The nucleus (top-p) and the exponential race over what survived min-p and top-k's cut (threshold, p's bits): the
+// gathered candidates (candidateP / candidateIndex, count of them, in the row's thread-major order) or, not gathered,
+// the whole row. total: the nucleus' total where already known, else 0 (the candidates' mass). THREADS threads.
+__device__ __forceinline__ int nucleus_and_race(const float* __restrict__ row, int n, float invT, float scaledMax, float minP, float topP, unsigned threshold,
+    bool gathered, int count, float total, unsigned long long seed, int bestIndex, const float* candidateP, const int* candidateIndex,
+    float* scratch, float* values, int* indices)
+{
+    const float floorValue = __int_as_float((int)threshold);
+    if (topP < 1.f)
+    {
+        if (gathered)
+        {
+            float candidateMass = 0.f;
+            for (int j = threadIdx.x; j < count; j += THREADS) candidateMass += candidateP[j] >= floorValue ? candidateP[j] : 0.f;
+            candidateMass = block_sum(candidateMass, scratch);
+            if (total == 0.f) total = candidateMass; // top-k's survivors (or the whole row) are the candidates
+            if (candidateMass < topP * total) gathered = false; // the nucleus reaches below the candidates
+        }
+        if (!gathered)
+        {
+            total = 0.f;
+#pragma unroll ROW_UNROLL
+            for (int i = threadIdx.x; i < n; i += THREADS)
+            {
+                float q = prob(row, i, invT, scaledMax, minP);
+                total += q >= floorValue ? q : 0.f;
+            }
+            total = block_sum(total, scratch);
+        }
+        float mass = topP * total;
+        // S(t) = mass of what survives both cuts is total (>= mass) up to the top-k floor and falls after it, so the
+        // bit-by-bit search for the largest t with S(t) >= mass starts from 0 and lands at or above the floor.
+        unsigned nucleus = 0;
+        if (gathered && count <= NUCLEUS_BY_VALUES)
+        {
+            // S only changes at the candidates' values (and never rises with t: rounding is monotone), so what the bit
+            // search below finds is the largest candidate value whose S reaches mass: the same bits, without its steps
+            __shared__ unsigned found;
+            if (threadIdx.x == 0) found = 0u;
+            __syncthreads();
+            unsigned mine = 0u;
+            for (int j = threadIdx.x >> 5; j < count; j += THREADS / 32)
+            {
+                const float t = fmaxf(candidateP[j], floorValue);
+                const float keptMass = candidate_mass_at(candidateP, count, t);
+                if (keptMass >= mass && keptMass > 0.f) mine = max(mine, __float_as_uint(t));
+            }
+            if ((threadIdx.x & 31) == 0 && mine != 0u) atomicMax(&found, mine);
+            __syncthreads();
+            nucleus = found;
+            __syncthreads();
+        }
+        else
+        {
+            for (int bit = 30; bit >= 0; bit--)
+            {
+                unsigned candidate = nucleus | (1u << bit);
+                float t = fmaxf(__int_as_float((int)candidate), floorValue);
+                float kept = 0.f;
+                if (gathered)
+                {
+                    for (int j = threadIdx.x; j < count; j += THREADS) kept += candidateP[j] >= t ? candidateP[j] : 0.f;
+                }
+                else
+                {
+#pragma unroll ROW_UNROLL
+                    for (int i = threadIdx.x; i < n; i += THREADS)
+                    {
+                        float q = prob(row, i, invT, scaledMax, minP);
+                        kept += q >= t ? q : 0.f;
+                    }
+                }
+                // kept > 0: a top_p so small that its mass rounds to 0 still keeps the most likely token, where NaN
+                // thresholds (all bits set) would otherwise keep nothing
+                float keptMass = block_sum(kept, scratch);
+                if (keptMass >= mass && keptMass > 0.f) nucleus = candidate;
+            }
+        }
+        threshold = max(nucleus, threshold);
+    }
+    float cut = __int_as_float((int)threshold);
+    float race = -INFINITY;
+    int raceIndex = 0x7fffffff;
+    if (gathered)
+    {
+        for (int j = threadIdx.x; j < count; j += THREADS)
+            if (candidateP[j] >= cut) race_entry(candidateP[j], candidateIndex[j], seed, race, raceIndex);
+    }
+    else
+    {
+#pragma unroll ROW_UNROLL
+        for (int i = threadIdx.x; i < n; i += THREADS)
+        {
+            float q = prob(row, i, invT, scaledMax, minP);
+            if (q > 0.f && q >= cut) race_entry(q, i, seed, race, raceIndex);
+        }
+    }
+    block_best(race, raceIndex, values, indices);
+    return raceIndex == 0x7fffffff ? bestIndex : raceIndex; // nothing kept cannot happen; never return a non-token
+}
+
+// sample's row r (p: its 8 parameters, o: its results) by passes over the whole row. THREADS threads.
+__device__ __forceinline__ void sample_row(const float* __restrict__ raw, const float* __restrict__ row, int n, const float* __restrict__ p, int* __restrict__ o)
+{
     __shared__ float values[32];
     __shared__ int indices[32];
     __shared__ float scratch[32];
     __shared__ int histogram[256], choice[2], scanScratch[33];
     __shared__ float candidateP[CANDIDATES];
     __shared__ int candidateIndex[CANDIDATES];
-    const float* raw = logits + (long long)blockIdx.x * n;
-    const float* row = adjusted + (long long)blockIdx.x * n;
-    const float* p = params + blockIdx.x * 8;
-    int* o = out + blockIdx.x * OUT_STRIDE;
     float temperature = p[0], topP = p[1], minP = p[2];
     int topK = (int)p[3];
     unsigned long long seed = (unsigned long long)(unsigned)__float_as_int(p[4]) | ((unsigned long long)(unsigned)__float_as_int(p[5]) << 32);
@@ -242,76 +374,8 @@ extern "C" __global__ void __launch_bounds__(THREADS) sample(const float* __rest
                 __syncthreads();
             }
         }
-
-        if (topP < 1.f)
-        {
-            if (gathered)
-            {
-                float candidateMass = 0.f;
-                for (int j = threadIdx.x; j < count; j += THREADS) candidateMass += candidateP[j] >= floorValue ? candidateP[j] : 0.f;
-                candidateMass = block_sum(candidateMass, scratch);
-                if (total == 0.f) total = candidateMass; // top-k's survivors (or the whole row) are the candidates
-                if (candidateMass < topP * total) gathered = false; // the nucleus reaches below the candidates
-            }
-            if (!gathered)
-            {
-                total = 0.f;
-#pragma unroll ROW_UNROLL
-                for (int i = threadIdx.x; i < n; i += THREADS)
-                {
-                    float q = prob(row, i, invT, scaledMax, minP);
-                    total += q >= floorValue ? q : 0.f;
-                }
-                total = block_sum(total, scratch);
-            }
-            float mass = topP * total;
-            // S(t) = mass of what survives both cuts is total (>= mass) up to the top-k floor and falls after it, so the
-            // bit-by-bit search for the largest t with S(t) >= mass starts from 0 and lands at or above the floor.
-            unsigned nucleus = 0;
-            for (int bit = 30; bit >= 0; bit--)
-            {
-                unsigned candidate = nucleus | (1u << bit);
-                float t = fmaxf(__int_as_float((int)candidate), floorValue);
-                float kept = 0.f;
-                if (gathered)
-                {
-                    for (int j = threadIdx.x; j < count; j += THREADS) kept += candidateP[j] >= t ? candidateP[j] : 0.f;
-                }
-                else
-                {
-#pragma unroll ROW_UNROLL
-                    for (int i = threadIdx.x; i < n; i += THREADS)
-                    {
-                        float q = prob(row, i, invT, scaledMax, minP);
-                        kept += q >= t ? q : 0.f;
-                    }
-                }
-                // kept > 0: a top_p so small that its mass rounds to 0 still keeps the most likely token, where NaN
-                // thresholds (all bits set) would otherwise keep nothing
-                float keptMass = block_sum(kept, scratch);
-                if (keptMass >= mass && keptMass > 0.f) nucleus = candidate;
-            }
-            threshold = max(nucleus, threshold);
-        }
-        float cut = __int_as_float((int)threshold);
-        float race = -INFINITY;
-        int raceIndex = 0x7fffffff;
-        if (gathered)
-        {
-            for (int j = threadIdx.x; j < count; j += THREADS)
-                if (candidateP[j] >= cut) race_entry(candidateP[j], candidateIndex[j], seed, race, raceIndex);
-        }
-        else
-        {
-#pragma unroll ROW_UNROLL
-            for (int i = threadIdx.x; i < n; i += THREADS)
-            {
-                float q = prob(row, i, invT, scaledMax, minP);
-                if (q > 0.f && q >= cut) race_entry(q, i, seed, race, raceIndex);
-            }
-        }
-        block_best(race, raceIndex, values, indices);
-        token = raceIndex == 0x7fffffff ? bestIndex : raceIndex; // nothing kept cannot happen; never return a non-token
+        token = nucleus_and_race(row, n, invT, scaledMax, minP, topP, threshold, gathered, count, total, seed, bestIndex, candidateP,
+            candidateIndex, scratch, values, indices);
     }
 
     if (numLogprobs >= 0)
@@ -362,4 +426,221 @@ extern "C" __global__ void __launch_bounds__(THREADS) sample(const float* __rest
         }
     }
     if (threadIdx.x == 0) o[0] = token;
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS) sample(const float* __restrict__ logits, const float* __restrict__ adjusted, int n,
+    const float* __restrict__ params, int* __restrict__ out)
+{
+    launch_next_grid();
+    wait_for_previous_grid();
+    sample_row(logits + (long long)blockIdx.x * n, adjusted + (long long)blockIdx.x * n, n, params + blockIdx.x * 8, out + blockIdx.x * OUT_STRIDE);
+}
+
+// The k-th largest of the non-zero values the block holds in registers, PER a thread (0: no value; at least k are
+// non-zero), by the 4 passes of 8-bit digits of kth_largest_bits, warp-aggregated the same way. Every thread calls it.
+template <int PER>
+__device__ unsigned kth_largest_in_registers(const unsigned (&v)[PER], int k, int* histogram, int* choice)
+{
+    unsigned prefix = 0, mask = 0;
+    for (int shift = 24; shift >= 0; shift -= 8)
+    {
+        for (int b = threadIdx.x; b < 256; b += blockDim.x) histogram[b] = 0;
+        __syncthreads();
+#pragma unroll
+        for (int j = 0; j < PER; j++)
+        {
+            bool counted = v[j] != 0u && (v[j] & mask) == prefix;
+            int bin = counted ? (int)((v[j] >> shift) & 255u) : -1;
+            unsigned same = __match_any_sync(0xffffffffu, bin);
+            if (counted && (threadIdx.x & 31) == __ffs(same) - 1) atomicAdd(&histogram[bin], __popc(same));
+        }
+        __syncthreads();
+        if (threadIdx.x < 32) choose_digit(histogram, k, choice);
+        __syncthreads();
+        prefix |= (unsigned)choice[0] << shift;
+        mask |= 255u << shift;
+        k = choice[1];
+        __syncthreads();
+    }
+    return prefix;
+}
+
+// A float's place in the order of floats as an unsigned (larger float, larger key), never 0.
+__device__ __forceinline__ unsigned order_key(float x)
+{
+    unsigned u = __float_as_uint(x);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+__device__ __forceinline__ float key_value(unsigned key) { return __uint_as_float((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key); }
+
+// Whether the sliced path draws this row itself (else sample's whole-row path does, in the merge's block).
+__device__ __forceinline__ bool sliced_row(float temperature, int topK, int numLogprobs, int forced)
+{
+    return numLogprobs < 0 && (forced >= 0 || temperature < 1e-5f || (topK >= 1 && topK <= SLICE_MAX_TOP_K));
+}
+
+// One slice of a row: its argmax, and the entries whose logits are at or above its (top-k + 1)-th largest (all of them
+// when it holds no more), unless those are over SLICE_KEEP. heads[row][slice] = (kept count or -1, the cut's key or 0
+// when every entry was kept, the argmax's value bits, its index); kept[row][slice][SLICE_KEEP] = (logit, index bits).
+// grid: (rows, slices), block: SLICE_THREADS; slices * SLICE_THREADS * SLICE_PER_THREAD >= n.
+extern "C" __global__ void __launch_bounds__(SLICE_THREADS) sample_slices(const float* __restrict__ adjusted, int n, const float* __restrict__ params,
+    int4* __restrict__ heads, float2* __restrict__ kept)
+{
+    launch_next_grid();
+    wait_for_previous_grid();
+    __shared__ float values[32];
+    __shared__ int indices[32];
+    __shared__ int histogram[256], choice[2], scanScratch[33];
+    const int r = blockIdx.x, slice = blockIdx.y, slices = gridDim.y;
+    const float* row = adjusted + (long long)r * n;
+    const float* p = params + r * 8;
+    const int length = (n + slices - 1) / slices, begin = slice * length, end = min(n, begin + length);
+    float x[SLICE_PER_THREAD];
+    float best = -INFINITY;
+    int bestIndex = 0x7fffffff;
+#pragma unroll
+    for (int j = 0; j < SLICE_PER_THREAD; j++)
+    {
+        const int i = begin + threadIdx.x + j * SLICE_THREADS;
+        x[j] = i < end ? row[i] : 0.f;
+        if (i < end && better(x[j], i, best, bestIndex)) { best = x[j]; bestIndex = i; }
+    }
+    block_best(best, bestIndex, values, indices);
+    const float temperature = p[0];
+    const int topK = (int)p[3], forced = __float_as_int(p[7]);
+    int count = 0;
+    unsigned cut = 0;
+    if (sliced_row(temperature, topK, (int)p[6], forced) && forced < 0 && temperature >= 1e-5f)
+    {
+        unsigned key[SLICE_PER_THREAD];
+#pragma unroll
+        for (int j = 0; j < SLICE_PER_THREAD; j++) key[j] = begin + threadIdx.x + j * SLICE_THREADS < end ? order_key(x[j]) : 0u;
+        if (end - begin > topK + 1) cut = kth_largest_in_registers(key, topK + 1, histogram, choice);
+        int mine = 0;
+#pragma unroll
+        for (int j = 0; j < SLICE_PER_THREAD; j++) mine += key[j] != 0u && key[j] >= cut ? 1 : 0;
+        int offset = block_exclusive_scan(mine, scanScratch, &count);
+        if (count <= SLICE_KEEP)
+        {
+            float2* out = kept + ((long long)r * slices + slice) * SLICE_KEEP;
+#pragma unroll
+            for (int j = 0; j < SLICE_PER_THREAD; j++)
+                if (key[j] != 0u && key[j] >= cut) out[offset++] = make_float2(x[j], __int_as_float(begin + threadIdx.x + j * SLICE_THREADS));
+        }
+        else
+        {
+            count = -1;
+        }
+    }
+    if (threadIdx.x == 0) heads[(long long)r * slices + slice] = make_int4(count, (int)cut, __float_as_int(best), bestIndex);
+}
+
+// A row from its slices: the argmax of their argmaxes; top-k's cut, the k-th largest p of the kept entries (p is
+// monotone in the logit, so the row's k largest are among each slice's top-k + 1); the survivors (p > 0 and at or above
+// the cut), complete unless a slice left out an entry that could tie at the cut, put in sample's thread-major order
+// (index % THREADS, then index / THREADS) as sample's gather would; then sample's nucleus and race. Rows it does not
+// take, or whose survivors are not complete, run sample_row. grid: rows, block: THREADS.
+extern "C" __global__ void __launch_bounds__(THREADS) sample_merge(const float* __restrict__ logits, const float* __restrict__ adjusted, int n,
+    const float* __restrict__ params, const int4* __restrict__ heads, const float2* __restrict__ kept, int slices, int* __restrict__ out)
+{
+    launch_next_grid();
+    wait_for_previous_grid();
+    __shared__ float values[32];
+    __shared__ int indices[32];
+    __shared__ float scratch[32];
+    __shared__ int histogram[256], choice[2], scanScratch[33];
+    __shared__ int sliceCount[MAX_SLICES];
+    __shared__ unsigned sliceCut[MAX_SLICES];
+    __shared__ unsigned survivorOrder[CANDIDATES];
+    __shared__ float survivorP[CANDIDATES], candidateP[CANDIDATES];
+    __shared__ int survivorIndex[CANDIDATES], candidateIndex[CANDIDATES];
+    const int r = blockIdx.x;
+    const float* p = params + r * 8;
+    int* o = out + r * OUT_STRIDE;
+    const float temperature = p[0], topP = p[1], minP = p[2];
+    const int topK = (int)p[3], numLogprobs = (int)p[6], forced = __float_as_int(p[7]);
+    const unsigned long long seed = (unsigned long long)(unsigned)__float_as_int(p[4]) | ((unsigned long long)(unsigned)__float_as_int(p[5]) << 32);
+    const int4* head = heads + (long long)r * slices;
+
+    float best = -INFINITY;
+    int bestIndex = 0x7fffffff;
+    if (threadIdx.x < slices)
+    {
+        const int4 h = head[threadIdx.x];
+        best = __int_as_float(h.z);
+        bestIndex = h.w;
+        sliceCount[threadIdx.x] = h.x;
+        sliceCut[threadIdx.x] = (unsigned)h.y;
+    }
+    block_best(best, bestIndex, values, indices);
+    bool whole = !sliced_row(temperature, topK, numLogprobs, forced);
+    if (!whole && (forced >= 0 || temperature < 1e-5f))
+    {
+        if (threadIdx.x == 0) o[0] = forced >= 0 ? forced : bestIndex;
+        return;
+    }
+    whole = __syncthreads_or(whole || (threadIdx.x < slices && sliceCount[threadIdx.x] < 0));
+    if (!whole)
+    {
+        const float invT = 1.f / temperature, scaledMax = best * invT;
+        float q[MERGE_PER_THREAD];
+        int index[MERGE_PER_THREAD];
+        unsigned bits[MERGE_PER_THREAD];
+        int nonZero = 0;
+#pragma unroll
+        for (int m = 0; m < MERGE_PER_THREAD; m++)
+        {
+            const int slot = threadIdx.x + m * THREADS, b = slot / SLICE_KEEP, j = slot % SLICE_KEEP;
+            const bool valid = b < slices && j < sliceCount[b];
+            const float2 e = valid ? kept[((long long)r * slices + b) * SLICE_KEEP + j] : make_float2(0.f, 0.f);
+            q[m] = valid ? prob_of(e.x, invT, scaledMax, minP) : 0.f;
+            index[m] = valid ? __float_as_int(e.y) : -1;
+            bits[m] = __float_as_uint(q[m]);
+            nonZero += bits[m] != 0u ? 1 : 0;
+        }
+        // top-k's cut: the k-th largest p, 0 when fewer than k are above min-p (as sample's, which counts the zeros)
+        nonZero = (int)block_sum((float)nonZero, scratch);
+        const unsigned threshold = nonZero >= topK ? kth_largest_in_registers(bits, topK, histogram, choice) : 0u;
+        const float floorValue = __int_as_float((int)threshold);
+        // complete unless a slice left out entries whose p could reach the cut
+        bool missing = false;
+        if (threadIdx.x < slices && sliceCut[threadIdx.x] != 0u)
+        {
+            const float cutP = prob_of(key_value(sliceCut[threadIdx.x]), invT, scaledMax, minP);
+            missing = cutP > 0.f && cutP >= floorValue;
+        }
+        int mine = 0;
+#pragma unroll
+        for (int m = 0; m < MERGE_PER_THREAD; m++) mine += index[m] >= 0 && q[m] > 0.f && q[m] >= floorValue ? 1 : 0;
+        int count;
+        int offset = block_exclusive_scan(mine, scanScratch, &count);
+        whole = __syncthreads_or(missing) || count > CANDIDATES;
+        if (!whole)
+        {
+#pragma unroll
+            for (int m = 0; m < MERGE_PER_THREAD; m++)
+                if (index[m] >= 0 && q[m] > 0.f && q[m] >= floorValue)
+                {
+                    survivorOrder[offset] = (unsigned)(index[m] % THREADS) << 20 | (unsigned)(index[m] / THREADS);
+                    survivorP[offset] = q[m];
+                    survivorIndex[offset++] = index[m];
+                }
+            __syncthreads();
+            if (threadIdx.x < count)
+            {
+                const unsigned own = survivorOrder[threadIdx.x];
+                int rank = 0;
+                for (int j = 0; j < count; j++) rank += survivorOrder[j] < own ? 1 : 0;
+                candidateP[rank] = survivorP[threadIdx.x];
+                candidateIndex[rank] = survivorIndex[threadIdx.x];
+            }
+            __syncthreads();
+            const int token = nucleus_and_race(adjusted + (long long)r * n, n, invT, scaledMax, minP, topP, threshold, true, count, 0.f, seed,
+                bestIndex, candidateP, candidateIndex, scratch, values, indices);
+            if (threadIdx.x == 0) o[0] = token;
+            return;
+        }
+    }
+    sample_row(logits + (long long)r * n, adjusted + (long long)r * n, n, p, o);
 }

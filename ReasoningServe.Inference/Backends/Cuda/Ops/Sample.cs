@@ -41,11 +41,43 @@ internal static unsafe class Sample
         }
     }
 
+    /// <summary>sample.cu's slices: at most this many entries each (SLICE_THREADS x SLICE_PER_THREAD) and this many a row.</summary>
+    public const int SliceEntries = 256 * 16, MaxSlices = 64;
+
+    /// <summary>The most top-k the sliced path draws itself (SLICE_MAX_TOP_K); its candidates a slice (SLICE_KEEP).</summary>
+    public const int SlicedMaxTopK = 64, SliceKeep = 2 * (SlicedMaxTopK + 1);
+
+    /// <summary>
+    /// Batches of up to this many rows take the sliced path (sample_slices, then sample_merge: a row over
+    /// <see cref="MaxSlices"/> blocks) instead of sample's block a row (RS_CUDA_SAMPLE_SLICED_ROWS; 0: never).
+    /// </summary>
+    public static readonly int SlicedMaxRows =
+        int.TryParse(Environment.GetEnvironmentVariable("RS_CUDA_SAMPLE_SLICED_ROWS"), out int rows) && rows >= 0 ? rows : 8;
+
+    /// <summary>Whether a launch of this many rows of this length takes the sliced path.</summary>
+    public static bool Sliced(int rows, int vocab) => rows <= SlicedMaxRows && vocab <= MaxSlices * SliceEntries;
+
+    /// <summary>Device scratch the sliced path needs for <paramref name="rows"/> rows (0 where it is not taken).</summary>
+    public static long ScratchBytes(int rows, int vocab) => Sliced(rows, vocab) ? (long)rows * MaxSlices * (16 + 8 * SliceKeep) : 0;
+
     /// <param name="logits">The raw fp32 rows (for logprobs).</param>
     /// <param name="adjusted">The rows after logit_adjust.cu (the raw rows when nothing needed adjusting), sampled from.</param>
-    public static void Launch(CudaKernels kernels, nint stream, ulong logits, ulong adjusted, int vocab, ulong parameters, ulong results, int rows)
+    /// <param name="scratch">At least <see cref="ScratchBytes"/> bytes of device memory.</param>
+    /// <param name="sliced">Whether to take the sliced path where <see cref="Sliced"/> allows it (false: sample's block a row).</param>
+    public static void Launch(CudaKernels kernels, nint stream, ulong logits, ulong adjusted, int vocab, ulong parameters, ulong results, int rows,
+        ulong scratch, bool sliced = true)
     {
-        void** args = stackalloc void*[] { &logits, &adjusted, &vocab, &parameters, &results };
-        kernels.Sample.Launch(stream, (uint)rows, 1, 1024, args);
+        if (!sliced || !Sliced(rows, vocab))
+        {
+            void** args = stackalloc void*[] { &logits, &adjusted, &vocab, &parameters, &results };
+            kernels.Sample.Launch(stream, (uint)rows, 1, 1024, args);
+            return;
+        }
+        int slices = MaxSlices;
+        ulong heads = scratch, kept = scratch + (ulong)(16L * rows * slices);
+        void** sliceArgs = stackalloc void*[] { &adjusted, &vocab, &parameters, &heads, &kept };
+        kernels.SampleSlices.Launch(stream, (uint)rows, (uint)slices, 256, sliceArgs);
+        void** mergeArgs = stackalloc void*[] { &logits, &adjusted, &vocab, &parameters, &heads, &kept, &slices, &results };
+        kernels.SampleMerge.Launch(stream, (uint)rows, 1, 1024, mergeArgs);
     }
 }
