@@ -185,12 +185,15 @@ internal static unsafe class KernelChecks
             Report.ErrorCheck("gemm fp32 out", Errors(Download<float>(dy.Pointer, t * nOut), expected), 1e-4);
 
             // argmax over the fp32 rows just produced
-            using DeviceBuffer ids = new(4L * t);
-            Gpu.ArgMax.Launch(k, s, dy.Pointer, nOut, ids.Pointer, t);
+            using DeviceBuffer ids = new(4L * t), scratch = new(Gpu.ArgMax.ScratchBytes(t));
             float[] logits = Download<float>(dy.Pointer, t * nOut);
-            int[] got = Download<int>(ids.Pointer, t);
-            bool same = Enumerable.Range(0, t).All(i => got[i] == Decoding.ArgMax(logits.AsSpan(i * nOut, nOut)));
-            Report.Check("argmax (5 rows of 3000)", same, same ? "equal to host argmax" : "differs from host argmax");
+            foreach (bool sliced in new[] { false, true })
+            {
+                Gpu.ArgMax.Launch(k, s, dy.Pointer, nOut, ids.Pointer, t, sliced ? scratch.Pointer : 0);
+                int[] got = Download<int>(ids.Pointer, t);
+                bool same = Enumerable.Range(0, t).All(i => got[i] == Decoding.ArgMax(logits.AsSpan(i * nOut, nOut)));
+                Report.Check($"argmax{(sliced ? " sliced" : "")} (5 rows of 3000)", same, same ? "equal to host argmax" : "differs from host argmax");
+            }
         }
 
         // argmax on vocabulary-size rows (the float4 loop with 4 loads in flight), on a length that is not a multiple of 4
@@ -200,12 +203,15 @@ internal static unsafe class KernelChecks
             const int rows = 3;
             float[] logits = Random(random, rows * n, 4f);
             logits[n + 100] = logits[2 * n - 5] = 10f;
-            using DeviceBuffer dl = Upload(logits), ids = new(4L * rows);
-            Gpu.ArgMax.Launch(k, s, dl.Pointer, n, ids.Pointer, rows);
-            int[] got = Download<int>(ids.Pointer, rows);
+            using DeviceBuffer dl = Upload(logits), ids = new(4L * rows), scratch = new(Gpu.ArgMax.ScratchBytes(rows));
             int[] expected = [.. Enumerable.Range(0, rows).Select(r => Decoding.ArgMax(logits.AsSpan(r * n, n)))];
-            Report.Check($"argmax ({rows} rows of {n}, a tie in row 1)", got.SequenceEqual(expected),
-                $"ids {string.Join(", ", got)}, host {string.Join(", ", expected)}");
+            foreach (bool sliced in new[] { false, true })
+            {
+                Gpu.ArgMax.Launch(k, s, dl.Pointer, n, ids.Pointer, rows, sliced ? scratch.Pointer : 0);
+                int[] got = Download<int>(ids.Pointer, rows);
+                Report.Check($"argmax{(sliced ? " sliced" : "")} ({rows} rows of {n}, a tie in row 1)", got.SequenceEqual(expected),
+                    $"ids {string.Join(", ", got)}, host {string.Join(", ", expected)}");
+            }
         }
 
         AttentionCheck(device, k, random);

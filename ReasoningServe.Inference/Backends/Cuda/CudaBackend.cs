@@ -30,7 +30,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
     private CudaKvCache? _kvCache;
 
     private readonly DeviceBuffer _x = new(), _x2 = new(), _normed = new(), _delta = new(), _qkv = new(), _attn = new(), _gateUp = new(), _act = new(),
-        _last = new(), _logits = new(), _ids = new(), _partials = new();
+        _last = new(), _logits = new(), _ids = new(), _partials = new(), _argMaxScratch = new();
     private readonly PinnedBuffer _hostLogits = new(), _hostIds = new();
     private CudaOps.DecodeStep? _decodeStep;
     private string? _decodeStepUnavailable;
@@ -281,7 +281,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
 
     private void EnqueueGreedyIds(int seqs)
     {
-        CudaOps.ArgMax.Launch(_kernels, _device.Stream, _logits.Pointer, Config.VocabSize, _ids.Pointer, seqs);
+        CudaOps.ArgMax.Launch(_kernels, _device.Stream, _logits.Pointer, Config.VocabSize, _ids.Pointer, seqs, _argMaxScratch.Pointer);
         Mark("argmax");
         CudaDriver.Check(CudaDriver.cuMemcpyDtoHAsync(_hostIds.Pointer, _ids.Pointer, (nuint)(seqs * 4), _device.Stream), "cuMemcpyDtoHAsync(ids)");
     }
@@ -332,6 +332,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
             _last.EnsureCapacity(2L * seqs * c.HiddenSize);
             _logits.EnsureCapacity(4L * seqs * c.VocabSize);
             _ids.EnsureCapacity(4L * seqs);
+            _argMaxScratch.EnsureCapacity(CudaOps.ArgMax.ScratchBytes(seqs));
             _hostLogits.EnsureCapacity(4L * seqs * c.VocabSize);
             _hostIds.EnsureCapacity(4L * seqs);
             _seqCapacity = seqs;
@@ -344,7 +345,7 @@ internal sealed unsafe partial class CudaBackend : IModelBackend
         _device.MakeCurrent();
         DropGraphs();
         _kvCache?.Dispose();
-        foreach (DeviceBuffer buffer in new[] { _x, _x2, _normed, _delta, _qkv, _attn, _gateUp, _act, _last, _logits, _ids, _invFreq, _partials })
+        foreach (DeviceBuffer buffer in new[] { _x, _x2, _normed, _delta, _qkv, _attn, _gateUp, _act, _last, _logits, _ids, _invFreq, _partials, _argMaxScratch })
         {
             buffer.Dispose();
         }

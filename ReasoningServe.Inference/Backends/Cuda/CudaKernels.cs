@@ -159,6 +159,8 @@ internal sealed unsafe class CudaKernels : IDisposable
         PrefillAttentionPipelined = Get(_moduleOfFile, "prefill_attention.cu", "prefill_attention_pipelined");
         PipelinedPrefillAttention = AllowDynamicSharedBytes(device, Ops.PrefillAttention.PipelinedSharedBytes(128), PrefillAttentionPipelined);
         ArgMax = Get(_moduleOfFile, "argmax.cu", "argmax");
+        ArgMaxSlices = Get(_moduleOfFile, "argmax.cu", "argmax_slices");
+        ArgMaxMerge = Get(_moduleOfFile, "argmax.cu", "argmax_merge");
         Sample = Get(_moduleOfFile, "sample.cu", "sample");
         SampleSlices = Get(_moduleOfFile, "sample.cu", "sample_slices");
         SampleMerge = Get(_moduleOfFile, "sample.cu", "sample_merge");
@@ -206,6 +208,8 @@ internal sealed unsafe class CudaKernels : IDisposable
     /// <summary>Whether the device gives a block prefill_attention_pipelined's shared memory (it is then set up to ask for it).</summary>
     public bool PipelinedPrefillAttention { get; }
     public CudaKernel ArgMax { get; }
+    public CudaKernel ArgMaxSlices { get; }
+    public CudaKernel ArgMaxMerge { get; }
     public CudaKernel Sample { get; }
     public CudaKernel SampleSlices { get; }
     public CudaKernel SampleMerge { get; }

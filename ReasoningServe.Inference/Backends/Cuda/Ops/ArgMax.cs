@@ -3,9 +3,32 @@ namespace ReasoningServe.Inference.Backends.Cuda.Ops;
 /// <summary>ids[r] = argmax of fp32 row r (argmax.cu): greedy sampling without copying logits to the host.</summary>
 internal static unsafe class ArgMax
 {
-    public static void Launch(CudaKernels kernels, nint stream, ulong logits, int n, ulong ids, int rows)
+    /// <summary>argmax.cu's slices: at most this many entries each (SLICE_THREADS x SLICE_PER_THREAD), this many a row.</summary>
+    public const int SliceEntries = 256 * 16, MaxSlices = 64;
+
+    /// <summary>Launches of up to this many rows take the sliced form (RS_CUDA_ARGMAX_SLICED_ROWS; 0: never).</summary>
+    public static readonly int SlicedMaxRows =
+        int.TryParse(Environment.GetEnvironmentVariable("RS_CUDA_ARGMAX_SLICED_ROWS"), out int rows) && rows >= 0 ? rows : 8;
+
+    /// <summary>Whether a launch of this many rows of this length takes the sliced form.</summary>
+    public static bool Sliced(int rows, int n) => rows <= SlicedMaxRows && n <= MaxSlices * SliceEntries;
+
+    /// <summary>Device scratch the sliced form needs for <paramref name="rows"/> rows.</summary>
+    public static long ScratchBytes(int rows) => 8L * rows * MaxSlices;
+
+    /// <param name="scratch">At least <see cref="ScratchBytes"/> bytes of device memory, or 0: one block a row.</param>
+    public static void Launch(CudaKernels kernels, nint stream, ulong logits, int n, ulong ids, int rows, ulong scratch = 0)
     {
-        void** args = stackalloc void*[] { &logits, &n, &ids };
-        kernels.ArgMax.Launch(stream, (uint)rows, 1, 1024, args);
+        if (scratch == 0 || !Sliced(rows, n))
+        {
+            void** args = stackalloc void*[] { &logits, &n, &ids };
+            kernels.ArgMax.Launch(stream, (uint)rows, 1, 1024, args);
+            return;
+        }
+        int slices = MaxSlices;
+        void** sliceArgs = stackalloc void*[] { &logits, &n, &scratch };
+        kernels.ArgMaxSlices.Launch(stream, (uint)rows, (uint)slices, 256, sliceArgs);
+        void** mergeArgs = stackalloc void*[] { &scratch, &slices, &ids };
+        kernels.ArgMaxMerge.Launch(stream, (uint)rows, 1, (uint)((slices + 31) / 32 * 32), mergeArgs);
     }
 }
