@@ -4,7 +4,7 @@ using ReasoningServe.Tools.CudaCheck;
 // CudaCheck: runs on the GPU machine (no SDK there, so no `dotnet test`): kernels vs CPU ops, golden models, CPU vs
 // CUDA on a realistic shape, decode throughput. usage: CudaCheck [--goldens DIR] [--batches 1,8,32,64] [--prompts 128,384,...]
 // [--sweep-models 0.5B,1.5B,7B] (context-sweep's shapes; default 1.5B,7B)
-// [--only kernels,prefill,decode,attention-sweep,sampling,gemv-sweep,mma-sweep,step-parts,decode-step,goldens,compare,realistic,bench,trace-steps,context-sweep]
+// [--only kernels,prefill,decode,attention-sweep,sampling,sampling-sliced,gemv-sweep,mma-sweep,step-parts,decode-step,goldens,compare,realistic,bench,trace-steps,context-sweep]
 string goldens = "testdata/goldens/models";
 string only = "kernels,prefill,decode,sampling,gemv-sweep,mma-sweep,step-parts,decode-step,goldens,compare,realistic,bench";
 int[] batches = [1, 8, 32, 64];
@@ -70,6 +70,7 @@ KernelSection("prefill", PrefillAttentionChecks.Run);
 KernelSection("decode", DecodeAttentionChecks.Run);
 KernelSection("attention-sweep", AttentionSweep.Run); // not in the default list: decode attention's builds alone
 KernelSection("sampling", SamplingChecks.Run);
+KernelSection("sampling-sliced", SamplingChecks.RunSliced); // not in the default list: the sliced path alone, few seeds (for compute-sanitizer)
 KernelSection("gemv-sweep", GemvSweep.Run);
 KernelSection("mma-sweep", GemvMmaSweep.Run);
 KernelSection("step-parts", StepParts.Run);

@@ -80,11 +80,23 @@ internal static unsafe class SamplingChecks
         Report.Check("sample: logprobs, rank and top-5/top-20 of a 151936-token row", ok && worst < 1e-4,
             $"ids and ranks {(ok ? "equal" : "DIFFER")}; worst logprob error {worst:E2}");
 
-        SlicedChecks(device, k, random, logits, peaked, flat, row);
+        SlicedChecks(device, k, random, logits, peaked, flat, row, seeds: 64);
 
         // a vocabulary that is a multiple of 4 (logit_adjust copies rows as float4) and one that is not
         AdjustmentChecks(device, k, random, vocab: 5000);
         AdjustmentChecks(device, k, random, vocab: 4999);
+    }
+
+    /// <summary>The sliced path's checks alone, 4 seeds a configuration: short enough for compute-sanitizer's racecheck.</summary>
+    public static void RunSliced(CudaDevice device, CudaKernels k)
+    {
+        Report.Section("5b. sample.cu's sliced path vs its whole-row path");
+        var random = new Random(78);
+        float[] small = Enumerable.Range(0, 1000).Select(_ => (float)(random.NextDouble() * 8 - 4)).ToArray();
+        float[] peaked = Enumerable.Range(0, 8000).Select(i => (float)(random.NextDouble() * 4 - 2) + (i % 267 == 5 ? 9f : 0f)).ToArray();
+        float[] flat = Enumerable.Range(0, 8000).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        float[] big = Enumerable.Range(0, 151936).Select(_ => (float)(random.NextDouble() * 20 - 10)).ToArray();
+        SlicedChecks(device, k, random, small, peaked, flat, big, seeds: 4);
     }
 
     /// <summary>
@@ -92,11 +104,10 @@ internal static unsafe class SamplingChecks
     /// row: the same token for the same seed wherever it draws itself (top-k 1-64, greedy, forced) and where it hands the
     /// row to the whole-row path (top-p alone, logprobs); then both timed on one 151936-entry row.
     /// </summary>
-    private static void SlicedChecks(CudaDevice device, CudaKernels k, Random random, float[] small, float[] peaked, float[] flat, float[] big)
+    private static void SlicedChecks(CudaDevice device, CudaKernels k, Random random, float[] small, float[] peaked, float[] flat, float[] big, int seeds)
     {
         // a reasoning model's next-token row: a few dozen tokens far ahead, some of them next to each other in the vocabulary
         float[] reasoning = Enumerable.Range(0, big.Length).Select(i => (float)(random.NextDouble() * 6 - 3) + (i % 4099 < 3 || i is > 200 and < 230 ? 12f : 0f)).ToArray();
-        const int seeds = 64;
         foreach ((float[] row, string shape) in new[] { (small, "1000"), (peaked, "peaked 8000"), (flat, "flat 8000"), (big, "random 151936"), (reasoning, "peaked 151936") })
         {
             foreach ((float t, float topP, int topK, float minP, int logprobs, int forced) in new[]
