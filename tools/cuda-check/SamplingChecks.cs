@@ -40,6 +40,12 @@ internal static unsafe class SamplingChecks
         {
             FrequencyCheck(device, k, longRow, longDraws, t, topP, topK, 0f, $" ({shape} row of {longVocab})");
         }
+        // the sliced path's top-p alone (its own nucleus search, over what the slices keep, or the whole-row path where the
+        // nucleus reaches below it: the flat row, the hot peaked one)
+        foreach ((float[] longRow, string shape, float t, float topP) in new[] { (peaked, "peaked", 0.6f, 0.95f), (peaked, "peaked", 1.5f, 0.99f), (flat, "flat", 1f, 0.95f) })
+        {
+            FrequencyCheck(device, k, longRow, longDraws, t, topP, 0, 0f, $" ({shape} row of {longVocab}, sliced)", sliced: true);
+        }
 
         int[] greedy = Draw(device, k, logits, [new(0f, 1f, 0, 0f, 1, -1), new(1e-6f, 0.5f, 5, 0f, 3, -1)]);
         Report.Check("sample: T=0 and T<1e-5 give the first argmax", greedy.All(g => g == argmax), $"tokens {string.Join(", ", greedy)} (argmax {argmax})");
@@ -102,7 +108,8 @@ internal static unsafe class SamplingChecks
     /// <summary>
     /// The sliced path (sample_slices, sample_merge: a row over many blocks, for small batches) against sample's block a
     /// row: the same token for the same seed wherever it draws itself (top-k 1-64, greedy, forced) and where it hands the
-    /// row to the whole-row path (top-p alone, logprobs); then both timed on one 151936-entry row.
+    /// row to the whole-row path (logprobs, a nucleus below what the slices keep); top-p alone, whose kept mass it sums in
+    /// another order, the same for these seeds too; then both timed on one 151936-entry row.
     /// </summary>
     private static void SlicedChecks(CudaDevice device, CudaKernels k, Random random, float[] small, float[] peaked, float[] flat, float[] big, int seeds)
     {
@@ -114,7 +121,7 @@ internal static unsafe class SamplingChecks
             {
                 (0.6f, 0.95f, 20, 0f, -1, -1), (1f, 1f, 1, 0f, -1, -1), (0.8f, 0.8f, 40, 0.05f, -1, -1), (0.7f, 0.9f, 64, 0f, -1, -1),
                 (1.3f, 1f, 5, 0.1f, -1, -1), (0f, 1f, 20, 0f, -1, -1), (0.6f, 0.95f, 20, 0f, -1, 7), (0.6f, 0.95f, 0, 0f, -1, -1),
-                (0.6f, 0.95f, 20, 0f, 2, -1),
+                (0.6f, 0.95f, 20, 0f, 2, -1), (0.8f, 0.9f, 0, 0.05f, -1, -1), (1f, 1f, 0, 0f, -1, -1),
             })
             {
                 var parameters = Enumerable.Range(0, seeds).Select(i => new BackendSamplingParams(t, topP, topK, minP, Mix((ulong)i + 999), logprobs, forced)).ToArray();
@@ -127,17 +134,20 @@ internal static unsafe class SamplingChecks
             }
         }
 
-        // one row of Qwen's vocabulary, a one-stream server's sampled step: mean of 50 launches each way
-        var one = new[] { new BackendSamplingParams(0.6f, 0.95f, 20, 0f, 42, -1) };
-        var packed = new float[Gpu.Sample.ParamFloats];
-        Gpu.Sample.Pack(one[0], packed, 0);
-        using DeviceBuffer dl = Upload(reasoning), dp = Upload(packed), dout = new(4L * Gpu.Sample.OutInts),
-            scratch = new(Math.Max(16, Gpu.Sample.ScratchBytes(1, reasoning.Length)));
-        foreach (bool sliced in new[] { false, true })
+        // one row of Qwen's vocabulary, a one-stream server's sampled step (Qwen3's settings, DeepSeek-R1's): mean of 50
+        // launches each way
+        using DeviceBuffer dl = Upload(reasoning), dout = new(4L * Gpu.Sample.OutInts), scratch = new(Math.Max(16, Gpu.Sample.ScratchBytes(1, reasoning.Length)));
+        foreach (int topK in new[] { 20, 0 })
         {
-            double ms = EventTimer.MeanMilliseconds(device.Stream, 50, () =>
-                Gpu.Sample.Launch(k, device.Stream, dl.Pointer, dl.Pointer, reasoning.Length, dp.Pointer, dout.Pointer, 1, scratch.Pointer, sliced));
-            Report.Line($"  sample {(sliced ? "sliced" : "whole-row")}: one row of {reasoning.Length}, T 0.6, top-p 0.95, top-k 20: {ms * 1000:F1} us a launch");
+            var packed = new float[Gpu.Sample.ParamFloats];
+            Gpu.Sample.Pack(new BackendSamplingParams(0.6f, 0.95f, topK, 0f, 42, -1), packed, 0);
+            using DeviceBuffer dp = Upload(packed);
+            foreach (bool sliced in new[] { false, true })
+            {
+                double ms = EventTimer.MeanMilliseconds(device.Stream, 50, () =>
+                    Gpu.Sample.Launch(k, device.Stream, dl.Pointer, dl.Pointer, reasoning.Length, dp.Pointer, dout.Pointer, 1, scratch.Pointer, sliced));
+                Report.Line($"  sample {(sliced ? "sliced" : "whole-row")}: one row of {reasoning.Length}, T 0.6, top-p 0.95, top-k {topK}: {ms * 1000:F1} us a launch");
+            }
         }
     }
 
@@ -220,11 +230,12 @@ internal static unsafe class SamplingChecks
     /// <paramref name="draws"/> seeded draws from <paramref name="logits"/>: every one must be a token the sampler's rules
     /// keep, and their frequencies within 4/3 of exact sampling's expected total variation.
     /// </summary>
-    private static void FrequencyCheck(CudaDevice device, CudaKernels k, float[] logits, int draws, float t, float topP, int topK, float minP, string shape)
+    private static void FrequencyCheck(CudaDevice device, CudaKernels k, float[] logits, int draws, float t, float topP, int topK, float minP, string shape,
+        bool sliced = false)
     {
         int vocab = logits.Length;
         var parameters = Enumerable.Range(0, draws).Select(i => new BackendSamplingParams(t, topP, topK, minP, Mix((ulong)i), -1)).ToArray();
-        int[] tokens = Draw(device, k, logits, parameters);
+        int[] tokens = Draw(device, k, logits, parameters, sliced);
         double[] expected = Kept(logits, t, topP, topK, minP);
         var counts = new double[vocab];
         bool inside = true;

@@ -22,8 +22,12 @@
 // greedy (run 25): each of a row's slices (a block of 256 threads, its entries in registers) keeps its top-k + 1 logits
 // (a radix select on the logits' order), so that the merge finds top-k's cut among those few (p is monotone in the logit,
 // so the k-th largest p is among them) and gathers the survivors in sample's own order; from there it runs sample's
-// nucleus and race (the same arithmetic, so the same token for the same seed). Rows it does not take (logprobs, top-k
-// outside 1..64, survivors that ties may have left in a slice) run sample's whole-row path in the merge's block.
+// nucleus and race (the same arithmetic, so the same token for the same seed). Top-p alone (DeepSeek-R1's settings):
+// the slices keep their 65 largest, the merge sums the row's mass as sample does and searches the nucleus among the kept
+// entries, sound where it lies above everything a slice left out (a peaked row's); the kept mass is summed in another
+// order than sample's, so a draw can differ from sample's only where a nucleus' mass lands within rounding of top_p of
+// the total. Rows it does not take (logprobs, top-k above 64, no top-k or top-p, survivors a slice may have cut, a
+// nucleus reaching below what the slices kept) run sample's whole-row path in the merge's block.
 #include "common.cuh"
 
 #define THREADS 1024
@@ -474,11 +478,16 @@ __device__ __forceinline__ unsigned order_key(float x)
 
 __device__ __forceinline__ float key_value(unsigned key) { return __uint_as_float((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key); }
 
-// Whether the sliced path draws this row itself (else sample's whole-row path does, in the merge's block).
-__device__ __forceinline__ bool sliced_row(float temperature, int topK, int numLogprobs, int forced)
+// Whether the sliced path draws this row itself (else sample's whole-row path does, in the merge's block): greedy,
+// forced, top-k 1 to SLICE_MAX_TOP_K, or top-p alone (whose nucleus the merge finds among the slices' SLICE_MAX_TOP_K + 1
+// largest where they hold it).
+__device__ __forceinline__ bool sliced_row(float temperature, int topK, float topP, int numLogprobs, int forced)
 {
-    return numLogprobs < 0 && (forced >= 0 || temperature < 1e-5f || (topK >= 1 && topK <= SLICE_MAX_TOP_K));
+    return numLogprobs < 0 && (forced >= 0 || temperature < 1e-5f || (topK >= 1 && topK <= SLICE_MAX_TOP_K) || (topK <= 0 && topP < 1.f));
 }
+
+// The entries a slice keeps: its top-k + 1, or for top-p alone its SLICE_MAX_TOP_K + 1.
+__device__ __forceinline__ int slice_keeps(int topK) { return (topK >= 1 ? topK : SLICE_MAX_TOP_K) + 1; }
 
 // One slice of a row: its argmax, and the entries whose logits are at or above its (top-k + 1)-th largest (all of them
 // when it holds no more), unless those are over SLICE_KEEP. heads[row][slice] = (kept count or -1, the cut's key or 0
@@ -511,12 +520,12 @@ extern "C" __global__ void __launch_bounds__(SLICE_THREADS) sample_slices(const 
     const int topK = (int)p[3], forced = __float_as_int(p[7]);
     int count = 0;
     unsigned cut = 0;
-    if (sliced_row(temperature, topK, (int)p[6], forced) && forced < 0 && temperature >= 1e-5f)
+    if (sliced_row(temperature, topK, p[1], (int)p[6], forced) && forced < 0 && temperature >= 1e-5f)
     {
         unsigned key[SLICE_PER_THREAD];
 #pragma unroll
         for (int j = 0; j < SLICE_PER_THREAD; j++) key[j] = begin + threadIdx.x + j * SLICE_THREADS < end ? order_key(x[j]) : 0u;
-        if (end - begin > topK + 1) cut = kth_largest_in_registers(key, topK + 1, histogram, choice);
+        if (end - begin > slice_keeps(topK)) cut = kth_largest_in_registers(key, slice_keeps(topK), histogram, choice);
         int mine = 0;
 #pragma unroll
         for (int j = 0; j < SLICE_PER_THREAD; j++) mine += key[j] != 0u && key[j] >= cut ? 1 : 0;
@@ -574,7 +583,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) sample_merge(const float* 
         sliceCut[threadIdx.x] = (unsigned)h.y;
     }
     block_best(best, bestIndex, values, indices);
-    bool whole = !sliced_row(temperature, topK, numLogprobs, forced);
+    bool whole = !sliced_row(temperature, topK, topP, numLogprobs, forced);
     if (!whole && (forced >= 0 || temperature < 1e-5f))
     {
         if (threadIdx.x == 0) o[0] = forced >= 0 ? forced : bestIndex;
@@ -599,47 +608,93 @@ extern "C" __global__ void __launch_bounds__(THREADS) sample_merge(const float* 
             bits[m] = __float_as_uint(q[m]);
             nonZero += bits[m] != 0u ? 1 : 0;
         }
-        // top-k's cut: the k-th largest p, 0 when fewer than k are above min-p (as sample's, which counts the zeros)
-        nonZero = (int)block_sum((float)nonZero, scratch);
-        const unsigned threshold = nonZero >= topK ? kth_largest_in_registers(bits, topK, histogram, choice) : 0u;
-        const float floorValue = __int_as_float((int)threshold);
-        // complete unless a slice left out entries whose p could reach the cut
-        bool missing = false;
-        if (threadIdx.x < slices && sliceCut[threadIdx.x] != 0u)
+        if (topK <= 0)
         {
-            const float cutP = prob_of(key_value(sliceCut[threadIdx.x]), invT, scaledMax, minP);
-            missing = cutP > 0.f && cutP >= floorValue;
-        }
-        int mine = 0;
+            // Top-p alone: the nucleus' total is the whole row's mass, summed as sample's gather sums it; the cut is the
+            // largest kept p whose mass at or above it reaches top_p of that (the bit search of nucleus_and_race, over the
+            // kept entries), sound only above every p a slice left out: else the whole-row path.
+            float rowMass = 0.f;
+#pragma unroll ROW_UNROLL
+            for (int i = threadIdx.x; i < n; i += THREADS) rowMass += prob(adjusted + (long long)r * n, i, invT, scaledMax, minP);
+            const float mass = topP * block_sum(rowMass, scratch);
+            float bound = 0.f;
+            if (threadIdx.x < slices && sliceCut[threadIdx.x] != 0u) bound = prob_of(key_value(sliceCut[threadIdx.x]), invT, scaledMax, minP);
+            bound = block_max(bound, scratch);
+            // a flat row's nucleus reaches below what the slices kept: to the whole-row path at once
+            float above = 0.f;
 #pragma unroll
-        for (int m = 0; m < MERGE_PER_THREAD; m++) mine += index[m] >= 0 && q[m] > 0.f && q[m] >= floorValue ? 1 : 0;
-        int count;
-        int offset = block_exclusive_scan(mine, scanScratch, &count);
-        whole = __syncthreads_or(missing) || count > CANDIDATES;
-        if (!whole)
-        {
-#pragma unroll
-            for (int m = 0; m < MERGE_PER_THREAD; m++)
-                if (index[m] >= 0 && q[m] > 0.f && q[m] >= floorValue)
-                {
-                    survivorOrder[offset] = (unsigned)(index[m] % THREADS) << 20 | (unsigned)(index[m] / THREADS);
-                    survivorP[offset] = q[m];
-                    survivorIndex[offset++] = index[m];
-                }
-            __syncthreads();
-            if (threadIdx.x < count)
+            for (int m = 0; m < MERGE_PER_THREAD; m++) above += index[m] >= 0 && q[m] > bound ? q[m] : 0.f;
+            unsigned nucleus = 0;
+            if (block_sum(above, scratch) >= mass)
             {
-                const unsigned own = survivorOrder[threadIdx.x];
-                int rank = 0;
-                for (int j = 0; j < count; j++) rank += survivorOrder[j] < own ? 1 : 0;
-                candidateP[rank] = survivorP[threadIdx.x];
-                candidateIndex[rank] = survivorIndex[threadIdx.x];
+                for (int bit = 30; bit >= 0; bit--)
+                {
+                    const unsigned candidate = nucleus | (1u << bit);
+                    const float t = __int_as_float((int)candidate);
+                    float kept = 0.f;
+#pragma unroll
+                    for (int m = 0; m < MERGE_PER_THREAD; m++) kept += index[m] >= 0 && q[m] >= t ? q[m] : 0.f;
+                    const float keptMass = block_sum(kept, scratch);
+                    if (keptMass >= mass && keptMass > 0.f) nucleus = candidate;
+                }
             }
-            __syncthreads();
-            const int token = nucleus_and_race(adjusted + (long long)r * n, n, invT, scaledMax, minP, topP, threshold, true, count, 0.f, seed,
-                bestIndex, candidateP, candidateIndex, scratch, values, indices);
-            if (threadIdx.x == 0) o[0] = token;
-            return;
+            const float cut = __int_as_float((int)nucleus);
+            if (cut > bound)
+            {
+                float race = -INFINITY;
+                int raceIndex = 0x7fffffff;
+#pragma unroll
+                for (int m = 0; m < MERGE_PER_THREAD; m++)
+                    if (index[m] >= 0 && q[m] > 0.f && q[m] >= cut) race_entry(q[m], index[m], seed, race, raceIndex);
+                block_best(race, raceIndex, values, indices);
+                if (threadIdx.x == 0) o[0] = raceIndex == 0x7fffffff ? bestIndex : raceIndex;
+                return;
+            }
+        }
+        else
+        {
+            // top-k's cut: the k-th largest p, 0 when fewer than k are above min-p (as sample's, which counts the zeros)
+            nonZero = (int)block_sum((float)nonZero, scratch);
+            const unsigned threshold = nonZero >= topK ? kth_largest_in_registers(bits, topK, histogram, choice) : 0u;
+            const float floorValue = __int_as_float((int)threshold);
+            // complete unless a slice left out entries whose p could reach the cut
+            bool missing = false;
+            if (threadIdx.x < slices && sliceCut[threadIdx.x] != 0u)
+            {
+                const float cutP = prob_of(key_value(sliceCut[threadIdx.x]), invT, scaledMax, minP);
+                missing = cutP > 0.f && cutP >= floorValue;
+            }
+            int mine = 0;
+#pragma unroll
+            for (int m = 0; m < MERGE_PER_THREAD; m++) mine += index[m] >= 0 && q[m] > 0.f && q[m] >= floorValue ? 1 : 0;
+            int count;
+            int offset = block_exclusive_scan(mine, scanScratch, &count);
+            whole = __syncthreads_or(missing) || count > CANDIDATES;
+            if (!whole)
+            {
+#pragma unroll
+                for (int m = 0; m < MERGE_PER_THREAD; m++)
+                    if (index[m] >= 0 && q[m] > 0.f && q[m] >= floorValue)
+                    {
+                        survivorOrder[offset] = (unsigned)(index[m] % THREADS) << 20 | (unsigned)(index[m] / THREADS);
+                        survivorP[offset] = q[m];
+                        survivorIndex[offset++] = index[m];
+                    }
+                __syncthreads();
+                if (threadIdx.x < count)
+                {
+                    const unsigned own = survivorOrder[threadIdx.x];
+                    int rank = 0;
+                    for (int j = 0; j < count; j++) rank += survivorOrder[j] < own ? 1 : 0;
+                    candidateP[rank] = survivorP[threadIdx.x];
+                    candidateIndex[rank] = survivorIndex[threadIdx.x];
+                }
+                __syncthreads();
+                const int token = nucleus_and_race(adjusted + (long long)r * n, n, invT, scaledMax, minP, topP, threshold, true, count, 0.f, seed,
+                    bestIndex, candidateP, candidateIndex, scratch, values, indices);
+                if (threadIdx.x == 0) o[0] = token;
+                return;
+            }
         }
     }
     sample_row(logits + (long long)r * n, adjusted + (long long)r * n, n, p, o);

@@ -44,7 +44,10 @@ internal static unsafe class Sample
     /// <summary>sample.cu's slices: at most this many entries each (SLICE_THREADS x SLICE_PER_THREAD) and this many a row.</summary>
     public const int SliceEntries = 256 * 16, MaxSlices = 64;
 
-    /// <summary>The most top-k the sliced path draws itself (SLICE_MAX_TOP_K); its candidates a slice (SLICE_KEEP).</summary>
+    /// <summary>
+    /// The most top-k the sliced path draws itself (SLICE_MAX_TOP_K; top-p alone too, from each slice's that many + 1
+    /// largest); its candidates a slice (SLICE_KEEP).
+    /// </summary>
     public const int SlicedMaxTopK = 64, SliceKeep = 2 * (SlicedMaxTopK + 1);
 
     /// <summary>
