@@ -136,17 +136,19 @@ internal static unsafe class SamplingChecks
 
         // one row of Qwen's vocabulary, a one-stream server's sampled step (Qwen3's settings, DeepSeek-R1's): mean of 50
         // launches each way
-        using DeviceBuffer dl = Upload(reasoning), dout = new(4L * Gpu.Sample.OutInts), scratch = new(Math.Max(16, Gpu.Sample.ScratchBytes(1, reasoning.Length)));
-        foreach (int topK in new[] { 20, 0 })
+        // launches each way; and a flat row (random weights' logits), whose nucleus holds most of it
+        float[] flatBig = Enumerable.Range(0, big.Length).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        using DeviceBuffer dout = new(4L * Gpu.Sample.OutInts), scratch = new(Math.Max(16, Gpu.Sample.ScratchBytes(1, big.Length)));
+        foreach ((float[] row, string shape, float t, int topK) in new[] { (reasoning, "peaked", 0.6f, 20), (reasoning, "peaked", 0.6f, 0), (flatBig, "flat", 1f, 0) })
         {
             var packed = new float[Gpu.Sample.ParamFloats];
-            Gpu.Sample.Pack(new BackendSamplingParams(0.6f, 0.95f, topK, 0f, 42, -1), packed, 0);
-            using DeviceBuffer dp = Upload(packed);
+            Gpu.Sample.Pack(new BackendSamplingParams(t, 0.95f, topK, 0f, 42, -1), packed, 0);
+            using DeviceBuffer dl = Upload(row), dp = Upload(packed);
             foreach (bool sliced in new[] { false, true })
             {
                 double ms = EventTimer.MeanMilliseconds(device.Stream, 50, () =>
-                    Gpu.Sample.Launch(k, device.Stream, dl.Pointer, dl.Pointer, reasoning.Length, dp.Pointer, dout.Pointer, 1, scratch.Pointer, sliced));
-                Report.Line($"  sample {(sliced ? "sliced" : "whole-row")}: one row of {reasoning.Length}, T 0.6, top-p 0.95, top-k {topK}: {ms * 1000:F1} us a launch");
+                    Gpu.Sample.Launch(k, device.Stream, dl.Pointer, dl.Pointer, row.Length, dp.Pointer, dout.Pointer, 1, scratch.Pointer, sliced));
+                Report.Line($"  sample {(sliced ? "sliced" : "whole-row")}: one {shape} row of {row.Length}, T {t}, top-p 0.95, top-k {topK}: {ms * 1000:F1} us a launch");
             }
         }
     }

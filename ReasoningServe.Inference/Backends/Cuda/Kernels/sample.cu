@@ -639,6 +639,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) sample_merge(const float* 
                 }
             }
             const float cut = __int_as_float((int)nucleus);
+            int token;
             if (cut > bound)
             {
                 float race = -INFINITY;
@@ -647,9 +648,17 @@ extern "C" __global__ void __launch_bounds__(THREADS) sample_merge(const float* 
                 for (int m = 0; m < MERGE_PER_THREAD; m++)
                     if (index[m] >= 0 && q[m] > 0.f && q[m] >= cut) race_entry(q[m], index[m], seed, race, raceIndex);
                 block_best(race, raceIndex, values, indices);
-                if (threadIdx.x == 0) o[0] = raceIndex == 0x7fffffff ? bestIndex : raceIndex;
-                return;
+                token = raceIndex == 0x7fffffff ? bestIndex : raceIndex;
             }
+            else
+            {
+                // the nucleus reaches below what the slices kept (a flat row): sample's search and race over the whole
+                // row, without the passes sample_row would spend first on a 1024-candidate gather that cannot hold it
+                token = nucleus_and_race(adjusted + (long long)r * n, n, invT, scaledMax, minP, topP, 0u, false, 0, 0.f, seed, bestIndex,
+                    candidateP, candidateIndex, scratch, values, indices);
+            }
+            if (threadIdx.x == 0) o[0] = token;
+            return;
         }
         else
         {
