@@ -222,6 +222,28 @@ public sealed class CudaLibraryTests
     }
 
     [Fact]
+    public void Sliced_sampling_and_argmax_launches_match_the_macros_their_kernels_are_built_with()
+    {
+        // The host launches a row's slices in blocks of SLICE_THREADS, sizes their scratch by MAX_SLICES and SLICE_KEEP, and
+        // takes only vocabularies that MAX_SLICES slices of SLICE_THREADS x SLICE_PER_THREAD entries hold.
+        string sample = KernelSources.Read("sample.cu"), argmax = KernelSources.Read("argmax.cu");
+        Assert.Contains($"#define SLICE_THREADS {Sample.SliceThreads}\n", sample);
+        Assert.Contains($"#define SLICE_PER_THREAD {Sample.SlicePerThread} ", sample);
+        Assert.Contains($"#define SLICE_MAX_TOP_K {Sample.SlicedMaxTopK} ", sample);
+        Assert.Contains("#define SLICE_KEEP (2 * (SLICE_MAX_TOP_K + 1)) ", sample);
+        Assert.Equal(2 * (Sample.SlicedMaxTopK + 1), Sample.SliceKeep);
+        Assert.Contains($"#define MAX_SLICES {Sample.MaxSlices} ", sample);
+        Assert.Contains($"#define SLICE_THREADS {ArgMax.SliceThreads}\n", argmax);
+        Assert.Contains($"#define SLICE_PER_THREAD {ArgMax.SlicePerThread} ", argmax);
+        // Qwen's vocabulary fits; one past what the slices hold goes to the block-a-row kernels, and so do large batches
+        Assert.True(Sample.Sliced(1, 151936) && ArgMax.Sliced(1, 151936));
+        Assert.False(Sample.Sliced(1, Sample.MaxSlices * Sample.SliceEntries + 1) || ArgMax.Sliced(1, ArgMax.MaxSlices * ArgMax.SliceEntries + 1));
+        Assert.False(Sample.Sliced(Sample.SlicedMaxRows + 1, 151936) || ArgMax.Sliced(ArgMax.SlicedMaxRows + 1, 151936));
+        Assert.Equal(0, Sample.ScratchBytes(Sample.SlicedMaxRows + 1, 151936));
+        Assert.Equal(2L * Sample.MaxSlices * (16 + 8 * Sample.SliceKeep), Sample.ScratchBytes(2, 151936));
+    }
+
+    [Fact]
     public void Prefill_attention_launches_match_the_macros_its_kernels_are_built_with()
     {
         // The host sizes prefill_attention_pipelined's dynamic shared memory and its grid of head pairs from these.

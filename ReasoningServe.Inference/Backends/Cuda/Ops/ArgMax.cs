@@ -3,8 +3,8 @@ namespace ReasoningServe.Inference.Backends.Cuda.Ops;
 /// <summary>ids[r] = argmax of fp32 row r (argmax.cu): greedy sampling without copying logits to the host.</summary>
 internal static unsafe class ArgMax
 {
-    /// <summary>argmax.cu's slices: at most this many entries each (SLICE_THREADS x SLICE_PER_THREAD), this many a row.</summary>
-    public const int SliceEntries = 256 * 16, MaxSlices = 64;
+    /// <summary>argmax.cu's slices: a block of SLICE_THREADS, SLICE_PER_THREAD entries a thread, this many a row.</summary>
+    public const int SliceThreads = 256, SlicePerThread = 16, SliceEntries = SliceThreads * SlicePerThread, MaxSlices = 64;
 
     /// <summary>Launches of up to this many rows take the sliced form (RS_CUDA_ARGMAX_SLICED_ROWS; 0: never).</summary>
     public static readonly int SlicedMaxRows =
@@ -27,7 +27,7 @@ internal static unsafe class ArgMax
         }
         int slices = MaxSlices;
         void** sliceArgs = stackalloc void*[] { &logits, &n, &scratch };
-        kernels.ArgMaxSlices.Launch(stream, (uint)rows, (uint)slices, 256, sliceArgs);
+        kernels.ArgMaxSlices.Launch(stream, (uint)rows, (uint)slices, SliceThreads, sliceArgs);
         void** mergeArgs = stackalloc void*[] { &scratch, &slices, &ids };
         kernels.ArgMaxMerge.Launch(stream, (uint)rows, 1, (uint)((slices + 31) / 32 * 32), mergeArgs);
     }

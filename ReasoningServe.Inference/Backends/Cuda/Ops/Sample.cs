@@ -41,8 +41,8 @@ internal static unsafe class Sample
         }
     }
 
-    /// <summary>sample.cu's slices: at most this many entries each (SLICE_THREADS x SLICE_PER_THREAD) and this many a row.</summary>
-    public const int SliceEntries = 256 * 16, MaxSlices = 64;
+    /// <summary>sample.cu's slices: a block of SLICE_THREADS, SLICE_PER_THREAD entries a thread, MAX_SLICES a row.</summary>
+    public const int SliceThreads = 256, SlicePerThread = 16, SliceEntries = SliceThreads * SlicePerThread, MaxSlices = 64;
 
     /// <summary>
     /// The most top-k the sliced path draws itself (SLICE_MAX_TOP_K; top-p alone too, from each slice's that many + 1
@@ -82,7 +82,7 @@ internal static unsafe class Sample
         int slices = MaxSlices;
         ulong heads = scratch, kept = scratch + (ulong)(16L * rows * slices);
         void** sliceArgs = stackalloc void*[] { &adjusted, &vocab, &parameters, &heads, &kept };
-        kernels.SampleSlices.Launch(stream, (uint)rows, (uint)slices, 256, sliceArgs);
+        kernels.SampleSlices.Launch(stream, (uint)rows, (uint)slices, SliceThreads, sliceArgs);
         void** mergeArgs = stackalloc void*[] { &logits, &adjusted, &vocab, &parameters, &heads, &kept, &slices, &results };
         kernels.SampleMerge.Launch(stream, (uint)rows, 1, 1024, mergeArgs);
     }
