@@ -9,8 +9,8 @@
 // One block does a row, so each pass over a 152k-entry row costs a few microseconds of one SM: the k-th largest p is
 // a radix select (4 passes of 8-bit digits, exact), and the entries that can survive (top-k's, or the CANDIDATES
 // largest when only top-p cuts and they hold the nucleus) are gathered once into shared memory, where the nucleus
-// search's 31 steps and the race run. A row whose survivors do not fit (ties, a flat distribution) takes the same
-// steps over the whole row.
+// search (among up to 128 candidates' values, else 31 bit steps) and the race run. A row whose survivors do not fit
+// (ties, a flat distribution) takes the bit steps and the race over the whole row.
 // Logprobs are of the raw logits (log_softmax): the token's, its rank (1 + how many logits are larger), and the top n
 // in order, each found by one pass that takes the best entry ranked after the previous one.
 // A forced token (a thinking budget's end) replaces the draw; its logprob is still reported.
