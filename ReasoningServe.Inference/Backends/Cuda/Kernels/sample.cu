@@ -103,17 +103,44 @@ __device__ __forceinline__ void choose_digit(const int* histogram, int k, int* c
     }
 }
 
-// The bits of the k-th largest p (1 <= k): non-negative floats order like their bits, so 4 passes each settle 8 bits,
-// counting in a 256-bin histogram the entries that match the bits settled so far (warp-aggregated: a peaked row puts
-// most entries in a few bins). Exactly the largest t with count(p >= t) >= k, which is what a 31-step search finds.
-__device__ unsigned kth_largest_bits(const float* row, int n, float invT, float scaledMax, float minP, int k, int* histogram, int* choice)
+// One value into the histogram pass of radix_select: where counted, its digit's bin gets it, warp-aggregated (a peaked
+// row puts most values in a few bins). Every lane of the warp calls it together.
+__device__ __forceinline__ void count_digit(bool counted, unsigned bits, int shift, int* histogram)
 {
-    const int lane = threadIdx.x & 31;
+    int bin = counted ? (int)((bits >> shift) & 255u) : -1;
+    unsigned same = __match_any_sync(0xffffffffu, bin);
+    if (counted && (threadIdx.x & 31) == __ffs(same) - 1) atomicAdd(&histogram[bin], __popc(same));
+}
+
+// The bits of the k-th largest of the block's values (1 <= k, no more than it counts): 4 passes each settle 8 bits,
+// count(prefix, mask, shift) putting every value whose bits match prefix under mask into histogram by its digit at
+// shift (count_digit). Exactly the largest t with count(v >= t) >= k, which is what a 31-step search finds.
+template <class Count>
+__device__ __forceinline__ unsigned radix_select(int k, int* histogram, int* choice, Count count)
+{
     unsigned prefix = 0, mask = 0;
     for (int shift = 24; shift >= 0; shift -= 8)
     {
-        for (int b = threadIdx.x; b < 256; b += THREADS) histogram[b] = 0;
+        for (int b = threadIdx.x; b < 256; b += blockDim.x) histogram[b] = 0;
         __syncthreads();
+        count(prefix, mask, shift);
+        __syncthreads();
+        if (threadIdx.x < 32) choose_digit(histogram, k, choice);
+        __syncthreads();
+        prefix |= (unsigned)choice[0] << shift;
+        mask |= 255u << shift;
+        k = choice[1];
+        __syncthreads();
+    }
+    return prefix;
+}
+
+// The bits of the k-th largest p of the row (1 <= k): non-negative floats order like their bits.
+__device__ unsigned kth_largest_bits(const float* row, int n, float invT, float scaledMax, float minP, int k, int* histogram, int* choice)
+{
+    const int lane = threadIdx.x & 31;
+    return radix_select(k, histogram, choice, [&](unsigned prefix, unsigned mask, int shift)
+    {
         // every lane runs the same number of iterations, so the warp stays converged for __match_any_sync; the row's
         // loads for HISTOGRAM_UNROLL iterations go out before the first is counted
         for (int base = threadIdx.x - lane; base < n; base += THREADS * HISTOGRAM_UNROLL)
@@ -130,21 +157,10 @@ __device__ unsigned kth_largest_bits(const float* row, int n, float invT, float 
             {
                 int i = base + lane + u * THREADS;
                 unsigned bits = __float_as_uint(prob_of(x[u], invT, scaledMax, minP));
-                bool counted = i < n && (bits & mask) == prefix;
-                int bin = counted ? (int)((bits >> shift) & 255u) : -1;
-                unsigned same = __match_any_sync(0xffffffffu, bin);
-                if (counted && lane == __ffs(same) - 1) atomicAdd(&histogram[bin], __popc(same));
+                count_digit(i < n && (bits & mask) == prefix, bits, shift, histogram);
             }
         }
-        __syncthreads();
-        if (threadIdx.x < 32) choose_digit(histogram, k, choice);
-        __syncthreads();
-        prefix |= (unsigned)choice[0] << shift;
-        mask |= 255u << shift;
-        k = choice[1];
-        __syncthreads();
-    }
-    return prefix;
+    });
 }
 
 // Exclusive prefix of v over the block's threads in order; *total gets the sum. scratch holds 33 ints.
@@ -441,32 +457,15 @@ extern "C" __global__ void __launch_bounds__(THREADS) sample(const float* __rest
 }
 
 // The k-th largest of the non-zero values the block holds in registers, PER a thread (0: no value; at least k are
-// non-zero), by the 4 passes of 8-bit digits of kth_largest_bits, warp-aggregated the same way. Every thread calls it.
+// non-zero). Every thread calls it.
 template <int PER>
 __device__ unsigned kth_largest_in_registers(const unsigned (&v)[PER], int k, int* histogram, int* choice)
 {
-    unsigned prefix = 0, mask = 0;
-    for (int shift = 24; shift >= 0; shift -= 8)
+    return radix_select(k, histogram, choice, [&](unsigned prefix, unsigned mask, int shift)
     {
-        for (int b = threadIdx.x; b < 256; b += blockDim.x) histogram[b] = 0;
-        __syncthreads();
 #pragma unroll
-        for (int j = 0; j < PER; j++)
-        {
-            bool counted = v[j] != 0u && (v[j] & mask) == prefix;
-            int bin = counted ? (int)((v[j] >> shift) & 255u) : -1;
-            unsigned same = __match_any_sync(0xffffffffu, bin);
-            if (counted && (threadIdx.x & 31) == __ffs(same) - 1) atomicAdd(&histogram[bin], __popc(same));
-        }
-        __syncthreads();
-        if (threadIdx.x < 32) choose_digit(histogram, k, choice);
-        __syncthreads();
-        prefix |= (unsigned)choice[0] << shift;
-        mask |= 255u << shift;
-        k = choice[1];
-        __syncthreads();
-    }
-    return prefix;
+        for (int j = 0; j < PER; j++) count_digit(v[j] != 0u && (v[j] & mask) == prefix, v[j], shift, histogram);
+    });
 }
 
 // A float's place in the order of floats as an unsigned (larger float, larger key), never 0.
