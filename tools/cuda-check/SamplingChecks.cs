@@ -40,6 +40,8 @@ internal static unsafe class SamplingChecks
         {
             FrequencyCheck(device, k, longRow, longDraws, t, topP, topK, 0f, $" ({shape} row of {longVocab})");
         }
+        // the whole-row nucleus with min-p's zeroes in the row (a third of the flat row's p are under 0.3)
+        FrequencyCheck(device, k, flat, longDraws, 1f, 0.9f, 0, 0.3f, $" (flat row of {longVocab}, min-p 0.3)");
         // the sliced path's top-p alone (its own nucleus search, over what the slices keep, or the whole-row path where the
         // nucleus reaches below it: the flat row, the hot peaked one)
         foreach ((float[] longRow, string shape, float t, float topP) in new[] { (peaked, "peaked", 0.6f, 0.95f), (peaked, "peaked", 1.5f, 0.99f), (flat, "flat", 1f, 0.95f) })
@@ -135,20 +137,23 @@ internal static unsafe class SamplingChecks
         }
 
         // one row of Qwen's vocabulary, a one-stream server's sampled step (Qwen3's settings, DeepSeek-R1's): mean of 50
-        // launches each way
-        // launches each way; and a flat row (random weights' logits), whose nucleus holds most of it
+        // launches each way; and a flat row (random weights' logits), whose nucleus holds most of it, also untruncated
+        // (an OpenAI request's defaults for a model without a generation config)
         float[] flatBig = Enumerable.Range(0, big.Length).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
         using DeviceBuffer dout = new(4L * Gpu.Sample.OutInts), scratch = new(Math.Max(16, Gpu.Sample.ScratchBytes(1, big.Length)));
-        foreach ((float[] row, string shape, float t, int topK) in new[] { (reasoning, "peaked", 0.6f, 20), (reasoning, "peaked", 0.6f, 0), (flatBig, "flat", 1f, 0) })
+        foreach ((float[] row, string shape, float t, float topP, int topK) in new[]
+        {
+            (reasoning, "peaked", 0.6f, 0.95f, 20), (reasoning, "peaked", 0.6f, 0.95f, 0), (flatBig, "flat", 1f, 0.95f, 0), (flatBig, "flat", 1f, 1f, 0),
+        })
         {
             var packed = new float[Gpu.Sample.ParamFloats];
-            Gpu.Sample.Pack(new BackendSamplingParams(t, 0.95f, topK, 0f, 42, -1), packed, 0);
+            Gpu.Sample.Pack(new BackendSamplingParams(t, topP, topK, 0f, 42, -1), packed, 0);
             using DeviceBuffer dl = Upload(row), dp = Upload(packed);
             foreach (bool sliced in new[] { false, true })
             {
                 double ms = EventTimer.MeanMilliseconds(device.Stream, 50, () =>
                     Gpu.Sample.Launch(k, device.Stream, dl.Pointer, dl.Pointer, row.Length, dp.Pointer, dout.Pointer, 1, scratch.Pointer, sliced));
-                Report.Line($"  sample {(sliced ? "sliced" : "whole-row")}: one {shape} row of {row.Length}, T {t}, top-p 0.95, top-k {topK}: {ms * 1000:F1} us a launch");
+                Report.Line($"  sample {(sliced ? "sliced" : "whole-row")}: one {shape} row of {row.Length}, T {t}, top-p {topP}, top-k {topK}: {ms * 1000:F1} us a launch");
             }
         }
     }

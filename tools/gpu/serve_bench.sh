@@ -51,12 +51,14 @@ for shape in ${SERVE_SHAPES:-qwen2.5-1.5b qwen2.5-7b}; do
     continue
   fi
   bench "$port" "$shape" "$shape-single" --num-prompts 4 --num-warmups 1 --random-input-len 128 --random-output-len 256 --max-concurrency 1
-  # one stream with Qwen3's thinking-mode sampling, then DeepSeek-R1's (top-p alone): what sample.cu adds to a step that
-  # has nothing to hide it
+  # one stream with Qwen3's thinking-mode sampling, then DeepSeek-R1's (top-p alone), then an OpenAI request's defaults
+  # (T 1, nothing truncated): what sample.cu adds to a step that has nothing to hide it
   bench "$port" "$shape" "$shape-single-sampled" --num-prompts 4 --num-warmups 1 --random-input-len 128 --random-output-len 256 \
     --max-concurrency 1 --temperature 0.6 --top-p 0.95 --top-k 20 --seed 2
   bench "$port" "$shape" "$shape-single-sampled-top-p" --num-prompts 4 --num-warmups 1 --random-input-len 128 --random-output-len 256 \
     --max-concurrency 1 --temperature 0.6 --top-p 0.95 --seed 3
+  bench "$port" "$shape" "$shape-single-sampled-t1" --num-prompts 4 --num-warmups 1 --random-input-len 128 --random-output-len 256 \
+    --max-concurrency 1 --temperature 1 --top-p 1 --seed 4
   if [ "$shape" = qwen2.5-7b ]; then
     bench "$port" "$shape" "$shape-64x1024-512" --num-prompts 64 --num-warmups 2 --random-input-len 1024 --random-output-len 512 --max-concurrency 64
     # Qwen3's recommended thinking-mode sampling, drawn on the GPU (RS_CUDA_SAMPLING=0: by the CPU sampler); other

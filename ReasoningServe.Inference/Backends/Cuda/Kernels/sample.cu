@@ -5,7 +5,8 @@
 //   p_i = 0 where p_i < min_p;  where p_i < the k-th largest p (top-k);  outside the nucleus (top-p: the largest p whose
 //   kept mass reaches top_p of the total, found by a binary search on the float bits, so no sort)
 //   token = argmax_i p_i / E_i with E_i ~ Exp(1) from a hash of (seed, i): a draw from p restricted to what survived
-//   (the exponential race), in one pass. T < 1e-5 is greedy (first index of the max, like torch.argmax).
+//   (the exponential race), in one pass, with E in float. T < 1e-5 is greedy (first index of the max, like torch.argmax).
+//   Gathered candidates race by log p - log E, a whole row by x / T - log E (the same order, without the max).
 // One block does a row, so each pass over a 152k-entry row costs a few microseconds of one SM: the k-th largest p is
 // a radix select (4 passes of 8-bit digits, exact), and the entries that can survive (top-k's, or the CANDIDATES
 // largest when only top-p cuts and they hold the nucleus) are gathered once into shared memory, where the nucleus
@@ -26,8 +27,10 @@
 // the slices keep their 65 largest, the merge sums the row's mass as sample does and searches the nucleus among the kept
 // entries, sound where it lies above everything a slice left out (a peaked row's); the kept mass is summed in another
 // order than sample's, so a draw can differ from sample's only where a nucleus' mass lands within rounding of top_p of
-// the total. Rows it does not take (logprobs, top-k above 64, no top-k or top-p, survivors a slice may have cut, a
-// nucleus reaching below what the slices kept) run sample's whole-row path in the merge's block.
+// the total. Untruncated rows (T only, no top-k, top-p or min-p) race in their slices by logit, as sample races a row
+// too long to gather, and the merge takes the slices' best: the same token. Rows it does not take (logprobs, top-k
+// above 64, survivors a slice may have cut, a nucleus reaching below what the slices kept) run sample's whole-row path
+// in the merge's block.
 #include "common.cuh"
 
 #define THREADS 1024
@@ -65,11 +68,26 @@ __device__ __forceinline__ float prob(const float* row, int i, float invT, float
     return prob_of(row[i], invT, scaledMax, minP);
 }
 
-// One entry of the exponential race: u in (0, 1] from 53 random bits of (seed, i); the key log(q) - log(E) orders like q / E.
+// Entry i's E ~ Exp(1) for the exponential race: -log(u), u in (0, 1] from 53 random bits of (seed, i), in float: below
+// 1/2 from u itself, above from 1 - u (exact in 53 bits) through log1p, so no double-precision logarithm is needed.
+__device__ __forceinline__ float race_exponential(int i, unsigned long long seed)
+{
+    const unsigned long long h = mix64(seed ^ mix64((unsigned long long)i)) >> 11;
+    return h < (1ull << 52) ? -logf(__ull2float_rn(h + 1) * 0x1p-53f) : -log1pf(-__ull2float_rn((1ull << 53) - 1 - h) * 0x1p-53f);
+}
+
+// One entry of the exponential race by its p: the key log(q) - log(E) orders like q / E.
 __device__ __forceinline__ void race_entry(float q, int i, unsigned long long seed, float& race, int& raceIndex)
 {
-    double u = ((mix64(seed ^ mix64((unsigned long long)i)) >> 11) + 1) * (1.0 / 9007199254740992.0);
-    float key = logf(q) - logf(-(float)log(u));
+    float key = logf(q) - logf(race_exponential(i, seed));
+    if (better(key, i, race, raceIndex)) { race = key; raceIndex = i; }
+}
+
+// One entry of the race by its logit: x / T - log(E) orders like q / E too (log q is x / T less a constant), so it needs
+// neither the row's max nor an exponential; one fma, so every kernel that races this way gets the same bits.
+__device__ __forceinline__ void race_entry_logit(float x, float invT, int i, unsigned long long seed, float& race, int& raceIndex)
+{
+    float key = fmaf(x, invT, -logf(race_exponential(i, seed)));
     if (better(key, i, race, raceIndex)) { race = key; raceIndex = i; }
 }
 
@@ -308,8 +326,8 @@ __device__ __forceinline__ int nucleus_and_race(const float* __restrict__ row, i
 #pragma unroll ROW_UNROLL
         for (int i = threadIdx.x; i < n; i += THREADS)
         {
-            float q = prob(row, i, invT, scaledMax, minP);
-            if (q > 0.f && q >= cut) race_entry(q, i, seed, race, raceIndex);
+            const float x = row[i], q = prob_of(x, invT, scaledMax, minP);
+            if (q > 0.f && q >= cut) race_entry_logit(x, invT, i, seed, race, raceIndex);
         }
     }
     block_best(race, raceIndex, values, indices);
@@ -477,12 +495,18 @@ __device__ __forceinline__ unsigned order_key(float x)
 
 __device__ __forceinline__ float key_value(unsigned key) { return __uint_as_float((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key); }
 
+// A draw from the whole row (no top-k, top-p or min-p: an OpenAI request's defaults where the model sets none), which
+// the slices race for themselves, each over its entries by logit: the same keys as sample's race over a row too long
+// to gather (n > CANDIDATES), so the same token.
+__device__ __forceinline__ bool untruncated_row(int n, int topK, float topP, float minP) { return n > CANDIDATES && topK <= 0 && topP >= 1.f && minP <= 0.f; }
+
 // Whether the sliced path draws this row itself (else sample's whole-row path does, in the merge's block): greedy,
-// forced, top-k 1 to SLICE_MAX_TOP_K, or top-p alone (whose nucleus the merge finds among the slices' SLICE_MAX_TOP_K + 1
-// largest where they hold it).
-__device__ __forceinline__ bool sliced_row(float temperature, int topK, float topP, int numLogprobs, int forced)
+// forced, top-k 1 to SLICE_MAX_TOP_K, top-p alone (whose nucleus the merge finds among the slices' SLICE_MAX_TOP_K + 1
+// largest where they hold it), or untruncated.
+__device__ __forceinline__ bool sliced_row(int n, float temperature, int topK, float topP, float minP, int numLogprobs, int forced)
 {
-    return numLogprobs < 0 && (forced >= 0 || temperature < 1e-5f || (topK >= 1 && topK <= SLICE_MAX_TOP_K) || (topK <= 0 && topP < 1.f));
+    return numLogprobs < 0 && (forced >= 0 || temperature < 1e-5f || (topK >= 1 && topK <= SLICE_MAX_TOP_K) || (topK <= 0 && topP < 1.f)
+        || untruncated_row(n, topK, topP, minP));
 }
 
 // The entries a slice keeps: its top-k + 1, or for top-p alone its SLICE_MAX_TOP_K + 1.
@@ -519,7 +543,24 @@ extern "C" __global__ void __launch_bounds__(SLICE_THREADS) sample_slices(const 
     const int topK = (int)p[3], forced = __float_as_int(p[7]);
     int count = 0;
     unsigned cut = 0;
-    if (sliced_row(temperature, topK, p[1], (int)p[6], forced) && forced < 0 && temperature >= 1e-5f)
+    if (sliced_row(n, temperature, topK, p[1], p[2], (int)p[6], forced) && forced < 0 && temperature >= 1e-5f && untruncated_row(n, topK, p[1], p[2]))
+    {
+        // the slice's winner of the race, into its first kept slot
+        const float invT = 1.f / temperature;
+        const unsigned long long seed = (unsigned long long)(unsigned)__float_as_int(p[4]) | ((unsigned long long)(unsigned)__float_as_int(p[5]) << 32);
+        float race = -INFINITY;
+        int raceIndex = 0x7fffffff;
+#pragma unroll
+        for (int j = 0; j < SLICE_PER_THREAD; j++)
+        {
+            const int i = begin + threadIdx.x + j * SLICE_THREADS;
+            if (i < end && x[j] > -INFINITY) race_entry_logit(x[j], invT, i, seed, race, raceIndex);
+        }
+        block_best(race, raceIndex, values, indices);
+        if (threadIdx.x == 0) kept[((long long)r * slices + slice) * SLICE_KEEP] = make_float2(race, __int_as_float(raceIndex));
+        count = 1;
+    }
+    else if (sliced_row(n, temperature, topK, p[1], p[2], (int)p[6], forced) && forced < 0 && temperature >= 1e-5f)
     {
         unsigned key[SLICE_PER_THREAD];
 #pragma unroll
@@ -582,10 +623,25 @@ extern "C" __global__ void __launch_bounds__(THREADS) sample_merge(const float* 
         sliceCut[threadIdx.x] = (unsigned)h.y;
     }
     block_best(best, bestIndex, values, indices);
-    bool whole = !sliced_row(temperature, topK, topP, numLogprobs, forced);
+    bool whole = !sliced_row(n, temperature, topK, topP, minP, numLogprobs, forced);
     if (!whole && (forced >= 0 || temperature < 1e-5f))
     {
         if (threadIdx.x == 0) o[0] = forced >= 0 ? forced : bestIndex;
+        return;
+    }
+    if (!whole && untruncated_row(n, topK, topP, minP))
+    {
+        // the winner of the slices' winners
+        float race = -INFINITY;
+        int raceIndex = 0x7fffffff;
+        if (threadIdx.x < slices)
+        {
+            const float2 e = kept[((long long)r * slices + threadIdx.x) * SLICE_KEEP];
+            race = e.x;
+            raceIndex = __float_as_int(e.y);
+        }
+        block_best(race, raceIndex, values, indices);
+        if (threadIdx.x == 0) o[0] = raceIndex == 0x7fffffff ? bestIndex : raceIndex;
         return;
     }
     whole = __syncthreads_or(whole || (threadIdx.x < slices && sliceCount[threadIdx.x] < 0));
