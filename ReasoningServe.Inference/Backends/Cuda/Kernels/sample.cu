@@ -28,9 +28,10 @@
 // entries, sound where it lies above everything a slice left out (a peaked row's); the kept mass is summed in another
 // order than sample's, so a draw can differ from sample's only where a nucleus' mass lands within rounding of top_p of
 // the total. Untruncated rows (T only, no top-k, top-p or min-p) race in their slices by logit, as sample races a row
-// too long to gather, and the merge takes the slices' best: the same token. Rows it does not take (logprobs, top-k
-// above 64, survivors a slice may have cut, a nucleus reaching below what the slices kept) run sample's whole-row path
-// in the merge's block.
+// too long to gather, and the merge takes the slices' best: the same token. A nucleus reaching below what the slices
+// kept (a flat row) takes sample's whole-row search and race, its p written once to scratch (flat_nucleus_and_race).
+// Rows it does not take (logprobs, top-k above 64, survivors a slice may have cut) run sample's whole-row path in the
+// merge's block.
 #include "common.cuh"
 
 #define THREADS 1024
@@ -585,13 +586,70 @@ extern "C" __global__ void __launch_bounds__(SLICE_THREADS) sample_slices(const 
     if (threadIdx.x == 0) heads[(long long)r * slices + slice] = make_int4(count, (int)cut, __float_as_int(best), bestIndex);
 }
 
+// Chunks of 4 * THREADS entries in a row of n: a flat row's p take flat_chunks(n) * THREADS float4s (Sample.FlatBytes).
+__device__ __forceinline__ int flat_chunks(int n) { return (n + 4 * THREADS - 1) / (4 * THREADS); }
+
+// nucleus_and_race over a whole row for top-p alone, for the merge's block: the same sums in the same order (thread t's
+// entries t, t + THREADS, ...), so the same cut, and the same race by logit, so the same token as sample's. The row's p
+// are computed once into rowQ (rowQ[j * THREADS + t] holds entries t + (4j + c) * THREADS, c = 0..3; 0 past n), so each
+// of the bit search's 31 passes loads them 16 bytes at a time instead of taking an exponential an entry: such a pass
+// over a 151936-entry row was bound by its exponentials (~14.5 us of one block, run 27). mass: top_p of the row's total
+// (the merge's rowMass, summed as sample sums it).
+__device__ int flat_nucleus_and_race(const float* __restrict__ row, int n, float invT, float scaledMax, float minP, float mass,
+    unsigned long long seed, int bestIndex, float4* __restrict__ rowQ, float* scratch, float* values, int* indices)
+{
+    const int chunks = flat_chunks(n), t = threadIdx.x;
+    for (int j = 0; j < chunks; j++)
+    {
+        const int i = t + 4 * j * THREADS;
+        rowQ[j * THREADS + t] = make_float4(i < n ? prob(row, i, invT, scaledMax, minP) : 0.f, i + THREADS < n ? prob(row, i + THREADS, invT, scaledMax, minP) : 0.f,
+            i + 2 * THREADS < n ? prob(row, i + 2 * THREADS, invT, scaledMax, minP) : 0.f, i + 3 * THREADS < n ? prob(row, i + 3 * THREADS, invT, scaledMax, minP) : 0.f);
+    }
+    // each thread reads back only what it wrote
+    unsigned nucleus = 0;
+    for (int bit = 30; bit >= 0; bit--)
+    {
+        const unsigned candidate = nucleus | (1u << bit);
+        const float cut = fmaxf(__int_as_float((int)candidate), 0.f);
+        float kept = 0.f;
+#pragma unroll 8
+        for (int j = 0; j < chunks; j++)
+        {
+            const float4 q = rowQ[j * THREADS + t];
+            kept += q.x >= cut ? q.x : 0.f;
+            kept += q.y >= cut ? q.y : 0.f;
+            kept += q.z >= cut ? q.z : 0.f;
+            kept += q.w >= cut ? q.w : 0.f;
+        }
+        const float keptMass = block_sum(kept, scratch);
+        if (keptMass >= mass && keptMass > 0.f) nucleus = candidate;
+    }
+    const float cut = __int_as_float((int)nucleus);
+    float race = -INFINITY;
+    int raceIndex = 0x7fffffff;
+    for (int j = 0; j < chunks; j++)
+    {
+        const float4 q4 = rowQ[j * THREADS + t];
+        const float q[4] = {q4.x, q4.y, q4.z, q4.w};
+#pragma unroll
+        for (int c = 0; c < 4; c++)
+        {
+            const int i = t + (4 * j + c) * THREADS;
+            if (q[c] > 0.f && q[c] >= cut) race_entry_logit(row[i], invT, i, seed, race, raceIndex);
+        }
+    }
+    block_best(race, raceIndex, values, indices);
+    return raceIndex == 0x7fffffff ? bestIndex : raceIndex;
+}
+
 // A row from its slices: the argmax of their argmaxes; top-k's cut, the k-th largest p of the kept entries (p is
 // monotone in the logit, so the row's k largest are among each slice's top-k + 1); the survivors (p > 0 and at or above
 // the cut), complete unless a slice left out an entry that could tie at the cut, put in sample's thread-major order
 // (index % THREADS, then index / THREADS) as sample's gather would; then sample's nucleus and race. Rows it does not
 // take, or whose survivors are not complete, run sample_row. grid: rows, block: THREADS.
 extern "C" __global__ void __launch_bounds__(THREADS) sample_merge(const float* __restrict__ logits, const float* __restrict__ adjusted, int n,
-    const float* __restrict__ params, const int4* __restrict__ heads, const float2* __restrict__ kept, int slices, int* __restrict__ out)
+    const float* __restrict__ params, const int4* __restrict__ heads, const float2* __restrict__ kept, float4* __restrict__ flat, int slices,
+    int* __restrict__ out)
 {
     launch_next_grid();
     wait_for_previous_grid();
@@ -708,9 +766,9 @@ extern "C" __global__ void __launch_bounds__(THREADS) sample_merge(const float* 
             else
             {
                 // the nucleus reaches below what the slices kept (a flat row): sample's search and race over the whole
-                // row, without the passes sample_row would spend first on a 1024-candidate gather that cannot hold it
-                token = nucleus_and_race(adjusted + (long long)r * n, n, invT, scaledMax, minP, topP, 0u, false, 0, 0.f, seed, bestIndex,
-                    candidateP, candidateIndex, scratch, values, indices);
+                // row (its total is rowMass), without the passes sample_row would spend first on a 1024-candidate gather
+                token = flat_nucleus_and_race(adjusted + (long long)r * n, n, invT, scaledMax, minP, mass, seed, bestIndex,
+                    flat + (long long)r * flat_chunks(n) * THREADS, scratch, values, indices);
             }
             if (threadIdx.x == 0) o[0] = token;
             return;

@@ -63,8 +63,14 @@ internal static unsafe class Sample
     /// <summary>Whether a launch of this many rows of this length takes the sliced path.</summary>
     public static bool Sliced(int rows, int vocab) => rows <= SlicedMaxRows && vocab <= MaxSlices * SliceEntries;
 
+    /// <summary>
+    /// A row's p as sample_merge writes them for a flat row's nucleus search (flat_chunks: a float4 for each of 1024 threads
+    /// and each 4096 entries).
+    /// </summary>
+    public static long FlatBytes(int vocab) => 16L * 1024 * ((vocab + 4095) / 4096);
+
     /// <summary>Device scratch the sliced path needs for <paramref name="rows"/> rows (0 where it is not taken).</summary>
-    public static long ScratchBytes(int rows, int vocab) => Sliced(rows, vocab) ? (long)rows * MaxSlices * (16 + 8 * SliceKeep) : 0;
+    public static long ScratchBytes(int rows, int vocab) => Sliced(rows, vocab) ? rows * (MaxSlices * (16L + 8 * SliceKeep) + FlatBytes(vocab)) : 0;
 
     /// <param name="logits">The raw fp32 rows (for logprobs).</param>
     /// <param name="adjusted">The rows after logit_adjust.cu (the raw rows when nothing needed adjusting), sampled from.</param>
@@ -80,10 +86,10 @@ internal static unsafe class Sample
             return;
         }
         int slices = MaxSlices;
-        ulong heads = scratch, kept = scratch + (ulong)(16L * rows * slices);
+        ulong heads = scratch, kept = scratch + (ulong)(16L * rows * slices), flat = kept + (ulong)(8L * rows * slices * SliceKeep);
         void** sliceArgs = stackalloc void*[] { &adjusted, &vocab, &parameters, &heads, &kept };
         kernels.SampleSlices.Launch(stream, (uint)rows, (uint)slices, SliceThreads, sliceArgs);
-        void** mergeArgs = stackalloc void*[] { &logits, &adjusted, &vocab, &parameters, &heads, &kept, &slices, &results };
+        void** mergeArgs = stackalloc void*[] { &logits, &adjusted, &vocab, &parameters, &heads, &kept, &flat, &slices, &results };
         kernels.SampleMerge.Launch(stream, (uint)rows, 1, 1024, mergeArgs);
     }
 }
