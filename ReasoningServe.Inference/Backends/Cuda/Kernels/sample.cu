@@ -11,13 +11,12 @@
 // a radix select (4 passes of 8-bit digits, exact), and the entries that can survive (top-k's, or the CANDIDATES
 // largest when only top-p cuts and they hold the nucleus) are gathered once into shared memory, where the nucleus
 // search (among up to 128 candidates' values, else 31 bit steps) and the race run. A row whose survivors do not fit
-// (ties, a flat distribution) takes the bit steps and the race over the whole row, its p first written to scratch.
+// (ties, a flat distribution) takes the bit steps and the race over the whole row.
 // Logprobs are of the raw logits (log_softmax): the token's, its rank (1 + how many logits are larger), and the top n
 // in order, each found by one pass that takes the best entry ranked after the previous one.
 // A forced token (a thinking budget's end) replaces the draw; its logprob is still reported.
 // params per row (8 floats): temperature, top_p, min_p, top_k (as float), seed low/high bits (as int bits), n logprobs
 // (-1: none), forced token (int bits, -1: none). out per row: token, logprob bits, rank, then MAX_TOP (id, logprob bits).
-// flat: scratch for a row's p where its nucleus is searched over the whole row, flat_chunks(n) * THREADS float4s a row.
 // grid: rows, block: 1024.
 // The sliced path (sample_slices, then sample_merge) does the same for rows of a small batch in place of sample, whose
 // one block an SM made a 152k-entry row at top-k 20 and top-p 0.95 cost a one-stream 7B server ~0.24 ms a token against
@@ -30,7 +29,7 @@
 // order than sample's, so a draw can differ from sample's only where a nucleus' mass lands within rounding of top_p of
 // the total. Untruncated rows (T only, no top-k, top-p or min-p) race in their slices by logit, as sample races a row
 // too long to gather, and the merge takes the slices' best: the same token. A nucleus reaching below what the slices
-// kept (a flat row) takes sample's whole-row search and race (whole_row_nucleus_and_race).
+// kept (a flat row) takes sample's whole-row search and race, its p written once to scratch (flat_nucleus_and_race).
 // Rows it does not take (logprobs, top-k above 64, survivors a slice may have cut) run sample's whole-row path in the
 // merge's block.
 #include "common.cuh"
@@ -235,115 +234,40 @@ __device__ __forceinline__ float candidate_mass_at(const float* candidateP, int 
 // of by the 31-step bit search's block sums (~10 us of one block).
 #define NUCLEUS_BY_VALUES 128
 
-// Chunks of 4 * THREADS entries in a row of n: a row's p take flat_chunks(n) * THREADS float4s (Sample.FlatBytes).
-__device__ __forceinline__ int flat_chunks(int n) { return (n + 4 * THREADS - 1) / (4 * THREADS); }
-
-// The nucleus and the race over a whole row (what survives min-p and top-k's cut, threshold): thread t sums its entries
-// t, t + THREADS, ... in that order, and the race is by logit. The row's p are computed once into rowQ (rowQ[j * THREADS
-// + t] holds entries t + (4j + c) * THREADS, c = 0..3; 0 past n), so each of the bit search's 31 passes loads them 16
-// bytes at a time instead of taking an exponential an entry: such a pass over a 151936-entry row was bound by its
-// exponentials (~14.5 us of one block; a flat row's whole search 526 us against 288 this way, run 27).
-__device__ int whole_row_nucleus_and_race(const float* __restrict__ row, int n, float invT, float scaledMax, float minP, float topP,
-    unsigned threshold, unsigned long long seed, int bestIndex, float4* __restrict__ rowQ, float* scratch, float* values, int* indices)
-{
-    const int chunks = flat_chunks(n), t = threadIdx.x;
-    const float floorValue = __int_as_float((int)threshold);
-    float total = 0.f;
-    for (int j = 0; j < chunks; j++)
-    {
-        float q[4];
-#pragma unroll
-        for (int c = 0; c < 4; c++)
-        {
-            const int i = t + (4 * j + c) * THREADS;
-            q[c] = i < n ? prob(row, i, invT, scaledMax, minP) : 0.f;
-            total += q[c] >= floorValue ? q[c] : 0.f;
-        }
-        rowQ[j * THREADS + t] = make_float4(q[0], q[1], q[2], q[3]);
-    }
-    const float mass = topP * block_sum(total, scratch);
-    // S(t) = mass of what survives both cuts is total (>= mass) up to the top-k floor and falls after it, so the
-    // bit-by-bit search for the largest t with S(t) >= mass starts from 0 and lands at or above the floor. Each thread
-    // reads back only what it wrote.
-    unsigned nucleus = 0;
-    for (int bit = 30; bit >= 0; bit--)
-    {
-        const unsigned candidate = nucleus | (1u << bit);
-        const float cut = fmaxf(__int_as_float((int)candidate), floorValue);
-        float kept = 0.f;
-#pragma unroll 8
-        for (int j = 0; j < chunks; j++)
-        {
-            const float4 q = rowQ[j * THREADS + t];
-            kept += q.x >= cut ? q.x : 0.f;
-            kept += q.y >= cut ? q.y : 0.f;
-            kept += q.z >= cut ? q.z : 0.f;
-            kept += q.w >= cut ? q.w : 0.f;
-        }
-        // kept > 0: a top_p so small that its mass rounds to 0 still keeps the most likely token, where NaN thresholds
-        // (all bits set) would otherwise keep nothing
-        const float keptMass = block_sum(kept, scratch);
-        if (keptMass >= mass && keptMass > 0.f) nucleus = candidate;
-    }
-    const float cut = __int_as_float((int)max(nucleus, threshold));
-    float race = -INFINITY;
-    int raceIndex = 0x7fffffff;
-    for (int j = 0; j < chunks; j++)
-    {
-        const float4 q4 = rowQ[j * THREADS + t];
-        const float q[4] = {q4.x, q4.y, q4.z, q4.w};
-#pragma unroll
-        for (int c = 0; c < 4; c++)
-        {
-            const int i = t + (4 * j + c) * THREADS;
-            if (q[c] > 0.f && q[c] >= cut) race_entry_logit(row[i], invT, i, seed, race, raceIndex);
-        }
-    }
-    block_best(race, raceIndex, values, indices);
-    return raceIndex == 0x7fffffff ? bestIndex : raceIndex; // nothing kept cannot happen; never return a non-token
-}
-
 // The nucleus (top-p) and the exponential race over what survived min-p and top-k's cut (threshold, p's bits): the
 // gathered candidates (candidateP / candidateIndex, count of them, in the row's thread-major order) or, not gathered,
-// the whole row (whole_row_nucleus_and_race, its p into rowQ). total: the nucleus' total where already known, else 0
-// (the candidates' mass). THREADS threads.
+// the whole row. total: the nucleus' total where already known, else 0 (the candidates' mass). THREADS threads.
 __device__ __forceinline__ int nucleus_and_race(const float* __restrict__ row, int n, float invT, float scaledMax, float minP, float topP, unsigned threshold,
     bool gathered, int count, float total, unsigned long long seed, int bestIndex, const float* candidateP, const int* candidateIndex,
-    float4* rowQ, float* scratch, float* values, int* indices)
+    float* scratch, float* values, int* indices)
 {
     const float floorValue = __int_as_float((int)threshold);
-    if (topP < 1.f && gathered)
-    {
-        float candidateMass = 0.f;
-        for (int j = threadIdx.x; j < count; j += THREADS) candidateMass += candidateP[j] >= floorValue ? candidateP[j] : 0.f;
-        candidateMass = block_sum(candidateMass, scratch);
-        if (total == 0.f) total = candidateMass; // top-k's survivors (or the whole row) are the candidates
-        if (candidateMass < topP * total) gathered = false; // the nucleus reaches below the candidates
-    }
-    if (!gathered && topP < 1.f)
-    {
-        return whole_row_nucleus_and_race(row, n, invT, scaledMax, minP, topP, threshold, seed, bestIndex, rowQ, scratch, values, indices);
-    }
-    if (!gathered)
-    {
-        // no nucleus: the race over what min-p and top-k keep
-        float race = -INFINITY;
-        int raceIndex = 0x7fffffff;
-#pragma unroll ROW_UNROLL
-        for (int i = threadIdx.x; i < n; i += THREADS)
-        {
-            const float x = row[i], q = prob_of(x, invT, scaledMax, minP);
-            if (q > 0.f && q >= floorValue) race_entry_logit(x, invT, i, seed, race, raceIndex);
-        }
-        block_best(race, raceIndex, values, indices);
-        return raceIndex == 0x7fffffff ? bestIndex : raceIndex; // nothing kept cannot happen; never return a non-token
-    }
     if (topP < 1.f)
     {
-        const float mass = topP * total;
-        // the largest t with S(t) >= mass, as whole_row_nucleus_and_race's search over the candidates
+        if (gathered)
+        {
+            float candidateMass = 0.f;
+            for (int j = threadIdx.x; j < count; j += THREADS) candidateMass += candidateP[j] >= floorValue ? candidateP[j] : 0.f;
+            candidateMass = block_sum(candidateMass, scratch);
+            if (total == 0.f) total = candidateMass; // top-k's survivors (or the whole row) are the candidates
+            if (candidateMass < topP * total) gathered = false; // the nucleus reaches below the candidates
+        }
+        if (!gathered)
+        {
+            total = 0.f;
+#pragma unroll ROW_UNROLL
+            for (int i = threadIdx.x; i < n; i += THREADS)
+            {
+                float q = prob(row, i, invT, scaledMax, minP);
+                total += q >= floorValue ? q : 0.f;
+            }
+            total = block_sum(total, scratch);
+        }
+        float mass = topP * total;
+        // S(t) = mass of what survives both cuts is total (>= mass) up to the top-k floor and falls after it, so the
+        // bit-by-bit search for the largest t with S(t) >= mass starts from 0 and lands at or above the floor.
         unsigned nucleus = 0;
-        if (count <= NUCLEUS_BY_VALUES)
+        if (gathered && count <= NUCLEUS_BY_VALUES)
         {
             // S only changes at the candidates' values (and never rises with t: rounding is monotone), so what the bit
             // search below finds is the largest candidate value whose S reaches mass: the same bits, without its steps
@@ -366,28 +290,53 @@ __device__ __forceinline__ int nucleus_and_race(const float* __restrict__ row, i
         {
             for (int bit = 30; bit >= 0; bit--)
             {
-                const unsigned candidate = nucleus | (1u << bit);
-                const float t = fmaxf(__int_as_float((int)candidate), floorValue);
+                unsigned candidate = nucleus | (1u << bit);
+                float t = fmaxf(__int_as_float((int)candidate), floorValue);
                 float kept = 0.f;
-                for (int j = threadIdx.x; j < count; j += THREADS) kept += candidateP[j] >= t ? candidateP[j] : 0.f;
-                const float keptMass = block_sum(kept, scratch);
+                if (gathered)
+                {
+                    for (int j = threadIdx.x; j < count; j += THREADS) kept += candidateP[j] >= t ? candidateP[j] : 0.f;
+                }
+                else
+                {
+#pragma unroll ROW_UNROLL
+                    for (int i = threadIdx.x; i < n; i += THREADS)
+                    {
+                        float q = prob(row, i, invT, scaledMax, minP);
+                        kept += q >= t ? q : 0.f;
+                    }
+                }
+                // kept > 0: a top_p so small that its mass rounds to 0 still keeps the most likely token, where NaN
+                // thresholds (all bits set) would otherwise keep nothing
+                float keptMass = block_sum(kept, scratch);
                 if (keptMass >= mass && keptMass > 0.f) nucleus = candidate;
             }
         }
         threshold = max(nucleus, threshold);
     }
-    const float cut = __int_as_float((int)threshold);
+    float cut = __int_as_float((int)threshold);
     float race = -INFINITY;
     int raceIndex = 0x7fffffff;
-    for (int j = threadIdx.x; j < count; j += THREADS)
-        if (candidateP[j] >= cut) race_entry(candidateP[j], candidateIndex[j], seed, race, raceIndex);
+    if (gathered)
+    {
+        for (int j = threadIdx.x; j < count; j += THREADS)
+            if (candidateP[j] >= cut) race_entry(candidateP[j], candidateIndex[j], seed, race, raceIndex);
+    }
+    else
+    {
+#pragma unroll ROW_UNROLL
+        for (int i = threadIdx.x; i < n; i += THREADS)
+        {
+            const float x = row[i], q = prob_of(x, invT, scaledMax, minP);
+            if (q > 0.f && q >= cut) race_entry_logit(x, invT, i, seed, race, raceIndex);
+        }
+    }
     block_best(race, raceIndex, values, indices);
     return raceIndex == 0x7fffffff ? bestIndex : raceIndex; // nothing kept cannot happen; never return a non-token
 }
 
 // sample's row r (p: its 8 parameters, o: its results) by passes over the whole row. THREADS threads.
-__device__ __forceinline__ void sample_row(const float* __restrict__ raw, const float* __restrict__ row, int n, const float* __restrict__ p, int* __restrict__ o,
-    float4* rowQ)
+__device__ __forceinline__ void sample_row(const float* __restrict__ raw, const float* __restrict__ row, int n, const float* __restrict__ p, int* __restrict__ o)
 {
     __shared__ float values[32];
     __shared__ int indices[32];
@@ -465,7 +414,7 @@ __device__ __forceinline__ void sample_row(const float* __restrict__ raw, const 
             }
         }
         token = nucleus_and_race(row, n, invT, scaledMax, minP, topP, threshold, gathered, count, total, seed, bestIndex, candidateP,
-            candidateIndex, rowQ, scratch, values, indices);
+            candidateIndex, scratch, values, indices);
     }
 
     if (numLogprobs >= 0)
@@ -519,12 +468,11 @@ __device__ __forceinline__ void sample_row(const float* __restrict__ raw, const 
 }
 
 extern "C" __global__ void __launch_bounds__(THREADS) sample(const float* __restrict__ logits, const float* __restrict__ adjusted, int n,
-    const float* __restrict__ params, int* __restrict__ out, float4* __restrict__ flat)
+    const float* __restrict__ params, int* __restrict__ out)
 {
     launch_next_grid();
     wait_for_previous_grid();
-    sample_row(logits + (long long)blockIdx.x * n, adjusted + (long long)blockIdx.x * n, n, params + blockIdx.x * 8, out + blockIdx.x * OUT_STRIDE,
-        flat + (long long)blockIdx.x * flat_chunks(n) * THREADS);
+    sample_row(logits + (long long)blockIdx.x * n, adjusted + (long long)blockIdx.x * n, n, params + blockIdx.x * 8, out + blockIdx.x * OUT_STRIDE);
 }
 
 // The k-th largest of the non-zero values the block holds in registers, PER a thread (0: no value; at least k are
@@ -638,6 +586,62 @@ extern "C" __global__ void __launch_bounds__(SLICE_THREADS) sample_slices(const 
     if (threadIdx.x == 0) heads[(long long)r * slices + slice] = make_int4(count, (int)cut, __float_as_int(best), bestIndex);
 }
 
+// Chunks of 4 * THREADS entries in a row of n: a flat row's p take flat_chunks(n) * THREADS float4s (Sample.FlatBytes).
+__device__ __forceinline__ int flat_chunks(int n) { return (n + 4 * THREADS - 1) / (4 * THREADS); }
+
+// nucleus_and_race over a whole row for top-p alone, for the merge's block: the same sums in the same order (thread t's
+// entries t, t + THREADS, ...), so the same cut, and the same race by logit, so the same token as sample's. The row's p
+// are computed once into rowQ (rowQ[j * THREADS + t] holds entries t + (4j + c) * THREADS, c = 0..3; 0 past n), so each
+// of the bit search's 31 passes loads them 16 bytes at a time instead of taking an exponential an entry: such a pass
+// over a 151936-entry row was bound by its exponentials (~14.5 us of one block, run 27). mass: top_p of the row's total
+// (the merge's rowMass, summed as sample sums it).
+__device__ int flat_nucleus_and_race(const float* __restrict__ row, int n, float invT, float scaledMax, float minP, float mass,
+    unsigned long long seed, int bestIndex, float4* __restrict__ rowQ, float* scratch, float* values, int* indices)
+{
+    const int chunks = flat_chunks(n), t = threadIdx.x;
+    for (int j = 0; j < chunks; j++)
+    {
+        const int i = t + 4 * j * THREADS;
+        rowQ[j * THREADS + t] = make_float4(i < n ? prob(row, i, invT, scaledMax, minP) : 0.f, i + THREADS < n ? prob(row, i + THREADS, invT, scaledMax, minP) : 0.f,
+            i + 2 * THREADS < n ? prob(row, i + 2 * THREADS, invT, scaledMax, minP) : 0.f, i + 3 * THREADS < n ? prob(row, i + 3 * THREADS, invT, scaledMax, minP) : 0.f);
+    }
+    // each thread reads back only what it wrote
+    unsigned nucleus = 0;
+    for (int bit = 30; bit >= 0; bit--)
+    {
+        const unsigned candidate = nucleus | (1u << bit);
+        const float cut = fmaxf(__int_as_float((int)candidate), 0.f);
+        float kept = 0.f;
+#pragma unroll 8
+        for (int j = 0; j < chunks; j++)
+        {
+            const float4 q = rowQ[j * THREADS + t];
+            kept += q.x >= cut ? q.x : 0.f;
+            kept += q.y >= cut ? q.y : 0.f;
+            kept += q.z >= cut ? q.z : 0.f;
+            kept += q.w >= cut ? q.w : 0.f;
+        }
+        const float keptMass = block_sum(kept, scratch);
+        if (keptMass >= mass && keptMass > 0.f) nucleus = candidate;
+    }
+    const float cut = __int_as_float((int)nucleus);
+    float race = -INFINITY;
+    int raceIndex = 0x7fffffff;
+    for (int j = 0; j < chunks; j++)
+    {
+        const float4 q4 = rowQ[j * THREADS + t];
+        const float q[4] = {q4.x, q4.y, q4.z, q4.w};
+#pragma unroll
+        for (int c = 0; c < 4; c++)
+        {
+            const int i = t + (4 * j + c) * THREADS;
+            if (q[c] > 0.f && q[c] >= cut) race_entry_logit(row[i], invT, i, seed, race, raceIndex);
+        }
+    }
+    block_best(race, raceIndex, values, indices);
+    return raceIndex == 0x7fffffff ? bestIndex : raceIndex;
+}
+
 // A row from its slices: the argmax of their argmaxes; top-k's cut, the k-th largest p of the kept entries (p is
 // monotone in the logit, so the row's k largest are among each slice's top-k + 1); the survivors (p > 0 and at or above
 // the cut), complete unless a slice left out an entry that could tie at the cut, put in sample's thread-major order
@@ -665,7 +669,6 @@ extern "C" __global__ void __launch_bounds__(THREADS) sample_merge(const float* 
     const int topK = (int)p[3], numLogprobs = (int)p[6], forced = __float_as_int(p[7]);
     const unsigned long long seed = (unsigned long long)(unsigned)__float_as_int(p[4]) | ((unsigned long long)(unsigned)__float_as_int(p[5]) << 32);
     const int4* head = heads + (long long)r * slices;
-    float4* rowQ = flat + (long long)r * flat_chunks(n) * THREADS;
 
     float best = -INFINITY;
     int bestIndex = 0x7fffffff;
@@ -764,8 +767,8 @@ extern "C" __global__ void __launch_bounds__(THREADS) sample_merge(const float* 
             {
                 // the nucleus reaches below what the slices kept (a flat row): sample's search and race over the whole
                 // row (its total is rowMass), without the passes sample_row would spend first on a 1024-candidate gather
-                token = whole_row_nucleus_and_race(adjusted + (long long)r * n, n, invT, scaledMax, minP, topP, 0u, seed, bestIndex, rowQ,
-                    scratch, values, indices);
+                token = flat_nucleus_and_race(adjusted + (long long)r * n, n, invT, scaledMax, minP, mass, seed, bestIndex,
+                    flat + (long long)r * flat_chunks(n) * THREADS, scratch, values, indices);
             }
             if (threadIdx.x == 0) o[0] = token;
             return;
@@ -810,11 +813,11 @@ extern "C" __global__ void __launch_bounds__(THREADS) sample_merge(const float* 
                 }
                 __syncthreads();
                 const int token = nucleus_and_race(adjusted + (long long)r * n, n, invT, scaledMax, minP, topP, threshold, true, count, 0.f, seed,
-                    bestIndex, candidateP, candidateIndex, rowQ, scratch, values, indices);
+                    bestIndex, candidateP, candidateIndex, scratch, values, indices);
                 if (threadIdx.x == 0) o[0] = token;
                 return;
             }
         }
     }
-    sample_row(logits + (long long)r * n, adjusted + (long long)r * n, n, p, o, rowQ);
+    sample_row(logits + (long long)r * n, adjusted + (long long)r * n, n, p, o);
 }

@@ -64,13 +64,13 @@ internal static unsafe class Sample
     public static bool Sliced(int rows, int vocab) => rows <= SlicedMaxRows && vocab <= MaxSlices * SliceEntries;
 
     /// <summary>
-    /// A row's p as sample.cu writes them where it searches a nucleus over the whole row (flat_chunks: a float4 for each
-    /// of 1024 threads and each 4096 entries).
+    /// A row's p as sample_merge writes them for a flat row's nucleus search (flat_chunks: a float4 for each of 1024 threads
+    /// and each 4096 entries).
     /// </summary>
     public static long FlatBytes(int vocab) => 16L * 1024 * ((vocab + 4095) / 4096);
 
-    /// <summary>Device scratch a launch of <paramref name="rows"/> rows needs: the rows' p, and the sliced path's slices.</summary>
-    public static long ScratchBytes(int rows, int vocab) => rows * (FlatBytes(vocab) + (Sliced(rows, vocab) ? MaxSlices * (16L + 8 * SliceKeep) : 0));
+    /// <summary>Device scratch the sliced path needs for <paramref name="rows"/> rows (0 where it is not taken).</summary>
+    public static long ScratchBytes(int rows, int vocab) => Sliced(rows, vocab) ? rows * (MaxSlices * (16L + 8 * SliceKeep) + FlatBytes(vocab)) : 0;
 
     /// <param name="logits">The raw fp32 rows (for logprobs).</param>
     /// <param name="adjusted">The rows after logit_adjust.cu (the raw rows when nothing needed adjusting), sampled from.</param>
@@ -81,7 +81,7 @@ internal static unsafe class Sample
     {
         if (!sliced || !Sliced(rows, vocab))
         {
-            void** args = stackalloc void*[] { &logits, &adjusted, &vocab, &parameters, &results, &scratch };
+            void** args = stackalloc void*[] { &logits, &adjusted, &vocab, &parameters, &results };
             kernels.Sample.Launch(stream, (uint)rows, 1, 1024, args);
             return;
         }
