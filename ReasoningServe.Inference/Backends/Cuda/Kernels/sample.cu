@@ -57,6 +57,9 @@ __device__ __forceinline__ unsigned long long mix64(unsigned long long z)
     return z ^ (z >> 31);
 }
 
+// A row's seed: its parameters' low and high bits (params[4], params[5], as int bits).
+__device__ __forceinline__ unsigned long long row_seed(const float* p) { return (unsigned long long)(unsigned)__float_as_int(p[4]) | ((unsigned long long)(unsigned)__float_as_int(p[5]) << 32); }
+
 // p of logit x after temperature and min-p (0 where filtered), recomputed where needed instead of stored.
 __device__ __forceinline__ float prob_of(float x, float invT, float scaledMax, float minP)
 {
@@ -346,7 +349,7 @@ __device__ __forceinline__ void sample_row(const float* __restrict__ raw, const 
     __shared__ int candidateIndex[CANDIDATES];
     float temperature = p[0], topP = p[1], minP = p[2];
     int topK = (int)p[3];
-    unsigned long long seed = (unsigned long long)(unsigned)__float_as_int(p[4]) | ((unsigned long long)(unsigned)__float_as_int(p[5]) << 32);
+    unsigned long long seed = row_seed(p);
     int numLogprobs = (int)p[6];
     int forced = __float_as_int(p[7]);
 
@@ -544,11 +547,13 @@ extern "C" __global__ void __launch_bounds__(SLICE_THREADS) sample_slices(const 
     const int topK = (int)p[3], forced = __float_as_int(p[7]);
     int count = 0;
     unsigned cut = 0;
-    if (sliced_row(n, temperature, topK, p[1], p[2], (int)p[6], forced) && forced < 0 && temperature >= 1e-5f && untruncated_row(n, topK, p[1], p[2]))
+    // rows the slices sample (greedy and forced ones need only the argmax)
+    const bool draws = sliced_row(n, temperature, topK, p[1], p[2], (int)p[6], forced) && forced < 0 && temperature >= 1e-5f;
+    if (draws && untruncated_row(n, topK, p[1], p[2]))
     {
         // the slice's winner of the race, into its first kept slot
         const float invT = 1.f / temperature;
-        const unsigned long long seed = (unsigned long long)(unsigned)__float_as_int(p[4]) | ((unsigned long long)(unsigned)__float_as_int(p[5]) << 32);
+        const unsigned long long seed = row_seed(p);
         float race = -INFINITY;
         int raceIndex = 0x7fffffff;
 #pragma unroll
@@ -561,7 +566,7 @@ extern "C" __global__ void __launch_bounds__(SLICE_THREADS) sample_slices(const 
         if (threadIdx.x == 0) kept[((long long)r * slices + slice) * SLICE_KEEP] = make_float2(race, __int_as_float(raceIndex));
         count = 1;
     }
-    else if (sliced_row(n, temperature, topK, p[1], p[2], (int)p[6], forced) && forced < 0 && temperature >= 1e-5f)
+    else if (draws)
     {
         unsigned key[SLICE_PER_THREAD];
 #pragma unroll
@@ -601,9 +606,14 @@ __device__ int flat_nucleus_and_race(const float* __restrict__ row, int n, float
     const int chunks = flat_chunks(n), t = threadIdx.x;
     for (int j = 0; j < chunks; j++)
     {
-        const int i = t + 4 * j * THREADS;
-        rowQ[j * THREADS + t] = make_float4(i < n ? prob(row, i, invT, scaledMax, minP) : 0.f, i + THREADS < n ? prob(row, i + THREADS, invT, scaledMax, minP) : 0.f,
-            i + 2 * THREADS < n ? prob(row, i + 2 * THREADS, invT, scaledMax, minP) : 0.f, i + 3 * THREADS < n ? prob(row, i + 3 * THREADS, invT, scaledMax, minP) : 0.f);
+        float q[4];
+#pragma unroll
+        for (int c = 0; c < 4; c++)
+        {
+            const int i = t + (4 * j + c) * THREADS;
+            q[c] = i < n ? prob(row, i, invT, scaledMax, minP) : 0.f;
+        }
+        rowQ[j * THREADS + t] = make_float4(q[0], q[1], q[2], q[3]);
     }
     // each thread reads back only what it wrote
     unsigned nucleus = 0;
@@ -667,7 +677,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) sample_merge(const float* 
     int* o = out + r * OUT_STRIDE;
     const float temperature = p[0], topP = p[1], minP = p[2];
     const int topK = (int)p[3], numLogprobs = (int)p[6], forced = __float_as_int(p[7]);
-    const unsigned long long seed = (unsigned long long)(unsigned)__float_as_int(p[4]) | ((unsigned long long)(unsigned)__float_as_int(p[5]) << 32);
+    const unsigned long long seed = row_seed(p);
     const int4* head = heads + (long long)r * slices;
 
     float best = -INFINITY;
